@@ -1,0 +1,243 @@
+//! The CPU reference path: the same operations as shaders/, under the same names,
+//! in plain Rust over matrixmultiply's GEMM. It is both the `--cpu` fallback and
+//! the oracle every GPU result is checked against.
+
+pub mod activation;
+pub mod matmul;
+pub mod optimizer;
+pub mod real;
+pub mod softmax_xent;
+
+use std::sync::Arc;
+
+use crate::data::{Dataset, Split};
+use crate::error::Result;
+use crate::model::{Architecture, Optimizer};
+use crate::train::{Backend, SplitKind, Totals, EVAL_BATCH};
+use activation::{activation_backward, bias_activation_forward};
+use matmul::{bias_backward, matmul_backward_input, matmul_backward_weight, matmul_forward};
+use optimizer::{optimizer_update, OptimizerState};
+pub use real::Real;
+use softmax_xent::{softmax_xent_forward_backward, LossTotals};
+
+/// The network's forward and backward pass over preallocated workspaces
+/// (no allocation per batch), generic over f32 (training) and f64 (gradient check).
+pub struct CpuNet<T> {
+    pub arch: Architecture,
+    max_batch: usize,
+    /// acts[0]: the input batch (batch×in); acts[l+1]: layer l's output after its
+    /// activation (the logits for the last layer). Backward reads these.
+    acts: Vec<Vec<T>>,
+    /// dz[l]: gradient of the mean loss with respect to layer l's pre-activation output.
+    dz: Vec<Vec<T>>,
+}
+
+impl<T: Real> CpuNet<T> {
+    pub fn new(arch: &Architecture, max_batch: usize) -> Self {
+        let acts = arch
+            .sizes
+            .iter()
+            .map(|&s| vec![T::ZERO; s * max_batch])
+            .collect();
+        let dz = arch.sizes[1..]
+            .iter()
+            .map(|&s| vec![T::ZERO; s * max_batch])
+            .collect();
+        CpuNet {
+            arch: arch.clone(),
+            max_batch,
+            acts,
+            dz,
+        }
+    }
+
+    /// The input rows (batch×in) to fill before `forward`.
+    pub fn input_mut(&mut self, batch: usize) -> &mut [T] {
+        &mut self.acts[0][..batch * self.arch.inputs()]
+    }
+
+    /// Builds the input batch from examples `indices` of `split`, pixels scaled to [0, 1].
+    pub fn gather(&mut self, split: &Split, indices: &[u32]) {
+        assert!(indices.len() <= self.max_batch);
+        let pixels = split.pixels;
+        let x = self.input_mut(indices.len());
+        for (row, &i) in x.chunks_exact_mut(pixels).zip(indices) {
+            for (v, &b) in row.iter_mut().zip(split.image(i as usize)) {
+                // A multiply by the rounded constant, not a division: the GPU does the
+                // same, so both paths see bit-identical inputs.
+                *v = T::from_f32(b as f32 * (1.0 / 255.0));
+            }
+        }
+    }
+
+    pub fn forward(&mut self, params: &[T], batch: usize) {
+        assert!(batch <= self.max_batch);
+        let arch = &self.arch;
+        for l in 0..arch.layers() {
+            let (k, n) = arch.layer_shape(l);
+            let w = &params[arch.weight_offset(l)..arch.bias_offset(l)];
+            let b = &params[arch.bias_offset(l)..arch.bias_offset(l) + n];
+            let (before, after) = self.acts.split_at_mut(l + 1);
+            let (a, z) = (&before[l][..batch * k], &mut after[0][..batch * n]);
+            matmul_forward(a, w, z, batch, k, n);
+            let hidden = l + 1 < arch.layers();
+            bias_activation_forward(z, b, n, hidden.then_some(arch.activation));
+        }
+    }
+
+    pub fn logits(&self, batch: usize) -> &[T] {
+        &self.acts[self.arch.layers()][..batch * self.arch.classes()]
+    }
+
+    /// Loss and its gradient at the logits, averaged over `batch` examples.
+    pub fn loss_backward(&mut self, labels: &[u8], batch: usize) -> LossTotals<T> {
+        let l = self.arch.layers();
+        let c = self.arch.classes();
+        softmax_xent_forward_backward(
+            &self.acts[l][..batch * c],
+            &labels[..batch],
+            c,
+            self.arch.loss,
+            batch,
+            &mut self.dz[l - 1][..batch * c],
+        )
+    }
+
+    /// Backpropagates from the logits gradient into `grads` (same layout as params).
+    pub fn backward(&mut self, params: &[T], grads: &mut [T], batch: usize) {
+        let arch = &self.arch;
+        for l in (0..arch.layers()).rev() {
+            let (k, n) = arch.layer_shape(l);
+            let (w_off, b_off) = (arch.weight_offset(l), arch.bias_offset(l));
+            let dz = &self.dz[l][..batch * n];
+            matmul_backward_weight(
+                &self.acts[l][..batch * k],
+                dz,
+                &mut grads[w_off..b_off],
+                batch,
+                k,
+                n,
+            );
+            bias_backward(dz, &mut grads[b_off..b_off + n], batch, n);
+            if l > 0 {
+                let (lower, upper) = self.dz.split_at_mut(l);
+                let da = &mut lower[l - 1][..batch * k];
+                matmul_backward_input(
+                    &upper[0][..batch * n],
+                    &params[w_off..b_off],
+                    da,
+                    batch,
+                    k,
+                    n,
+                );
+                activation_backward(da, &self.acts[l][..batch * k], arch.activation);
+            }
+        }
+    }
+}
+
+/// `--cpu`: trains on the host with the reference operations.
+pub struct CpuBackend {
+    data: Arc<Dataset>,
+    net: CpuNet<f32>,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    opt: Optimizer,
+    state: OptimizerState<f32>,
+    order: Vec<u32>,
+    labels: Vec<u8>,
+    epoch: Totals,
+}
+
+impl CpuBackend {
+    pub fn new(
+        data: Arc<Dataset>,
+        arch: &Architecture,
+        opt: Optimizer,
+        params: Vec<f32>,
+        batch_size: usize,
+    ) -> Self {
+        assert_eq!(params.len(), arch.param_count());
+        let max_batch = batch_size.max(EVAL_BATCH);
+        CpuBackend {
+            net: CpuNet::new(arch, max_batch),
+            grads: vec![0.0; params.len()],
+            state: OptimizerState::new(&opt, params.len()),
+            params,
+            opt,
+            order: Vec::new(),
+            labels: vec![0; max_batch],
+            epoch: Totals::default(),
+            data,
+        }
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        format!("cpu ({} threads)", cpu_threads())
+    }
+
+    fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
+        self.order.clear();
+        self.order.extend_from_slice(order);
+        self.epoch = Totals::default();
+        Ok(())
+    }
+
+    fn train_batch(&mut self, start: usize, len: usize) -> Result<()> {
+        let indices = &self.order[start..start + len];
+        let train = &self.data.train;
+        self.net.gather(train, indices);
+        for (l, &i) in self.labels.iter_mut().zip(indices) {
+            *l = train.labels[i as usize];
+        }
+        self.net.forward(&self.params, len);
+        let t = self.net.loss_backward(&self.labels, len);
+        self.net.backward(&self.params, &mut self.grads, len);
+        optimizer_update(&self.opt, &mut self.state, &mut self.params, &self.grads);
+        self.epoch
+            .add(t.loss_sum as f64, t.correct as u64, len as u64);
+        Ok(())
+    }
+
+    fn end_epoch(&mut self) -> Result<Totals> {
+        Ok(self.epoch)
+    }
+
+    fn evaluate(&mut self, which: SplitKind) -> Result<Totals> {
+        let data = Arc::clone(&self.data);
+        let split = match which {
+            SplitKind::Train => &data.train,
+            SplitKind::Test => &data.test,
+        };
+        let mut totals = Totals::default();
+        let n = split.len();
+        let mut indices: Vec<u32> = Vec::with_capacity(EVAL_BATCH);
+        for start in (0..n).step_by(EVAL_BATCH) {
+            let len = EVAL_BATCH.min(n - start);
+            indices.clear();
+            indices.extend(start as u32..(start + len) as u32);
+            self.net.gather(split, &indices);
+            self.net.forward(&self.params, len);
+            let t = self
+                .net
+                .loss_backward(&split.labels[start..start + len], len);
+            totals.add(t.loss_sum as f64, t.correct as u64, len as u64);
+        }
+        Ok(totals)
+    }
+
+    fn parameters(&mut self) -> Result<Vec<f32>> {
+        Ok(self.params.clone())
+    }
+}
+
+/// Threads matrixmultiply uses: `$MATMUL_NUM_THREADS`, else every core.
+pub fn cpu_threads() -> usize {
+    std::env::var("MATMUL_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

@@ -1,0 +1,136 @@
+//! The float type of the CPU path. Training uses f32 (as the GPU does); the
+//! gradient check runs the very same code in f64, so the check measures the
+//! backprop formulas, not f32 rounding.
+
+use std::fmt::Debug;
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
+
+pub trait Real:
+    Copy
+    + Debug
+    + Default
+    + PartialOrd
+    + Send
+    + Sync
+    + 'static
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn from_f64(x: f64) -> Self;
+    fn from_f32(x: f32) -> Self;
+    fn to_f64(self) -> f64;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn tanh(self) -> Self;
+    fn powi(self, n: i32) -> Self;
+
+    /// `C = alpha·A·B + beta·C` for an m×k A and a k×n B given by row and column
+    /// strides (so transposes cost nothing), through matrixmultiply.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[Self],
+        a_strides: (isize, isize),
+        b: &[Self],
+        b_strides: (isize, isize),
+        beta: Self,
+        c: &mut [Self],
+        c_row_stride: isize,
+    );
+}
+
+/// Checks that every element a strided m×n view reaches lies inside `len`, so the
+/// unsafe GEMM call below can never read or write out of bounds.
+fn assert_view(len: usize, rows: usize, cols: usize, (rs, cs): (isize, isize)) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    let last = (rows - 1) as isize * rs + (cols - 1) as isize * cs;
+    assert!(
+        rs >= 0 && cs >= 0 && (last as usize) < len,
+        "GEMM view out of bounds"
+    );
+}
+
+macro_rules! impl_real {
+    ($t:ty, $gemm:path) => {
+        impl Real for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            fn from_f32(x: f32) -> Self {
+                x as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            fn powi(self, n: i32) -> Self {
+                <$t>::powi(self, n)
+            }
+            fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: &[Self],
+                a_strides: (isize, isize),
+                b: &[Self],
+                b_strides: (isize, isize),
+                beta: Self,
+                c: &mut [Self],
+                c_row_stride: isize,
+            ) {
+                assert_view(a.len(), m, k, a_strides);
+                assert_view(b.len(), k, n, b_strides);
+                assert_view(c.len(), m, n, (c_row_stride, 1));
+                // SAFETY: the three views were just checked to lie inside their slices,
+                // and `c` is borrowed mutably, so it cannot alias `a` or `b`.
+                unsafe {
+                    $gemm(
+                        m,
+                        k,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        a_strides.0,
+                        a_strides.1,
+                        b.as_ptr(),
+                        b_strides.0,
+                        b_strides.1,
+                        beta,
+                        c.as_mut_ptr(),
+                        c_row_stride,
+                        1,
+                    )
+                }
+            }
+        }
+    };
+}
+
+impl_real!(f32, matrixmultiply::sgemm);
+impl_real!(f64, matrixmultiply::dgemm);

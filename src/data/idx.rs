@@ -1,0 +1,182 @@
+//! IDX files (the MNIST container): a 4-byte magic `00 00 <type> <ndims>`, `ndims`
+//! big-endian u32 dimensions, then the elements. Only u8 elements (type 0x08) are
+//! used by MNIST-format data sets.
+//!
+//! Nothing is allocated from the header: a raw file is checked against its size on
+//! disk before it is read, and a gzip stream is decompressed at most one byte past
+//! what the header promises, growing the buffer only as real bytes arrive.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::{Error, Result};
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const TYPE_U8: u8 = 0x08;
+
+/// A decoded IDX array of u8 elements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    pub dims: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+/// Reads an IDX file of u8 elements with exactly `want_dims` dimensions, raw or
+/// gzip-compressed (detected by its magic bytes, not its name).
+pub fn read_idx_u8(path: &Path, want_dims: usize) -> Result<IdxArray> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut magic = [0u8; 2];
+    let got = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
+    let reopened = {
+        // Start again from byte 0 with the right decoder.
+        drop(file);
+        File::open(path).map_err(|e| Error::io(path, e))?
+    };
+    if got == 2 && magic == GZIP_MAGIC {
+        let mut stream = MultiGzDecoder::new(BufReader::new(reopened));
+        parse(path, &mut stream, want_dims, None, true)
+    } else {
+        let mut stream = BufReader::new(reopened);
+        parse(path, &mut stream, want_dims, Some(file_len), false)
+    }
+}
+
+/// Parses an IDX stream. `raw_len` is the file size for uncompressed files, so the
+/// header can be checked against it before any element is read.
+pub fn parse(
+    path: &Path,
+    stream: &mut dyn Read,
+    want_dims: usize,
+    raw_len: Option<u64>,
+    gzip: bool,
+) -> Result<IdxArray> {
+    let io_problem = |e: std::io::Error| {
+        if gzip {
+            Error::data(path, format!("corrupt or truncated gzip stream: {e}"))
+        } else {
+            Error::io(path, e)
+        }
+    };
+    let mut magic = [0u8; 4];
+    let got = read_up_to(stream, &mut magic).map_err(io_problem)?;
+    if got < 4 {
+        return Err(Error::data(
+            path,
+            format!("file too short for an IDX header ({got} bytes)"),
+        ));
+    }
+    if magic[0] != 0 || magic[1] != 0 {
+        return Err(Error::data(
+            path,
+            format!(
+                "not an IDX file: magic {:02x}{:02x}{:02x}{:02x} does not start with 0000",
+                magic[0], magic[1], magic[2], magic[3]
+            ),
+        ));
+    }
+    if magic[2] != TYPE_U8 {
+        return Err(Error::data(
+            path,
+            format!(
+                "IDX element type 0x{:02x} is not supported (only 0x08, unsigned bytes)",
+                magic[2]
+            ),
+        ));
+    }
+    let ndims = magic[3] as usize;
+    if ndims != want_dims {
+        let expected_magic = 0x0800 + want_dims;
+        return Err(Error::data(
+            path,
+            format!(
+                "wrong magic 0x{:08x}: expected 0x{expected_magic:08x} ({want_dims} dimension{}), found {ndims}",
+                u32::from_be_bytes(magic),
+                if want_dims == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    let mut header = vec![0u8; 4 * ndims];
+    let got = read_up_to(stream, &mut header).map_err(io_problem)?;
+    if got < header.len() {
+        return Err(Error::data(
+            path,
+            format!(
+                "truncated header: {ndims} dimensions need {} bytes, found {got}",
+                4 * ndims
+            ),
+        ));
+    }
+    let dims: Vec<usize> = header
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
+    let count = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .ok_or_else(|| Error::data(path, format!("dimensions {dims:?} overflow")))?;
+    let header_len = 4 + 4 * ndims as u64;
+    if let Some(len) = raw_len {
+        let present = len.saturating_sub(header_len);
+        if present != count {
+            return Err(Error::data(
+                path,
+                format!(
+                    "header says {dims:?} = {count} bytes of data, file holds {present} ({})",
+                    if present < count {
+                        "truncated"
+                    } else {
+                        "trailing data"
+                    }
+                ),
+            ));
+        }
+    }
+    // Read at most one byte more than promised: that byte, if present, is trailing data.
+    let mut data = Vec::new();
+    stream
+        .take(count.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(io_problem)?;
+    let present = data.len() as u64;
+    if present != count {
+        return Err(Error::data(
+            path,
+            if present < count {
+                format!("header says {dims:?} = {count} bytes of data, only {present} present (truncated)")
+            } else {
+                format!(
+                    "header says {dims:?} = {count} bytes of data, but more follow (trailing data)"
+                )
+            },
+        ));
+    }
+    Ok(IdxArray { dims, data })
+}
+
+/// Like `read_exact`, but reports how much was read instead of failing at EOF.
+fn read_up_to(stream: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match stream.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Encodes an IDX u8 array (used by tests and tools that write data sets).
+pub fn encode_idx_u8(dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0, 0, TYPE_U8, dims.len() as u8];
+    for &d in dims {
+        out.extend_from_slice(&(d as u32).to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    out
+}

@@ -1,0 +1,219 @@
+//! MNIST-format data: four IDX files in a directory, validated and kept as u8.
+
+pub mod idx;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use idx::read_idx_u8;
+
+/// Where `train` looks for data when `--data` is not given, in order (after `$GPU_MLP_DATA`).
+pub const DEFAULT_DATA_DIRS: [&str; 2] = ["./data/mnist", "/usr/share/datasets/fashion-mnist"];
+pub const DATA_ENV: &str = "GPU_MLP_DATA";
+
+/// One split (train or test): `len` images of `pixels` bytes each, row-major, and their labels.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub images: Vec<u8>,
+    pub labels: Vec<u8>,
+    pub pixels: usize,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn image(&self, i: usize) -> &[u8] {
+        &self.images[i * self.pixels..(i + 1) * self.pixels]
+    }
+
+    /// Keeps the first `n` examples; `n` must not exceed `len()`.
+    pub fn truncate(&mut self, n: usize) {
+        self.images.truncate(n * self.pixels);
+        self.labels.truncate(n);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub dir: PathBuf,
+    pub train: Split,
+    pub test: Split,
+    pub rows: usize,
+    pub cols: usize,
+    pub classes: usize,
+}
+
+impl Dataset {
+    pub fn pixels(&self) -> usize {
+        self.rows * self.cols
+    }
+}
+
+/// The four files of a data directory, by their standard names.
+const FILES: [(&str, &str); 4] = [
+    ("train-images", "idx3-ubyte"),
+    ("train-labels", "idx1-ubyte"),
+    ("t10k-images", "idx3-ubyte"),
+    ("t10k-labels", "idx1-ubyte"),
+];
+
+/// Finds `stem-suffix`, `stem.suffix`, each raw or `.gz`, in `dir`.
+fn find_file(dir: &Path, stem: &str, suffix: &str) -> Result<PathBuf> {
+    let names = [
+        format!("{stem}-{suffix}"),
+        format!("{stem}-{suffix}.gz"),
+        format!("{stem}.{suffix}"),
+        format!("{stem}.{suffix}.gz"),
+    ];
+    names
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::data(
+                dir,
+                format!("no {} file (looked for {})", stem, names.join(", ")),
+            )
+        })
+}
+
+/// True when `dir` looks like a data directory (it holds a training-image file).
+pub fn is_data_dir(dir: &Path) -> bool {
+    dir.is_dir() && find_file(dir, FILES[0].0, FILES[0].1).is_ok()
+}
+
+/// Chooses the data directory: the flag, else `$GPU_MLP_DATA`, else the defaults.
+pub fn resolve_data_dir(flag: Option<&Path>) -> Result<PathBuf> {
+    if let Some(dir) = flag {
+        if !dir.is_dir() {
+            return Err(Error::Config(format!(
+                "--data {}: not a directory",
+                dir.display()
+            )));
+        }
+        return Ok(dir.to_path_buf());
+    }
+    if let Some(env) = std::env::var_os(DATA_ENV) {
+        let dir = PathBuf::from(env);
+        if !dir.is_dir() {
+            return Err(Error::Config(format!(
+                "${DATA_ENV}={}: not a directory",
+                dir.display()
+            )));
+        }
+        return Ok(dir);
+    }
+    DEFAULT_DATA_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .find(|d| is_data_dir(d))
+        .ok_or_else(|| {
+            Error::Config(format!(
+                "no data found: pass --data DIR or set ${DATA_ENV} to a directory holding \
+                 train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], \
+                 t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]; looked in {}. \
+                 On Debian/Ubuntu `sudo apt-get install dataset-fashion-mnist` installs Fashion-MNIST \
+                 in /usr/share/datasets/fashion-mnist",
+                DEFAULT_DATA_DIRS.join(" and ")
+            ))
+        })
+}
+
+/// Reads one image/label pair and checks that they agree.
+fn load_split(
+    dir: &Path,
+    images: (&str, &str),
+    labels: (&str, &str),
+    classes: usize,
+) -> Result<(Split, usize, usize)> {
+    let img_path = find_file(dir, images.0, images.1)?;
+    let lbl_path = find_file(dir, labels.0, labels.1)?;
+    let img = read_idx_u8(&img_path, 3)?;
+    let lbl = read_idx_u8(&lbl_path, 1)?;
+    let (n, rows, cols) = (img.dims[0], img.dims[1], img.dims[2]);
+    if n == 0 {
+        return Err(Error::data(&img_path, "holds no images"));
+    }
+    if rows == 0 || cols == 0 {
+        return Err(Error::data(
+            &img_path,
+            format!("image size {rows}×{cols} is empty"),
+        ));
+    }
+    if lbl.dims[0] != n {
+        return Err(Error::data(
+            &lbl_path,
+            format!(
+                "{} labels, but {} holds {n} images",
+                lbl.dims[0],
+                img_path.display()
+            ),
+        ));
+    }
+    if let Some((i, &l)) = lbl
+        .data
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= classes)
+    {
+        return Err(Error::data(
+            &lbl_path,
+            format!("label {l} of example {i} is outside the class range 0..{classes}"),
+        ));
+    }
+    let split = Split {
+        images: img.data,
+        labels: lbl.data,
+        pixels: rows * cols,
+    };
+    Ok((split, rows, cols))
+}
+
+/// Loads and validates a data directory. `classes` is the number of output classes
+/// every label must lie below (10 for MNIST and Fashion-MNIST).
+pub fn load_dir(dir: &Path, classes: usize) -> Result<Dataset> {
+    let (train, rows, cols) = load_split(dir, FILES[0], FILES[1], classes)?;
+    let (test, test_rows, test_cols) = load_split(dir, FILES[2], FILES[3], classes)?;
+    if (test_rows, test_cols) != (rows, cols) {
+        return Err(Error::data(
+            find_file(dir, FILES[2].0, FILES[2].1)?,
+            format!("test images are {test_rows}×{test_cols}, training images {rows}×{cols}"),
+        ));
+    }
+    Ok(Dataset {
+        dir: dir.to_path_buf(),
+        train,
+        test,
+        rows,
+        cols,
+        classes,
+    })
+}
+
+/// Applies `--train-limit` / `--test-limit`: the first N examples of each split.
+pub fn apply_limits(ds: &mut Dataset, train: Option<usize>, test: Option<usize>) -> Result<()> {
+    for (flag, limit, split) in [
+        ("--train-limit", train, &mut ds.train),
+        ("--test-limit", test, &mut ds.test),
+    ] {
+        if let Some(n) = limit {
+            if n == 0 {
+                return Err(Error::Config(format!("{flag} must be at least 1")));
+            }
+            if n > split.len() {
+                return Err(Error::Config(format!(
+                    "{flag} {n} is larger than the {} examples in the data",
+                    split.len()
+                )));
+            }
+            split.truncate(n);
+        }
+    }
+    Ok(())
+}

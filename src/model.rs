@@ -1,0 +1,300 @@
+//! The network: layer sizes, activation, loss, optimizer settings, the flat
+//! parameter layout shared by both backends, and seeded initialisation.
+//!
+//! Parameters live in one contiguous f32 array (llm.c style) so that upload,
+//! read-back and the optimizer sweep each touch one allocation. Layer `l` maps
+//! `sizes[l]` inputs to `sizes[l+1]` outputs and stores, in order,
+//! `W_l` (in×out, row-major: `W[i][j]` at `i*out + j`) then `b_l` (out).
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Activation {
+    Sigmoid,
+    Relu,
+    Tanh,
+}
+
+impl Activation {
+    /// The code the shaders use for this activation (see shaders/activation.wgsl).
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::Sigmoid => 1,
+            Activation::Relu => 2,
+            Activation::Tanh => 3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Sigmoid => "sigmoid",
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Loss {
+    /// Softmax + cross-entropy, mean over the batch.
+    #[value(name = "cross-entropy", alias = "xent", alias = "ce")]
+    CrossEntropy,
+    /// ½‖softmax − onehot‖², mean over the batch.
+    Mse,
+}
+
+impl Loss {
+    pub fn code(self) -> u32 {
+        match self {
+            Loss::CrossEntropy => 0,
+            Loss::Mse => 1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::CrossEntropy => "cross-entropy",
+            Loss::Mse => "mse",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerKind {
+    Sgd,
+    Momentum,
+    Adam,
+}
+
+impl OptimizerKind {
+    /// Learning rate when `--lr` is not given: the usual starting point for each.
+    pub fn default_lr(self) -> f32 {
+        match self {
+            OptimizerKind::Sgd => 0.1,
+            // Heavy-ball momentum 0.9 multiplies the step by ~10, so 0.01 moves like SGD at 0.1.
+            OptimizerKind::Momentum => 0.01,
+            OptimizerKind::Adam => 0.001,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Momentum => "momentum",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+}
+
+/// Optimizer hyper-parameters. Momentum is PyTorch's form (`v = μv + g; p -= lr·v`);
+/// Adam is Kingma & Ba with bias correction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Optimizer {
+    pub kind: OptimizerKind,
+    pub lr: f32,
+    pub momentum: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+impl Optimizer {
+    pub fn new(kind: OptimizerKind, lr: Option<f32>, momentum: f32) -> Self {
+        Optimizer {
+            kind,
+            lr: lr.unwrap_or(kind.default_lr()),
+            momentum,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::Config(format!(
+                "--lr {} must be a finite number greater than 0",
+                self.lr
+            )));
+        }
+        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
+            return Err(Error::Config(format!(
+                "--momentum {} must be in [0, 1)",
+                self.momentum
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Layer sizes (input, hidden…, classes), hidden activation and output loss.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Architecture {
+    pub sizes: Vec<usize>,
+    pub activation: Activation,
+    pub loss: Loss,
+}
+
+impl Architecture {
+    pub fn new(
+        inputs: usize,
+        hidden: &[usize],
+        classes: usize,
+        activation: Activation,
+        loss: Loss,
+    ) -> Result<Self> {
+        if hidden.contains(&0) {
+            return Err(Error::Config(
+                "--hidden: every hidden layer needs at least one unit".into(),
+            ));
+        }
+        if inputs == 0 || classes < 2 {
+            return Err(Error::Config(format!(
+                "a network needs inputs and at least 2 classes (got {inputs} inputs, {classes} classes)"
+            )));
+        }
+        let mut sizes = vec![inputs];
+        sizes.extend_from_slice(hidden);
+        sizes.push(classes);
+        let arch = Architecture {
+            sizes,
+            activation,
+            loss,
+        };
+        if arch.param_count() > u32::MAX as usize {
+            return Err(Error::Config(format!(
+                "the network has {} parameters; at most {} are supported",
+                arch.param_count(),
+                u32::MAX
+            )));
+        }
+        Ok(arch)
+    }
+
+    /// Number of weight layers.
+    pub fn layers(&self) -> usize {
+        self.sizes.len() - 1
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.sizes[0]
+    }
+
+    pub fn classes(&self) -> usize {
+        *self.sizes.last().unwrap()
+    }
+
+    /// (in, out) of layer `l`.
+    pub fn layer_shape(&self, l: usize) -> (usize, usize) {
+        (self.sizes[l], self.sizes[l + 1])
+    }
+
+    /// Offset of `W_l` in the flat parameter array.
+    pub fn weight_offset(&self, l: usize) -> usize {
+        (0..l)
+            .map(|i| {
+                let (fan_in, fan_out) = self.layer_shape(i);
+                fan_in * fan_out + fan_out
+            })
+            .sum()
+    }
+
+    /// Offset of `b_l` in the flat parameter array.
+    pub fn bias_offset(&self, l: usize) -> usize {
+        let (fan_in, fan_out) = self.layer_shape(l);
+        self.weight_offset(l) + fan_in * fan_out
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.weight_offset(self.layers())
+    }
+
+    /// The widest layer (activations per example), for sizing workspaces.
+    pub fn widest(&self) -> usize {
+        *self.sizes.iter().max().unwrap()
+    }
+
+    /// "784-128-10"
+    pub fn shape_string(&self) -> String {
+        self.sizes
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
+    /// Seeded initialisation: Glorot/Xavier uniform for sigmoid and tanh layers,
+    /// He uniform for relu layers, Glorot for the output layer (it feeds softmax,
+    /// not the hidden activation), zero biases. Draws layer by layer, row-major.
+    pub fn init_params(&self, rng: &mut Rng) -> Vec<f32> {
+        let mut params = vec![0.0f32; self.param_count()];
+        for l in 0..self.layers() {
+            let (fan_in, fan_out) = self.layer_shape(l);
+            let hidden = l + 1 < self.layers();
+            let limit = if hidden && self.activation == Activation::Relu {
+                (6.0 / fan_in as f64).sqrt()
+            } else {
+                (6.0 / (fan_in + fan_out) as f64).sqrt()
+            };
+            let w = self.weight_offset(l);
+            for p in &mut params[w..w + fan_in * fan_out] {
+                *p = ((rng.next_f64() * 2.0 - 1.0) * limit) as f32;
+            }
+        }
+        params
+    }
+}
+
+/// FLOPs of one training step on `batch` examples: forward `2·in·out` per layer
+/// and example, the weight gradient the same, the input gradient the same except
+/// for the first layer (the input needs no gradient). Elementwise work is left out.
+pub fn train_flops(arch: &Architecture, batch: usize) -> f64 {
+    (0..arch.layers())
+        .map(|l| {
+            let (i, o) = arch.layer_shape(l);
+            let mm = 2.0 * (i * o * batch) as f64;
+            if l == 0 {
+                2.0 * mm
+            } else {
+                3.0 * mm
+            }
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_contiguous_weights_then_bias() {
+        let a = Architecture::new(3, &[4], 2, Activation::Sigmoid, Loss::CrossEntropy).unwrap();
+        assert_eq!(a.weight_offset(0), 0);
+        assert_eq!(a.bias_offset(0), 12);
+        assert_eq!(a.weight_offset(1), 16);
+        assert_eq!(a.bias_offset(1), 24);
+        assert_eq!(a.param_count(), 26);
+    }
+
+    #[test]
+    fn init_is_seeded_bounded_and_biases_are_zero() {
+        let a =
+            Architecture::new(784, &[128], 10, Activation::Sigmoid, Loss::CrossEntropy).unwrap();
+        let p1 = a.init_params(&mut Rng::new(0));
+        let p2 = a.init_params(&mut Rng::new(0));
+        let p3 = a.init_params(&mut Rng::new(1));
+        assert_eq!(p1, p2);
+        assert_ne!(p1, p3);
+        let limit = (6.0f32 / (784.0 + 128.0)).sqrt();
+        assert!(p1[..784 * 128].iter().all(|w| w.abs() <= limit));
+        assert!(p1[a.bias_offset(0)..a.weight_offset(1)]
+            .iter()
+            .all(|&b| b == 0.0));
+    }
+
+    #[test]
+    fn rejects_zero_width_hidden_layer() {
+        assert!(Architecture::new(784, &[0], 10, Activation::Relu, Loss::Mse).is_err());
+    }
+}

@@ -1,0 +1,136 @@
+//! The one training loop, written once over the `Backend` trait: shuffle, then for
+//! each batch forward → loss → backward → update (inside the backend), then the
+//! epoch's metrics and a test-set evaluation.
+
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// Examples per forward pass when evaluating (no gradients, so larger batches are fine).
+pub const EVAL_BATCH: usize = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitKind {
+    Train,
+    Test,
+}
+
+/// Summed loss and correct predictions over `count` examples.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Totals {
+    pub loss_sum: f64,
+    pub correct: u64,
+    pub count: u64,
+}
+
+impl Totals {
+    pub fn add(&mut self, loss_sum: f64, correct: u64, count: u64) {
+        self.loss_sum += loss_sum;
+        self.correct += correct;
+        self.count += count;
+    }
+
+    pub fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.count.max(1) as f64
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.count.max(1) as f64
+    }
+}
+
+/// What a training backend does. Parameters, gradients and optimizer state live
+/// inside it for the whole run; the loop only says which examples form each batch.
+pub trait Backend {
+    /// One line naming the device, for logs and metrics ("cpu (2 threads)", an adapter name).
+    fn describe(&self) -> String;
+    /// Starts an epoch over the training examples in `order` (a permutation).
+    fn begin_epoch(&mut self, order: &[u32]) -> Result<()>;
+    /// One optimizer step on the examples `order[start..start + len]`.
+    /// May only record work (the GPU backend); results appear at `end_epoch`.
+    fn train_batch(&mut self, start: usize, len: usize) -> Result<()>;
+    /// Finishes the epoch's work and returns the training loss and accuracy,
+    /// measured on each batch before its update.
+    fn end_epoch(&mut self) -> Result<Totals>;
+    /// Loss and accuracy over a whole split with the current parameters.
+    fn evaluate(&mut self, split: SplitKind) -> Result<Totals>;
+    /// The current parameters, in `model::Architecture`'s flat layout.
+    fn parameters(&mut self) -> Result<Vec<f32>>;
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    pub batch_size: usize,
+    pub epochs: usize,
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::Config("--batch-size must be at least 1".into()));
+        }
+        if self.epochs == 0 {
+            return Err(Error::Config("--epochs must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochReport {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    /// Wall time of the training steps (shuffle to the epoch's metrics), without evaluation.
+    pub seconds: f64,
+    pub samples_per_second: f64,
+}
+
+/// Trains for `cfg.epochs` epochs over `n_train` examples, shuffling with `rng`
+/// each epoch, and calls `on_epoch` after each one.
+pub fn train(
+    backend: &mut dyn Backend,
+    n_train: usize,
+    cfg: &TrainConfig,
+    rng: &mut Rng,
+    mut on_epoch: impl FnMut(&EpochReport) -> Result<()>,
+) -> Result<Vec<EpochReport>> {
+    cfg.validate()?;
+    let mut reports = Vec::with_capacity(cfg.epochs);
+    let mut order: Vec<u32> = Vec::with_capacity(n_train);
+    for epoch in 1..=cfg.epochs {
+        let started = Instant::now();
+        order.clear();
+        order.extend(0..n_train as u32);
+        rng.shuffle(&mut order);
+        backend.begin_epoch(&order)?;
+        for start in (0..n_train).step_by(cfg.batch_size) {
+            // The last, partial batch is trained on, not dropped.
+            backend.train_batch(start, cfg.batch_size.min(n_train - start))?;
+        }
+        let train = backend.end_epoch()?;
+        let seconds = started.elapsed().as_secs_f64();
+        let test = backend.evaluate(SplitKind::Test)?;
+        let report = EpochReport {
+            epoch,
+            train_loss: train.mean_loss(),
+            train_accuracy: train.accuracy(),
+            test_loss: test.mean_loss(),
+            test_accuracy: test.accuracy(),
+            seconds,
+            samples_per_second: n_train as f64 / seconds.max(1e-9),
+        };
+        if !report.train_loss.is_finite() {
+            return Err(Error::Config(format!(
+                "training diverged in epoch {epoch}: the loss is {} (try a smaller --lr)",
+                report.train_loss
+            )));
+        }
+        on_epoch(&report)?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
