@@ -10,7 +10,7 @@
 pub mod cpu;
 pub mod data;
 pub mod error;
-// pub mod gpu;
+pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod rng;

@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 use gpu_mlp::cpu::CpuBackend;
 use gpu_mlp::data;
+use gpu_mlp::gpu::context::describe_adapter;
+use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext};
 use gpu_mlp::metrics::MetricsWriter;
 use gpu_mlp::model::{Activation, Architecture, Loss, Optimizer, OptimizerKind};
 use gpu_mlp::rng::Rng;
@@ -29,13 +31,25 @@ struct Cli {
 enum Command {
     /// Train a network and report loss and accuracy per epoch.
     Train(TrainArgs),
+    /// List every GPU adapter wgpu can see.
+    Devices {
+        /// Only adapters of this backend.
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
+    },
 }
 
 #[derive(Args)]
 struct TrainArgs {
     /// Train on the CPU reference path instead of the GPU.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["backend", "adapter"])]
     cpu: bool,
+    /// Graphics API for the GPU path; auto prefers a real GPU, then a software adapter.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
+    /// Use the adapter whose name contains this text (case-insensitive); see `gpu-mlp devices`.
+    #[arg(long, value_name = "SUBSTRING")]
+    adapter: Option<String>,
     /// Directory with the four IDX files (raw or .gz). Default: $GPU_MLP_DATA,
     /// ./data/mnist, /usr/share/datasets/fashion-mnist.
     #[arg(long, value_name = "DIR")]
@@ -87,6 +101,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
+        Command::Devices { backend } => {
+            list_devices(backend);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,9 +153,15 @@ fn run_train(args: TrainArgs) -> Result<(), Error> {
             cfg.batch_size,
         ))
     } else {
-        return Err(Error::Gpu(
-            "the GPU path is not built yet; use --cpu".into(),
-        ));
+        let ctx = GpuContext::new(args.backend, args.adapter.as_deref())?;
+        Box::new(GpuBackend::new(
+            ctx,
+            Arc::clone(&dataset),
+            &arch,
+            opt,
+            params,
+            cfg.batch_size,
+        )?)
     };
     println!(
         "data {} ({} train, {} test, {}×{}, {} classes) | network {} {} {}, {} parameters | {} lr {} batch {} | backend {}",
@@ -177,4 +201,17 @@ fn run_train(args: TrainArgs) -> Result<(), Error> {
         }
     })?;
     Ok(())
+}
+
+fn list_devices(backend: BackendChoice) {
+    let adapters = list_adapters(backend);
+    if adapters.is_empty() {
+        println!(
+            "no GPU adapters found for --backend {} (install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers`, or use --cpu)",
+            backend.name()
+        );
+    }
+    for (i, info) in adapters.iter().enumerate() {
+        println!("{i}: {}", describe_adapter(info));
+    }
 }

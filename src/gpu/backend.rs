@@ -1,0 +1,427 @@
+//! `GpuBackend`: training with every tensor resident on the GPU.
+//!
+//! Uploaded once: both data sets (u8 pixels packed four per u32), labels and the
+//! initial parameters. Per epoch: the shuffled order (one write). Per step: only
+//! recorded dispatches, submitted every `CHUNK_STEPS` steps. Read back: one small
+//! metrics array per epoch and per evaluation, and the parameters on request.
+
+use std::sync::Arc;
+
+use super::context::GpuContext;
+use super::gather::GatherParams;
+use super::kernel::{read_f32, storage_buffer, storage_buffer_init, Binding, Kernel, Recorder};
+use super::matmul::{MatmulKernels, MatmulParams};
+use super::metrics::MetricsParams;
+use super::optimizer::OptimizerParams;
+use super::reduce::ReduceParams;
+use super::softmax_xent::LossParams;
+use super::{gather, metrics, optimizer, reduce, softmax_xent};
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::model::{Architecture, Optimizer, OptimizerKind};
+use crate::train::{Backend, SplitKind, Totals, EVAL_BATCH};
+
+/// Training steps recorded per submit: few submits (host overhead), yet the GPU
+/// starts working long before the epoch has been recorded.
+pub const CHUNK_STEPS: usize = 64;
+
+/// Kernels bound to one split's data: gather through the shuffled order (train)
+/// or in sequence (evaluation).
+struct SplitBindings {
+    shuffled: Binding,
+    sequential: Binding,
+    len: usize,
+}
+
+pub struct GpuBackend {
+    ctx: GpuContext,
+    arch: Architecture,
+    opt: Optimizer,
+    rec: Recorder,
+    pixels: usize,
+    order: wgpu::Buffer,
+    params: wgpu::Buffer,
+    metrics: wgpu::Buffer,
+    train: SplitBindings,
+    test: SplitBindings,
+    forward: Vec<Binding>,
+    backward_weight: Vec<Binding>,
+    bias_backward: Vec<Binding>,
+    /// Layer 0 has none: the input needs no gradient.
+    backward_input: Vec<Option<Binding>>,
+    loss: Binding,
+    batch_metrics: Binding,
+    update: Binding,
+    /// Steps recorded in the current epoch (= its metric slots).
+    step_in_epoch: usize,
+    /// Optimizer steps taken over the whole run (Adam's t).
+    t: u64,
+}
+
+impl GpuBackend {
+    pub fn new(
+        ctx: GpuContext,
+        data: Arc<Dataset>,
+        arch: &Architecture,
+        opt: Optimizer,
+        params: Vec<f32>,
+        batch_size: usize,
+    ) -> Result<Self> {
+        assert_eq!(params.len(), arch.param_count());
+        let max_batch = batch_size.max(EVAL_BATCH);
+        check_limits(&ctx, &data, arch, batch_size, max_batch)?;
+        let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+
+        let matmul = MatmulKernels::new(&ctx)?;
+        let gather = gather::kernel(&ctx)?;
+        let loss = softmax_xent::kernel(&ctx)?;
+        let bias = reduce::kernel(&ctx)?;
+        let sums = metrics::kernel(&ctx)?;
+        let update = optimizer::kernel(&ctx, opt.kind)?;
+
+        let f32s = |n: usize| (n * 4) as u64;
+        let layers = arch.layers();
+        // acts[0] is the input batch, acts[l+1] layer l's output; dz[l] the gradient at layer l's output.
+        let acts: Vec<wgpu::Buffer> = arch
+            .sizes
+            .iter()
+            .enumerate()
+            .map(|(l, &s)| storage_buffer(&ctx, &format!("acts[{l}]"), f32s(s * max_batch)))
+            .collect();
+        let dz: Vec<wgpu::Buffer> = arch.sizes[1..]
+            .iter()
+            .enumerate()
+            .map(|(l, &s)| storage_buffer(&ctx, &format!("dz[{l}]"), f32s(s * max_batch)))
+            .collect();
+        let labels = storage_buffer(&ctx, "batch labels", f32s(max_batch));
+        let row_loss = storage_buffer(&ctx, "row loss", f32s(max_batch));
+        let row_correct = storage_buffer(&ctx, "row correct", f32s(max_batch));
+        let params_buf = storage_buffer_init(&ctx, "params", bytemuck::cast_slice(&params));
+        let grads = storage_buffer(&ctx, "grads", f32s(params.len()));
+        let state_len = |used: bool| if used { params.len() } else { 1 };
+        let m = storage_buffer(
+            &ctx,
+            "optimizer m",
+            f32s(state_len(opt.kind != OptimizerKind::Sgd)),
+        );
+        let v = storage_buffer(
+            &ctx,
+            "optimizer v",
+            f32s(state_len(opt.kind == OptimizerKind::Adam)),
+        );
+        let slots = data
+            .train
+            .len()
+            .div_ceil(batch_size)
+            .max(data.test.len().div_ceil(EVAL_BATCH));
+        let metrics_buf = storage_buffer(&ctx, "metrics", f32s(2 * slots));
+        let order = storage_buffer(&ctx, "order", f32s(data.train.len()));
+        let sequence: Vec<u32> = (0..data.train.len().max(data.test.len()) as u32).collect();
+        let sequence = storage_buffer_init(&ctx, "sequence", bytemuck::cast_slice(&sequence));
+
+        let per_step = 4 * layers + 3;
+        let rec = Recorder::new(&ctx, CHUNK_STEPS * per_step);
+        let arena = rec.arena();
+        let bind_split = |split: &Split, name: &str| -> SplitBindings {
+            let images = storage_buffer_init(&ctx, &format!("{name} images"), &split.images);
+            let split_labels: Vec<u32> = split.labels.iter().map(|&l| l as u32).collect();
+            let split_labels = storage_buffer_init(
+                &ctx,
+                &format!("{name} labels"),
+                bytemuck::cast_slice(&split_labels),
+            );
+            let bind = |order: &wgpu::Buffer| {
+                gather.bind(
+                    &ctx,
+                    arena,
+                    &[&images, &split_labels, order, &acts[0], &labels],
+                )
+            };
+            SplitBindings {
+                shuffled: bind(&order),
+                sequential: bind(&sequence),
+                len: split.len(),
+            }
+        };
+        let train = bind_split(&data.train, "train");
+        let test = bind_split(&data.test, "test");
+        let bind = |k: &Kernel, bufs: &[&wgpu::Buffer]| k.bind(&ctx, arena, bufs);
+        let forward = (0..layers)
+            .map(|l| {
+                bind(
+                    &matmul.forward,
+                    &[&acts[l], &params_buf, &acts[l + 1], &params_buf],
+                )
+            })
+            .collect();
+        let backward_weight = (0..layers)
+            .map(|l| {
+                bind(
+                    &matmul.backward_weight,
+                    &[&acts[l], &dz[l], &grads, &acts[l]],
+                )
+            })
+            .collect();
+        let bias_backward = (0..layers)
+            .map(|l| bind(&bias, &[&dz[l], &grads]))
+            .collect();
+        let backward_input = (0..layers)
+            .map(|l| {
+                (l > 0).then(|| {
+                    bind(
+                        &matmul.backward_input,
+                        &[&dz[l], &params_buf, &dz[l - 1], &acts[l]],
+                    )
+                })
+            })
+            .collect();
+        let loss = bind(
+            &loss,
+            &[
+                &acts[layers],
+                &labels,
+                &dz[layers - 1],
+                &row_loss,
+                &row_correct,
+            ],
+        );
+        let batch_metrics = bind(&sums, &[&row_loss, &row_correct, &metrics_buf]);
+        let update = bind(&update, &[&params_buf, &grads, &m, &v]);
+
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("setting up on {}: {e}", ctx.info.name)));
+        }
+        ctx.wait()?;
+        Ok(GpuBackend {
+            arch: arch.clone(),
+            opt,
+            pixels: data.pixels(),
+            order,
+            params: params_buf,
+            metrics: metrics_buf,
+            train,
+            test,
+            forward,
+            backward_weight,
+            bias_backward,
+            backward_input,
+            loss,
+            batch_metrics,
+            update,
+            step_in_epoch: 0,
+            t: 0,
+            rec,
+            ctx,
+        })
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// Submits so far (for benchmarks: at most one per `CHUNK_STEPS` steps).
+    pub fn submits(&self) -> u64 {
+        self.rec.submits
+    }
+
+    /// Records gather, forward, loss (gradient averaged over `len`) and the metric sum
+    /// into `slot` for one batch.
+    fn record_forward_loss(
+        &mut self,
+        split: SplitKind,
+        shuffled: bool,
+        start: usize,
+        len: usize,
+        slot: usize,
+    ) {
+        let bindings = match split {
+            SplitKind::Train => &self.train,
+            SplitKind::Test => &self.test,
+        };
+        let gather = if shuffled {
+            &bindings.shuffled
+        } else {
+            &bindings.sequential
+        };
+        let g = GatherParams::new(len, self.pixels, start);
+        self.rec.dispatch(&self.ctx, gather, &g, g.workgroups());
+        let arch = &self.arch;
+        for l in 0..arch.layers() {
+            let (k, n) = arch.layer_shape(l);
+            let act = if l + 1 < arch.layers() {
+                arch.activation.code()
+            } else {
+                0
+            };
+            let p =
+                MatmulParams::forward(len, k, n, arch.weight_offset(l), arch.bias_offset(l), act);
+            self.rec
+                .dispatch(&self.ctx, &self.forward[l], &p, p.workgroups());
+        }
+        let p = LossParams::new(len, arch.classes(), arch.loss, len);
+        self.rec.dispatch(&self.ctx, &self.loss, &p, p.workgroups());
+        let p = MetricsParams::new(len, slot);
+        self.rec
+            .dispatch(&self.ctx, &self.batch_metrics, &p, [1, 1, 1]);
+    }
+
+    fn record_backward_update(&mut self, len: usize) {
+        let arch = &self.arch;
+        for l in (0..arch.layers()).rev() {
+            let (k, n) = arch.layer_shape(l);
+            let p = MatmulParams::backward_weight(len, k, n, arch.weight_offset(l));
+            self.rec
+                .dispatch(&self.ctx, &self.backward_weight[l], &p, p.workgroups());
+            let p = ReduceParams::bias_backward(len, n, arch.bias_offset(l));
+            self.rec
+                .dispatch(&self.ctx, &self.bias_backward[l], &p, p.workgroups());
+            if let Some(b) = &self.backward_input[l] {
+                let p = MatmulParams::backward_input(
+                    len,
+                    k,
+                    n,
+                    arch.weight_offset(l),
+                    arch.activation.code(),
+                );
+                self.rec.dispatch(&self.ctx, b, &p, p.workgroups());
+            }
+        }
+        self.t += 1;
+        let p = OptimizerParams::new(&self.opt, arch.param_count(), self.t);
+        self.rec
+            .dispatch(&self.ctx, &self.update, &p, p.workgroups());
+    }
+
+    /// Submits what is recorded, then reads and adds the first `slots` metric slots
+    /// in order, in f64 (a fixed order: the same bits every run).
+    fn collect_metrics(&mut self, slots: usize, count: usize) -> Result<Totals> {
+        self.rec.submit(&self.ctx);
+        let m = read_f32(&self.ctx, &self.metrics, 2 * slots)?;
+        let mut totals = Totals::default();
+        for s in m.chunks_exact(2) {
+            totals.loss_sum += s[0] as f64;
+            totals.correct += s[1] as u64;
+        }
+        totals.count = count as u64;
+        Ok(totals)
+    }
+}
+
+impl Backend for GpuBackend {
+    fn describe(&self) -> String {
+        self.ctx.describe()
+    }
+
+    fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
+        if order.len() != self.train.len {
+            return Err(Error::Config(format!(
+                "an epoch order of {} examples for a training set of {}",
+                order.len(),
+                self.train.len
+            )));
+        }
+        if !self.rec.is_empty() {
+            self.rec.submit(&self.ctx);
+        }
+        // Applied by the queue before the epoch's first submit.
+        self.ctx
+            .queue
+            .write_buffer(&self.order, 0, bytemuck::cast_slice(order));
+        self.step_in_epoch = 0;
+        self.ctx.check()
+    }
+
+    fn train_batch(&mut self, start: usize, len: usize) -> Result<()> {
+        let slot = self.step_in_epoch;
+        self.record_forward_loss(SplitKind::Train, true, start, len, slot);
+        self.record_backward_update(len);
+        self.step_in_epoch += 1;
+        if self.step_in_epoch % CHUNK_STEPS == 0 {
+            self.rec.submit(&self.ctx);
+        }
+        Ok(())
+    }
+
+    fn end_epoch(&mut self) -> Result<Totals> {
+        let n = self.train.len;
+        self.collect_metrics(self.step_in_epoch, n)
+    }
+
+    fn evaluate(&mut self, split: SplitKind) -> Result<Totals> {
+        let n = match split {
+            SplitKind::Train => self.train.len,
+            SplitKind::Test => self.test.len,
+        };
+        let mut slots = 0;
+        for start in (0..n).step_by(EVAL_BATCH) {
+            let len = EVAL_BATCH.min(n - start);
+            self.record_forward_loss(split, false, start, len, slots);
+            slots += 1;
+        }
+        self.collect_metrics(slots, n)
+    }
+
+    fn parameters(&mut self) -> Result<Vec<f32>> {
+        self.rec.submit(&self.ctx);
+        read_f32(&self.ctx, &self.params, self.arch.param_count())
+    }
+}
+
+/// Fails early, naming the limit, when the data or network does not fit the device.
+fn check_limits(
+    ctx: &GpuContext,
+    data: &Dataset,
+    arch: &Architecture,
+    batch_size: usize,
+    max_batch: usize,
+) -> Result<()> {
+    let lim = &ctx.limits;
+    let binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
+    let fits = |what: String, bytes: u64| -> Result<()> {
+        if bytes > binding {
+            return Err(Error::Gpu(format!(
+                "{what} takes {bytes} bytes, but {} binds at most {binding} bytes per storage buffer \
+                 (max_storage_buffer_binding_size / max_buffer_size); use --train-limit, a smaller \
+                 --batch-size or network, or --cpu",
+                ctx.info.name
+            )));
+        }
+        Ok(())
+    };
+    fits("the training images".into(), data.train.images.len() as u64)?;
+    fits("the test images".into(), data.test.images.len() as u64)?;
+    fits("the parameters".into(), arch.param_count() as u64 * 4)?;
+    fits(
+        format!(
+            "a batch of {max_batch} activations of the widest layer ({})",
+            arch.widest()
+        ),
+        (arch.widest() * max_batch) as u64 * 4,
+    )?;
+    // Byte offsets into the packed images are u32 in the shader.
+    for (name, split) in [("training", &data.train), ("test", &data.test)] {
+        if split.images.len() > u32::MAX as usize {
+            return Err(Error::Gpu(format!(
+                "the {name} images exceed 4 GiB; use --train-limit/--test-limit"
+            )));
+        }
+    }
+    let max_groups = lim.max_compute_workgroups_per_dimension as usize;
+    if batch_size > max_groups {
+        return Err(Error::Config(format!(
+            "--batch-size {batch_size} exceeds what {} dispatches in one dimension ({max_groups}); use a smaller batch",
+            ctx.info.name
+        )));
+    }
+    if lim.max_storage_buffers_per_shader_stage < 5
+        || lim.max_compute_invocations_per_workgroup < 256
+        || lim.max_compute_workgroup_storage_size < 2048
+    {
+        return Err(Error::Gpu(format!(
+            "{} offers too little for the kernels (needs 5 storage buffers per stage, 256 invocations \
+             and 2 KiB of workgroup memory per workgroup); use --cpu",
+            ctx.info.name
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! Instance, adapter and device: choosing the adapter, requesting the device, and
+//! turning wgpu's asynchronous errors (validation, device loss) into `Error`s.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+/// `--backend`: which graphics API to go through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// A real GPU first (discrete, then integrated), then a software adapter.
+    Auto,
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+impl BackendChoice {
+    pub fn backends(self) -> wgpu::Backends {
+        match self {
+            BackendChoice::Auto => {
+                wgpu::Backends::VULKAN
+                    | wgpu::Backends::METAL
+                    | wgpu::Backends::DX12
+                    | wgpu::Backends::GL
+            }
+            BackendChoice::Vulkan => wgpu::Backends::VULKAN,
+            BackendChoice::Metal => wgpu::Backends::METAL,
+            BackendChoice::Dx12 => wgpu::Backends::DX12,
+            BackendChoice::Gl => wgpu::Backends::GL,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendChoice::Auto => "auto",
+            BackendChoice::Vulkan => "vulkan",
+            BackendChoice::Metal => "metal",
+            BackendChoice::Dx12 => "dx12",
+            BackendChoice::Gl => "gl",
+        }
+    }
+}
+
+/// One line about an adapter: name, backend, type, driver.
+pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
+    let driver = match (info.driver.is_empty(), info.driver_info.is_empty()) {
+        (true, true) => "unknown driver".to_string(),
+        (false, true) => info.driver.clone(),
+        (true, false) => info.driver_info.clone(),
+        (false, false) => format!("{} {}", info.driver, info.driver_info),
+    };
+    format!(
+        "{} ({:?}, {:?}, driver {})",
+        info.name, info.backend, info.device_type, driver
+    )
+}
+
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+/// Every adapter wgpu can see through `choice`'s backends.
+pub fn list_adapters(choice: BackendChoice) -> Vec<wgpu::AdapterInfo> {
+    let inst = instance(choice.backends());
+    pollster::block_on(inst.enumerate_adapters(choice.backends()))
+        .iter()
+        .map(|a| a.get_info())
+        .collect()
+}
+
+/// Lower is preferred: real GPUs before software ones, native APIs before GL.
+fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    };
+    let api = u8::from(info.backend == wgpu::Backend::Gl);
+    (kind, api)
+}
+
+/// The device and queue the GPU backend runs on, and the errors it has reported.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    errors: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// Picks an adapter for `choice` whose name contains `name_filter` (any case),
+    /// preferring real GPUs, and opens a device with the adapter's own limits.
+    pub fn new(choice: BackendChoice, name_filter: Option<&str>) -> Result<Self> {
+        let inst = instance(choice.backends());
+        let adapters = pollster::block_on(inst.enumerate_adapters(choice.backends()));
+        let all: Vec<String> = adapters
+            .iter()
+            .map(|a| describe_adapter(&a.get_info()))
+            .collect();
+        let wanted = name_filter.map(str::to_lowercase);
+        let adapter = adapters
+            .into_iter()
+            .filter(|a| match &wanted {
+                Some(w) => a.get_info().name.to_lowercase().contains(w),
+                None => true,
+            })
+            .min_by_key(|a| preference(&a.get_info()))
+            .ok_or_else(|| no_adapter_error(choice, name_filter, &all))?;
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("gpu-mlp"),
+            required_features: wgpu::Features::empty(),
+            // The adapter's own limits, so large data sets fit where the hardware allows;
+            // the kernels themselves stay within wgpu's defaults.
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+            Error::Gpu(format!(
+                "could not open a device on {}: {e}",
+                describe_adapter(&info)
+            ))
+        })?;
+        let errors: Arc<Mutex<Option<String>>> = Arc::default();
+        let sink = Arc::clone(&errors);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        let sink = Arc::clone(&errors);
+        device.set_device_lost_callback(move |reason, message| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("device lost ({reason:?}): {message}"));
+        });
+        Ok(GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            errors,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        describe_adapter(&self.info)
+    }
+
+    /// The first error the device reported, if any, as an `Error`.
+    pub fn check(&self) -> Result<()> {
+        let slot = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some(e) => Err(Error::Gpu(format!("{} reported: {e}", self.info.name))),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for all submitted work, then reports any error it caused.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu(format!("waiting for {}: {e}", self.info.name)))?;
+        self.check()
+    }
+
+    /// Copies `size` bytes of `src` into a fresh mappable buffer and reads them.
+    pub fn read_buffer(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("the read-back was never answered".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping a read-back buffer: {e}")))?;
+        let bytes = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("reading a mapped buffer: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+}
+
+fn no_adapter_error(choice: BackendChoice, name_filter: Option<&str>, all: &[String]) -> Error {
+    let what = match name_filter {
+        Some(f) => format!(
+            "no GPU adapter whose name contains {f:?} for --backend {}",
+            choice.name()
+        ),
+        None => format!("no GPU adapter found for --backend {}", choice.name()),
+    };
+    let seen = if all.is_empty() {
+        let everywhere = list_adapters(BackendChoice::Auto);
+        if everywhere.is_empty() {
+            "no adapters at all".to_string()
+        } else {
+            format!(
+                "adapters on other backends: {}",
+                everywhere
+                    .iter()
+                    .map(describe_adapter)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }
+    } else {
+        format!("adapters seen: {}", all.join("; "))
+    };
+    Error::Gpu(format!(
+        "{what} ({seen}). Install a Vulkan driver (Debian/Ubuntu: `apt-get install mesa-vulkan-drivers` \
+         provides the lavapipe software adapter), pick another with --backend/--adapter, \
+         or train on the CPU with --cpu"
+    ))
+}

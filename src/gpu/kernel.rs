@@ -1,0 +1,327 @@
+//! Compute kernels and the recorder that batches their dispatches.
+//!
+//! Every kernel takes its small per-dispatch parameters (shapes, offsets, step
+//! constants) from binding 0, a window into one uniform "arena" buffer selected by a
+//! dynamic offset. The host writes each dispatch's parameters into the next arena
+//! slot while recording, uploads the arena once per submit, and replays all the
+//! recorded dispatches in a single compute pass. So a whole chunk of training steps
+//! costs one `write_buffer` and one `submit`, with bind groups created once at start.
+
+use std::num::NonZeroU64;
+
+use bytemuck::Pod;
+use wgpu::util::DeviceExt;
+
+use super::context::GpuContext;
+use crate::error::{Error, Result};
+
+/// What a binding after the parameter uniform (binding 0) is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+pub struct Kernel {
+    pub name: &'static str,
+    pipeline: wgpu::ComputePipeline,
+    layout: wgpu::BindGroupLayout,
+    params_size: u64,
+}
+
+impl Kernel {
+    /// A pipeline for `entry` in `module` whose bindings are the parameter uniform
+    /// (binding 0, `P`) followed by storage buffers with the given accesses.
+    pub fn new<P: Pod>(
+        ctx: &GpuContext,
+        module: &wgpu::ShaderModule,
+        entry: &'static str,
+        storage: &[Access],
+    ) -> Self {
+        let params_size = std::mem::size_of::<P>() as u64;
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: NonZeroU64::new(params_size),
+            },
+            count: None,
+        }];
+        for (i, access) in storage.iter().enumerate() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *access == Access::Read,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let layout = ctx
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(entry),
+                entries: &entries,
+            });
+        let pipeline_layout = ctx
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(entry),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let pipeline = ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pipeline_layout),
+                module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        Kernel {
+            name: entry,
+            pipeline,
+            layout,
+            params_size,
+        }
+    }
+
+    /// Binds the arena (binding 0) and `buffers` (bindings 1…, whole buffers).
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        arena: &wgpu::Buffer,
+        buffers: &[&wgpu::Buffer],
+    ) -> Binding {
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: arena,
+                offset: 0,
+                size: NonZeroU64::new(self.params_size),
+            }),
+        }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.as_entire_binding(),
+            });
+        }
+        let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(self.name),
+            layout: &self.layout,
+            entries: &entries,
+        });
+        Binding {
+            pipeline: self.pipeline.clone(),
+            group,
+            params_size: self.params_size,
+        }
+    }
+}
+
+/// A kernel bound to its buffers, ready to dispatch with new parameters.
+#[derive(Clone)]
+pub struct Binding {
+    pipeline: wgpu::ComputePipeline,
+    group: wgpu::BindGroup,
+    params_size: u64,
+}
+
+struct Dispatch {
+    binding: Binding,
+    offset: u32,
+    groups: [u32; 3],
+}
+
+/// Records dispatches with their parameters and submits them in chunks.
+pub struct Recorder {
+    arena: wgpu::Buffer,
+    slot: u64,
+    capacity: usize,
+    staging: Vec<u8>,
+    pending: Vec<Dispatch>,
+    /// Submits so far (reported by benchmarks).
+    pub submits: u64,
+}
+
+impl Recorder {
+    /// An arena with room for `capacity` dispatches between submits.
+    pub fn new(ctx: &GpuContext, capacity: usize) -> Self {
+        // Each slot must start at a multiple of the adapter's uniform offset alignment
+        // and hold the largest parameter struct (64 bytes).
+        let align = ctx.limits.min_uniform_buffer_offset_alignment as u64;
+        let slot = 64u64.div_ceil(align) * align;
+        let arena = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dispatch parameters"),
+            size: slot * capacity as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Recorder {
+            arena,
+            slot,
+            capacity,
+            staging: Vec::with_capacity((slot as usize) * capacity),
+            pending: Vec::with_capacity(capacity),
+            submits: 0,
+        }
+    }
+
+    pub fn arena(&self) -> &wgpu::Buffer {
+        &self.arena
+    }
+
+    /// Records one dispatch of `binding` over `groups` workgroups with `params`.
+    pub fn dispatch<P: Pod>(
+        &mut self,
+        ctx: &GpuContext,
+        binding: &Binding,
+        params: &P,
+        groups: [u32; 3],
+    ) {
+        debug_assert_eq!(std::mem::size_of::<P>() as u64, binding.params_size);
+        if self.pending.len() == self.capacity {
+            self.submit(ctx);
+        }
+        let offset = self.staging.len();
+        self.staging.extend_from_slice(bytemuck::bytes_of(params));
+        self.staging.resize(offset + self.slot as usize, 0);
+        self.pending.push(Dispatch {
+            binding: binding.clone(),
+            offset: offset as u32,
+            groups,
+        });
+    }
+
+    /// Uploads the recorded parameters and submits every recorded dispatch in one
+    /// compute pass (wgpu orders dispatches in a pass with the barriers they need).
+    pub fn submit(&mut self, ctx: &GpuContext) {
+        self.submit_with(ctx, |_| {});
+    }
+
+    /// Like `submit`, with extra commands (copies for read-back) after the pass.
+    pub fn submit_with(&mut self, ctx: &GpuContext, after: impl FnOnce(&mut wgpu::CommandEncoder)) {
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        if !self.pending.is_empty() {
+            // The queue runs this write after every earlier submit and before this one,
+            // so reusing the arena from offset 0 never disturbs work in flight.
+            ctx.queue.write_buffer(&self.arena, 0, &self.staging);
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("gpu-mlp"),
+                timestamp_writes: None,
+            });
+            for d in &self.pending {
+                pass.set_pipeline(&d.binding.pipeline);
+                pass.set_bind_group(0, &d.binding.group, &[d.offset]);
+                pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+            }
+        }
+        after(&mut enc);
+        ctx.queue.submit([enc.finish()]);
+        self.submits += 1;
+        self.staging.clear();
+        self.pending.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+}
+
+/// Workgroups for `n` items at `per_group` items each, as an (x, y) grid that keeps
+/// x within the 65535 workgroups per dimension every adapter allows.
+pub fn grid_1d(n: usize, per_group: usize) -> [u32; 3] {
+    const MAX: usize = 65535;
+    let groups = n.div_ceil(per_group).max(1);
+    if groups <= MAX {
+        [groups as u32, 1, 1]
+    } else {
+        [MAX as u32, groups.div_ceil(MAX) as u32, 1]
+    }
+}
+
+pub fn storage_buffer(ctx: &GpuContext, label: &str, bytes: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        // Bindings of zero bytes are invalid: keep at least one element.
+        size: bytes.max(4).next_multiple_of(4),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+pub fn storage_buffer_init(ctx: &GpuContext, label: &str, contents: &[u8]) -> wgpu::Buffer {
+    if contents.is_empty() {
+        return storage_buffer(ctx, label, 4);
+    }
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        })
+}
+
+/// Creates a shader module, turning WGSL errors into an `Error` instead of a panic.
+pub fn shader_module(ctx: &GpuContext, name: &str, source: &str) -> Result<wgpu::ShaderModule> {
+    let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = ctx
+        .device
+        .create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+    match pollster::block_on(scope.pop()) {
+        Some(e) => Err(Error::Gpu(format!("shader {name} failed to compile: {e}"))),
+        None => Ok(module),
+    }
+}
+
+/// Runs `kernel` once over fresh buffers holding `buffers` (bindings 1…, in order)
+/// and returns what every buffer holds afterwards. For tests and benchmarks of a
+/// single kernel; training never goes through here.
+pub fn run_once<P: Pod>(
+    ctx: &GpuContext,
+    kernel: &Kernel,
+    params: &P,
+    groups: [u32; 3],
+    buffers: &[&[u8]],
+) -> Result<Vec<Vec<u8>>> {
+    let bufs: Vec<wgpu::Buffer> = buffers
+        .iter()
+        .map(|b| storage_buffer_init(ctx, kernel.name, b))
+        .collect();
+    let mut rec = Recorder::new(ctx, 1);
+    let binding = kernel.bind(ctx, rec.arena(), &bufs.iter().collect::<Vec<_>>());
+    rec.dispatch(ctx, &binding, params, groups);
+    rec.submit(ctx);
+    ctx.wait()?;
+    bufs.iter()
+        .zip(buffers)
+        .map(|(b, init)| {
+            ctx.read_buffer(b, (init.len().max(4) as u64).next_multiple_of(4))
+                .map(|mut v| {
+                    v.truncate(init.len());
+                    v
+                })
+        })
+        .collect()
+}
+
+pub fn read_f32(ctx: &GpuContext, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<f32>> {
+    let bytes = ctx.read_buffer(buffer, (count * 4) as u64)?;
+    Ok(bytemuck::pod_collect_to_vec(&bytes))
+}

@@ -1,0 +1,160 @@
+//! Matmul forward and backward on the GPU (shaders/matmul.wgsl, with the fused
+//! activation epilogues from shaders/activation.wgsl). Shapes as in cpu/matmul.rs:
+//! a: m×k (batch×in), w: k×n (in×out), z: m×n, row-major.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::context::GpuContext;
+use super::kernel::{run_once, shader_module, Access, Kernel};
+use crate::error::Result;
+
+pub const SOURCE: &str = concat!(
+    include_str!("../../shaders/activation.wgsl"),
+    include_str!("../../shaders/matmul.wgsl")
+);
+
+/// Outputs per workgroup along each axis (8×8 invocations × 8×8 outputs each).
+const TILE: usize = 64;
+
+/// `MatmulParams` in matmul.wgsl: C (m×n) = A (m×k) · B (k×n) through strides.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct MatmulParams {
+    pub m: u32,
+    pub k: u32,
+    pub n: u32,
+    pub act: u32,
+    pub a_off: u32,
+    pub a_row: u32,
+    pub a_col: u32,
+    pub b_off: u32,
+    pub b_row: u32,
+    pub b_col: u32,
+    pub c_off: u32,
+    pub aux_off: u32,
+}
+
+impl MatmulParams {
+    /// z (m×n) = act(a (m×k) · w (k×n) + bias); `act` 0 leaves it linear.
+    pub fn forward(m: usize, k: usize, n: usize, w_off: usize, bias_off: usize, act: u32) -> Self {
+        MatmulParams {
+            m: m as u32,
+            k: k as u32,
+            n: n as u32,
+            act,
+            a_off: 0,
+            a_row: k as u32,
+            a_col: 1,
+            b_off: w_off as u32,
+            b_row: n as u32,
+            b_col: 1,
+            c_off: 0,
+            aux_off: bias_off as u32,
+        }
+    }
+
+    /// dw (k×n) = aᵀ · dz for a: batch×k, dz: batch×n, written at `dw_off`.
+    pub fn backward_weight(batch: usize, k: usize, n: usize, dw_off: usize) -> Self {
+        MatmulParams {
+            m: k as u32,
+            k: batch as u32,
+            n: n as u32,
+            act: 0,
+            a_off: 0,
+            a_row: 1,
+            a_col: k as u32,
+            b_off: 0,
+            b_row: n as u32,
+            b_col: 1,
+            c_off: dw_off as u32,
+            aux_off: 0,
+        }
+    }
+
+    /// da (batch×k) = (dz · wᵀ) ⊙ act'(a) for dz: batch×n, w: k×n at `w_off`.
+    pub fn backward_input(batch: usize, k: usize, n: usize, w_off: usize, act: u32) -> Self {
+        MatmulParams {
+            m: batch as u32,
+            k: n as u32,
+            n: k as u32,
+            act,
+            a_off: 0,
+            a_row: n as u32,
+            a_col: 1,
+            b_off: w_off as u32,
+            b_row: 1,
+            b_col: n as u32,
+            c_off: 0,
+            aux_off: 0,
+        }
+    }
+
+    pub fn workgroups(&self) -> [u32; 3] {
+        [
+            (self.n as usize).div_ceil(TILE) as u32,
+            (self.m as usize).div_ceil(TILE) as u32,
+            1,
+        ]
+    }
+
+    pub fn flops(&self) -> f64 {
+        2.0 * self.m as f64 * self.k as f64 * self.n as f64
+    }
+}
+
+/// Bindings of every matmul entry point: a, b, c, aux.
+const BINDINGS: [Access; 4] = [Access::Read, Access::Read, Access::ReadWrite, Access::Read];
+
+pub struct MatmulKernels {
+    pub forward: Kernel,
+    pub backward_weight: Kernel,
+    pub backward_input: Kernel,
+}
+
+impl MatmulKernels {
+    pub fn new(ctx: &GpuContext) -> Result<Self> {
+        let module = shader_module(ctx, "matmul.wgsl", SOURCE)?;
+        Ok(MatmulKernels {
+            forward: Kernel::new::<MatmulParams>(ctx, &module, "matmul_forward", &BINDINGS),
+            backward_weight: Kernel::new::<MatmulParams>(
+                ctx,
+                &module,
+                "matmul_backward_weight",
+                &BINDINGS,
+            ),
+            backward_input: Kernel::new::<MatmulParams>(
+                ctx,
+                &module,
+                "matmul_backward_input",
+                &BINDINGS,
+            ),
+        })
+    }
+}
+
+/// Runs one matmul entry point on host data and returns C (m×n) — for tests and
+/// the matmul benchmark. `aux` is the bias (forward) or the activations (backward_input).
+pub fn run(
+    ctx: &GpuContext,
+    kernel: &Kernel,
+    params: &MatmulParams,
+    a: &[f32],
+    b: &[f32],
+    aux: &[f32],
+) -> Result<Vec<f32>> {
+    let c = vec![0.0f32; params.c_off as usize + (params.m * params.n) as usize];
+    let out = run_once(
+        ctx,
+        kernel,
+        params,
+        params.workgroups(),
+        &[
+            bytemuck::cast_slice(a),
+            bytemuck::cast_slice(b),
+            bytemuck::cast_slice(&c),
+            bytemuck::cast_slice(aux),
+        ],
+    )?;
+    let c: Vec<f32> = bytemuck::pod_collect_to_vec(&out[2]);
+    Ok(c[params.c_off as usize..].to_vec())
+}

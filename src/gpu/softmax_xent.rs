@@ -1,0 +1,56 @@
+//! Softmax + cross-entropy / MSE forward and backward (shaders/softmax_xent.wgsl).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::context::GpuContext;
+use super::kernel::{shader_module, Access, Kernel};
+use crate::error::Result;
+use crate::model::Loss;
+
+pub const SOURCE: &str = include_str!("../../shaders/softmax_xent.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct LossParams {
+    pub batch: u32,
+    pub classes: u32,
+    pub loss: u32,
+    pub _pad: u32,
+    pub scale: f32,
+    pub _pad2: [f32; 3],
+}
+
+impl LossParams {
+    /// Averages the gradient over `divisor` examples, as the CPU reference does.
+    pub fn new(batch: usize, classes: usize, loss: Loss, divisor: usize) -> Self {
+        LossParams {
+            batch: batch as u32,
+            classes: classes as u32,
+            loss: loss.code(),
+            _pad: 0,
+            scale: 1.0 / divisor as f32,
+            _pad2: [0.0; 3],
+        }
+    }
+
+    pub fn workgroups(&self) -> [u32; 3] {
+        [self.batch.div_ceil(64), 1, 1]
+    }
+}
+
+/// Bindings: logits, labels, dlogits, row_loss, row_correct.
+pub fn kernel(ctx: &GpuContext) -> Result<Kernel> {
+    let module = shader_module(ctx, "softmax_xent.wgsl", SOURCE)?;
+    Ok(Kernel::new::<LossParams>(
+        ctx,
+        &module,
+        "softmax_xent_forward_backward",
+        &[
+            Access::Read,
+            Access::Read,
+            Access::ReadWrite,
+            Access::ReadWrite,
+            Access::ReadWrite,
+        ],
+    ))
+}
