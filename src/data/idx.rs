@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const TYPE_U8: u8 = 0x08;
+/// The largest element count accepted from a header (4 GiB). Past this the GPU's
+/// u32 byte offsets overflow, and a gzip stream could inflate without bound.
+pub const MAX_IDX_BYTES: u64 = 1 << 32;
 
 /// A decoded IDX array of u8 elements.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +121,12 @@ pub fn parse(
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
         .ok_or_else(|| Error::data(path, format!("dimensions {dims:?} overflow")))?;
+    if count > MAX_IDX_BYTES {
+        return Err(Error::data(
+            path,
+            format!("header claims {dims:?} = {count} bytes; at most {MAX_IDX_BYTES} bytes per file are supported"),
+        ));
+    }
     let header_len = 4 + 4 * ndims as u64;
     if let Some(len) = raw_len {
         let present = len.saturating_sub(header_len);

@@ -1,0 +1,201 @@
+//! Shared test helpers: synthetic data, IDX directories, the GPU adapter, comparisons.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use gpu_mlp::data::idx::encode_idx_u8;
+use gpu_mlp::data::{Dataset, Split};
+use gpu_mlp::gpu::{BackendChoice, GpuContext};
+use gpu_mlp::rng::Rng;
+
+/// Set to 1 to skip GPU tests on a machine without any adapter. CI never sets it.
+pub const SKIP_GPU_ENV: &str = "GPU_MLP_SKIP_GPU_TESTS";
+
+/// The adapter the GPU tests run on: Vulkan (lavapipe in CI) unless
+/// `GPU_MLP_TEST_BACKEND` names another. Without one the test fails, saying what
+/// to install, unless `GPU_MLP_SKIP_GPU_TESTS=1`, which skips it with a notice.
+pub fn gpu() -> Option<GpuContext> {
+    let backend = match std::env::var("GPU_MLP_TEST_BACKEND").as_deref() {
+        Ok("auto") => BackendChoice::Auto,
+        Ok("metal") => BackendChoice::Metal,
+        Ok("dx12") => BackendChoice::Dx12,
+        Ok("gl") => BackendChoice::Gl,
+        _ => BackendChoice::Vulkan,
+    };
+    match GpuContext::new(backend, std::env::var("GPU_MLP_TEST_ADAPTER").ok().as_deref()) {
+        Ok(ctx) => Some(ctx),
+        Err(e) if std::env::var(SKIP_GPU_ENV).as_deref() == Ok("1") => {
+            eprintln!("SKIPPED GPU test ({SKIP_GPU_ENV}=1): {e}");
+            None
+        }
+        Err(e) => panic!(
+            "GPU tests need an adapter: {e}\n(On Debian/Ubuntu: apt-get install mesa-vulkan-drivers. \
+             To skip GPU tests on purpose, set {SKIP_GPU_ENV}=1.)"
+        ),
+    }
+}
+
+pub fn random_f32(rng: &mut Rng, n: usize, scale: f64) -> Vec<f32> {
+    (0..n)
+        .map(|_| ((rng.next_f64() * 2.0 - 1.0) * scale) as f32)
+        .collect()
+}
+
+/// Asserts |got − want| ≤ abs + rel·|want| element-wise, naming the worst element.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], abs: f64, rel: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let excess = (g as f64 - w as f64).abs() - (abs + rel * (w as f64).abs());
+        if !(excess <= 0.0) && worst.is_none_or(|(_, e)| excess > e) {
+            worst = Some((i, excess));
+        }
+    }
+    if let Some((i, _)) = worst {
+        panic!(
+            "{what}: element {i} is {} but the reference is {} (tolerance {abs} + {rel}·|ref|)",
+            got[i], want[i]
+        );
+    }
+}
+
+/// A separable synthetic problem: each class is a random prototype image, and each
+/// example is its class's prototype plus uniform noise of ±`noise` grey levels.
+pub fn synthetic_split(rng: &mut Rng, prototypes: &[Vec<u8>], n: usize, noise: i32) -> Split {
+    let pixels = prototypes[0].len();
+    let mut images = Vec::with_capacity(n * pixels);
+    let mut labels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let c = rng.below(prototypes.len() as u64) as usize;
+        labels.push(c as u8);
+        for &p in &prototypes[c] {
+            let jitter = rng.below((2 * noise + 1) as u64) as i32 - noise;
+            images.push((p as i32 + jitter).clamp(0, 255) as u8);
+        }
+    }
+    Split {
+        images,
+        labels,
+        pixels,
+    }
+}
+
+pub fn synthetic_dataset(
+    seed: u64,
+    classes: usize,
+    side: usize,
+    n_train: usize,
+    n_test: usize,
+) -> Dataset {
+    let mut rng = Rng::new(seed);
+    let prototypes: Vec<Vec<u8>> = (0..classes)
+        .map(|_| (0..side * side).map(|_| rng.below(256) as u8).collect())
+        .collect();
+    Dataset {
+        dir: PathBuf::from("<synthetic>"),
+        train: synthetic_split(&mut rng, &prototypes, n_train, 60),
+        test: synthetic_split(&mut rng, &prototypes, n_test, 60),
+        rows: side,
+        cols: side,
+        classes,
+    }
+}
+
+/// Writes `ds` as the four standard IDX files (gzip-compressed if `gzip`) into `dir`.
+pub fn write_idx_dir(dir: &Path, ds: &Dataset, gzip: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    let files = [
+        (
+            "train-images-idx3-ubyte",
+            encode_idx_u8(&[ds.train.len(), ds.rows, ds.cols], &ds.train.images),
+        ),
+        (
+            "train-labels-idx1-ubyte",
+            encode_idx_u8(&[ds.train.len()], &ds.train.labels),
+        ),
+        (
+            "t10k-images-idx3-ubyte",
+            encode_idx_u8(&[ds.test.len(), ds.rows, ds.cols], &ds.test.images),
+        ),
+        (
+            "t10k-labels-idx1-ubyte",
+            encode_idx_u8(&[ds.test.len()], &ds.test.labels),
+        ),
+    ];
+    for (name, bytes) in files {
+        if gzip {
+            std::fs::write(dir.join(format!("{name}.gz")), gzip_bytes(&bytes)).unwrap();
+        } else {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
+
+pub fn gzip_bytes(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A fresh, empty directory under the target directory for this test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The Fashion-MNIST directory, or None (printing why) when it is absent outside CI.
+/// Under CI (`CI` set) a missing data set fails the test instead.
+pub fn fashion_mnist() -> Option<PathBuf> {
+    let dir = PathBuf::from("/usr/share/datasets/fashion-mnist");
+    if gpu_mlp::data::is_data_dir(&dir) {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "CI is set but Fashion-MNIST is missing from {}: apt-get install dataset-fashion-mnist",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: Fashion-MNIST not installed at {} (apt-get install dataset-fashion-mnist)",
+        dir.display()
+    );
+    None
+}
+
+/// Trains `arch` on `ds` through the shared loop with `backend` ("cpu" or a GPU
+/// context) and returns the per-epoch reports and the final parameters.
+pub fn train_run(
+    ds: &std::sync::Arc<Dataset>,
+    arch: &gpu_mlp::model::Architecture,
+    opt: gpu_mlp::model::Optimizer,
+    batch: usize,
+    epochs: usize,
+    seed: u64,
+    gpu: Option<GpuContext>,
+) -> (Vec<gpu_mlp::train::EpochReport>, Vec<f32>) {
+    use gpu_mlp::train::{train, Backend, TrainConfig};
+    let mut rng = Rng::new(seed);
+    let params = arch.init_params(&mut rng);
+    let mut backend: Box<dyn Backend> = match gpu {
+        None => Box::new(gpu_mlp::cpu::CpuBackend::new(
+            ds.clone(),
+            arch,
+            opt,
+            params,
+            batch,
+        )),
+        Some(ctx) => Box::new(
+            gpu_mlp::gpu::GpuBackend::new(ctx, ds.clone(), arch, opt, params, batch).unwrap(),
+        ),
+    };
+    let cfg = TrainConfig {
+        batch_size: batch,
+        epochs,
+    };
+    let reports = train(backend.as_mut(), ds.train.len(), &cfg, &mut rng, |_| Ok(())).unwrap();
+    (reports, backend.parameters().unwrap())
+}

@@ -1,0 +1,397 @@
+//! Each WGSL kernel against the CPU reference on random inputs and ragged shapes.
+//! Runs on whatever adapter `common::gpu()` finds (lavapipe in CI); fails without one.
+
+mod common;
+
+use common::{assert_close, gpu, random_f32};
+use gpu_mlp::cpu::activation::{activate, derivative_from_output};
+use gpu_mlp::cpu::matmul::matmul_naive;
+use gpu_mlp::cpu::optimizer::{optimizer_update, OptimizerState};
+use gpu_mlp::cpu::softmax_xent::softmax_xent_forward_backward;
+use gpu_mlp::gpu::gather::{self, GatherParams};
+use gpu_mlp::gpu::kernel::run_once;
+use gpu_mlp::gpu::matmul::{self, MatmulKernels, MatmulParams};
+use gpu_mlp::gpu::metrics::{self, MetricsParams};
+use gpu_mlp::gpu::optimizer::{self, OptimizerParams};
+use gpu_mlp::gpu::reduce::{self, ReduceParams};
+use gpu_mlp::gpu::softmax_xent::{self, LossParams};
+use gpu_mlp::model::{Activation, Loss, Optimizer, OptimizerKind};
+use gpu_mlp::rng::Rng;
+
+/// Matmul: |gpu − exact| ≤ 1e-5·Σ_k|a_ik·b_kj| for K ≤ 1024. The f32 rounding error
+/// of a K-term dot product grows like √K·ε·Σ|a·b| for random data (ε = 6e-8, so
+/// 2e-6 at K = 1024): 5× margin, yet a wrong index or a dropped term fails by orders
+/// of magnitude.
+const MATMUL_REL: f64 = 1e-5;
+/// What the GPU's exp may add to a sigmoid/tanh output (WGSL allows exp a few ULP
+/// per unit of |x|; outputs lie in [-1, 1]).
+const EXP_ABS: f64 = 2e-6;
+
+const SHAPES: [(usize, usize, usize); 7] = [
+    (1, 1, 1),
+    (3, 5, 7),
+    (64, 64, 64),
+    (65, 1, 130),
+    (257, 129, 65),
+    (100, 784, 128),
+    (9, 1024, 10),
+];
+
+/// C = A·B exactly (f64) and Σ|A|·|B| (the error scale) for strided operands.
+fn exact(
+    a: &[f32],
+    a_s: (usize, usize),
+    b: &[f32],
+    b_s: (usize, usize),
+    m: usize,
+    k: usize,
+    n: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    (
+        matmul_naive(a, a_s, b, b_s, m, k, n),
+        matmul_naive(&abs(a), a_s, &abs(b), b_s, m, k, n),
+    )
+}
+
+fn check(what: &str, got: &[f32], want: &[f64], bound: impl Fn(usize) -> f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let b = bound(i);
+        assert!(
+            (g as f64 - w).abs() <= b,
+            "{what}: element {i} is {g}, reference {w} (bound {b:e})"
+        );
+    }
+}
+
+#[test]
+fn matmul_matches_reference_on_ragged_shapes() {
+    let Some(ctx) = gpu() else { return };
+    let k = MatmulKernels::new(&ctx).unwrap();
+    for (m, kk, n) in SHAPES {
+        let mut rng = Rng::new((m + 31 * kk + 977 * n) as u64);
+        let a = random_f32(&mut rng, m * kk, 1.0);
+        let w = random_f32(&mut rng, kk * n, 1.0);
+        let dz = random_f32(&mut rng, m * n, 1.0);
+        let zero_bias = vec![0.0f32; n];
+        let tag = format!("{m}×{kk}×{n}");
+
+        // Forward, linear epilogue with zero bias: z = a·w.
+        let p = MatmulParams::forward(m, kk, n, 0, 0, 0);
+        let z = matmul::run(&ctx, &k.forward, &p, &a, &w, &zero_bias).unwrap();
+        let (want, scale) = exact(&a, (kk, 1), &w, (n, 1), m, kk, n);
+        check(&format!("a·w {tag}"), &z, &want, |i| MATMUL_REL * scale[i]);
+
+        // Weight gradient: dw = aᵀ·dz (k×n), a read transposed in place.
+        let p = MatmulParams::backward_weight(m, kk, n, 0);
+        let dw = matmul::run(&ctx, &k.backward_weight, &p, &a, &dz, &[0.0]).unwrap();
+        let (want, scale) = exact(&a, (1, kk), &dz, (n, 1), kk, m, n);
+        check(&format!("aᵀ·dz {tag}"), &dw, &want, |i| {
+            MATMUL_REL * scale[i]
+        });
+
+        // Input gradient with the identity derivative (act code 0): da = dz·wᵀ.
+        let p = MatmulParams::backward_input(m, kk, n, 0, 0);
+        let ones = vec![1.0f32; m * kk];
+        let da = matmul::run(&ctx, &k.backward_input, &p, &dz, &w, &ones).unwrap();
+        let (want, scale) = exact(&dz, (n, 1), &w, (1, n), m, n, kk);
+        check(&format!("dz·wᵀ {tag}"), &da, &want, |i| {
+            MATMUL_REL * scale[i]
+        });
+    }
+}
+
+#[test]
+fn matmul_reads_operands_at_offsets() {
+    // Layers after the first read W and b at offsets into the one parameter buffer.
+    let Some(ctx) = gpu() else { return };
+    let k = MatmulKernels::new(&ctx).unwrap();
+    let (m, kk, n, off) = (5, 6, 7, 13);
+    let mut rng = Rng::new(5);
+    let a = random_f32(&mut rng, m * kk, 1.0);
+    let params = random_f32(&mut rng, off + kk * n + n, 1.0);
+    let p = MatmulParams::forward(m, kk, n, off, off + kk * n, 0);
+    let z = matmul::run(&ctx, &k.forward, &p, &a, &params, &params).unwrap();
+    let (want, scale) = exact(&a, (kk, 1), &params[off..], (n, 1), m, kk, n);
+    let bias = &params[off + kk * n..];
+    let want: Vec<f64> = want
+        .iter()
+        .enumerate()
+        .map(|(i, w)| w + bias[i % n] as f64)
+        .collect();
+    check("a·W[off] + b[off]", &z, &want, |i| {
+        MATMUL_REL * (scale[i] + bias[i % n].abs() as f64)
+    });
+}
+
+#[test]
+fn fused_bias_activation_and_activation_backward_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let k = MatmulKernels::new(&ctx).unwrap();
+    let (m, kk, n) = (33, 70, 45);
+    for act in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
+        let mut rng = Rng::new(act.code() as u64);
+        let a = random_f32(&mut rng, m * kk, 1.0);
+        let w = random_f32(&mut rng, kk * n, 0.5);
+        let bias = random_f32(&mut rng, n, 1.0);
+        let p = MatmulParams::forward(m, kk, n, 0, 0, act.code());
+        let out = matmul::run(&ctx, &k.forward, &p, &a, &w, &bias).unwrap();
+        let (z, scale) = exact(&a, (kk, 1), &w, (n, 1), m, kk, n);
+        let want: Vec<f64> = z
+            .iter()
+            .enumerate()
+            .map(|(i, z)| activate(act, z + bias[i % n] as f64))
+            .collect();
+        // Every activation has slope ≤ 1, so the pre-activation error passes through at most unchanged.
+        check(&format!("{act:?}(a·w + b)"), &out, &want, |i| {
+            MATMUL_REL * (scale[i] + bias[i % n].abs() as f64) + EXP_ABS
+        });
+
+        // da = (dz·wᵀ) ⊙ act'(y), with y a plausible activation output.
+        let dz = random_f32(&mut rng, m * n, 1.0);
+        let y: Vec<f32> = random_f32(&mut rng, m * kk, 3.0)
+            .iter()
+            .map(|&x| activate(act, x))
+            .collect();
+        let p = MatmulParams::backward_input(m, kk, n, 0, act.code());
+        let da = matmul::run(&ctx, &k.backward_input, &p, &dz, &w, &y).unwrap();
+        let (g, scale) = exact(&dz, (n, 1), &w, (1, n), m, n, kk);
+        let deriv: Vec<f64> = y
+            .iter()
+            .map(|&v| derivative_from_output(act, v as f64))
+            .collect();
+        let want: Vec<f64> = g.iter().zip(&deriv).map(|(g, d)| g * d).collect();
+        check(&format!("dz·wᵀ ⊙ {act:?}'"), &da, &want, |i| {
+            MATMUL_REL * scale[i] * deriv[i].abs().max(1e-3) + 1e-7
+        });
+    }
+}
+
+#[test]
+fn softmax_cross_entropy_and_mse_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let kernel = softmax_xent::kernel(&ctx).unwrap();
+    for loss in [Loss::CrossEntropy, Loss::Mse] {
+        for (batch, classes) in [(1, 2), (7, 10), (130, 10), (3, 257)] {
+            let mut rng = Rng::new((batch * classes) as u64);
+            let logits = random_f32(&mut rng, batch * classes, 8.0);
+            let labels: Vec<u8> = (0..batch)
+                .map(|_| rng.below(classes as u64) as u8)
+                .collect();
+            let mut want_d = vec![0.0f32; batch * classes];
+            let want =
+                softmax_xent_forward_backward(&logits, &labels, classes, loss, batch, &mut want_d);
+
+            let labels32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+            let p = LossParams::new(batch, classes, loss, batch);
+            let out = run_once(
+                &ctx,
+                &kernel,
+                &p,
+                p.workgroups(),
+                &[
+                    bytemuck::cast_slice(&logits),
+                    bytemuck::cast_slice(&labels32),
+                    &vec![0u8; batch * classes * 4],
+                    &vec![0u8; batch * 4],
+                    &vec![0u8; batch * 4],
+                ],
+            )
+            .unwrap();
+            let d: Vec<f32> = bytemuck::pod_collect_to_vec(&out[2]);
+            let row_loss: Vec<f32> = bytemuck::pod_collect_to_vec(&out[3]);
+            let correct: Vec<u32> = bytemuck::pod_collect_to_vec(&out[4]);
+            // Probabilities and losses go through exp/log: a few ULP of a value ≤ 1 each,
+            // relative to the loss for the loss.
+            let tag = format!("{loss:?} {batch}×{classes}");
+            assert_close(
+                &format!("dlogits {tag}"),
+                &d,
+                &want_d,
+                1e-6 / batch as f64,
+                1e-5,
+            );
+            let loss_sum: f64 = row_loss.iter().map(|&l| l as f64).sum();
+            assert!(
+                (loss_sum - want.loss_sum as f64).abs() <= 1e-5 * want.loss_sum.abs() as f64 + 1e-6,
+                "{tag}: loss {loss_sum} vs {}",
+                want.loss_sum
+            );
+            assert_eq!(
+                correct.iter().sum::<u32>() as usize,
+                want.correct,
+                "{tag}: correct count"
+            );
+        }
+    }
+}
+
+#[test]
+fn bias_gradient_column_sums_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let kernel = reduce::kernel(&ctx).unwrap();
+    for (rows, cols) in [(1, 1), (100, 128), (7, 65), (500, 3)] {
+        let mut rng = Rng::new((rows * cols) as u64);
+        let dz = random_f32(&mut rng, rows * cols, 1.0);
+        let mut want = vec![0.0f32; cols];
+        gpu_mlp::cpu::matmul::bias_backward(&dz, &mut want, rows, cols);
+        let dst_off = 3;
+        let p = ReduceParams::bias_backward(rows, cols, dst_off);
+        let out = run_once(
+            &ctx,
+            &kernel,
+            &p,
+            p.workgroups(),
+            &[bytemuck::cast_slice(&dz), &vec![0u8; (dst_off + cols) * 4]],
+        )
+        .unwrap();
+        let got: Vec<f32> = bytemuck::pod_collect_to_vec(&out[1]);
+        // Same additions in the same order as the CPU: equal up to the last bit on
+        // IEEE adapters; 1e-6 relative leaves room for a driver that fuses or reorders.
+        assert_close(
+            &format!("db {rows}×{cols}"),
+            &got[dst_off..],
+            &want,
+            1e-7,
+            1e-6,
+        );
+        assert!(
+            got[..dst_off].iter().all(|&v| v == 0.0),
+            "wrote before dst_off"
+        );
+    }
+}
+
+#[test]
+fn gather_builds_batches_bit_identical_to_the_cpu() {
+    let Some(ctx) = gpu() else { return };
+    let kernel = gather::kernel(&ctx).unwrap();
+    // 15 pixels: examples straddle u32 words, so the byte unpacking is exercised.
+    let (n, pixels) = (11, 15);
+    let mut rng = Rng::new(8);
+    let images: Vec<u8> = (0..n * pixels).map(|_| rng.below(256) as u8).collect();
+    let labels: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    rng.shuffle(&mut order);
+    let (start, batch) = (3, 6);
+    let p = GatherParams::new(batch, pixels, start);
+    let out = run_once(
+        &ctx,
+        &kernel,
+        &p,
+        p.workgroups(),
+        &[
+            &images,
+            bytemuck::cast_slice(&labels),
+            bytemuck::cast_slice(&order),
+            &vec![0u8; batch * pixels * 4],
+            &vec![0u8; batch * 4],
+        ],
+    )
+    .unwrap();
+    let x: Vec<f32> = bytemuck::pod_collect_to_vec(&out[3]);
+    let y: Vec<u32> = bytemuck::pod_collect_to_vec(&out[4]);
+    let mut cpu = gpu_mlp::cpu::CpuNet::<f32>::new(
+        &gpu_mlp::model::Architecture::new(pixels, &[2], 10, Activation::Relu, Loss::Mse).unwrap(),
+        batch,
+    );
+    let split = gpu_mlp::data::Split {
+        images,
+        labels: labels.iter().map(|&l| l as u8).collect(),
+        pixels,
+    };
+    let idx = &order[start..start + batch];
+    cpu.gather(&split, idx);
+    let want = cpu.input_mut(batch).to_vec();
+    assert!(
+        x.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "gathered pixels differ from the CPU's"
+    );
+    let want_y: Vec<u32> = idx.iter().map(|&i| labels[i as usize]).collect();
+    assert_eq!(y, want_y);
+}
+
+#[test]
+fn optimizer_updates_match_reference() {
+    let Some(ctx) = gpu() else { return };
+    let count = 1000;
+    for kind in [
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Adam,
+    ] {
+        let kernel = optimizer::kernel(&ctx, kind).unwrap();
+        let opt = Optimizer::new(kind, Some(0.05), 0.9);
+        let mut rng = Rng::new(kind as u64 + 1);
+        let mut params = random_f32(&mut rng, count, 1.0);
+        let mut state = OptimizerState::<f32>::new(&opt, count);
+        // Three steps: momentum and Adam carry state, Adam's bias correction changes with t.
+        let mut m = vec![0.0f32; count];
+        let mut v = vec![0.0f32; count];
+        let mut gpu_params = params.clone();
+        for t in 1..=3u64 {
+            let grads = random_f32(&mut rng, count, 0.1);
+            optimizer_update(&opt, &mut state, &mut params, &grads);
+            let p = OptimizerParams::new(&opt, count, t);
+            let out = run_once(
+                &ctx,
+                &kernel,
+                &p,
+                p.workgroups(),
+                &[
+                    bytemuck::cast_slice(&gpu_params),
+                    bytemuck::cast_slice(&grads),
+                    bytemuck::cast_slice(&m),
+                    bytemuck::cast_slice(&v),
+                ],
+            )
+            .unwrap();
+            gpu_params = bytemuck::pod_collect_to_vec(&out[0]);
+            m = bytemuck::pod_collect_to_vec(&out[2]);
+            v = bytemuck::pod_collect_to_vec(&out[3]);
+        }
+        // A few elementwise f32 operations, each rounded once (or fused): a few ULP of |p|.
+        assert_close(
+            &format!("{kind:?} params"),
+            &gpu_params,
+            &params,
+            1e-7,
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn metrics_sum_losses_and_correct_counts_in_a_fixed_order() {
+    let Some(ctx) = gpu() else { return };
+    let kernel = metrics::kernel(&ctx).unwrap();
+    for rows in [1, 255, 256, 257, 1000] {
+        let mut rng = Rng::new(rows as u64);
+        let losses: Vec<f32> = (0..rows).map(|_| rng.next_f64() as f32 * 3.0).collect();
+        let correct: Vec<u32> = (0..rows).map(|_| rng.below(2) as u32).collect();
+        let slot = 2;
+        let p = MetricsParams::new(rows, slot);
+        let inputs: [&[u8]; 3] = [
+            bytemuck::cast_slice(&losses),
+            bytemuck::cast_slice(&correct),
+            &[0u8; 24],
+        ];
+        let first = run_once(&ctx, &kernel, &p, [1, 1, 1], &inputs).unwrap();
+        let again = run_once(&ctx, &kernel, &p, [1, 1, 1], &inputs).unwrap();
+        assert_eq!(first[2], again[2], "two runs on the same input differ");
+        let m: Vec<f32> = bytemuck::pod_collect_to_vec(&first[2]);
+        let want: f64 = losses.iter().map(|&l| l as f64).sum();
+        // A tree sum of ≤ 1000 non-negative f32 terms: relative error ≤ ~10·ε.
+        assert!(
+            (m[4] as f64 - want).abs() <= 1e-6 * want,
+            "{rows} rows: loss sum {} vs {want}",
+            m[4]
+        );
+        assert_eq!(
+            m[5] as u32,
+            correct.iter().sum::<u32>(),
+            "{rows} rows: correct count"
+        );
+    }
+}
