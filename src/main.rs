@@ -71,10 +71,10 @@ struct TrainArgs {
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
     optimizer: OptimizerKind,
     /// Learning rate [default: 0.1 for sgd, 0.01 for momentum, 0.001 for adam].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     lr: Option<f32>,
     /// Momentum coefficient (--optimizer momentum).
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     momentum: f32,
     #[arg(long, default_value_t = 100)]
     batch_size: usize,

@@ -11,7 +11,7 @@ pub mod softmax_xent;
 use std::sync::Arc;
 
 use crate::data::{Dataset, Split};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Architecture, Optimizer};
 use crate::train::{Backend, SplitKind, Totals, EVAL_BATCH};
 use activation::{activation_backward, bias_activation_forward};
@@ -186,6 +186,14 @@ impl Backend for CpuBackend {
     }
 
     fn train_batch(&mut self, start: usize, len: usize) -> Result<()> {
+        if len == 0 || len > self.labels.len() || start + len > self.order.len() {
+            return Err(Error::Config(format!(
+                "a batch of examples {start}..{} does not fit (batch buffers hold {}, the epoch {})",
+                start + len,
+                self.labels.len(),
+                self.order.len()
+            )));
+        }
         let indices = &self.order[start..start + len];
         let train = &self.data.train;
         self.net.gather(train, indices);

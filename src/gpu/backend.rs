@@ -56,6 +56,8 @@ pub struct GpuBackend {
     step_in_epoch: usize,
     /// Optimizer steps taken over the whole run (Adam's t).
     t: u64,
+    /// Rows the activation buffers hold.
+    max_batch: usize,
 }
 
 impl GpuBackend {
@@ -109,11 +111,8 @@ impl GpuBackend {
             "optimizer v",
             f32s(state_len(opt.kind == OptimizerKind::Adam)),
         );
-        let slots = data
-            .train
-            .len()
-            .div_ceil(batch_size)
-            .max(data.test.len().div_ceil(EVAL_BATCH));
+        // One slot per step; sized for batches of one so no caller can overrun it (8 bytes an example).
+        let slots = data.train.len().max(data.test.len().div_ceil(EVAL_BATCH));
         let metrics_buf = storage_buffer(&ctx, "metrics", f32s(2 * slots));
         let order = storage_buffer(&ctx, "order", f32s(data.train.len()));
         let sequence: Vec<u32> = (0..data.train.len().max(data.test.len()) as u32).collect();
@@ -210,6 +209,7 @@ impl GpuBackend {
             update,
             step_in_epoch: 0,
             t: 0,
+            max_batch,
             rec,
             ctx,
         })
@@ -332,6 +332,14 @@ impl Backend for GpuBackend {
     }
 
     fn train_batch(&mut self, start: usize, len: usize) -> Result<()> {
+        if len == 0 || len > self.max_batch || start + len > self.train.len {
+            return Err(Error::Config(format!(
+                "a batch of examples {start}..{} does not fit (batch buffers hold {}, the training set {})",
+                start + len,
+                self.max_batch,
+                self.train.len
+            )));
+        }
         let slot = self.step_in_epoch;
         self.record_forward_loss(SplitKind::Train, true, start, len, slot);
         self.record_backward_update(len);

@@ -1,0 +1,242 @@
+//! The command line as a user meets it: bad flags exit 2 with a message that names
+//! the flag, bad data exits 1 naming the file, a good run writes a well-formed
+//! metrics file.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{synthetic_dataset, temp_dir, write_idx_dir};
+
+fn gpu_mlp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+        .args(args)
+        .env_remove("GPU_MLP_DATA")
+        .output()
+        .expect("run gpu-mlp")
+}
+
+fn small_data(name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
+    write_idx_dir(&dir, &synthetic_dataset(31, 10, 5, 300, 100), true);
+    dir
+}
+
+fn assert_fails(out: &Output, code: i32, words: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit status; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(words),
+        "stderr {stderr:?} does not say {words:?}"
+    );
+    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
+}
+
+#[test]
+fn invalid_flags_exit_2_with_a_clear_message() {
+    let data = small_data("cli_bad_flags");
+    let d = data.to_str().unwrap();
+    let cases: [(&[&str], &str); 11] = [
+        (&["--batch-size", "0"], "--batch-size must be at least 1"),
+        (
+            &["--lr", "0"],
+            "--lr 0 must be a finite number greater than 0",
+        ),
+        (&["--lr", "-1"], "--lr -1 must be"),
+        (&["--lr", "NaN"], "--lr NaN must be"),
+        (&["--lr", "inf"], "--lr inf must be"),
+        (
+            &["--hidden", "0"],
+            "--hidden: every hidden layer needs at least one unit",
+        ),
+        (&["--hidden", "64,,32"], "--hidden"),
+        (&["--hidden", ""], "--hidden"),
+        (&["--epochs", "0"], "--epochs must be at least 1"),
+        (
+            &["--train-limit", "301"],
+            "--train-limit 301 is larger than the 300 examples",
+        ),
+        (
+            &["--test-limit", "101"],
+            "--test-limit 101 is larger than the 100 examples",
+        ),
+    ];
+    for (flags, words) in cases {
+        let mut args = vec!["train", "--cpu", "--data", d];
+        args.extend_from_slice(flags);
+        assert_fails(&gpu_mlp(&args), 2, words);
+    }
+    assert_fails(
+        &gpu_mlp(&["train", "--cpu", "--activation", "softplus", "--data", d]),
+        2,
+        "softplus",
+    );
+    assert_fails(
+        &gpu_mlp(&[
+            "train",
+            "--cpu",
+            "--momentum",
+            "1.5",
+            "--optimizer",
+            "momentum",
+            "--data",
+            d,
+        ]),
+        2,
+        "--momentum 1.5",
+    );
+    assert_fails(
+        &gpu_mlp(&["train", "--cpu", "--data", "/nonexistent/dir"]),
+        2,
+        "--data /nonexistent/dir: not a directory",
+    );
+}
+
+#[test]
+fn bad_data_exits_1_naming_the_file() {
+    let data = small_data("cli_bad_data");
+    let labels = data.join("train-labels-idx1-ubyte.gz");
+    std::fs::write(&labels, b"\x1f\x8b garbage that is not deflate").unwrap();
+    let out = gpu_mlp(&["train", "--cpu", "--data", data.to_str().unwrap()]);
+    assert_fails(&out, 1, &labels.display().to_string());
+}
+
+fn read_metrics(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON object"))
+        .collect()
+}
+
+#[test]
+fn a_cpu_run_prints_epochs_and_writes_a_well_formed_metrics_file() {
+    let data = small_data("cli_good_run");
+    let metrics = data.join("out").join("metrics.jsonl");
+    std::fs::create_dir_all(metrics.parent().unwrap()).unwrap();
+    let out = gpu_mlp(&[
+        "train",
+        "--cpu",
+        "--data",
+        data.to_str().unwrap(),
+        "--hidden",
+        "16,8",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "32",
+        "--metrics",
+        metrics.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("network 25-16-8-10 sigmoid cross-entropy, 642 parameters"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("backend cpu"), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("epoch")).count(),
+        3,
+        "{stdout}"
+    );
+    let lines = read_metrics(&metrics);
+    assert_eq!(lines.len(), 3);
+    for (i, m) in lines.iter().enumerate() {
+        assert_eq!(m["epoch"], i + 1);
+        for key in ["train_loss", "test_loss", "test_accuracy", "seconds"] {
+            assert!(m[key].as_f64().is_some_and(f64::is_finite), "{key} in {m}");
+        }
+        assert!(m["backend"].as_str().unwrap().starts_with("cpu"));
+    }
+    // No temporary files are left beside the metrics file.
+    assert_eq!(
+        std::fs::read_dir(metrics.parent().unwrap())
+            .unwrap()
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_unwritable_metrics_path_fails_before_training() {
+    let data = small_data("cli_bad_metrics");
+    let out = gpu_mlp(&[
+        "train",
+        "--cpu",
+        "--data",
+        data.to_str().unwrap(),
+        "--metrics",
+        "/nonexistent/dir/m.jsonl",
+    ]);
+    assert_fails(&out, 1, "/nonexistent/dir/m.jsonl");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("epoch"));
+}
+
+#[test]
+fn a_gpu_run_reports_the_adapter_in_metrics() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let data = small_data("cli_gpu_run");
+    let metrics = data.join("gpu.jsonl");
+    let out = gpu_mlp(&[
+        "train",
+        "--backend",
+        "vulkan",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--hidden",
+        "12",
+        "--metrics",
+        metrics.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = read_metrics(&metrics);
+    assert_eq!(lines.len(), 2);
+    assert!(
+        !lines[0]["backend"].as_str().unwrap().starts_with("cpu"),
+        "{}",
+        lines[0]
+    );
+}
+
+#[test]
+fn an_unknown_adapter_lists_the_ones_that_exist() {
+    let data = small_data("cli_no_adapter");
+    let out = gpu_mlp(&[
+        "train",
+        "--adapter",
+        "no-such-gpu-xyz",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_fails(
+        &out,
+        1,
+        "no GPU adapter whose name contains \"no-such-gpu-xyz\"",
+    );
+    assert_fails(&out, 1, "--cpu");
+}
+
+#[test]
+fn devices_lists_adapters() {
+    let out = gpu_mlp(&["devices"]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
+}

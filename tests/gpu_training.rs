@@ -1,0 +1,129 @@
+//! Whole training steps on the GPU against the CPU reference, from the same
+//! parameters and batches, and GPU determinism.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{gpu, synthetic_dataset, train_run};
+use gpu_mlp::cpu::CpuBackend;
+use gpu_mlp::gpu::GpuBackend;
+use gpu_mlp::model::{Activation, Architecture, Loss, Optimizer, OptimizerKind};
+use gpu_mlp::rng::Rng;
+use gpu_mlp::train::Backend;
+
+/// After one step, |p_gpu − p_cpu| ≤ PARAM_ABS + PARAM_REL·|p_cpu|. The step moves a
+/// parameter by lr·g (SGD, momentum) or ≤ lr (Adam's first step ≈ lr·sign g); both
+/// paths' gradients agree to ~1e-5 relative (the matmul bound), so the updates
+/// agree to ~1e-5·lr ≤ 1e-6 at lr ≤ 0.1, and the old value adds 1 ULP (6e-8·|p|).
+const PARAM_ABS: f64 = 2e-6;
+const PARAM_REL: f64 = 1e-6;
+
+fn one_step(activation: Activation, loss: Loss, kind: OptimizerKind) {
+    let Some(ctx) = gpu() else { return };
+    let ds = Arc::new(synthetic_dataset(21, 10, 7, 37, 10));
+    // Two hidden layers so that the hidden-to-hidden input gradient is covered too.
+    let arch = Architecture::new(49, &[24, 13], 10, activation, loss).unwrap();
+    let opt = Optimizer::new(kind, Some(0.05), 0.9);
+    let params = arch.init_params(&mut Rng::new(4));
+    let mut order: Vec<u32> = (0..37).collect();
+    Rng::new(5).shuffle(&mut order);
+    let mut cpu = CpuBackend::new(ds.clone(), &arch, opt, params.clone(), 37);
+    let mut gpu = GpuBackend::new(ctx, ds.clone(), &arch, opt, params.clone(), 37).unwrap();
+    for b in [&mut cpu as &mut dyn Backend, &mut gpu] {
+        b.begin_epoch(&order).unwrap();
+        // A ragged batch (37 examples, not a tile multiple), then a 1-example batch.
+        b.train_batch(0, 36).unwrap();
+        b.train_batch(36, 1).unwrap();
+        b.end_epoch().unwrap();
+    }
+    let (c, g) = (cpu.parameters().unwrap(), gpu.parameters().unwrap());
+    let mut moved = 0;
+    let mut worst = 0.0f64;
+    for (i, ((&c, &g), &p0)) in c.iter().zip(&g).zip(&params).enumerate() {
+        let bound = PARAM_ABS + PARAM_REL * (c as f64).abs();
+        assert!(
+            (c as f64 - g as f64).abs() <= bound,
+            "{activation:?}/{loss:?}/{kind:?}: parameter {i}: cpu {c}, gpu {g} (started at {p0})"
+        );
+        moved += usize::from(c != p0);
+        worst = worst.max((c as f64 - g as f64).abs());
+    }
+    println!("{activation:?}/{loss:?}/{kind:?}: largest |cpu − gpu| after two steps: {worst:e}");
+    // Guard against a test that passes because nothing happened.
+    assert!(
+        moved > c.len() / 2,
+        "only {moved} of {} parameters changed",
+        c.len()
+    );
+}
+
+macro_rules! step_tests {
+    ($($name:ident: $act:ident, $loss:ident, $opt:ident;)*) => {$(
+        #[test]
+        fn $name() {
+            one_step(Activation::$act, Loss::$loss, OptimizerKind::$opt);
+        }
+    )*};
+}
+
+step_tests! {
+    step_matches_cpu_sigmoid_sgd: Sigmoid, CrossEntropy, Sgd;
+    step_matches_cpu_relu_sgd: Relu, CrossEntropy, Sgd;
+    step_matches_cpu_tanh_sgd: Tanh, CrossEntropy, Sgd;
+    step_matches_cpu_sigmoid_momentum: Sigmoid, CrossEntropy, Momentum;
+    step_matches_cpu_relu_momentum: Relu, CrossEntropy, Momentum;
+    step_matches_cpu_tanh_momentum: Tanh, CrossEntropy, Momentum;
+    step_matches_cpu_sigmoid_adam: Sigmoid, CrossEntropy, Adam;
+    step_matches_cpu_relu_adam: Relu, CrossEntropy, Adam;
+    step_matches_cpu_tanh_adam: Tanh, CrossEntropy, Adam;
+    step_matches_cpu_sigmoid_mse_sgd: Sigmoid, Mse, Sgd;
+    step_matches_cpu_relu_mse_adam: Relu, Mse, Adam;
+}
+
+/// Ten steps: each "epoch" is one full batch, so each epoch's training loss is one
+/// step's loss. The paths drift apart only by rounding, which training does not
+/// amplify much over ten steps: 1e-4 relative.
+#[test]
+fn ten_step_loss_sequences_agree() {
+    let Some(ctx) = gpu() else { return };
+    let ds = Arc::new(synthetic_dataset(22, 10, 8, 64, 50));
+    let arch = Architecture::new(64, &[32], 10, Activation::Sigmoid, Loss::CrossEntropy).unwrap();
+    let opt = Optimizer::new(OptimizerKind::Momentum, Some(0.05), 0.9);
+    let (cpu, _) = train_run(&ds, &arch, opt, 64, 10, 1, None);
+    let (gpu, _) = train_run(&ds, &arch, opt, 64, 10, 1, Some(ctx));
+    for (c, g) in cpu.iter().zip(&gpu) {
+        for (what, a, b) in [
+            ("train", c.train_loss, g.train_loss),
+            ("test", c.test_loss, g.test_loss),
+        ] {
+            assert!(
+                (a - b).abs() <= 1e-4 * a.abs(),
+                "step {}: {what} loss cpu {a}, gpu {b}",
+                c.epoch
+            );
+        }
+    }
+    assert!(
+        cpu[9].train_loss < cpu[0].train_loss,
+        "the loss should fall over ten steps"
+    );
+}
+
+#[test]
+fn same_seed_gives_bit_identical_gpu_weights() {
+    let Some(ctx) = gpu() else { return };
+    let ds = Arc::new(synthetic_dataset(23, 10, 6, 300, 40));
+    let arch = Architecture::new(36, &[20], 10, Activation::Relu, Loss::CrossEntropy).unwrap();
+    let opt = Optimizer::new(OptimizerKind::Adam, None, 0.9);
+    let (ra, a) = train_run(&ds, &arch, opt, 32, 2, 7, Some(ctx));
+    let (rb, b) = train_run(&ds, &arch, opt, 32, 2, 7, gpu());
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "weights differ between two runs"
+    );
+    assert_eq!(
+        ra.last().unwrap().train_loss.to_bits(),
+        rb.last().unwrap().train_loss.to_bits()
+    );
+}
