@@ -47,7 +47,8 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], abs: f64, rel: f64) {
     let mut worst: Option<(usize, f64)> = None;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let excess = (g as f64 - w as f64).abs() - (abs + rel * (w as f64).abs());
-        if !(excess <= 0.0) && worst.is_none_or(|(_, e)| excess > e) {
+        let fails = excess > 0.0 || excess.is_nan();
+        if fails && worst.is_none_or(|(_, e)| excess > e) {
             worst = Some((i, excess));
         }
     }
