@@ -118,3 +118,19 @@ fn matmul_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
         }
     }
 }
+
+// The simple kernel: one output per invocation, C = A·B with no epilogue. It is the
+// GPU oracle the tests hold the blocked kernels to, and the benchmark's baseline.
+@compute @workgroup_size(16, 16)
+fn matmul_reference(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.y;
+    let col = gid.x;
+    if row >= p.m || col >= p.n {
+        return;
+    }
+    var acc = 0.0;
+    for (var q = 0u; q < p.k; q++) {
+        acc = fma(a[p.a_off + row * p.a_row + q * p.a_col], b[p.b_off + q * p.b_row + col * p.b_col], acc);
+    }
+    c[p.c_off + row * p.n + col] = acc;
+}

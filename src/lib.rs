@@ -7,6 +7,7 @@
 //! metrics. [`train::train`] is the one training loop; [`cpu::CpuBackend`] and
 //! [`gpu::GpuBackend`] implement [`train::Backend`] beneath it.
 
+pub mod bench;
 pub mod cpu;
 pub mod data;
 pub mod error;

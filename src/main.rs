@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use gpu_mlp::cpu::CpuBackend;
-use gpu_mlp::data;
+use gpu_mlp::bench::{self, Length};
+use gpu_mlp::cpu::{cpu_threads, CpuBackend};
+use gpu_mlp::data::{self, Dataset};
 use gpu_mlp::gpu::context::describe_adapter;
 use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext};
 use gpu_mlp::metrics::MetricsWriter;
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Train a network and report loss and accuracy per epoch.
     Train(TrainArgs),
+    /// Measure training throughput (or one matmul with --matmul) on the GPU or the CPU.
+    Bench(BenchArgs),
     /// List every GPU adapter wgpu can see.
     Devices {
         /// Only adapters of this backend.
@@ -39,9 +42,10 @@ enum Command {
     },
 }
 
+/// Where the math runs.
 #[derive(Args)]
-struct TrainArgs {
-    /// Train on the CPU reference path instead of the GPU.
+struct DeviceArgs {
+    /// Run on the CPU reference path instead of the GPU.
     #[arg(long, conflicts_with_all = ["backend", "adapter"])]
     cpu: bool,
     /// Graphics API for the GPU path; auto prefers a real GPU, then a software adapter.
@@ -50,10 +54,11 @@ struct TrainArgs {
     /// Use the adapter whose name contains this text (case-insensitive); see `gpu-mlp devices`.
     #[arg(long, value_name = "SUBSTRING")]
     adapter: Option<String>,
-    /// Directory with the four IDX files (raw or .gz). Default: $GPU_MLP_DATA,
-    /// ./data/mnist, /usr/share/datasets/fashion-mnist.
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+}
+
+/// The network and how it learns.
+#[derive(Args)]
+struct NetworkArgs {
     /// Hidden layer widths, comma-separated.
     #[arg(
         long,
@@ -78,29 +83,78 @@ struct TrainArgs {
     momentum: f32,
     #[arg(long, default_value_t = 100)]
     batch_size: usize,
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
     /// Seed for initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Train on the first N training examples only.
-    #[arg(long, value_name = "N")]
-    train_limit: Option<usize>,
-    /// Evaluate on the first N test examples only.
-    #[arg(long, value_name = "N")]
-    test_limit: Option<usize>,
     /// Number of classes; every label must be below it.
     #[arg(long, default_value_t = 10)]
     classes: usize,
+}
+
+/// Which data.
+#[derive(Args)]
+struct DataArgs {
+    /// Directory with the four IDX files (raw or .gz). Default: $GPU_MLP_DATA,
+    /// ./data/mnist, /usr/share/datasets/fashion-mnist.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Use the first N training examples only.
+    #[arg(long, value_name = "N")]
+    train_limit: Option<usize>,
+    /// Use the first N test examples only.
+    #[arg(long, value_name = "N")]
+    test_limit: Option<usize>,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    net: NetworkArgs,
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
     /// Write one JSON object per epoch to FILE (rewritten atomically each epoch).
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    net: NetworkArgs,
+    /// Time N training steps after the warm-up [default: one epoch].
+    #[arg(long, value_name = "N", conflicts_with = "epochs")]
+    steps: Option<usize>,
+    /// Time N whole epochs after the warm-up.
+    #[arg(long, value_name = "N")]
+    epochs: Option<usize>,
+    /// Untimed steps first (the first one also compiles shaders on lazy drivers).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    warmup: usize,
+    /// Benchmark on N random 28×28 examples instead of data files.
+    #[arg(long, value_name = "N", conflicts_with = "data")]
+    synthetic: Option<usize>,
+    /// GPU: time every kernel with timestamp queries and print a table.
+    #[arg(long)]
+    profile: bool,
+    /// Time one matmul C = A·B of this shape instead of training: the GPU kernels
+    /// (register-blocked and the simple one) and the CPU GEMM.
+    #[arg(long, value_name = "M,K,N", value_parser = parse_shape)]
+    matmul: Option<[usize; 3]>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
+        Command::Bench(args) => run_bench(args),
         Command::Devices { backend } => {
             list_devices(backend);
             Ok(())
@@ -116,54 +170,66 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_train(args: TrainArgs) -> Result<(), Error> {
-    let cfg = TrainConfig {
-        batch_size: args.batch_size,
-        epochs: args.epochs,
-    };
-    cfg.validate()?;
-    let opt = Optimizer::new(args.optimizer, args.lr, args.momentum);
+/// Checks the flags that need no data, so that mistakes fail before loading anything.
+fn validate(net: &NetworkArgs) -> Result<Optimizer, Error> {
+    let opt = Optimizer::new(net.optimizer, net.lr, net.momentum);
     opt.validate()?;
-    if args.classes < 2 || args.classes > 256 {
+    if net.batch_size == 0 {
+        return Err(Error::Config("--batch-size must be at least 1".into()));
+    }
+    if !(2..=256).contains(&net.classes) {
         return Err(Error::Config(format!(
             "--classes {} must be between 2 and 256 (labels are bytes)",
-            args.classes
+            net.classes
         )));
     }
-    let dir = data::resolve_data_dir(args.data.as_deref())?;
-    let mut dataset = data::load_dir(&dir, args.classes)?;
-    data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
-    let arch = Architecture::new(
-        dataset.pixels(),
-        &args.hidden,
-        args.classes,
-        args.activation,
-        args.loss,
-    )?;
-    let dataset = Arc::new(dataset);
+    Ok(opt)
+}
 
-    let mut rng = Rng::new(args.seed);
-    let params = arch.init_params(&mut rng);
-    let mut backend: Box<dyn Backend> = if args.cpu {
+fn load_data(args: &DataArgs, classes: usize) -> Result<Dataset, Error> {
+    let dir = data::resolve_data_dir(args.data.as_deref())?;
+    let mut dataset = data::load_dir(&dir, classes)?;
+    data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
+    Ok(dataset)
+}
+
+fn make_backend(
+    device: &DeviceArgs,
+    dataset: &Arc<Dataset>,
+    arch: &Architecture,
+    opt: Optimizer,
+    params: Vec<f32>,
+    batch_size: usize,
+) -> Result<Box<dyn Backend>, Error> {
+    Ok(if device.cpu {
         Box::new(CpuBackend::new(
-            Arc::clone(&dataset),
-            &arch,
+            Arc::clone(dataset),
+            arch,
             opt,
             params,
-            cfg.batch_size,
+            batch_size,
         ))
     } else {
-        let ctx = GpuContext::new(args.backend, args.adapter.as_deref())?;
+        let ctx = GpuContext::new(device.backend, device.adapter.as_deref())?;
         Box::new(GpuBackend::new(
             ctx,
-            Arc::clone(&dataset),
-            &arch,
+            Arc::clone(dataset),
+            arch,
             opt,
             params,
-            cfg.batch_size,
+            batch_size,
         )?)
-    };
-    println!(
+    })
+}
+
+fn describe_run(
+    dataset: &Dataset,
+    arch: &Architecture,
+    opt: &Optimizer,
+    batch: usize,
+    backend: &str,
+) -> String {
+    format!(
         "data {} ({} train, {} test, {}×{}, {} classes) | network {} {} {}, {} parameters | {} lr {} batch {} | backend {}",
         dataset.dir.display(),
         dataset.train.len(),
@@ -177,8 +243,35 @@ fn run_train(args: TrainArgs) -> Result<(), Error> {
         arch.param_count(),
         opt.kind.name(),
         opt.lr,
-        cfg.batch_size,
-        backend.describe(),
+        batch,
+        backend,
+    )
+}
+
+fn run_train(args: TrainArgs) -> Result<(), Error> {
+    let opt = validate(&args.net)?;
+    let cfg = TrainConfig {
+        batch_size: args.net.batch_size,
+        epochs: args.epochs,
+    };
+    cfg.validate()?;
+    let dataset = load_data(&args.data, args.net.classes)?;
+    let net = &args.net;
+    let arch = Architecture::new(
+        dataset.pixels(),
+        &net.hidden,
+        net.classes,
+        net.activation,
+        net.loss,
+    )?;
+    let dataset = Arc::new(dataset);
+
+    let mut rng = Rng::new(net.seed);
+    let params = arch.init_params(&mut rng);
+    let mut backend = make_backend(&args.device, &dataset, &arch, opt, params, cfg.batch_size)?;
+    println!(
+        "{}",
+        describe_run(&dataset, &arch, &opt, cfg.batch_size, &backend.describe())
     );
     let mut metrics = match &args.metrics {
         Some(p) => Some(MetricsWriter::create(p, &backend.describe())?),
@@ -200,6 +293,210 @@ fn run_train(args: TrainArgs) -> Result<(), Error> {
             None => Ok(()),
         }
     })?;
+    Ok(())
+}
+
+fn run_bench(args: BenchArgs) -> Result<(), Error> {
+    let opt = validate(&args.net)?;
+    if let Some(shape) = &args.matmul {
+        return bench_matmul(&args.device, shape);
+    }
+    if args.steps == Some(0) || args.epochs == Some(0) {
+        return Err(Error::Config(
+            "--steps and --epochs must be at least 1".into(),
+        ));
+    }
+    let dataset = match args.synthetic {
+        Some(0) => return Err(Error::Config("--synthetic must be at least 1".into())),
+        Some(n) => bench::synthetic_dataset(n, args.net.seed),
+        None => load_data(&args.data, args.net.classes)?,
+    };
+    let net = &args.net;
+    let arch = Architecture::new(
+        dataset.pixels(),
+        &net.hidden,
+        net.classes,
+        net.activation,
+        net.loss,
+    )?;
+    let dataset = Arc::new(dataset);
+    let params = arch.init_params(&mut Rng::new(net.seed));
+    let length = match (args.steps, args.epochs) {
+        (Some(s), _) => Length::Steps(s),
+        (None, Some(e)) => Length::Epochs(e),
+        (None, None) => Length::Epochs(1),
+    };
+    let batch = net.batch_size;
+    let (backend, r) = bench::run(
+        || make_backend(&args.device, &dataset, &arch, opt, params, batch),
+        &arch,
+        dataset.train.len(),
+        batch,
+        args.warmup.max(1),
+        length,
+        args.profile,
+    )?;
+    println!(
+        "{}",
+        describe_run(&dataset, &arch, &opt, batch, &backend.describe())
+    );
+    println!(
+        "timed {} steps ({} samples, {} epoch pass{}) after {} warm-up steps",
+        r.steps,
+        r.samples,
+        r.epochs_timed,
+        if r.epochs_timed == 1 { "" } else { "es" },
+        args.warmup.max(1)
+    );
+    println!("samples/s        {:.0}", r.samples_per_second());
+    println!("ms per step      {:.3}", r.ms_per_step());
+    println!(
+        "GFLOP/s          {:.1} (matmul arithmetic actually done: forward, weight and input gradients, none for the input layer)",
+        r.matmul_flops / r.seconds / 1e9
+    );
+    println!(
+        "GFLOP/s (6·P·N)  {:.1} (the customary 6 × parameters × samples estimate of forward + backward)",
+        r.customary_flops / r.seconds / 1e9
+    );
+    println!(
+        "time to 1st step {:.3} s (backend setup, uploads, pipelines, first step)",
+        r.first_step_seconds
+    );
+    match bench::peak_rss_bytes() {
+        Some(b) => println!(
+            "peak memory      {:.1} MiB (process peak RSS, data set included)",
+            b as f64 / 1048576.0
+        ),
+        None => println!("peak memory      n/a on this OS"),
+    }
+    if args.device.cpu {
+        let threads = cpu_threads();
+        match bench::cpu_peak_gflops(threads) {
+            Some(peak) => println!(
+                "CPU FP32 peak    {peak:.1} GFLOP/s measured ({threads} threads of 8-wide FMA chains); this run: {:.0} % of it",
+                100.0 * r.matmul_flops / r.seconds / 1e9 / peak
+            ),
+            None => println!("CPU FP32 peak    n/a (needs x86-64 with AVX2 and FMA)"),
+        }
+    } else {
+        let c = &r.counters;
+        println!(
+            "host             {:.1} µs per step recording dispatches ({:.2} % of the time); {:.1} % inside write_buffer+encode+submit",
+            1e6 * c.record_seconds / r.steps as f64,
+            100.0 * c.record_seconds / r.seconds,
+            100.0 * c.submit_seconds / r.seconds
+        );
+        println!(
+            "                 {} submits, {} read-backs in {} epoch pass{} of {} steps each",
+            r.counters.submits,
+            r.counters.readbacks,
+            r.epochs_timed,
+            if r.epochs_timed == 1 { "" } else { "es" },
+            dataset.train.len().div_ceil(batch),
+        );
+    }
+    if !r.profile.is_empty() {
+        print_profile(&r.profile);
+    }
+    Ok(())
+}
+
+fn print_profile(profile: &[(&'static str, gpu_mlp::train::KernelTime)]) {
+    let total: f64 = profile.iter().map(|(_, k)| k.seconds).sum();
+    let mut rows = profile.to_vec();
+    rows.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
+    println!("\nGPU time per kernel (timestamp queries; profiling waits after every submit):");
+    println!(
+        "{:<32} {:>8} {:>11} {:>7} {:>9}",
+        "kernel", "calls", "total ms", "share", "GFLOP/s"
+    );
+    for (name, k) in rows {
+        let gflops = if k.flops > 0.0 {
+            format!("{:.2}", k.flops / k.seconds / 1e9)
+        } else {
+            "".into()
+        };
+        println!(
+            "{:<32} {:>8} {:>11.2} {:>6.1}% {:>9}",
+            name,
+            k.calls,
+            1e3 * k.seconds,
+            100.0 * k.seconds / total,
+            gflops
+        );
+    }
+    println!("{:<32} {:>8} {:>11.2}", "total", "", 1e3 * total);
+}
+
+/// "M,K,N" → [M, K, N], each at least 1.
+fn parse_shape(s: &str) -> Result<[usize; 3], String> {
+    let parts: Vec<usize> = s
+        .split(',')
+        .map(|p| p.trim().parse::<usize>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts[..] {
+        [m, k, n] if m > 0 && k > 0 && n > 0 => Ok([m, k, n]),
+        _ => Err("expected three sizes of at least 1, as M,K,N".into()),
+    }
+}
+
+fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Result<(), Error> {
+    let flops = 2.0 * m as f64 * k as f64 * n as f64;
+    println!(
+        "matmul C ({m}×{n}) = A ({m}×{k}) · B ({k}×{n}), {:.3} GFLOP per product",
+        flops / 1e9
+    );
+    // CPU: the GEMM the CPU path uses, repeated for about half a second.
+    let a = vec![0.5f32; m * k];
+    let b = vec![0.25f32; k * n];
+    let mut c = vec![0.0f32; m * n];
+    let once = || {
+        let t = std::time::Instant::now();
+        gpu_mlp::cpu::matmul::matmul_forward(&a, &b, &mut c, m, k, n);
+        t.elapsed().as_secs_f64()
+    };
+    let mut time_cpu = once;
+    let first = time_cpu();
+    let reps = ((0.5 / first.max(1e-6)) as usize).clamp(1, 10_000);
+    let cpu_s = (0..reps).map(|_| time_cpu()).sum::<f64>() / reps as f64;
+    println!(
+        "{:<44} {:>10.3} ms {:>9.2} GFLOP/s",
+        format!("cpu gemm ({} threads)", cpu_threads()),
+        1e3 * cpu_s,
+        flops / cpu_s / 1e9
+    );
+    if device.cpu {
+        return Ok(());
+    }
+    let ctx = GpuContext::new(device.backend, device.adapter.as_deref())?;
+    println!("adapter {}", ctx.describe());
+    let kernels = gpu_mlp::gpu::matmul::MatmulKernels::new(&ctx)?;
+    let p = gpu_mlp::gpu::matmul::MatmulParams::forward(m, k, n, 0, 0, 0);
+    let mut results = Vec::new();
+    for (name, kernel, groups) in [
+        (
+            "gpu matmul_forward (8×8 per invocation)",
+            &kernels.forward,
+            p.workgroups(),
+        ),
+        (
+            "gpu matmul_reference (1 per invocation)",
+            &kernels.reference,
+            p.reference_workgroups(),
+        ),
+    ] {
+        let est = gpu_mlp::gpu::matmul::seconds_per_dispatch(&ctx, kernel, &p, groups, 1)?;
+        let reps = ((0.5 / est.max(1e-6)) as usize).clamp(1, 1000);
+        let s = gpu_mlp::gpu::matmul::seconds_per_dispatch(&ctx, kernel, &p, groups, reps)?;
+        println!(
+            "{:<44} {:>10.3} ms {:>9.2} GFLOP/s  ({reps} dispatches in one submit)",
+            name,
+            1e3 * s,
+            flops / s / 1e9
+        );
+        results.push(s);
+    }
+    println!("blocked ÷ simple speed-up: {:.1}×", results[1] / results[0]);
     Ok(())
 }
 

@@ -57,6 +57,39 @@ pub trait Backend {
     fn evaluate(&mut self, split: SplitKind) -> Result<Totals>;
     /// The current parameters, in `model::Architecture`'s flat layout.
     fn parameters(&mut self) -> Result<Vec<f32>>;
+
+    /// Host/device traffic so far, for benchmarks (zero where it does not apply).
+    fn counters(&self) -> Counters {
+        Counters::default()
+    }
+    /// Starts timing every kernel; false when the backend or device cannot.
+    fn enable_profiling(&mut self) -> bool {
+        false
+    }
+    /// Time per kernel since `enable_profiling`, by kernel name.
+    fn profile(&self) -> Vec<(&'static str, KernelTime)> {
+        Vec::new()
+    }
+}
+
+/// What a GPU backend's host side has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Counters {
+    pub submits: u64,
+    pub readbacks: u64,
+    /// Seconds spent recording dispatches (parameters, bookkeeping).
+    pub record_seconds: f64,
+    /// Seconds spent inside `write_buffer` + encoding + `queue.submit`.
+    pub submit_seconds: f64,
+}
+
+/// Calls, time and arithmetic of one kernel in a profile.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KernelTime {
+    pub calls: u64,
+    pub seconds: f64,
+    /// Arithmetic done (for matmuls; 0 elsewhere).
+    pub flops: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]

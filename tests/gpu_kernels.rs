@@ -103,6 +103,63 @@ fn matmul_matches_reference_on_ragged_shapes() {
 }
 
 #[test]
+fn blocked_matmul_matches_the_simple_kernel() {
+    // The one-output-per-invocation kernel is the GPU-side oracle for the 8×8 blocked ones.
+    let Some(ctx) = gpu() else { return };
+    let k = MatmulKernels::new(&ctx).unwrap();
+    for (m, kk, n) in [(1, 1, 1), (3, 5, 7), (257, 129, 65), (100, 784, 128)] {
+        let mut rng = Rng::new((m * kk * n) as u64 + 1);
+        let a = random_f32(&mut rng, m * kk, 1.0);
+        let w = random_f32(&mut rng, kk * n, 1.0);
+        let dz = random_f32(&mut rng, m * n, 1.0);
+        let cases = [
+            (
+                &k.forward,
+                MatmulParams::forward(m, kk, n, 0, 0, 0),
+                &a,
+                &w,
+                vec![0.0f32; n],
+                (kk, 1),
+                (n, 1),
+                (m, kk, n),
+            ),
+            (
+                &k.backward_weight,
+                MatmulParams::backward_weight(m, kk, n, 0),
+                &a,
+                &dz,
+                vec![0.0],
+                (1, kk),
+                (n, 1),
+                (kk, m, n),
+            ),
+            (
+                &k.backward_input,
+                MatmulParams::backward_input(m, kk, n, 0, 0),
+                &dz,
+                &w,
+                vec![1.0; m * kk],
+                (n, 1),
+                (1, n),
+                (m, n, kk),
+            ),
+        ];
+        for (kernel, p, x, y, aux, xs, ys, (em, ek, en)) in cases {
+            let blocked = matmul::run(&ctx, kernel, &p, x, y, &aux).unwrap();
+            let simple = matmul::run(&ctx, &k.reference, &p, x, y, &aux).unwrap();
+            let (_, scale) = exact(x, xs, y, ys, em, ek, en);
+            let simple64: Vec<f64> = simple.iter().map(|&v| v as f64).collect();
+            check(
+                &format!("{} vs simple, {m}×{kk}×{n}", kernel.name),
+                &blocked,
+                &simple64,
+                |i| 2.0 * MATMUL_REL * scale[i],
+            );
+        }
+    }
+}
+
+#[test]
 fn matmul_reads_operands_at_offsets() {
     // Layers after the first read W and b at offsets into the one parameter buffer.
     let Some(ctx) = gpu() else { return };

@@ -19,7 +19,7 @@ use super::{gather, metrics, optimizer, reduce, softmax_xent};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, Optimizer, OptimizerKind};
-use crate::train::{Backend, SplitKind, Totals, EVAL_BATCH};
+use crate::train::{Backend, Counters, KernelTime, SplitKind, Totals, EVAL_BATCH};
 
 /// Training steps recorded per submit: few submits (host overhead), yet the GPU
 /// starts working long before the epoch has been recorded.
@@ -255,8 +255,7 @@ impl GpuBackend {
             };
             let p =
                 MatmulParams::forward(len, k, n, arch.weight_offset(l), arch.bias_offset(l), act);
-            self.rec
-                .dispatch(&self.ctx, &self.forward[l], &p, p.workgroups());
+            self.rec.dispatch_matmul(&self.ctx, &self.forward[l], &p);
         }
         let p = LossParams::new(len, arch.classes(), arch.loss, len);
         self.rec.dispatch(&self.ctx, &self.loss, &p, p.workgroups());
@@ -271,7 +270,7 @@ impl GpuBackend {
             let (k, n) = arch.layer_shape(l);
             let p = MatmulParams::backward_weight(len, k, n, arch.weight_offset(l));
             self.rec
-                .dispatch(&self.ctx, &self.backward_weight[l], &p, p.workgroups());
+                .dispatch_matmul(&self.ctx, &self.backward_weight[l], &p);
             let p = ReduceParams::bias_backward(len, n, arch.bias_offset(l));
             self.rec
                 .dispatch(&self.ctx, &self.bias_backward[l], &p, p.workgroups());
@@ -283,7 +282,7 @@ impl GpuBackend {
                     arch.weight_offset(l),
                     arch.activation.code(),
                 );
-                self.rec.dispatch(&self.ctx, b, &p, p.workgroups());
+                self.rec.dispatch_matmul(&self.ctx, b, &p);
             }
         }
         self.t += 1;
@@ -372,6 +371,26 @@ impl Backend for GpuBackend {
     fn parameters(&mut self) -> Result<Vec<f32>> {
         self.rec.submit(&self.ctx);
         read_f32(&self.ctx, &self.params, self.arch.param_count())
+    }
+
+    fn counters(&self) -> Counters {
+        Counters {
+            submits: self.rec.submits,
+            readbacks: self.ctx.readbacks(),
+            record_seconds: self.rec.record_seconds,
+            submit_seconds: self.rec.submit_seconds,
+        }
+    }
+
+    fn enable_profiling(&mut self) -> bool {
+        self.rec.enable_profiling(&self.ctx)
+    }
+
+    fn profile(&self) -> Vec<(&'static str, KernelTime)> {
+        self.rec
+            .profile()
+            .map(|p| p.iter().map(|(&k, &v)| (k, v)).collect())
+            .unwrap_or_default()
     }
 }
 

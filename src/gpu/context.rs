@@ -92,6 +92,7 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     errors: Arc<Mutex<Option<String>>>,
+    readbacks: std::sync::atomic::AtomicU64,
 }
 
 impl GpuContext {
@@ -115,9 +116,12 @@ impl GpuContext {
             .ok_or_else(|| no_adapter_error(choice, name_filter, &all))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // Timestamps cost nothing until a profile asks for them.
+        let timestamps =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
         let desc = wgpu::DeviceDescriptor {
             label: Some("gpu-mlp"),
-            required_features: wgpu::Features::empty(),
+            required_features: adapter.features() & timestamps,
             // The adapter's own limits, so large data sets fit where the hardware allows;
             // the kernels themselves stay within wgpu's defaults.
             required_limits: limits.clone(),
@@ -148,6 +152,7 @@ impl GpuContext {
             info,
             limits,
             errors,
+            readbacks: Default::default(),
         })
     }
 
@@ -173,7 +178,14 @@ impl GpuContext {
     }
 
     /// Copies `size` bytes of `src` into a fresh mappable buffer and reads them.
+    /// Read-backs so far (each one waits for the GPU).
+    pub fn readbacks(&self) -> u64 {
+        self.readbacks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn read_buffer(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        self.readbacks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size,

@@ -8,11 +8,14 @@
 //! costs one `write_buffer` and one `submit`, with bind groups created once at start.
 
 use std::num::NonZeroU64;
+use std::time::Instant;
 
 use bytemuck::Pod;
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
+use super::matmul::MatmulParams;
+use super::profile::{KernelTime, Profiler, MAX_TIMED_DISPATCHES};
 use crate::error::{Error, Result};
 
 /// What a binding after the parameter uniform (binding 0) is.
@@ -121,6 +124,7 @@ impl Kernel {
             entries: &entries,
         });
         Binding {
+            name: self.name,
             pipeline: self.pipeline.clone(),
             group,
             params_size: self.params_size,
@@ -131,6 +135,7 @@ impl Kernel {
 /// A kernel bound to its buffers, ready to dispatch with new parameters.
 #[derive(Clone)]
 pub struct Binding {
+    name: &'static str,
     pipeline: wgpu::ComputePipeline,
     group: wgpu::BindGroup,
     params_size: u64,
@@ -140,6 +145,8 @@ struct Dispatch {
     binding: Binding,
     offset: u32,
     groups: [u32; 3],
+    /// Arithmetic done, for the profile's GFLOP/s (matmuls only).
+    flops: f64,
 }
 
 /// Records dispatches with their parameters and submits them in chunks.
@@ -151,6 +158,10 @@ pub struct Recorder {
     pending: Vec<Dispatch>,
     /// Submits so far (reported by benchmarks).
     pub submits: u64,
+    /// Seconds spent recording dispatches, and submitting them (benchmarks).
+    pub record_seconds: f64,
+    pub submit_seconds: f64,
+    profiler: Option<Profiler>,
 }
 
 impl Recorder {
@@ -173,6 +184,28 @@ impl Recorder {
             staging: Vec::with_capacity((slot as usize) * capacity),
             pending: Vec::with_capacity(capacity),
             submits: 0,
+            record_seconds: 0.0,
+            submit_seconds: 0.0,
+            profiler: None,
+        }
+    }
+
+    /// Times every dispatch from now on; false when the device cannot.
+    pub fn enable_profiling(&mut self, ctx: &GpuContext) -> bool {
+        self.profiler = Profiler::new(ctx);
+        self.profiler.is_some()
+    }
+
+    /// GPU time per kernel so far (empty unless profiling).
+    pub fn profile(&self) -> Option<&std::collections::BTreeMap<&'static str, KernelTime>> {
+        self.profiler.as_ref().map(|p| &p.kernels)
+    }
+
+    /// Records a matmul dispatch, noting its arithmetic for the profile.
+    pub fn dispatch_matmul(&mut self, ctx: &GpuContext, binding: &Binding, params: &MatmulParams) {
+        self.dispatch(ctx, binding, params, params.workgroups());
+        if let Some(d) = self.pending.last_mut() {
+            d.flops = params.flops();
         }
     }
 
@@ -189,9 +222,14 @@ impl Recorder {
         groups: [u32; 3],
     ) {
         debug_assert_eq!(std::mem::size_of::<P>() as u64, binding.params_size);
-        if self.pending.len() == self.capacity {
+        let limit = match self.profiler {
+            Some(_) => self.capacity.min(MAX_TIMED_DISPATCHES),
+            None => self.capacity,
+        };
+        if self.pending.len() == limit {
             self.submit(ctx);
         }
+        let started = Instant::now();
         let offset = self.staging.len();
         self.staging.extend_from_slice(bytemuck::bytes_of(params));
         self.staging.resize(offset + self.slot as usize, 0);
@@ -199,7 +237,9 @@ impl Recorder {
             binding: binding.clone(),
             offset: offset as u32,
             groups,
+            flops: 0.0,
         });
+        self.record_seconds += started.elapsed().as_secs_f64();
     }
 
     /// Uploads the recorded parameters and submits every recorded dispatch in one
@@ -210,6 +250,7 @@ impl Recorder {
 
     /// Like `submit`, with extra commands (copies for read-back) after the pass.
     pub fn submit_with(&mut self, ctx: &GpuContext, after: impl FnOnce(&mut wgpu::CommandEncoder)) {
+        let started = Instant::now();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         if !self.pending.is_empty() {
             // The queue runs this write after every earlier submit and before this one,
@@ -219,17 +260,35 @@ impl Recorder {
                 label: Some("gpu-mlp"),
                 timestamp_writes: None,
             });
-            for d in &self.pending {
+            for (i, d) in self.pending.iter().enumerate() {
                 pass.set_pipeline(&d.binding.pipeline);
                 pass.set_bind_group(0, &d.binding.group, &[d.offset]);
+                if let Some(p) = &self.profiler {
+                    p.stamp(&mut pass, i, false);
+                }
                 pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+                if let Some(p) = &self.profiler {
+                    p.stamp(&mut pass, i, true);
+                }
             }
+        }
+        if let Some(p) = &self.profiler {
+            p.resolve(&mut enc, self.pending.len());
         }
         after(&mut enc);
         ctx.queue.submit([enc.finish()]);
         self.submits += 1;
+        self.submit_seconds += started.elapsed().as_secs_f64();
         self.staging.clear();
-        self.pending.clear();
+        let timed: Vec<(&'static str, f64)> = self
+            .pending
+            .drain(..)
+            .map(|d| (d.binding.name, d.flops))
+            .collect();
+        if let Some(p) = &mut self.profiler {
+            // A profiling run waits here; the error, if any, surfaces at the next wait.
+            let _ = p.collect(ctx, &timed);
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -97,6 +97,11 @@ impl MatmulParams {
         ]
     }
 
+    /// Workgroups for `matmul_reference` (16×16 invocations, one output each).
+    pub fn reference_workgroups(&self) -> [u32; 3] {
+        [self.n.div_ceil(16), self.m.div_ceil(16), 1]
+    }
+
     pub fn flops(&self) -> f64 {
         2.0 * self.m as f64 * self.k as f64 * self.n as f64
     }
@@ -109,6 +114,8 @@ pub struct MatmulKernels {
     pub forward: Kernel,
     pub backward_weight: Kernel,
     pub backward_input: Kernel,
+    /// One output per invocation, no epilogue: the oracle and the baseline.
+    pub reference: Kernel,
 }
 
 impl MatmulKernels {
@@ -128,6 +135,7 @@ impl MatmulKernels {
                 "matmul_backward_input",
                 &BINDINGS,
             ),
+            reference: Kernel::new::<MatmulParams>(ctx, &module, "matmul_reference", &BINDINGS),
         })
     }
 }
@@ -143,11 +151,16 @@ pub fn run(
     aux: &[f32],
 ) -> Result<Vec<f32>> {
     let c = vec![0.0f32; params.c_off as usize + (params.m * params.n) as usize];
+    let groups = if kernel.name == "matmul_reference" {
+        params.reference_workgroups()
+    } else {
+        params.workgroups()
+    };
     let out = run_once(
         ctx,
         kernel,
         params,
-        params.workgroups(),
+        groups,
         &[
             bytemuck::cast_slice(a),
             bytemuck::cast_slice(b),
@@ -157,4 +170,53 @@ pub fn run(
     )?;
     let c: Vec<f32> = bytemuck::pod_collect_to_vec(&out[2]);
     Ok(c[params.c_off as usize..].to_vec())
+}
+
+/// Seconds per dispatch of `kernel` over `groups`, on random operands sized for
+/// `params`: after a warm-up dispatch (lazy drivers compile then), `reps` dispatches
+/// in one submit, timed from submit to completion. For the matmul benchmark.
+pub fn seconds_per_dispatch(
+    ctx: &GpuContext,
+    kernel: &Kernel,
+    params: &MatmulParams,
+    groups: [u32; 3],
+    reps: usize,
+) -> Result<f64> {
+    use super::kernel::storage_buffer_init;
+    let mut rng = crate::rng::Rng::new(1);
+    let mut random =
+        |n: usize| -> Vec<f32> { (0..n.max(1)).map(|_| rng.next_f64() as f32 - 0.5).collect() };
+    let (m, k, n) = (params.m as usize, params.k as usize, params.n as usize);
+    let a = storage_buffer_init(
+        ctx,
+        "a",
+        bytemuck::cast_slice(&random(params.a_off as usize + m * k)),
+    );
+    let b = storage_buffer_init(
+        ctx,
+        "b",
+        bytemuck::cast_slice(&random(params.b_off as usize + k * n)),
+    );
+    let aux = storage_buffer_init(
+        ctx,
+        "aux",
+        bytemuck::cast_slice(&random(params.aux_off as usize + m * n)),
+    );
+    let c = storage_buffer_init(
+        ctx,
+        "c",
+        bytemuck::cast_slice(&vec![0.0f32; params.c_off as usize + m * n]),
+    );
+    let mut rec = super::kernel::Recorder::new(ctx, reps.max(1));
+    let binding = kernel.bind(ctx, rec.arena(), &[&a, &b, &c, &aux]);
+    rec.dispatch(ctx, &binding, params, groups);
+    rec.submit(ctx);
+    ctx.wait()?;
+    for _ in 0..reps {
+        rec.dispatch(ctx, &binding, params, groups);
+    }
+    let t = std::time::Instant::now();
+    rec.submit(ctx);
+    ctx.wait()?;
+    Ok(t.elapsed().as_secs_f64() / reps.max(1) as f64)
 }

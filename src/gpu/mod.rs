@@ -8,6 +8,7 @@ pub mod kernel;
 pub mod matmul;
 pub mod metrics;
 pub mod optimizer;
+pub mod profile;
 pub mod reduce;
 pub mod softmax_xent;
 

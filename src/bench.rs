@@ -1,0 +1,199 @@
+//! `gpu-mlp bench`: training throughput, host overhead, memory and per-kernel GPU
+//! time, measured after a warm-up; and `--matmul`, the matmul kernels alone beside
+//! the CPU GEMM. Everything here measures; nothing here is asserted.
+
+use std::time::Instant;
+
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result};
+use crate::model::{train_flops, Architecture};
+use crate::rng::Rng;
+use crate::train::{Backend, Counters, KernelTime};
+
+/// A synthetic training set of `n` random 28×28 images in 10 classes, for
+/// benchmarking without data files.
+pub fn synthetic_dataset(n: usize, seed: u64) -> Dataset {
+    let mut rng = Rng::new(seed);
+    let pixels = 28 * 28;
+    let split = |rng: &mut Rng, n: usize| Split {
+        images: (0..n * pixels).map(|_| rng.below(256) as u8).collect(),
+        labels: (0..n).map(|_| rng.below(10) as u8).collect(),
+        pixels,
+    };
+    Dataset {
+        dir: format!("<synthetic, {n} examples>").into(),
+        train: split(&mut rng, n),
+        test: split(&mut rng, n.min(1000)),
+        rows: 28,
+        cols: 28,
+        classes: 10,
+    }
+}
+
+/// How long to run: whole epochs, or a number of steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Length {
+    Steps(usize),
+    Epochs(usize),
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    pub steps: usize,
+    pub samples: usize,
+    pub seconds: f64,
+    /// Backend creation (uploads, pipelines) through the first step's completion.
+    pub first_step_seconds: f64,
+    pub epochs_timed: usize,
+    pub counters: Counters,
+    /// Exact matmul arithmetic of the timed steps (forward, weight and input gradients).
+    pub matmul_flops: f64,
+    /// 6 × parameters × samples, the customary estimate (forward + backward).
+    pub customary_flops: f64,
+    pub profile: Vec<(&'static str, KernelTime)>,
+}
+
+impl BenchReport {
+    pub fn samples_per_second(&self) -> f64 {
+        self.samples as f64 / self.seconds
+    }
+    pub fn ms_per_step(&self) -> f64 {
+        1e3 * self.seconds / self.steps as f64
+    }
+}
+
+/// Runs `warmup` steps, then `length`, timing only the latter. `make_backend` builds
+/// the backend (timed as part of the first step).
+pub fn run(
+    make_backend: impl FnOnce() -> Result<Box<dyn Backend>>,
+    arch: &Architecture,
+    n_train: usize,
+    batch: usize,
+    warmup: usize,
+    length: Length,
+    profile: bool,
+) -> Result<(Box<dyn Backend>, BenchReport)> {
+    if n_train < batch {
+        return Err(Error::Config(format!(
+            "--batch-size {batch} is larger than the {n_train} training examples"
+        )));
+    }
+    let started = Instant::now();
+    let mut backend = make_backend()?;
+    let mut rng = Rng::new(0);
+    let mut order: Vec<u32> = (0..n_train as u32).collect();
+    let steps_per_epoch = n_train.div_ceil(batch);
+    // Warm-up: the first step (compiles shaders on lazy drivers), then the rest.
+    let mut run_steps = |backend: &mut Box<dyn Backend>, steps: usize| -> Result<usize> {
+        let mut samples = 0;
+        let mut done = 0;
+        while done < steps {
+            rng.shuffle(&mut order);
+            backend.begin_epoch(&order)?;
+            let this = (steps - done).min(steps_per_epoch);
+            for s in 0..this {
+                let start = s * batch;
+                let len = batch.min(n_train - start);
+                backend.train_batch(start, len)?;
+                samples += len;
+            }
+            backend.end_epoch()?;
+            done += this;
+        }
+        Ok(samples)
+    };
+    run_steps(&mut backend, 1)?;
+    let first_step_seconds = started.elapsed().as_secs_f64();
+    if warmup > 1 {
+        run_steps(&mut backend, warmup - 1)?;
+    }
+    let profiled = profile && backend.enable_profiling();
+    if profile && !profiled {
+        eprintln!("note: this backend/adapter cannot time kernels (needs TIMESTAMP_QUERY inside passes); no profile");
+    }
+    let before = backend.counters();
+    let steps = match length {
+        Length::Steps(s) => s,
+        Length::Epochs(e) => e * steps_per_epoch,
+    };
+    let t = Instant::now();
+    let samples = run_steps(&mut backend, steps)?;
+    let seconds = t.elapsed().as_secs_f64();
+    let after = backend.counters();
+    let full_batches = samples / batch;
+    let matmul_flops =
+        full_batches as f64 * train_flops(arch, batch) + train_flops(arch, samples % batch);
+    let report = BenchReport {
+        steps,
+        samples,
+        seconds,
+        first_step_seconds,
+        epochs_timed: steps.div_ceil(steps_per_epoch),
+        counters: Counters {
+            submits: after.submits - before.submits,
+            readbacks: after.readbacks - before.readbacks,
+            record_seconds: after.record_seconds - before.record_seconds,
+            submit_seconds: after.submit_seconds - before.submit_seconds,
+        },
+        matmul_flops,
+        customary_flops: 6.0 * arch.param_count() as f64 * samples as f64,
+        profile: backend.profile(),
+    };
+    Ok((backend, report))
+}
+
+/// Peak resident memory of this process (VmHWM), where the OS reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// The CPU's measured FP32 peak: every thread runs independent 8-wide FMA chains
+/// (12 accumulators, enough to cover FMA latency on two FMA pipes) for ~0.3 s.
+/// None where AVX2+FMA is unavailable.
+pub fn cpu_peak_gflops(threads: usize) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return None;
+        }
+        const ITERS: u64 = 40_000_000;
+        let t = Instant::now();
+        let sum: f32 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|i| s.spawn(move || unsafe { fma_chains(ITERS, i as f32) }))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+        });
+        let secs = t.elapsed().as_secs_f64();
+        std::hint::black_box(sum);
+        Some(threads as f64 * ITERS as f64 * 12.0 * 8.0 * 2.0 / secs / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = threads;
+        None
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains(iters: u64, seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let mul = _mm256_set1_ps(0.999_999);
+    let add = _mm256_set1_ps(1e-7);
+    let mut acc = [_mm256_set1_ps(seed); 12];
+    for _ in 0..iters {
+        for a in acc.iter_mut() {
+            *a = _mm256_fmadd_ps(*a, mul, add);
+        }
+    }
+    let mut out = [0f32; 8];
+    let total = acc
+        .iter()
+        .fold(_mm256_setzero_ps(), |s, &a| _mm256_add_ps(s, a));
+    _mm256_storeu_ps(out.as_mut_ptr(), total);
+    out.iter().sum()
+}
