@@ -29,12 +29,19 @@ done
 [ -x target/release/gpu-mlp ] || { echo "build first: make build" >&2; exit 1; }
 [ -f "$BENCH_DIR/torch_mlp.py" ] || { echo "no peer scripts in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
 out=$(mktemp -d)
+# Runs a command and records its peak resident memory (ru_maxrss of the child, KiB).
+cat >"$out/rss.py" <<'PY'
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:]).returncode
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+PY
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "network 784-${hidden//,/-}-10 $act, batch $batch, SGD lr $lr, $epochs epochs, $THREADS threads"
 
 peer() { # name script [extra]
   local name=$1 script=$2; shift 2
-  "$PYTHON" "$BENCH_DIR/$script" --data "$DATA" --hidden "$hidden" --act "$act" --batch "$batch" \
+  python3 "$out/rss.py" "$out/$name.rss" "$PYTHON" "$BENCH_DIR/$script" --data "$DATA" --hidden "$hidden" --act "$act" --batch "$batch" \
     --lr "$lr" --epochs "$epochs" --threads "$THREADS" "$@" >"$out/$name.log" 2>&1 \
     || { echo "$name failed:"; tail -5 "$out/$name.log"; return 0; }
   grep '^epoch' "$out/$name.log" | sed 's/.*train_s \([0-9.]*\).*/\1/' >"$out/$name.times"
@@ -42,7 +49,7 @@ peer() { # name script [extra]
 }
 ours() { # name flags...
   local name=$1; shift
-  MATMUL_NUM_THREADS=$THREADS target/release/gpu-mlp train --data "$DATA" --hidden "$hidden" --activation "$act" \
+  MATMUL_NUM_THREADS=$THREADS python3 "$out/rss.py" "$out/$name.rss" target/release/gpu-mlp train --data "$DATA" --hidden "$hidden" --activation "$act" \
     --batch-size "$batch" --lr "$lr" --epochs "$epochs" --metrics "$out/$name.jsonl" "$@" >"$out/$name.log" 2>&1 \
     || { echo "$name failed:"; tail -5 "$out/$name.log"; return 0; }
   python3 -c "import json,sys; [print(json.loads(l)['seconds']) for l in open(sys.argv[1])]" "$out/$name.jsonl" >"$out/$name.times"
@@ -66,10 +73,12 @@ def median_epoch(name):
     return statistics.median(tail)
 rows = [n for n in ("gpu-mlp-cpu", "gpu-mlp-gpu", "pytorch", "numpy") if median_epoch(n) is not None]
 ours = median_epoch("gpu-mlp-cpu")
-print(f"{'run':<14} {'median epoch s (2..N)':>22} {'gpu-mlp --cpu / run':>20} {'final test acc':>15}")
+def rss_mib(name):
+    return int(open(os.path.join(out, name + ".rss")).read()) / 1024
+print(f"{'run':<14} {'median epoch s (2..N)':>22} {'gpu-mlp --cpu / run':>20} {'final test acc':>15} {'peak RSS MiB':>13} {'RSS ratio':>10}")
 for n in rows:
     m = median_epoch(n)
     acc = open(os.path.join(out, n + ".acc")).read().strip()
-    print(f"{n:<14} {m:>22.3f} {ours / m:>20.2f} {acc:>15}")
+    print(f"{n:<14} {m:>22.3f} {ours / m:>20.2f} {acc:>15} {rss_mib(n):>13.0f} {rss_mib('gpu-mlp-cpu') / rss_mib(n):>10.2f}")
 PY
 rm -rf "$out"

@@ -127,3 +127,46 @@ fn same_seed_gives_bit_identical_gpu_weights() {
         rb.last().unwrap().train_loss.to_bits()
     );
 }
+
+/// Host traffic is part of the design: an epoch of S steps is ceil(S / 64) submits
+/// (the last one carrying the metrics copy) and exactly one read-back.
+#[test]
+fn an_epoch_costs_one_submit_per_64_steps_and_one_readback() {
+    if gpu().is_none() {
+        return;
+    }
+    let ds = Arc::new(synthetic_dataset(24, 10, 4, 300, 20));
+    let arch = Architecture::new(16, &[8], 10, Activation::Sigmoid, Loss::CrossEntropy).unwrap();
+    let opt = Optimizer::new(OptimizerKind::Sgd, None, 0.9);
+    // 150 steps; exactly two chunks (the lazy flush must not add a third); one step.
+    for (batch, steps) in [(2, 150), (1, 128), (300, 1)] {
+        let mut b = GpuBackend::new(
+            gpu().unwrap(),
+            ds.clone(),
+            &arch,
+            opt,
+            arch.init_params(&mut Rng::new(1)),
+            batch,
+        )
+        .unwrap();
+        let order: Vec<u32> = (0..300).collect();
+        let before = b.counters();
+        b.begin_epoch(&order).unwrap();
+        for s in 0..steps {
+            let start = s * batch;
+            b.train_batch(start, batch.min(300 - start)).unwrap();
+        }
+        b.end_epoch().unwrap();
+        let after = b.counters();
+        assert_eq!(
+            after.submits - before.submits,
+            steps.div_ceil(64) as u64,
+            "batch {batch}: submits"
+        );
+        assert_eq!(
+            after.readbacks - before.readbacks,
+            1,
+            "batch {batch}: read-backs"
+        );
+    }
+}

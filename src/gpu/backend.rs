@@ -42,6 +42,8 @@ pub struct GpuBackend {
     order: wgpu::Buffer,
     params: wgpu::Buffer,
     metrics: wgpu::Buffer,
+    /// Mappable copy of `metrics`, filled by the same submit as an epoch's last steps.
+    metrics_staging: wgpu::Buffer,
     train: SplitBindings,
     test: SplitBindings,
     forward: Vec<Binding>,
@@ -114,6 +116,12 @@ impl GpuBackend {
         // One slot per step; sized for batches of one so no caller can overrun it (8 bytes an example).
         let slots = data.train.len().max(data.test.len().div_ceil(EVAL_BATCH));
         let metrics_buf = storage_buffer(&ctx, "metrics", f32s(2 * slots));
+        let metrics_staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("metrics read-back"),
+            size: f32s(2 * slots).max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
         let order = storage_buffer(&ctx, "order", f32s(data.train.len()));
         let sequence: Vec<u32> = (0..data.train.len().max(data.test.len()) as u32).collect();
         let sequence = storage_buffer_init(&ctx, "sequence", bytemuck::cast_slice(&sequence));
@@ -198,6 +206,7 @@ impl GpuBackend {
             order,
             params: params_buf,
             metrics: metrics_buf,
+            metrics_staging,
             train,
             test,
             forward,
@@ -217,11 +226,6 @@ impl GpuBackend {
 
     pub fn context(&self) -> &GpuContext {
         &self.ctx
-    }
-
-    /// Submits so far (for benchmarks: at most one per `CHUNK_STEPS` steps).
-    pub fn submits(&self) -> u64 {
-        self.rec.submits
     }
 
     /// Records gather, forward, loss (gradient averaged over `len`) and the metric sum
@@ -294,8 +298,12 @@ impl GpuBackend {
     /// Submits what is recorded, then reads and adds the first `slots` metric slots
     /// in order, in f64 (a fixed order: the same bits every run).
     fn collect_metrics(&mut self, slots: usize, count: usize) -> Result<Totals> {
-        self.rec.submit(&self.ctx);
-        let m = read_f32(&self.ctx, &self.metrics, 2 * slots)?;
+        let bytes = (8 * slots) as u64;
+        let (metrics, staging) = (&self.metrics, &self.metrics_staging);
+        self.rec.submit_with(&self.ctx, |enc| {
+            enc.copy_buffer_to_buffer(metrics, 0, staging, 0, bytes)
+        });
+        let m: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.map_and_read(staging, bytes)?);
         let mut totals = Totals::default();
         for s in m.chunks_exact(2) {
             totals.loss_sum += s[0] as f64;
@@ -340,12 +348,14 @@ impl Backend for GpuBackend {
             )));
         }
         let slot = self.step_in_epoch;
+        // Submit full chunks lazily, when the next step arrives, so that the epoch's
+        // last chunk always goes out with its metrics copy: ceil(steps / 64) submits.
+        if slot > 0 && slot % CHUNK_STEPS == 0 {
+            self.rec.submit(&self.ctx);
+        }
         self.record_forward_loss(SplitKind::Train, true, start, len, slot);
         self.record_backward_update(len);
         self.step_in_epoch += 1;
-        if self.step_in_epoch % CHUNK_STEPS == 0 {
-            self.rec.submit(&self.ctx);
-        }
         Ok(())
     }
 
@@ -375,7 +385,7 @@ impl Backend for GpuBackend {
 
     fn counters(&self) -> Counters {
         Counters {
-            submits: self.rec.submits,
+            submits: self.ctx.submits(),
             readbacks: self.ctx.readbacks(),
             record_seconds: self.rec.record_seconds,
             submit_seconds: self.rec.submit_seconds,

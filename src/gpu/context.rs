@@ -1,6 +1,7 @@
 //! Instance, adapter and device: choosing the adapter, requesting the device, and
 //! turning wgpu's asynchronous errors (validation, device loss) into `Error`s.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
@@ -92,7 +93,8 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     errors: Arc<Mutex<Option<String>>>,
-    readbacks: std::sync::atomic::AtomicU64,
+    readbacks: AtomicU64,
+    submits: AtomicU64,
 }
 
 impl GpuContext {
@@ -153,6 +155,7 @@ impl GpuContext {
             limits,
             errors,
             readbacks: Default::default(),
+            submits: Default::default(),
         })
     }
 
@@ -180,12 +183,42 @@ impl GpuContext {
     /// Copies `size` bytes of `src` into a fresh mappable buffer and reads them.
     /// Read-backs so far (each one waits for the GPU).
     pub fn readbacks(&self) -> u64 {
-        self.readbacks.load(std::sync::atomic::Ordering::Relaxed)
+        self.readbacks.load(Ordering::Relaxed)
     }
 
+    /// Queue submits so far.
+    pub fn submits(&self) -> u64 {
+        self.submits.load(Ordering::Relaxed)
+    }
+
+    /// Submits one command buffer, counting it.
+    pub fn submit(&self, commands: wgpu::CommandBuffer) {
+        self.submits.fetch_add(1, Ordering::Relaxed);
+        self.queue.submit([commands]);
+    }
+
+    /// Maps `staging` (MAP_READ, filled by an already submitted copy), waits, and
+    /// returns its first `size` bytes.
+    pub fn map_and_read(&self, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        self.readbacks.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..size, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| Error::Gpu("the read-back was never answered".into()))?
+            .map_err(|e| Error::Gpu(format!("mapping a read-back buffer: {e}")))?;
+        let bytes = staging
+            .get_mapped_range(0..size)
+            .map_err(|e| Error::Gpu(format!("reading a mapped buffer: {e}")))?
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+
+    /// Copies `size` bytes of `src` into a fresh mappable buffer and reads them.
     pub fn read_buffer(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
-        self.readbacks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size,
@@ -194,21 +227,8 @@ impl GpuContext {
         });
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
-        self.queue.submit([enc.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("the read-back was never answered".into()))?
-            .map_err(|e| Error::Gpu(format!("mapping a read-back buffer: {e}")))?;
-        let bytes = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::Gpu(format!("reading a mapped buffer: {e}")))?
-            .to_vec();
-        staging.unmap();
-        Ok(bytes)
+        self.submit(enc.finish());
+        self.map_and_read(&staging, size)
     }
 }
 
