@@ -10,7 +10,9 @@ use gpu_mlp::cpu::optimizer::{optimizer_update, OptimizerState};
 use gpu_mlp::cpu::softmax_xent::softmax_xent_forward_backward;
 use gpu_mlp::gpu::gather::{self, GatherParams};
 use gpu_mlp::gpu::kernel::run_once;
-use gpu_mlp::gpu::matmul::{self, MatmulKernels, MatmulParams};
+use gpu_mlp::gpu::matmul::{self, MatmulKernels, MatmulParams, MatmulVariant};
+
+const VARIANTS: [MatmulVariant; 2] = [MatmulVariant::Blocked, MatmulVariant::Tiled];
 use gpu_mlp::gpu::metrics::{self, MetricsParams};
 use gpu_mlp::gpu::optimizer::{self, OptimizerParams};
 use gpu_mlp::gpu::reduce::{self, ReduceParams};
@@ -68,14 +70,19 @@ fn check(what: &str, got: &[f32], want: &[f64], bound: impl Fn(usize) -> f64) {
 #[test]
 fn matmul_matches_reference_on_ragged_shapes() {
     let Some(ctx) = gpu() else { return };
-    let k = MatmulKernels::new(&ctx).unwrap();
+    for variant in VARIANTS {
+        matmul_matches_reference(&ctx, &MatmulKernels::variant(&ctx, variant).unwrap());
+    }
+}
+
+fn matmul_matches_reference(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
     for (m, kk, n) in SHAPES {
         let mut rng = Rng::new((m + 31 * kk + 977 * n) as u64);
         let a = random_f32(&mut rng, m * kk, 1.0);
         let w = random_f32(&mut rng, kk * n, 1.0);
         let dz = random_f32(&mut rng, m * n, 1.0);
         let zero_bias = vec![0.0f32; n];
-        let tag = format!("{m}×{kk}×{n}");
+        let tag = format!("{} {m}×{kk}×{n}", k.forward.name);
 
         // Forward, linear epilogue with zero bias: z = a·w.
         let p = MatmulParams::forward(m, kk, n, 0, 0, 0);
@@ -103,10 +110,16 @@ fn matmul_matches_reference_on_ragged_shapes() {
 }
 
 #[test]
-fn blocked_matmul_matches_the_simple_kernel() {
-    // The one-output-per-invocation kernel is the GPU-side oracle for the 8×8 blocked ones.
+fn blocked_and_tiled_matmuls_match_the_simple_kernel() {
+    // The one-output-per-invocation kernel is the GPU-side oracle for the fast ones.
     let Some(ctx) = gpu() else { return };
-    let k = MatmulKernels::new(&ctx).unwrap();
+    for variant in VARIANTS {
+        let k = MatmulKernels::variant(&ctx, variant).unwrap();
+        fast_matches_simple(&ctx, &k);
+    }
+}
+
+fn fast_matches_simple(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
     for (m, kk, n) in [(1, 1, 1), (3, 5, 7), (257, 129, 65), (100, 784, 128)] {
         let mut rng = Rng::new((m * kk * n) as u64 + 1);
         let a = random_f32(&mut rng, m * kk, 1.0);
@@ -185,7 +198,12 @@ fn matmul_reads_operands_at_offsets() {
 #[test]
 fn fused_bias_activation_and_activation_backward_match_reference() {
     let Some(ctx) = gpu() else { return };
-    let k = MatmulKernels::new(&ctx).unwrap();
+    for variant in VARIANTS {
+        fused_epilogues_match(&ctx, &MatmulKernels::variant(&ctx, variant).unwrap());
+    }
+}
+
+fn fused_epilogues_match(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
     let (m, kk, n) = (33, 70, 45);
     for act in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
         let mut rng = Rng::new(act.code() as u64);
@@ -201,9 +219,12 @@ fn fused_bias_activation_and_activation_backward_match_reference() {
             .map(|(i, z)| activate(act, z + bias[i % n] as f64))
             .collect();
         // Every activation has slope ≤ 1, so the pre-activation error passes through at most unchanged.
-        check(&format!("{act:?}(a·w + b)"), &out, &want, |i| {
-            MATMUL_REL * (scale[i] + bias[i % n].abs() as f64) + EXP_ABS
-        });
+        check(
+            &format!("{} {act:?}(a·w + b)", k.forward.name),
+            &out,
+            &want,
+            |i| MATMUL_REL * (scale[i] + bias[i % n].abs() as f64) + EXP_ABS,
+        );
 
         // da = (dz·wᵀ) ⊙ act'(y), with y a plausible activation output.
         let dz = random_f32(&mut rng, m * n, 1.0);
@@ -219,9 +240,12 @@ fn fused_bias_activation_and_activation_backward_match_reference() {
             .map(|&v| derivative_from_output(act, v as f64))
             .collect();
         let want: Vec<f64> = g.iter().zip(&deriv).map(|(g, d)| g * d).collect();
-        check(&format!("dz·wᵀ ⊙ {act:?}'"), &da, &want, |i| {
-            MATMUL_REL * scale[i] * deriv[i].abs().max(1e-3) + 1e-7
-        });
+        check(
+            &format!("{} dz·wᵀ ⊙ {act:?}'", k.backward_input.name),
+            &da,
+            &want,
+            |i| MATMUL_REL * scale[i] * deriv[i].abs().max(1e-3) + 1e-7,
+        );
     }
 }
 

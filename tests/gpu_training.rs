@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use common::{gpu, synthetic_dataset, train_run};
 use gpu_mlp::cpu::CpuBackend;
+use gpu_mlp::gpu::matmul::MatmulVariant;
 use gpu_mlp::gpu::GpuBackend;
 use gpu_mlp::model::{Activation, Architecture, Loss, Optimizer, OptimizerKind};
 use gpu_mlp::rng::Rng;
@@ -20,6 +21,12 @@ const PARAM_ABS: f64 = 2e-6;
 const PARAM_REL: f64 = 1e-6;
 
 fn one_step(activation: Activation, loss: Loss, kind: OptimizerKind) {
+    for variant in [MatmulVariant::Blocked, MatmulVariant::Tiled] {
+        one_step_with(activation, loss, kind, variant);
+    }
+}
+
+fn one_step_with(activation: Activation, loss: Loss, kind: OptimizerKind, variant: MatmulVariant) {
     let Some(ctx) = gpu() else { return };
     let ds = Arc::new(synthetic_dataset(21, 10, 7, 37, 10));
     // Two hidden layers so that the hidden-to-hidden input gradient is covered too.
@@ -29,7 +36,8 @@ fn one_step(activation: Activation, loss: Loss, kind: OptimizerKind) {
     let mut order: Vec<u32> = (0..37).collect();
     Rng::new(5).shuffle(&mut order);
     let mut cpu = CpuBackend::new(ds.clone(), &arch, opt, params.clone(), 37);
-    let mut gpu = GpuBackend::new(ctx, ds.clone(), &arch, opt, params.clone(), 37).unwrap();
+    let mut gpu =
+        GpuBackend::with_variant(ctx, ds.clone(), &arch, opt, params.clone(), 37, variant).unwrap();
     for b in [&mut cpu as &mut dyn Backend, &mut gpu] {
         b.begin_epoch(&order).unwrap();
         // A ragged batch (37 examples, not a tile multiple), then a 1-example batch.
@@ -44,12 +52,12 @@ fn one_step(activation: Activation, loss: Loss, kind: OptimizerKind) {
         let bound = PARAM_ABS + PARAM_REL * (c as f64).abs();
         assert!(
             (c as f64 - g as f64).abs() <= bound,
-            "{activation:?}/{loss:?}/{kind:?}: parameter {i}: cpu {c}, gpu {g} (started at {p0})"
+            "{activation:?}/{loss:?}/{kind:?}/{variant:?}: parameter {i}: cpu {c}, gpu {g} (started at {p0})"
         );
         moved += usize::from(c != p0);
         worst = worst.max((c as f64 - g as f64).abs());
     }
-    println!("{activation:?}/{loss:?}/{kind:?}: largest |cpu − gpu| after two steps: {worst:e}");
+    println!("{activation:?}/{loss:?}/{kind:?}/{variant:?}: largest |cpu − gpu| after two steps: {worst:e}");
     // Guard against a test that passes because nothing happened.
     assert!(
         moved > c.len() / 2,

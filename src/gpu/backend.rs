@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::context::GpuContext;
 use super::gather::GatherParams;
 use super::kernel::{read_f32, storage_buffer, storage_buffer_init, Binding, Kernel, Recorder};
-use super::matmul::{MatmulKernels, MatmulParams};
+use super::matmul::{MatmulKernels, MatmulParams, MatmulVariant};
 use super::metrics::MetricsParams;
 use super::optimizer::OptimizerParams;
 use super::reduce::ReduceParams;
@@ -38,6 +38,7 @@ pub struct GpuBackend {
     arch: Architecture,
     opt: Optimizer,
     rec: Recorder,
+    variant: MatmulVariant,
     pixels: usize,
     order: wgpu::Buffer,
     params: wgpu::Buffer,
@@ -63,6 +64,7 @@ pub struct GpuBackend {
 }
 
 impl GpuBackend {
+    /// A backend with the matmul variant `MatmulVariant::for_adapter` picks.
     pub fn new(
         ctx: GpuContext,
         data: Arc<Dataset>,
@@ -71,12 +73,25 @@ impl GpuBackend {
         params: Vec<f32>,
         batch_size: usize,
     ) -> Result<Self> {
+        let variant = MatmulVariant::for_adapter(&ctx.info)?;
+        Self::with_variant(ctx, data, arch, opt, params, batch_size, variant)
+    }
+
+    pub fn with_variant(
+        ctx: GpuContext,
+        data: Arc<Dataset>,
+        arch: &Architecture,
+        opt: Optimizer,
+        params: Vec<f32>,
+        batch_size: usize,
+        variant: MatmulVariant,
+    ) -> Result<Self> {
         assert_eq!(params.len(), arch.param_count());
         let max_batch = batch_size.max(EVAL_BATCH);
-        check_limits(&ctx, &data, arch, batch_size, max_batch)?;
+        check_limits(&ctx, &data, arch, batch_size, max_batch, variant)?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
 
-        let matmul = MatmulKernels::new(&ctx)?;
+        let matmul = MatmulKernels::variant(&ctx, variant)?;
         let gather = gather::kernel(&ctx)?;
         let loss = softmax_xent::kernel(&ctx)?;
         let bias = reduce::kernel(&ctx)?;
@@ -202,6 +217,7 @@ impl GpuBackend {
         Ok(GpuBackend {
             arch: arch.clone(),
             opt,
+            variant,
             pixels: data.pixels(),
             order,
             params: params_buf,
@@ -316,7 +332,7 @@ impl GpuBackend {
 
 impl Backend for GpuBackend {
     fn describe(&self) -> String {
-        self.ctx.describe()
+        format!("{} [{} matmul]", self.ctx.describe(), self.variant.name())
     }
 
     fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
@@ -411,6 +427,7 @@ fn check_limits(
     arch: &Architecture,
     batch_size: usize,
     max_batch: usize,
+    variant: MatmulVariant,
 ) -> Result<()> {
     let lim = &ctx.limits;
     let binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
@@ -450,13 +467,14 @@ fn check_limits(
             ctx.info.name
         )));
     }
+    let shared = 2048.max(variant.workgroup_bytes());
     if lim.max_storage_buffers_per_shader_stage < 5
         || lim.max_compute_invocations_per_workgroup < 256
-        || lim.max_compute_workgroup_storage_size < 2048
+        || lim.max_compute_workgroup_storage_size < shared
     {
         return Err(Error::Gpu(format!(
             "{} offers too little for the kernels (needs 5 storage buffers per stage, 256 invocations \
-             and 2 KiB of workgroup memory per workgroup); use --cpu",
+             and {shared} bytes of workgroup memory per workgroup); use --cpu",
             ctx.info.name
         )));
     }

@@ -110,6 +110,49 @@ impl MatmulParams {
 /// Bindings of every matmul entry point: a, b, c, aux.
 const BINDINGS: [Access; 4] = [Access::Read, Access::Read, Access::ReadWrite, Access::Read];
 
+/// Which tiling of the matmul kernels to run (shaders/matmul.wgsl says how each works).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatmulVariant {
+    /// 8×8 outputs per invocation from registers, no workgroup memory.
+    Blocked,
+    /// 4×4 outputs per invocation over 64×16 tiles staged in workgroup memory.
+    Tiled,
+}
+
+impl MatmulVariant {
+    /// `$GPU_MLP_MATMUL` (`blocked` or `tiled`) if set, else by adapter: the blocked
+    /// kernel on CPU adapters (lavapipe: measured 2–3× faster there, see the README),
+    /// the tiled one on real GPUs, where staging in workgroup memory is the standard
+    /// win (not yet measured by this project on one: see the README).
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Result<Self> {
+        match std::env::var("GPU_MLP_MATMUL").as_deref() {
+            Ok("blocked") => Ok(MatmulVariant::Blocked),
+            Ok("tiled") => Ok(MatmulVariant::Tiled),
+            Ok(other) => Err(crate::error::Error::Config(format!(
+                "$GPU_MLP_MATMUL={other:?}: expected blocked or tiled"
+            ))),
+            Err(_) if info.device_type == wgpu::DeviceType::Cpu => Ok(MatmulVariant::Blocked),
+            Err(_) => Ok(MatmulVariant::Tiled),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MatmulVariant::Blocked => "blocked",
+            MatmulVariant::Tiled => "tiled",
+        }
+    }
+
+    /// Workgroup memory the variant needs, in bytes.
+    pub fn workgroup_bytes(self) -> u32 {
+        match self {
+            MatmulVariant::Blocked => 0,
+            MatmulVariant::Tiled => 8192,
+        }
+    }
+}
+
+/// The three entry points of one variant.
 pub struct MatmulKernels {
     pub forward: Kernel,
     pub backward_weight: Kernel,
@@ -119,22 +162,29 @@ pub struct MatmulKernels {
 }
 
 impl MatmulKernels {
+    /// The register-blocked kernels (and the reference).
     pub fn new(ctx: &GpuContext) -> Result<Self> {
+        Self::variant(ctx, MatmulVariant::Blocked)
+    }
+
+    pub fn variant(ctx: &GpuContext, variant: MatmulVariant) -> Result<Self> {
         let module = shader_module(ctx, "matmul.wgsl", SOURCE)?;
-        Ok(MatmulKernels {
-            forward: Kernel::new::<MatmulParams>(ctx, &module, "matmul_forward", &BINDINGS),
-            backward_weight: Kernel::new::<MatmulParams>(
-                ctx,
-                &module,
+        let [forward, backward_weight, backward_input] = match variant {
+            MatmulVariant::Blocked => [
+                "matmul_forward",
                 "matmul_backward_weight",
-                &BINDINGS,
-            ),
-            backward_input: Kernel::new::<MatmulParams>(
-                ctx,
-                &module,
                 "matmul_backward_input",
-                &BINDINGS,
-            ),
+            ],
+            MatmulVariant::Tiled => [
+                "matmul_forward_tiled",
+                "matmul_backward_weight_tiled",
+                "matmul_backward_input_tiled",
+            ],
+        };
+        Ok(MatmulKernels {
+            forward: Kernel::new::<MatmulParams>(ctx, &module, forward, &BINDINGS),
+            backward_weight: Kernel::new::<MatmulParams>(ctx, &module, backward_weight, &BINDINGS),
+            backward_input: Kernel::new::<MatmulParams>(ctx, &module, backward_input, &BINDINGS),
             reference: Kernel::new::<MatmulParams>(ctx, &module, "matmul_reference", &BINDINGS),
         })
     }
