@@ -86,13 +86,13 @@ fn matmul_matches_reference(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
 
         // Forward, linear epilogue with zero bias: z = a·w.
         let p = MatmulParams::forward(m, kk, n, 0, 0, 0);
-        let z = matmul::run(&ctx, &k.forward, &p, &a, &w, &zero_bias).unwrap();
+        let z = matmul::run(ctx, &k.forward, &p, &a, &w, &zero_bias).unwrap();
         let (want, scale) = exact(&a, (kk, 1), &w, (n, 1), m, kk, n);
         check(&format!("a·w {tag}"), &z, &want, |i| MATMUL_REL * scale[i]);
 
         // Weight gradient: dw = aᵀ·dz (k×n), a read transposed in place.
         let p = MatmulParams::backward_weight(m, kk, n, 0);
-        let dw = matmul::run(&ctx, &k.backward_weight, &p, &a, &dz, &[0.0]).unwrap();
+        let dw = matmul::run(ctx, &k.backward_weight, &p, &a, &dz, &[0.0]).unwrap();
         let (want, scale) = exact(&a, (1, kk), &dz, (n, 1), kk, m, n);
         check(&format!("aᵀ·dz {tag}"), &dw, &want, |i| {
             MATMUL_REL * scale[i]
@@ -101,7 +101,7 @@ fn matmul_matches_reference(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
         // Input gradient with the identity derivative (act code 0): da = dz·wᵀ.
         let p = MatmulParams::backward_input(m, kk, n, 0, 0);
         let ones = vec![1.0f32; m * kk];
-        let da = matmul::run(&ctx, &k.backward_input, &p, &dz, &w, &ones).unwrap();
+        let da = matmul::run(ctx, &k.backward_input, &p, &dz, &w, &ones).unwrap();
         let (want, scale) = exact(&dz, (n, 1), &w, (1, n), m, n, kk);
         check(&format!("dz·wᵀ {tag}"), &da, &want, |i| {
             MATMUL_REL * scale[i]
@@ -158,8 +158,8 @@ fn fast_matches_simple(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
             ),
         ];
         for (kernel, p, x, y, aux, xs, ys, (em, ek, en)) in cases {
-            let blocked = matmul::run(&ctx, kernel, &p, x, y, &aux).unwrap();
-            let simple = matmul::run(&ctx, &k.reference, &p, x, y, &aux).unwrap();
+            let blocked = matmul::run(ctx, kernel, &p, x, y, &aux).unwrap();
+            let simple = matmul::run(ctx, &k.reference, &p, x, y, &aux).unwrap();
             let (_, scale) = exact(x, xs, y, ys, em, ek, en);
             let simple64: Vec<f64> = simple.iter().map(|&v| v as f64).collect();
             check(
@@ -211,7 +211,7 @@ fn fused_epilogues_match(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
         let w = random_f32(&mut rng, kk * n, 0.5);
         let bias = random_f32(&mut rng, n, 1.0);
         let p = MatmulParams::forward(m, kk, n, 0, 0, act.code());
-        let out = matmul::run(&ctx, &k.forward, &p, &a, &w, &bias).unwrap();
+        let out = matmul::run(ctx, &k.forward, &p, &a, &w, &bias).unwrap();
         let (z, scale) = exact(&a, (kk, 1), &w, (n, 1), m, kk, n);
         let want: Vec<f64> = z
             .iter()
@@ -233,7 +233,7 @@ fn fused_epilogues_match(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
             .map(|&x| activate(act, x))
             .collect();
         let p = MatmulParams::backward_input(m, kk, n, 0, act.code());
-        let da = matmul::run(&ctx, &k.backward_input, &p, &dz, &w, &y).unwrap();
+        let da = matmul::run(ctx, &k.backward_input, &p, &dz, &w, &y).unwrap();
         let (g, scale) = exact(&dz, (n, 1), &w, (1, n), m, n, kk);
         let deriv: Vec<f64> = y
             .iter()
