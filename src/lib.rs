@@ -8,12 +8,16 @@
 //! [`gpu::GpuBackend`] implement [`train::Backend`] beneath it.
 
 pub mod bench;
+pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod eval;
+pub mod files;
 pub mod gpu;
 pub mod metrics;
 pub mod model;
+pub mod plot;
 pub mod rng;
 pub mod train;
 

@@ -6,15 +6,19 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
+use std::io::IsTerminal;
+
 use gpu_mlp::bench::{self, Length};
+use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::cpu::{cpu_threads, CpuBackend};
 use gpu_mlp::data::{self, Dataset};
+use gpu_mlp::files;
 use gpu_mlp::gpu::context::describe_adapter;
 use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext};
 use gpu_mlp::metrics::MetricsWriter;
 use gpu_mlp::model::{Activation, Architecture, Loss, Optimizer, OptimizerKind};
 use gpu_mlp::rng::Rng;
-use gpu_mlp::train::{self, Backend, TrainConfig};
+use gpu_mlp::train::{self, Backend, TrainConfig, EVAL_BATCH};
 use gpu_mlp::Error;
 
 #[derive(Parser)]
@@ -34,6 +38,10 @@ enum Command {
     Train(TrainArgs),
     /// Measure training throughput (or one matmul with --matmul) on the GPU or the CPU.
     Bench(BenchArgs),
+    /// Evaluate a saved network on the test set: loss, accuracy, per-class accuracy, confusion matrix.
+    Eval(EvalArgs),
+    /// Classify 28×28 grayscale PNG images (or test example --index) with a saved network.
+    Predict(PredictArgs),
     /// List every GPU adapter wgpu can see.
     Devices {
         /// Only adapters of this backend.
@@ -81,8 +89,9 @@ struct NetworkArgs {
     /// Momentum coefficient (--optimizer momentum).
     #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     momentum: f32,
-    #[arg(long, default_value_t = 100)]
-    batch_size: usize,
+    /// Examples per step [default: 100, or the checkpoint's with --resume].
+    #[arg(long, value_name = "N")]
+    batch_size: Option<usize>,
     /// Seed for initialisation and shuffling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -114,11 +123,32 @@ struct TrainArgs {
     data: DataArgs,
     #[command(flatten)]
     net: NetworkArgs,
+    /// Epochs to train (more epochs, with --resume).
     #[arg(long, default_value_t = 5)]
     epochs: usize,
     /// Write one JSON object per epoch to FILE (rewritten atomically each epoch).
     #[arg(long, value_name = "FILE")]
     metrics: Option<PathBuf>,
+    /// Save the trained network, optimizer state and RNG position (safetensors).
+    #[arg(long, value_name = "FILE")]
+    save: Option<PathBuf>,
+    /// Also save every N epochs during training (needs --save).
+    #[arg(long, value_name = "N", requires = "save")]
+    checkpoint_every: Option<usize>,
+    /// Continue training a checkpoint: its network, optimizer state and RNG position
+    /// (give the data flags again; --lr and --batch-size may change).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["hidden", "activation", "loss", "optimizer", "momentum", "seed", "classes"]
+    )]
+    resume: Option<PathBuf>,
+    /// Draw train loss, test loss and test accuracy per epoch into a PNG.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Print only the final result (no progress bar, no per-epoch lines).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -150,11 +180,51 @@ struct BenchArgs {
     matmul: Option<[usize; 3]>,
 }
 
+#[derive(Args)]
+struct EvalArgs {
+    /// The network, as written by `train --save`.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct PredictArgs {
+    /// The network, as written by `train --save`.
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// PNG images of the network's input size (28×28 for MNIST), any colour type.
+    #[arg(value_name = "FILE", required_unless_present = "index")]
+    images: Vec<PathBuf>,
+    /// Classify test example I instead, shown as text beside its true label.
+    #[arg(long, value_name = "I", conflicts_with = "images")]
+    index: Option<usize>,
+    /// Data directory for --index.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// How many classes to list per image.
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// Invert the images first (for dark digits on a light background; MNIST is light on dark).
+    #[arg(long)]
+    invert: bool,
+}
+
 fn main() -> ExitCode {
+    // RUST_LOG=debug shows adapter limits, buffer sizes and timings; warnings by default.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
         Command::Bench(args) => run_bench(args),
+        Command::Eval(args) => run_eval(args),
+        Command::Predict(args) => run_predict(args),
         Command::Devices { backend } => {
             list_devices(backend);
             Ok(())
@@ -174,7 +244,7 @@ fn main() -> ExitCode {
 fn validate(net: &NetworkArgs) -> Result<Optimizer, Error> {
     let opt = Optimizer::new(net.optimizer, net.lr, net.momentum);
     opt.validate()?;
-    if net.batch_size == 0 {
+    if net.batch_size == Some(0) {
         return Err(Error::Config("--batch-size must be at least 1".into()));
     }
     if !(2..=256).contains(&net.classes) {
@@ -249,50 +319,413 @@ fn describe_run(
 }
 
 fn run_train(args: TrainArgs) -> Result<(), Error> {
-    let opt = validate(&args.net)?;
-    let cfg = TrainConfig {
-        batch_size: args.net.batch_size,
-        epochs: args.epochs,
-    };
-    cfg.validate()?;
-    let dataset = load_data(&args.data, args.net.classes)?;
-    let net = &args.net;
-    let arch = Architecture::new(
-        dataset.pixels(),
-        &net.hidden,
-        net.classes,
-        net.activation,
-        net.loss,
-    )?;
-    let dataset = Arc::new(dataset);
-
-    let mut rng = Rng::new(net.seed);
-    let params = arch.init_params(&mut rng);
-    let mut backend = make_backend(&args.device, &dataset, &arch, opt, params, cfg.batch_size)?;
-    println!(
-        "{}",
-        describe_run(&dataset, &arch, &opt, cfg.batch_size, &backend.describe())
-    );
-    let mut metrics = match &args.metrics {
-        Some(p) => Some(MetricsWriter::create(p, &backend.describe())?),
+    let mut opt = validate(&args.net)?;
+    if args.epochs == 0 {
+        return Err(Error::Config("--epochs must be at least 1".into()));
+    }
+    if args.checkpoint_every == Some(0) {
+        return Err(Error::Config(
+            "--checkpoint-every must be at least 1".into(),
+        ));
+    }
+    let resumed = match &args.resume {
+        Some(p) => Some(Checkpoint::load(p)?),
         None => None,
     };
-    train::train(backend.as_mut(), dataset.train.len(), &cfg, &mut rng, |r| {
-        println!(
-            "epoch {:>3}/{}  train_loss {:.4}  test_loss {:.4}  test_acc {:6.2}%  {:7.2} s  {:9.0} samples/s",
-            r.epoch,
-            cfg.epochs,
-            r.train_loss,
-            r.test_loss,
-            100.0 * r.test_accuracy,
-            r.seconds,
-            r.samples_per_second
-        );
-        match metrics.as_mut() {
-            Some(m) => m.record(r),
-            None => Ok(()),
+    // Fail on an unwritable output before training, not after.
+    for path in [&args.save, &args.metrics, &args.plot]
+        .into_iter()
+        .flatten()
+    {
+        files::check_writable(path)?;
+    }
+    let net = &args.net;
+    let classes = resumed.as_ref().map_or(net.classes, |c| c.arch.classes());
+    let dataset = load_data(&args.data, classes)?;
+    let (arch, params, mut rng, seed, start_epoch) = match &resumed {
+        Some(c) => {
+            if (dataset.rows, dataset.cols) != (c.image_rows, c.image_cols) {
+                return Err(Error::Config(format!(
+                    "--resume {}: the network takes {}×{} images, the data has {}×{}",
+                    args.resume.as_ref().unwrap().display(),
+                    c.image_rows,
+                    c.image_cols,
+                    dataset.rows,
+                    dataset.cols
+                )));
+            }
+            opt = Optimizer {
+                lr: net.lr.unwrap_or(c.opt.lr),
+                ..c.opt
+            };
+            (
+                c.arch.clone(),
+                c.params.clone(),
+                Rng::from_state(c.rng_state),
+                c.seed,
+                c.epochs_trained,
+            )
         }
-    })?;
+        None => {
+            let arch = Architecture::new(
+                dataset.pixels(),
+                &net.hidden,
+                net.classes,
+                net.activation,
+                net.loss,
+            )?;
+            let mut rng = Rng::new(net.seed);
+            let params = arch.init_params(&mut rng);
+            (arch, params, rng, net.seed, 0)
+        }
+    };
+    let cfg = TrainConfig {
+        batch_size: net
+            .batch_size
+            .or(resumed.as_ref().map(|c| c.batch_size))
+            .unwrap_or(100),
+        epochs: args.epochs,
+        start_epoch,
+    };
+    let dataset = Arc::new(dataset);
+    let mut backend = make_backend(&args.device, &dataset, &arch, opt, params, cfg.batch_size)?;
+    if let Some(c) = &resumed {
+        backend.set_optimizer_state(&c.state)?;
+    }
+    let describe = backend.describe();
+    if !args.quiet {
+        println!(
+            "{}",
+            describe_run(&dataset, &arch, &opt, cfg.batch_size, &describe)
+        );
+        if let (Some(p), Some(c)) = (&args.resume, &resumed) {
+            println!("resuming {} after {} epochs", p.display(), c.epochs_trained);
+        }
+    }
+    let mut observer = TrainObserver {
+        quiet: args.quiet,
+        total_epochs: start_epoch + args.epochs,
+        progress: None,
+        metrics: match &args.metrics {
+            Some(p) => Some(MetricsWriter::create(p, &describe)?),
+            None => None,
+        },
+        save: args.save.clone(),
+        every: args.checkpoint_every,
+        last_epoch: start_epoch + args.epochs,
+        snapshot: CheckpointInfo {
+            arch: arch.clone(),
+            opt,
+            seed,
+            batch_size: cfg.batch_size,
+            rows: dataset.rows,
+            cols: dataset.cols,
+            class_names: match &resumed {
+                Some(c) => c.class_names.clone(),
+                None => gpu_mlp::checkpoint::class_names_for(&dataset.dir, arch.classes()),
+            },
+        },
+        history: Vec::new(),
+        plot: args.plot.clone(),
+    };
+    let reports = train::train(
+        backend.as_mut(),
+        dataset.train.len(),
+        &cfg,
+        &mut rng,
+        &mut observer,
+    )?;
+    let last = reports.last().expect("at least one epoch");
+    if args.quiet {
+        println!(
+            "epoch {} test_loss {:.4} test_acc {:.2}%",
+            last.epoch,
+            last.test_loss,
+            100.0 * last.test_accuracy
+        );
+    }
+    Ok(())
+}
+
+/// What a checkpoint needs besides the backend's parameters and optimizer state.
+struct CheckpointInfo {
+    arch: Architecture,
+    opt: Optimizer,
+    seed: u64,
+    batch_size: usize,
+    rows: usize,
+    cols: usize,
+    class_names: Option<Vec<String>>,
+}
+
+/// Prints progress and epochs, writes metrics, checkpoints and the plot.
+struct TrainObserver {
+    quiet: bool,
+    total_epochs: usize,
+    progress: Option<indicatif::ProgressBar>,
+    metrics: Option<MetricsWriter>,
+    save: Option<PathBuf>,
+    every: Option<usize>,
+    last_epoch: usize,
+    snapshot: CheckpointInfo,
+    history: Vec<train::EpochReport>,
+    plot: Option<PathBuf>,
+}
+
+impl TrainObserver {
+    fn save(
+        &self,
+        path: &std::path::Path,
+        epoch: usize,
+        backend: &mut dyn Backend,
+        rng: &Rng,
+    ) -> Result<(), Error> {
+        let s = &self.snapshot;
+        Checkpoint {
+            arch: s.arch.clone(),
+            opt: s.opt,
+            params: backend.parameters()?,
+            state: backend.optimizer_state()?,
+            epochs_trained: epoch,
+            seed: s.seed,
+            rng_state: rng.state(),
+            batch_size: s.batch_size,
+            image_rows: s.rows,
+            image_cols: s.cols,
+            class_names: s.class_names.clone(),
+        }
+        .save(path)?;
+        log::info!("saved {} after epoch {epoch}", path.display());
+        Ok(())
+    }
+}
+
+impl train::Observer for TrainObserver {
+    fn batch_done(&mut self, epoch: usize, done: usize, total: usize) {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = self.progress.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {pos}/{len} batches  {per_sec}  eta {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        bar.set_message(format!("epoch {epoch}/{}", self.total_epochs));
+        bar.set_position(done as u64);
+    }
+
+    fn epoch_done(
+        &mut self,
+        r: &train::EpochReport,
+        backend: &mut dyn Backend,
+        rng: &Rng,
+    ) -> Result<(), Error> {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+        if !self.quiet {
+            println!(
+                "epoch {:>3}/{}  train_loss {:.4}  test_loss {:.4}  test_acc {:6.2}%  {:7.2} s  {:9.0} samples/s",
+                r.epoch, self.total_epochs, r.train_loss, r.test_loss, 100.0 * r.test_accuracy, r.seconds, r.samples_per_second
+            );
+        }
+        if let Some(m) = self.metrics.as_mut() {
+            m.record(r)?;
+        }
+        self.history.push(r.clone());
+        if let Some(p) = &self.plot {
+            gpu_mlp::plot::draw_curves(p, &self.history)?;
+        }
+        if let Some(path) = self.save.clone() {
+            let due = self.every.is_some_and(|n| r.epoch % n == 0);
+            if due || r.epoch == self.last_epoch {
+                self.save(&path, r.epoch, backend, rng)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn class_label(names: &Option<Vec<String>>, c: usize) -> String {
+    match names {
+        Some(n) => format!("{c} {}", n[c]),
+        None => c.to_string(),
+    }
+}
+
+fn run_eval(args: EvalArgs) -> Result<(), Error> {
+    let model = Checkpoint::load(&args.model)?;
+    let dataset = load_data(&args.data, model.arch.classes())?;
+    if dataset.pixels() != model.arch.inputs() {
+        return Err(Error::Config(format!(
+            "--model {} takes {} inputs, the data has {}×{} = {} pixels",
+            args.model.display(),
+            model.arch.inputs(),
+            dataset.rows,
+            dataset.cols,
+            dataset.pixels()
+        )));
+    }
+    let dataset = Arc::new(dataset);
+    let classes = model.arch.classes();
+    let mut backend = make_backend(
+        &args.device,
+        &dataset,
+        &model.arch,
+        model.opt,
+        model.params.clone(),
+        EVAL_BATCH,
+    )?;
+    let r = gpu_mlp::eval::evaluate(backend.as_mut(), &dataset.test.labels, classes)?;
+    if args.json {
+        let json = serde_json::json!({
+            "model": args.model.display().to_string(),
+            "data": dataset.dir.display().to_string(),
+            "backend": backend.describe(),
+            "examples": r.examples,
+            "loss": r.loss,
+            "accuracy": r.accuracy,
+            "per_class_accuracy": r.per_class_accuracy.iter().map(|&a| if a.is_nan() { None } else { Some(a) }).collect::<Vec<_>>(),
+            "confusion": r.confusion,
+        });
+        println!("{json}");
+        return Ok(());
+    }
+    println!(
+        "model {} ({} {}, trained {} epochs) on {} ({} test examples) | backend {}",
+        args.model.display(),
+        model.arch.shape_string(),
+        model.arch.activation.name(),
+        model.epochs_trained,
+        dataset.dir.display(),
+        r.examples,
+        backend.describe()
+    );
+    println!(
+        "test loss {:.4}  accuracy {:.2}%\n",
+        r.loss,
+        100.0 * r.accuracy
+    );
+    let names: Vec<String> = (0..classes)
+        .map(|c| class_label(&model.class_names, c))
+        .collect();
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(5);
+    println!("{:<width$}  accuracy  examples", "class");
+    for (c, name) in names.iter().enumerate() {
+        let n: u64 = r.confusion[c].iter().sum();
+        let acc = r.per_class_accuracy[c];
+        let acc = if acc.is_nan() {
+            "     -".to_string()
+        } else {
+            format!("{:6.2}%", 100.0 * acc)
+        };
+        println!("{name:<width$}  {acc:>8}  {n:>8}");
+    }
+    let cell = r
+        .confusion
+        .iter()
+        .flatten()
+        .max()
+        .map_or(1, |m| m.to_string().len())
+        .max(classes.to_string().len())
+        + 1;
+    println!("\nconfusion matrix (rows: true class, columns: predicted)");
+    print!("{:>4}", "");
+    for c in 0..classes {
+        print!("{c:>cell$}");
+    }
+    println!();
+    for (c, row) in r.confusion.iter().enumerate() {
+        print!("{c:>4}");
+        for v in row {
+            print!("{v:>cell$}");
+        }
+        println!();
+    }
+    Ok(())
+}
+
+fn run_predict(args: PredictArgs) -> Result<(), Error> {
+    let model = Checkpoint::load(&args.model)?;
+    let (rows, cols) = (model.image_rows, model.image_cols);
+    let classes = model.arch.classes();
+    if args.top == 0 {
+        return Err(Error::Config("--top must be at least 1".into()));
+    }
+    let show = |pixels: &[u8], what: &str, truth: Option<usize>| {
+        let pixels: Vec<u8> = if args.invert {
+            pixels.iter().map(|&p| 255 - p).collect()
+        } else {
+            pixels.to_vec()
+        };
+        let probs = gpu_mlp::eval::class_probabilities(&model, &pixels);
+        let mut ranked: Vec<usize> = (0..classes).collect();
+        ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+        let mut lines: Vec<String> = vec![what.to_string()];
+        if let Some(t) = truth {
+            lines.push(format!("true:      {}", class_label(&model.class_names, t)));
+        }
+        for (i, &c) in ranked.iter().take(args.top).enumerate() {
+            let lead = if i == 0 { "predicted:" } else { "          " };
+            lines.push(format!(
+                "{lead} {} ({:.1}%)",
+                class_label(&model.class_names, c),
+                100.0 * probs[c]
+            ));
+        }
+        if truth.is_some() {
+            let art = gpu_mlp::eval::ascii_art(&pixels, cols);
+            for (i, row) in art.iter().enumerate() {
+                println!("{row}  {}", lines.get(i).map_or("", String::as_str));
+            }
+            for l in lines.iter().skip(art.len()) {
+                println!("{:w$}  {l}", "", w = 2 * cols);
+            }
+        } else {
+            for l in lines {
+                println!("{l}");
+            }
+        }
+    };
+    if let Some(i) = args.index {
+        let dir = data::resolve_data_dir(args.data.as_deref())?;
+        let dataset = data::load_dir(&dir, classes)?;
+        if (dataset.rows, dataset.cols) != (rows, cols) {
+            return Err(Error::Config(format!(
+                "--model takes {rows}×{cols} images, {} has {}×{}",
+                dir.display(),
+                dataset.rows,
+                dataset.cols
+            )));
+        }
+        if i >= dataset.test.len() {
+            return Err(Error::Config(format!(
+                "--index {i} is out of range: the test set has {} examples",
+                dataset.test.len()
+            )));
+        }
+        show(
+            dataset.test.image(i),
+            &format!("test example {i} of {}", dir.display()),
+            Some(dataset.test.labels[i] as usize),
+        );
+        return Ok(());
+    }
+    for path in &args.images {
+        let pixels = gpu_mlp::eval::read_png_gray(path, rows, cols)?;
+        show(&pixels, &path.display().to_string(), None);
+    }
     Ok(())
 }
 
@@ -326,7 +759,7 @@ fn run_bench(args: BenchArgs) -> Result<(), Error> {
         (None, Some(e)) => Length::Epochs(e),
         (None, None) => Length::Epochs(1),
     };
-    let batch = net.batch_size;
+    let batch = net.batch_size.unwrap_or(100);
     let (backend, r) = bench::run(
         || make_backend(&args.device, &dataset, &arch, opt, params, batch),
         &arch,

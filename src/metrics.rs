@@ -2,11 +2,10 @@
 //! atomically after every epoch (temporary file, fsync, rename), so a crash or kill
 //! leaves the previous complete file, never a torn line.
 
-use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::files::write_atomically;
 use crate::train::EpochReport;
 
 pub struct MetricsWriter {
@@ -46,36 +45,4 @@ impl MetricsWriter {
     fn flush(&self) -> Result<()> {
         write_atomically(&self.path, self.lines.as_bytes())
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory, fsynced
-/// and renamed over the target.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Config(format!("{}: not a file name", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    result.map_err(|e: std::io::Error| {
-        let _ = fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
 }

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use crate::cpu::optimizer::OptimizerState;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -55,8 +56,16 @@ pub trait Backend {
     fn end_epoch(&mut self) -> Result<Totals>;
     /// Loss and accuracy over a whole split with the current parameters.
     fn evaluate(&mut self, split: SplitKind) -> Result<Totals>;
+    /// The predicted class (first maximum of the logits) of every example of a split.
+    fn predictions(&mut self, split: SplitKind) -> Result<Vec<u8>>;
     /// The current parameters, in `model::Architecture`'s flat layout.
     fn parameters(&mut self) -> Result<Vec<f32>>;
+
+    /// The optimizer's state (momentum's velocity, Adam's moments, the step count),
+    /// for checkpoints.
+    fn optimizer_state(&mut self) -> Result<OptimizerState<f32>>;
+    /// Restores a saved optimizer state (same optimizer, same parameter count).
+    fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()>;
 
     /// Host/device traffic so far, for benchmarks (zero where it does not apply).
     fn counters(&self) -> Counters {
@@ -95,7 +104,10 @@ pub struct KernelTime {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     pub batch_size: usize,
+    /// Epochs to train in this run.
     pub epochs: usize,
+    /// Epochs trained before (by a checkpoint this run resumes); numbering continues.
+    pub start_epoch: usize,
 }
 
 impl TrainConfig {
@@ -122,27 +134,52 @@ pub struct EpochReport {
     pub samples_per_second: f64,
 }
 
+/// What the loop reports to its caller as it goes.
+pub trait Observer {
+    /// After each batch is recorded (not necessarily computed, on the GPU).
+    fn batch_done(&mut self, _epoch: usize, _done: usize, _total: usize) {}
+    /// After each epoch's evaluation, with the backend and the shuffling RNG as they
+    /// stand (what a checkpoint needs).
+    fn epoch_done(
+        &mut self,
+        report: &EpochReport,
+        backend: &mut dyn Backend,
+        rng: &Rng,
+    ) -> Result<()>;
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn epoch_done(&mut self, _: &EpochReport, _: &mut dyn Backend, _: &Rng) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Trains for `cfg.epochs` epochs over `n_train` examples, shuffling with `rng`
-/// each epoch, and calls `on_epoch` after each one.
+/// each epoch, and tells `observer` about each batch and epoch.
 pub fn train(
     backend: &mut dyn Backend,
     n_train: usize,
     cfg: &TrainConfig,
     rng: &mut Rng,
-    mut on_epoch: impl FnMut(&EpochReport) -> Result<()>,
+    observer: &mut dyn Observer,
 ) -> Result<Vec<EpochReport>> {
     cfg.validate()?;
     let mut reports = Vec::with_capacity(cfg.epochs);
     let mut order: Vec<u32> = Vec::with_capacity(n_train);
-    for epoch in 1..=cfg.epochs {
+    let batches = n_train.div_ceil(cfg.batch_size);
+    for epoch in cfg.start_epoch + 1..=cfg.start_epoch + cfg.epochs {
         let started = Instant::now();
         order.clear();
         order.extend(0..n_train as u32);
         rng.shuffle(&mut order);
         backend.begin_epoch(&order)?;
-        for start in (0..n_train).step_by(cfg.batch_size) {
+        for (b, start) in (0..n_train).step_by(cfg.batch_size).enumerate() {
             // The last, partial batch is trained on, not dropped.
             backend.train_batch(start, cfg.batch_size.min(n_train - start))?;
+            observer.batch_done(epoch, b + 1, batches);
         }
         let train = backend.end_epoch()?;
         let seconds = started.elapsed().as_secs_f64();
@@ -162,8 +199,19 @@ pub fn train(
                 report.train_loss
             )));
         }
-        on_epoch(&report)?;
+        observer.epoch_done(&report, backend, rng)?;
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Index of the first maximum: the prediction rule both paths share.
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold(
+            (0, row[0]),
+            |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+        )
+        .0
 }

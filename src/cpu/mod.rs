@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, Optimizer};
-use crate::train::{Backend, SplitKind, Totals, EVAL_BATCH};
+use crate::train::{argmax, Backend, SplitKind, Totals, EVAL_BATCH};
 use activation::{activation_backward, bias_activation_forward};
 use matmul::{bias_backward, matmul_backward_input, matmul_backward_weight, matmul_forward};
 use optimizer::{optimizer_update, OptimizerState};
@@ -236,8 +236,48 @@ impl Backend for CpuBackend {
         Ok(totals)
     }
 
+    fn predictions(&mut self, which: SplitKind) -> Result<Vec<u8>> {
+        let data = Arc::clone(&self.data);
+        let split = match which {
+            SplitKind::Train => &data.train,
+            SplitKind::Test => &data.test,
+        };
+        let classes = self.net.arch.classes();
+        let mut out = Vec::with_capacity(split.len());
+        let mut indices: Vec<u32> = Vec::with_capacity(EVAL_BATCH);
+        for start in (0..split.len()).step_by(EVAL_BATCH) {
+            let len = EVAL_BATCH.min(split.len() - start);
+            indices.clear();
+            indices.extend(start as u32..(start + len) as u32);
+            self.net.gather(split, &indices);
+            self.net.forward(&self.params, len);
+            out.extend(
+                self.net
+                    .logits(len)
+                    .chunks_exact(classes)
+                    .map(|z| argmax(z) as u8),
+            );
+        }
+        Ok(out)
+    }
+
     fn parameters(&mut self) -> Result<Vec<f32>> {
         Ok(self.params.clone())
+    }
+
+    fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
+        Ok(self.state.clone())
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()> {
+        let fresh = OptimizerState::<f32>::new(&self.opt, self.params.len());
+        if (state.m.len(), state.v.len()) != (fresh.m.len(), fresh.v.len()) {
+            return Err(Error::Config(
+                "the optimizer state does not fit this optimizer and network".into(),
+            ));
+        }
+        self.state = state.clone();
+        Ok(())
     }
 }
 

@@ -16,10 +16,11 @@ use super::optimizer::OptimizerParams;
 use super::reduce::ReduceParams;
 use super::softmax_xent::LossParams;
 use super::{gather, metrics, optimizer, reduce, softmax_xent};
+use crate::cpu::optimizer::OptimizerState;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, Optimizer, OptimizerKind};
-use crate::train::{Backend, Counters, KernelTime, SplitKind, Totals, EVAL_BATCH};
+use crate::train::{argmax, Backend, Counters, KernelTime, SplitKind, Totals, EVAL_BATCH};
 
 /// Training steps recorded per submit: few submits (host overhead), yet the GPU
 /// starts working long before the epoch has been recorded.
@@ -42,6 +43,11 @@ pub struct GpuBackend {
     pixels: usize,
     order: wgpu::Buffer,
     params: wgpu::Buffer,
+    /// The last layer's output (batch×classes), read back only by `predictions`.
+    logits: wgpu::Buffer,
+    /// Optimizer state: momentum's velocity / Adam's first moment, Adam's second moment.
+    opt_m: wgpu::Buffer,
+    opt_v: wgpu::Buffer,
     metrics: wgpu::Buffer,
     /// Mappable copy of `metrics`, filled by the same submit as an epoch's last steps.
     metrics_staging: wgpu::Buffer,
@@ -221,6 +227,9 @@ impl GpuBackend {
             pixels: data.pixels(),
             order,
             params: params_buf,
+            logits: acts[layers].clone(),
+            opt_m: m,
+            opt_v: v,
             metrics: metrics_buf,
             metrics_staging,
             train,
@@ -394,9 +403,62 @@ impl Backend for GpuBackend {
         self.collect_metrics(slots, n)
     }
 
+    fn predictions(&mut self, split: SplitKind) -> Result<Vec<u8>> {
+        let n = match split {
+            SplitKind::Train => self.train.len,
+            SplitKind::Test => self.test.len,
+        };
+        let classes = self.arch.classes();
+        let mut out = Vec::with_capacity(n);
+        // Evaluation only: one read-back of the logits per batch is fine here.
+        for start in (0..n).step_by(EVAL_BATCH) {
+            let len = EVAL_BATCH.min(n - start);
+            self.record_forward_loss(split, false, start, len, 0);
+            self.rec.submit(&self.ctx);
+            let logits = read_f32(&self.ctx, &self.logits, len * classes)?;
+            out.extend(logits.chunks_exact(classes).map(|z| argmax(z) as u8));
+        }
+        Ok(out)
+    }
+
     fn parameters(&mut self) -> Result<Vec<f32>> {
         self.rec.submit(&self.ctx);
         read_f32(&self.ctx, &self.params, self.arch.param_count())
+    }
+
+    fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
+        self.rec.submit(&self.ctx);
+        let mut state = OptimizerState::new(&self.opt, self.arch.param_count());
+        if !state.m.is_empty() {
+            state.m = read_f32(&self.ctx, &self.opt_m, state.m.len())?;
+        }
+        if !state.v.is_empty() {
+            state.v = read_f32(&self.ctx, &self.opt_v, state.v.len())?;
+        }
+        state.t = self.t;
+        Ok(state)
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()> {
+        let fresh = OptimizerState::<f32>::new(&self.opt, self.arch.param_count());
+        if (state.m.len(), state.v.len()) != (fresh.m.len(), fresh.v.len()) {
+            return Err(Error::Config(
+                "the optimizer state does not fit this optimizer and network".into(),
+            ));
+        }
+        self.rec.submit(&self.ctx);
+        if !state.m.is_empty() {
+            self.ctx
+                .queue
+                .write_buffer(&self.opt_m, 0, bytemuck::cast_slice(&state.m));
+        }
+        if !state.v.is_empty() {
+            self.ctx
+                .queue
+                .write_buffer(&self.opt_v, 0, bytemuck::cast_slice(&state.v));
+        }
+        self.t = state.t;
+        Ok(())
     }
 
     fn counters(&self) -> Counters {

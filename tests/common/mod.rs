@@ -178,7 +178,7 @@ pub fn train_run(
     seed: u64,
     gpu: Option<GpuContext>,
 ) -> (Vec<gpu_mlp::train::EpochReport>, Vec<f32>) {
-    use gpu_mlp::train::{train, Backend, TrainConfig};
+    use gpu_mlp::train::{train, Backend, Silent, TrainConfig};
     let mut rng = Rng::new(seed);
     let params = arch.init_params(&mut rng);
     let mut backend: Box<dyn Backend> = match gpu {

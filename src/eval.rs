@@ -1,0 +1,130 @@
+//! `gpu-mlp eval` and `gpu-mlp predict`: a trained network on a test set, on a PNG
+//! file, or on one test example.
+
+use std::path::Path;
+
+use crate::checkpoint::Checkpoint;
+use crate::cpu::CpuNet;
+use crate::error::{Error, Result};
+use crate::train::{Backend, SplitKind};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalReport {
+    pub examples: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub per_class_accuracy: Vec<f64>,
+    /// confusion[true][predicted]
+    pub confusion: Vec<Vec<u64>>,
+}
+
+/// Loss, accuracy, per-class accuracy and the confusion matrix over the test split.
+pub fn evaluate(backend: &mut dyn Backend, labels: &[u8], classes: usize) -> Result<EvalReport> {
+    let totals = backend.evaluate(SplitKind::Test)?;
+    let predicted = backend.predictions(SplitKind::Test)?;
+    let mut confusion = vec![vec![0u64; classes]; classes];
+    for (&y, &p) in labels.iter().zip(&predicted) {
+        confusion[y as usize][p as usize] += 1;
+    }
+    let per_class_accuracy = confusion
+        .iter()
+        .enumerate()
+        .map(|(c, row)| {
+            let n: u64 = row.iter().sum();
+            if n == 0 {
+                f64::NAN
+            } else {
+                row[c] as f64 / n as f64
+            }
+        })
+        .collect();
+    Ok(EvalReport {
+        examples: labels.len(),
+        loss: totals.mean_loss(),
+        accuracy: totals.accuracy(),
+        per_class_accuracy,
+        confusion,
+    })
+}
+
+/// Class probabilities (softmax of the logits) of one image, on the CPU reference.
+pub fn class_probabilities(model: &Checkpoint, pixels: &[u8]) -> Vec<f32> {
+    let mut net = CpuNet::<f32>::new(&model.arch, 1);
+    for (x, &b) in net.input_mut(1).iter_mut().zip(pixels) {
+        *x = b as f32 * (1.0 / 255.0);
+    }
+    net.forward(&model.params, 1);
+    let z = net.logits(1);
+    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = z.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}
+
+/// Reads a PNG as `rows`×`cols` grayscale bytes. Colour is converted to luma
+/// (BT.601), transparency composited over black (MNIST's background), 16-bit
+/// samples reduced to 8. Other sizes are refused, not resized.
+pub fn read_png_gray(path: &Path, rows: usize, cols: usize) -> Result<Vec<u8>> {
+    let bad = |problem: String| Error::data(path, problem);
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| bad(format!("not a readable PNG: {e}")))?;
+    let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+    if (h, w) != (rows, cols) {
+        return Err(bad(format!(
+            "image is {w}×{h}; the network takes {cols}×{rows} grayscale images (resize it first)"
+        )));
+    }
+    let mut buf = vec![0u8; reader.output_buffer_size()];
+    let frame = reader
+        .next_frame(&mut buf)
+        .map_err(|e| bad(format!("corrupt PNG data: {e}")))?;
+    let data = &buf[..frame.buffer_size()];
+    let stride = frame.line_size;
+    let channels = match frame.color_type {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Indexed => return Err(bad("palette PNG was not expanded".into())),
+    };
+    let mut out = Vec::with_capacity(rows * cols);
+    for y in 0..rows {
+        let line = &data[y * stride..y * stride + cols * channels];
+        for px in line.chunks_exact(channels) {
+            let (luma, alpha) = match channels {
+                1 => (px[0] as f32, 255.0),
+                2 => (px[0] as f32, px[1] as f32),
+                3 => (
+                    0.299 * px[0] as f32 + 0.587 * px[1] as f32 + 0.114 * px[2] as f32,
+                    255.0,
+                ),
+                _ => (
+                    0.299 * px[0] as f32 + 0.587 * px[1] as f32 + 0.114 * px[2] as f32,
+                    px[3] as f32,
+                ),
+            };
+            out.push((luma * alpha / 255.0).round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    Ok(out)
+}
+
+/// The image as text, two characters per pixel so it keeps its aspect ratio.
+pub fn ascii_art(pixels: &[u8], cols: usize) -> Vec<String> {
+    const RAMP: &[u8] = b" .:-=+*#%@";
+    pixels
+        .chunks_exact(cols)
+        .map(|row| {
+            row.iter()
+                .flat_map(|&p| {
+                    let c = RAMP[p as usize * (RAMP.len() - 1) / 255] as char;
+                    [c, c]
+                })
+                .collect()
+        })
+        .collect()
+}
