@@ -196,7 +196,8 @@ pub fn train_run(
     let cfg = TrainConfig {
         batch_size: batch,
         epochs,
+        start_epoch: 0,
     };
-    let reports = train(backend.as_mut(), ds.train.len(), &cfg, &mut rng, |_| Ok(())).unwrap();
+    let reports = train(backend.as_mut(), ds.train.len(), &cfg, &mut rng, &mut Silent).unwrap();
     (reports, backend.parameters().unwrap())
 }
