@@ -240,3 +240,221 @@ fn devices_lists_adapters() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stdout).trim().is_empty());
 }
+
+fn write_png(path: &Path, width: u32, height: u32, color: png::ColorType, data: &[u8]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    enc.set_color(color);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header().unwrap().write_image_data(data).unwrap();
+}
+
+fn top_prediction(stdout: &str) -> String {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("predicted:"))
+        .unwrap_or_else(|| panic!("no prediction in {stdout}"));
+    line[line.find("predicted:").unwrap()..]
+        .split('(')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn eval_predict_and_plot_work_on_a_saved_model() {
+    let data = small_data("cli_eval_predict");
+    let d = data.to_str().unwrap();
+    let model = data.join("m.safetensors");
+    let plot = data.join("curves.png");
+    let metrics = data.join("m.jsonl");
+    let out = gpu_mlp(&[
+        "train",
+        "--cpu",
+        "--data",
+        d,
+        "--hidden",
+        "32",
+        "--epochs",
+        "3",
+        "--activation",
+        "relu",
+        "--save",
+        model.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+        "--metrics",
+        metrics.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // --quiet: one line, the final result.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("epoch 3 test_loss"), "{stdout}");
+
+    // The plot is a real PNG of the documented size.
+    let decoder = png::Decoder::new(std::fs::File::open(&plot).unwrap());
+    let reader = decoder.read_info().unwrap();
+    assert_eq!(
+        (reader.info().width, reader.info().height),
+        (gpu_mlp::plot::WIDTH, gpu_mlp::plot::HEIGHT)
+    );
+
+    // eval --json agrees with the last epoch of training.
+    let out = gpu_mlp(&[
+        "eval",
+        "--cpu",
+        "--data",
+        d,
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&metrics)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(e["accuracy"], last["test_accuracy"]);
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(e["confusion"].clone()).unwrap();
+    assert_eq!(confusion.len(), 10);
+    assert_eq!(confusion.iter().flatten().sum::<u64>(), 100);
+    let diagonal: u64 = (0..10).map(|c| confusion[c][c]).sum();
+    assert!((diagonal as f64 / 100.0 - e["accuracy"].as_f64().unwrap()).abs() < 1e-12);
+    assert_eq!(e["per_class_accuracy"].as_array().unwrap().len(), 10);
+
+    // The table form.
+    let out = gpu_mlp(&[
+        "eval",
+        "--cpu",
+        "--data",
+        d,
+        "--model",
+        model.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("confusion matrix (rows: true class, columns: predicted)"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .filter(|l| l.trim_end().ends_with(char::is_numeric))
+            .count()
+            >= 20,
+        "{table}"
+    );
+
+    // predict --index shows the example and its label; the same image as a PNG
+    // (grayscale, and as opaque RGBA) gets the same prediction.
+    let out = gpu_mlp(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--index",
+        "7",
+        "--data",
+        d,
+    ]);
+    let by_index = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && by_index.contains("true:"),
+        "{by_index}"
+    );
+    let ds = gpu_mlp::data::load_dir(&data, 10).unwrap();
+    let img = ds.test.image(7).to_vec();
+    let gray = data.join("seven.png");
+    write_png(&gray, 5, 5, png::ColorType::Grayscale, &img);
+    let rgba: Vec<u8> = img.iter().flat_map(|&p| [p, p, p, 255]).collect();
+    let color = data.join("seven-rgba.png");
+    write_png(&color, 5, 5, png::ColorType::Rgba, &rgba);
+    for file in [&gray, &color] {
+        let out = gpu_mlp(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            top_prediction(&String::from_utf8_lossy(&out.stdout)),
+            top_prediction(&by_index)
+        );
+    }
+
+    // Wrong sizes and non-PNG files are refused, naming the file.
+    let big = data.join("big.png");
+    write_png(&big, 6, 5, png::ColorType::Grayscale, &[0; 30]);
+    assert_fails(
+        &gpu_mlp(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            big.to_str().unwrap(),
+        ]),
+        1,
+        "image is 6×5; the network takes 5×5",
+    );
+    assert_fails(
+        &gpu_mlp(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            metrics.to_str().unwrap(),
+        ]),
+        1,
+        "not a readable PNG",
+    );
+    assert_fails(
+        &gpu_mlp(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--index",
+            "100",
+            "--data",
+            d,
+        ]),
+        2,
+        "--index 100 is out of range",
+    );
+}
+
+#[test]
+fn checkpoint_every_needs_save_and_outputs_are_checked_before_training() {
+    let data = small_data("cli_ckpt_flags");
+    let d = data.to_str().unwrap();
+    let out = gpu_mlp(&["train", "--cpu", "--data", d, "--checkpoint-every", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--save"));
+    let out = gpu_mlp(&[
+        "train",
+        "--cpu",
+        "--data",
+        d,
+        "--save",
+        "/nonexistent/dir/m.safetensors",
+    ]);
+    assert_fails(&out, 1, "/nonexistent/dir/m.safetensors");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("epoch"));
+}

@@ -198,6 +198,38 @@ pub fn train_run(
         epochs,
         start_epoch: 0,
     };
-    let reports = train(backend.as_mut(), ds.train.len(), &cfg, &mut rng, &mut Silent).unwrap();
+    let reports = train(
+        backend.as_mut(),
+        ds.train.len(),
+        &cfg,
+        &mut rng,
+        &mut Silent,
+    )
+    .unwrap();
     (reports, backend.parameters().unwrap())
+}
+
+/// A Python interpreter that can import `modules`: `$GPU_MLP_PYTHON`, else `python3`.
+/// Without one, the test fails under CI (`.ci/run` installs them) and skips elsewhere.
+pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
+    let python =
+        PathBuf::from(std::env::var_os("GPU_MLP_PYTHON").unwrap_or_else(|| "python3".into()));
+    let probe = std::process::Command::new(&python)
+        .args(["-c", &format!("import {}", modules.join(", "))])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => Some(python),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "CI is set but {} cannot import {modules:?} (pip install {})",
+            python.display(),
+            modules.join(" ")
+        ),
+        _ => {
+            eprintln!(
+                "SKIPPED: {} cannot import {modules:?}; set GPU_MLP_PYTHON to one that can",
+                python.display()
+            );
+            None
+        }
+    }
 }
