@@ -172,6 +172,10 @@ fn saved_checkpoint_round_trips_with_names_shapes_and_metadata() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// A tensor as (name, dtype, shape, bytes), editable before re-serialising.
+type RawTensor = (String, safetensors::Dtype, Vec<usize>, Vec<u8>);
+type Meta = std::collections::HashMap<String, String>;
+
 fn assert_refused(path: &Path, words: &str) {
     let err = Checkpoint::load(path)
         .expect_err("a bad checkpoint must be refused")
@@ -223,12 +227,8 @@ fn hostile_checkpoints_are_refused_with_the_problem_named() {
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let meta = header.metadata().clone().unwrap();
-    let rewrite = |name: &str,
-                   edit: &dyn Fn(
-        &mut Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)>,
-        &mut std::collections::HashMap<String, String>,
-    )| {
-        let mut tensors: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = st
+    let rewrite = |name: &str, edit: &dyn Fn(&mut Vec<RawTensor>, &mut Meta)| {
+        let mut tensors: Vec<RawTensor> = st
             .tensors()
             .into_iter()
             .map(|(n, t)| (n, t.dtype(), t.shape().to_vec(), t.data().to_vec()))
