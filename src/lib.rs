@@ -11,6 +11,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cpu;
 pub mod data;
+pub mod download;
 pub mod error;
 pub mod eval;
 pub mod files;

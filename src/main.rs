@@ -42,6 +42,8 @@ enum Command {
     Eval(EvalArgs),
     /// Classify 28×28 grayscale PNG images (or test example --index) with a saved network.
     Predict(PredictArgs),
+    /// Fetch mnist or fashion-mnist (four IDX files, SHA-256 verified) into the cache.
+    Download(DownloadArgs),
     /// List every GPU adapter wgpu can see.
     Devices {
         /// Only adapters of this backend.
@@ -181,6 +183,20 @@ struct BenchArgs {
 }
 
 #[derive(Args)]
+struct DownloadArgs {
+    /// mnist or fashion-mnist.
+    #[arg(value_name = "DATASET")]
+    dataset: String,
+    /// Directory to fill [default: $GPU_MLP_CACHE, $XDG_CACHE_HOME/gpu-mlp or
+    /// ~/.cache/gpu-mlp, then the data set's name], which `--data DATASET` then finds.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Base URL to fetch from instead of the built-in mirrors (repeat for fallbacks).
+    #[arg(long, value_name = "URL")]
+    mirror: Vec<String>,
+}
+
+#[derive(Args)]
 struct EvalArgs {
     /// The network, as written by `train --save`.
     #[arg(long, value_name = "FILE")]
@@ -224,6 +240,7 @@ fn main() -> ExitCode {
         Command::Train(args) => run_train(args),
         Command::Bench(args) => run_bench(args),
         Command::Eval(args) => run_eval(args),
+        Command::Download(args) => run_download(args),
         Command::Predict(args) => run_predict(args),
         Command::Devices { backend } => {
             list_devices(backend);
@@ -557,6 +574,37 @@ fn class_label(names: &Option<Vec<String>>, c: usize) -> String {
         Some(n) => format!("{c} {}", n[c]),
         None => c.to_string(),
     }
+}
+
+fn run_download(args: DownloadArgs) -> Result<(), Error> {
+    let known = gpu_mlp::download::known(&args.dataset).ok_or_else(|| {
+        Error::Config(format!(
+            "unknown data set {:?}: expected mnist or fashion-mnist",
+            args.dataset
+        ))
+    })?;
+    let dir = args
+        .dir
+        .unwrap_or_else(|| gpu_mlp::download::cache_root().join(known.name));
+    let mirrors: Vec<String> = if args.mirror.is_empty() {
+        known.mirrors.iter().map(|m| m.to_string()).collect()
+    } else {
+        args.mirror
+            .iter()
+            .map(|m| {
+                if m.ends_with('/') {
+                    m.clone()
+                } else {
+                    format!("{m}/")
+                }
+            })
+            .collect()
+    };
+    gpu_mlp::download::fetch_files(&dir, &mirrors, &known.files, |line| eprintln!("{line}"))?;
+    // The files must also be valid IDX data, not merely the expected bytes.
+    data::load_dir(&dir, 10)?;
+    println!("{}", dir.display());
+    Ok(())
 }
 
 fn run_eval(args: EvalArgs) -> Result<(), Error> {

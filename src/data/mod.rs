@@ -91,6 +91,30 @@ pub fn is_data_dir(dir: &Path) -> bool {
 /// Chooses the data directory: the flag, else `$GPU_MLP_DATA`, else the defaults.
 pub fn resolve_data_dir(flag: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = flag {
+        // `--data mnist` / `--data fashion-mnist` name a data set, unless a directory
+        // of that name exists here.
+        if let Some(name) = dir.to_str().filter(|_| !dir.exists()) {
+            if let Some(known) = crate::download::known(name) {
+                let cached = crate::download::cache_root().join(known.name);
+                let system =
+                    (known.name == "fashion-mnist").then(|| PathBuf::from(DEFAULT_DATA_DIRS[1]));
+                return [Some(cached.clone()), system]
+                    .into_iter()
+                    .flatten()
+                    .find(|d| is_data_dir(d))
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "--data {name}: not downloaded yet (looked in {}); run `gpu-mlp download {name}`{}",
+                            cached.display(),
+                            if known.name == "fashion-mnist" {
+                                " or `apt-get install dataset-fashion-mnist`"
+                            } else {
+                                ""
+                            }
+                        ))
+                    });
+            }
+        }
         if !dir.is_dir() {
             return Err(Error::Config(format!(
                 "--data {}: not a directory",

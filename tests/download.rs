@@ -1,0 +1,239 @@
+//! Downloads against a local HTTP server on 127.0.0.1 that this test starts and
+//! feeds with files it wrote: good files, a 404 that falls back to the next mirror,
+//! a bad checksum, and a server that dies mid-transfer. Nothing touches the internet.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{temp_dir, write_idx_dir};
+use gpu_mlp::download::{fetch_files, RemoteFile};
+use sha2::{Digest, Sha256};
+
+/// Serves `files` under /good/, 404s under /missing/, corrupted bytes under /bad/,
+/// and half a file before hanging up under /dies/. Returns the base URL and a
+/// request counter.
+fn serve(files: Vec<(String, Vec<u8>)>) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            // Drain the headers.
+            let mut h = String::new();
+            while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
+                h.clear();
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let (route, name) = path
+                .trim_start_matches('/')
+                .split_once('/')
+                .unwrap_or(("", ""));
+            let body = files
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, b)| b.clone());
+            match (route, body) {
+                ("good", Some(b)) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        b.len()
+                    );
+                    let _ = stream.write_all(&b);
+                }
+                ("bad", Some(mut b)) => {
+                    let mid = b.len() / 2;
+                    b[mid] ^= 0xff;
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        b.len()
+                    );
+                    let _ = stream.write_all(&b);
+                }
+                ("dies", Some(b)) => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        b.len()
+                    );
+                    let _ = stream.write_all(&b[..b.len() / 2]);
+                }
+                _ => {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                }
+            }
+        }
+    });
+    (base, requests)
+}
+
+/// A synthetic data set as the four gzip files, and their specs.
+fn dataset(name: &str) -> (Vec<(String, Vec<u8>)>, Vec<RemoteFile>) {
+    let src = temp_dir(name);
+    write_idx_dir(&src, &common::synthetic_dataset(51, 10, 4, 40, 20), true);
+    let mut files = Vec::new();
+    let mut specs = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let sha: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        specs.push(RemoteFile {
+            name: Box::leak(name.clone().into_boxed_str()),
+            bytes: bytes.len() as u64,
+            sha256: Box::leak(sha.into_boxed_str()),
+        });
+        files.push((name, bytes));
+    }
+    (files, specs)
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir).map_or(Vec::new(), |d| {
+        d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    });
+    v.sort();
+    v
+}
+
+#[test]
+fn good_files_are_fetched_verified_and_kept() {
+    let (files, specs) = dataset("dl_src_good");
+    let (base, requests) = serve(files);
+    let dir = temp_dir("dl_good");
+    fetch_files(&dir, &[format!("{base}/good/")], &specs, |_| {}).unwrap();
+    assert_eq!(entries(&dir).len(), 4, "{:?}", entries(&dir));
+    gpu_mlp::data::load_dir(&dir, 10).unwrap();
+    // A second run finds them verified and fetches nothing.
+    let before = requests.load(Ordering::SeqCst);
+    fetch_files(&dir, &[format!("{base}/good/")], &specs, |_| {}).unwrap();
+    assert_eq!(requests.load(Ordering::SeqCst), before);
+}
+
+#[test]
+fn a_404_falls_back_to_the_next_mirror() {
+    let (files, specs) = dataset("dl_src_404");
+    let (base, _) = serve(files);
+    let dir = temp_dir("dl_404");
+    fetch_files(
+        &dir,
+        &[format!("{base}/missing/"), format!("{base}/good/")],
+        &specs,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(entries(&dir).len(), 4);
+}
+
+#[test]
+fn a_bad_checksum_is_rejected_and_leaves_nothing_behind() {
+    let (files, specs) = dataset("dl_src_bad");
+    let (base, _) = serve(files);
+    let dir = temp_dir("dl_bad");
+    let err = fetch_files(&dir, &[format!("{base}/bad/")], &specs, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("checksum") && err.contains("expected"),
+        "{err}"
+    );
+    assert!(entries(&dir).is_empty(), "left behind: {:?}", entries(&dir));
+}
+
+#[test]
+fn a_server_dying_mid_transfer_is_an_error_or_a_fallback() {
+    let (files, specs) = dataset("dl_src_dies");
+    let (base, _) = serve(files);
+    let dir = temp_dir("dl_dies");
+    let err = fetch_files(&dir, &[format!("{base}/dies/")], &specs, |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("could not fetch") && err.contains("/dies/"),
+        "{err}"
+    );
+    assert!(entries(&dir).is_empty(), "left behind: {:?}", entries(&dir));
+    fetch_files(
+        &dir,
+        &[format!("{base}/dies/"), format!("{base}/good/")],
+        &specs,
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(entries(&dir).len(), 4);
+}
+
+#[test]
+fn the_cli_reports_unreachable_mirrors_and_data_names_resolve_to_the_cache() {
+    let (files, _) = dataset("dl_src_cli");
+    let (base, _) = serve(files);
+    let dir = temp_dir("dl_cli");
+    let out = Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+        .args([
+            "download",
+            "mnist",
+            "--dir",
+            dir.to_str().unwrap(),
+            "--mirror",
+            &format!("{base}/missing"),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("train-images-idx3-ubyte.gz") && stderr.contains("HTTP 404"),
+        "{stderr}"
+    );
+    assert!(entries(&dir).is_empty());
+
+    // --data mnist finds a data set in the cache.
+    let cache = temp_dir("dl_cache");
+    write_idx_dir(
+        &cache.join("mnist"),
+        &common::synthetic_dataset(52, 10, 4, 50, 20),
+        true,
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+        .args([
+            "train", "--cpu", "--data", "mnist", "--epochs", "1", "--hidden", "8",
+        ])
+        .env("GPU_MLP_CACHE", &cache)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&cache.join("mnist").display().to_string())
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+        .args(["download", "cifar10"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
