@@ -233,8 +233,17 @@ struct PredictArgs {
 }
 
 fn main() -> ExitCode {
-    // RUST_LOG=debug shows adapter limits, buffer sizes and timings; warnings by default.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    // RUST_LOG=debug shows our adapter limits, buffer sizes and timings (a bare level
+    // applies to gpu-mlp only: wgpu and naga at debug drown them); full env_logger
+    // syntax (RUST_LOG=wgpu_core=debug,...) passes through unchanged.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(level) if !level.contains(['=', ',']) && !level.is_empty() => {
+            format!("warn,gpu_mlp={level}")
+        }
+        Ok(spec) if !spec.is_empty() => spec,
+        _ => "warn".to_string(),
+    };
+    env_logger::Builder::new().parse_filters(&filter).init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => run_train(args),
@@ -421,6 +430,7 @@ fn run_train(args: TrainArgs) -> Result<(), Error> {
     }
     let mut observer = TrainObserver {
         quiet: args.quiet,
+        batch_size: cfg.batch_size,
         total_epochs: start_epoch + args.epochs,
         progress: None,
         metrics: match &args.metrics {
@@ -478,6 +488,7 @@ struct CheckpointInfo {
 /// Prints progress and epochs, writes metrics, checkpoints and the plot.
 struct TrainObserver {
     quiet: bool,
+    batch_size: usize,
     total_epochs: usize,
     progress: Option<indicatif::ProgressBar>,
     metrics: Option<MetricsWriter>,
@@ -518,7 +529,7 @@ impl TrainObserver {
 }
 
 impl train::Observer for TrainObserver {
-    fn batch_done(&mut self, epoch: usize, done: usize, total: usize) {
+    fn batch_done(&mut self, epoch: usize, done: usize, total: usize, running_loss: Option<f64>) {
         if self.quiet || !std::io::stderr().is_terminal() {
             return;
         }
@@ -526,14 +537,23 @@ impl train::Observer for TrainObserver {
             let bar = indicatif::ProgressBar::new(total as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:30}] {pos}/{len} batches  {per_sec}  eta {eta}",
+                    "{msg} [{bar:25}] {pos}/{len} batches, eta {eta}",
                 )
                 .expect("a valid template")
                 .progress_chars("=> "),
             );
             bar
         });
-        bar.set_message(format!("epoch {epoch}/{}", self.total_epochs));
+        let rate = (done * self.batch_size) as f64 / bar.elapsed().as_secs_f64().max(1e-6);
+        let loss = match (running_loss, self.history.last()) {
+            (Some(l), _) => format!(" loss {l:.4}"),
+            (None, Some(r)) => format!(" (last epoch's loss {:.4})", r.train_loss),
+            (None, None) => String::new(),
+        };
+        bar.set_message(format!(
+            "epoch {epoch}/{}{loss} {rate:.0} samples/s",
+            self.total_epochs
+        ));
         bar.set_position(done as u64);
     }
 

@@ -67,6 +67,12 @@ pub trait Backend {
     /// Restores a saved optimizer state (same optimizer, same parameter count).
     fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()>;
 
+    /// Loss and accuracy of the current epoch's batches so far, where that costs
+    /// nothing (the CPU); the GPU backend reads them back only at `end_epoch`.
+    fn running_totals(&self) -> Option<Totals> {
+        None
+    }
+
     /// Host/device traffic so far, for benchmarks (zero where it does not apply).
     fn counters(&self) -> Counters {
         Counters::default()
@@ -136,8 +142,16 @@ pub struct EpochReport {
 
 /// What the loop reports to its caller as it goes.
 pub trait Observer {
-    /// After each batch is recorded (not necessarily computed, on the GPU).
-    fn batch_done(&mut self, _epoch: usize, _done: usize, _total: usize) {}
+    /// After each batch is recorded (not necessarily computed, on the GPU), with the
+    /// epoch's running mean loss where the backend has it for free.
+    fn batch_done(
+        &mut self,
+        _epoch: usize,
+        _done: usize,
+        _total: usize,
+        _running_loss: Option<f64>,
+    ) {
+    }
     /// After each epoch's evaluation, with the backend and the shuffling RNG as they
     /// stand (what a checkpoint needs).
     fn epoch_done(
@@ -179,11 +193,22 @@ pub fn train(
         for (b, start) in (0..n_train).step_by(cfg.batch_size).enumerate() {
             // The last, partial batch is trained on, not dropped.
             backend.train_batch(start, cfg.batch_size.min(n_train - start))?;
-            observer.batch_done(epoch, b + 1, batches);
+            observer.batch_done(
+                epoch,
+                b + 1,
+                batches,
+                backend.running_totals().map(|t| t.mean_loss()),
+            );
         }
         let train = backend.end_epoch()?;
         let seconds = started.elapsed().as_secs_f64();
+        let eval_started = Instant::now();
         let test = backend.evaluate(SplitKind::Test)?;
+        log::debug!(
+            "epoch {epoch}: {:.3} s training, {:.3} s evaluating",
+            seconds,
+            eval_started.elapsed().as_secs_f64()
+        );
         let report = EpochReport {
             epoch,
             train_loss: train.mean_loss(),

@@ -213,6 +213,10 @@ impl Backend for CpuBackend {
         Ok(self.epoch)
     }
 
+    fn running_totals(&self) -> Option<Totals> {
+        Some(self.epoch)
+    }
+
     fn evaluate(&mut self, which: SplitKind) -> Result<Totals> {
         let data = Arc::clone(&self.data);
         let split = match which {

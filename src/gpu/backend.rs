@@ -216,6 +216,16 @@ impl GpuBackend {
         let batch_metrics = bind(&sums, &[&row_loss, &row_correct, &metrics_buf]);
         let update = bind(&update, &[&params_buf, &grads, &m, &v]);
 
+        log::debug!(
+            "GPU buffers: train images {} B, test images {} B, parameters {} B (×{} with gradients and optimizer state), \
+             activations {} B per layer at most, arena {} dispatches",
+            data.train.images.len(),
+            data.test.images.len(),
+            4 * params.len(),
+            2 + usize::from(opt.kind != OptimizerKind::Sgd) + usize::from(opt.kind == OptimizerKind::Adam),
+            4 * arch.widest() * max_batch,
+            CHUNK_STEPS * per_step
+        );
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("setting up on {}: {e}", ctx.info.name)));
         }

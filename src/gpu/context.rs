@@ -118,6 +118,9 @@ impl GpuContext {
             .ok_or_else(|| no_adapter_error(choice, name_filter, &all))?;
         let info = adapter.get_info();
         let limits = adapter.limits();
+        log::info!("adapter: {}", describe_adapter(&info));
+        log::debug!("adapter limits: {limits:?}");
+        log::debug!("adapter features: {:?}", adapter.features());
         // Timestamps cost nothing until a profile asks for them.
         let timestamps =
             wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
