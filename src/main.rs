@@ -83,6 +83,7 @@ struct NetworkArgs {
     /// Output loss (after softmax).
     #[arg(long, value_enum, default_value_t = Loss::CrossEntropy)]
     loss: Loss,
+    /// Optimizer: plain SGD, heavy-ball momentum (PyTorch's form) or Adam.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
     optimizer: OptimizerKind,
     /// Learning rate [default: 0.1 for sgd, 0.01 for momentum, 0.001 for adam].
@@ -105,7 +106,8 @@ struct NetworkArgs {
 /// Which data.
 #[derive(Args)]
 struct DataArgs {
-    /// Directory with the four IDX files (raw or .gz). Default: $GPU_MLP_DATA,
+    /// Directory with the four IDX files (raw or .gz), or `mnist` / `fashion-mnist`
+    /// for a data set fetched by `gpu-mlp download`. Default: $GPU_MLP_DATA,
     /// ./data/mnist, /usr/share/datasets/fashion-mnist.
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
