@@ -103,6 +103,18 @@ struct NetworkArgs {
     classes: usize,
 }
 
+impl NetworkArgs {
+    fn architecture(&self, inputs: usize) -> Result<Architecture, Error> {
+        Architecture::new(
+            inputs,
+            &self.hidden,
+            self.classes,
+            self.activation,
+            self.loss,
+        )
+    }
+}
+
 /// Which data.
 #[derive(Args)]
 struct DataArgs {
@@ -395,13 +407,7 @@ fn run_train(args: TrainArgs) -> Result<(), Error> {
             )
         }
         None => {
-            let arch = Architecture::new(
-                dataset.pixels(),
-                &net.hidden,
-                net.classes,
-                net.activation,
-                net.loss,
-            )?;
+            let arch = net.architecture(dataset.pixels())?;
             let mut rng = Rng::new(net.seed);
             let params = arch.init_params(&mut rng);
             (arch, params, rng, net.seed, 0)
@@ -815,13 +821,7 @@ fn run_bench(args: BenchArgs) -> Result<(), Error> {
         None => load_data(&args.data, args.net.classes)?,
     };
     let net = &args.net;
-    let arch = Architecture::new(
-        dataset.pixels(),
-        &net.hidden,
-        net.classes,
-        net.activation,
-        net.loss,
-    )?;
+    let arch = net.architecture(dataset.pixels())?;
     let dataset = Arc::new(dataset);
     let params = arch.init_params(&mut Rng::new(net.seed));
     let length = match (args.steps, args.epochs) {
