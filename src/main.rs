@@ -201,8 +201,9 @@ struct DownloadArgs {
     /// mnist or fashion-mnist.
     #[arg(value_name = "DATASET")]
     dataset: String,
-    /// Directory to fill [default: $GPU_MLP_CACHE, $XDG_CACHE_HOME/gpu-mlp or
-    /// ~/.cache/gpu-mlp, then the data set's name], which `--data DATASET` then finds.
+    /// Directory to fill [default: $GPU_MLP_DATA, else the cache: $GPU_MLP_CACHE,
+    /// $XDG_CACHE_HOME/gpu-mlp or ~/.cache/gpu-mlp, then the data set's name, where
+    /// `--data DATASET` finds it].
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Base URL to fetch from instead of the built-in mirrors (repeat for fallbacks).
@@ -301,6 +302,22 @@ fn load_data(args: &DataArgs, classes: usize) -> Result<Dataset, Error> {
     let mut dataset = data::load_dir(&dir, classes)?;
     data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
     Ok(dataset)
+}
+
+/// Refuses, with the reason, a network whose host-side buffers cannot fit in memory.
+fn check_memory(
+    device: &DeviceArgs,
+    arch: &Architecture,
+    opt: &Optimizer,
+    batch: usize,
+) -> Result<(), Error> {
+    let bytes = if device.cpu {
+        gpu_mlp::cpu::memory_needed(arch, opt, batch)
+    } else {
+        // The GPU path keeps one host copy of the parameters; the device checks the rest.
+        4 * arch.param_count() as u64
+    };
+    gpu_mlp::cpu::check_host_memory(bytes, &format!("a {} network", arch.shape_string()))
 }
 
 fn make_backend(
@@ -408,6 +425,12 @@ fn run_train(args: TrainArgs) -> Result<(), Error> {
         }
         None => {
             let arch = net.architecture(dataset.pixels())?;
+            check_memory(
+                &args.device,
+                &arch,
+                &opt,
+                net.batch_size.unwrap_or(100).min(dataset.train.len()),
+            )?;
             let mut rng = Rng::new(net.seed);
             let params = arch.init_params(&mut rng);
             (arch, params, rng, net.seed, 0)
@@ -611,8 +634,11 @@ fn run_download(args: DownloadArgs) -> Result<(), Error> {
             args.dataset
         ))
     })?;
+    // Like train's data lookup: --dir, else $GPU_MLP_DATA (the data directory itself),
+    // else the cache, where `--data NAME` finds it.
     let dir = args
         .dir
+        .or_else(|| std::env::var_os(data::DATA_ENV).map(PathBuf::from))
         .unwrap_or_else(|| gpu_mlp::download::cache_root().join(known.name));
     let mirrors: Vec<String> = if args.mirror.is_empty() {
         known.mirrors.iter().map(|m| m.to_string()).collect()
@@ -822,6 +848,12 @@ fn run_bench(args: BenchArgs) -> Result<(), Error> {
     };
     let net = &args.net;
     let arch = net.architecture(dataset.pixels())?;
+    check_memory(
+        &args.device,
+        &arch,
+        &opt,
+        net.batch_size.unwrap_or(100).min(dataset.train.len()),
+    )?;
     let dataset = Arc::new(dataset);
     let params = arch.init_params(&mut Rng::new(net.seed));
     let length = match (args.steps, args.epochs) {

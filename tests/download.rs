@@ -209,6 +209,21 @@ fn the_cli_reports_unreachable_mirrors_and_data_names_resolve_to_the_cache() {
     );
     assert!(entries(&dir).is_empty());
 
+    // Without --dir, $GPU_MLP_DATA (the directory train reads) is where files go.
+    let data_env = temp_dir("dl_data_env");
+    let out = Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+        .args([
+            "download",
+            "fashion-mnist",
+            "--mirror",
+            &format!("{base}/missing/"),
+        ])
+        .env("GPU_MLP_DATA", &data_env)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&data_env.display().to_string()));
+
     // --data mnist finds a data set in the cache.
     let cache = temp_dir("dl_cache");
     write_idx_dir(

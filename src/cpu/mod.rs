@@ -158,6 +158,8 @@ impl CpuBackend {
         batch_size: usize,
     ) -> Self {
         assert_eq!(params.len(), arch.param_count());
+        // A batch never holds more than the training set, whatever --batch-size says.
+        let batch_size = batch_size.min(data.train.len()).max(1);
         let max_batch = batch_size.max(EVAL_BATCH);
         CpuBackend {
             net: CpuNet::new(arch, max_batch),
@@ -292,4 +294,36 @@ pub fn cpu_threads() -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|&n: &usize| n > 0)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Bytes the CPU path allocates for `arch` with batches of `batch`: parameters,
+/// gradients, optimizer state, and activations plus their gradients.
+pub fn memory_needed(arch: &Architecture, opt: &Optimizer, batch: usize) -> u64 {
+    let copies = 2
+        + u64::from(opt.kind != crate::model::OptimizerKind::Sgd)
+        + u64::from(opt.kind == crate::model::OptimizerKind::Adam);
+    let acts: u64 =
+        arch.sizes.iter().map(|&s| s as u64).sum::<u64>() * 2 * batch.max(EVAL_BATCH) as u64;
+    4 * (arch.param_count() as u64 * copies + acts)
+}
+
+/// Fails with a clear error, instead of an out-of-memory abort, when `bytes` exceed
+/// the memory the OS reports available (Linux; elsewhere nothing is checked).
+pub fn check_host_memory(bytes: u64, what: &str) -> Result<()> {
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        line.split_whitespace()
+            .nth(1)?
+            .parse::<u64>()
+            .ok()
+            .map(|kb| kb * 1024)
+    });
+    match available {
+        Some(avail) if bytes > avail => Err(Error::Config(format!(
+            "{what} needs about {:.1} GiB of memory, but only {:.1} GiB are available; use smaller --hidden layers or --batch-size",
+            bytes as f64 / (1u64 << 30) as f64,
+            avail as f64 / (1u64 << 30) as f64
+        ))),
+        _ => Ok(()),
+    }
 }

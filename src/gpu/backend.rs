@@ -93,6 +93,8 @@ impl GpuBackend {
         variant: MatmulVariant,
     ) -> Result<Self> {
         assert_eq!(params.len(), arch.param_count());
+        // A batch never holds more than the training set, whatever --batch-size says.
+        let batch_size = batch_size.min(data.train.len()).max(1);
         let max_batch = batch_size.max(EVAL_BATCH);
         check_limits(&ctx, &data, arch, batch_size, max_batch, variant)?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
