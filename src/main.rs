@@ -940,9 +940,9 @@ fn print_profile(profile: &[(&'static str, gpu_mlp::train::KernelTime)]) {
     let total: f64 = profile.iter().map(|(_, k)| k.seconds).sum();
     let mut rows = profile.to_vec();
     rows.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
-    println!("\nGPU time per kernel (timestamp queries; profiling waits after every submit):");
+    println!("\ntime per kernel (GPU: timestamp queries, and profiling waits after every submit; CPU: wall time per phase):");
     println!(
-        "{:<32} {:>8} {:>11} {:>7} {:>9}",
+        "{:<38} {:>8} {:>11} {:>7} {:>9}",
         "kernel", "calls", "total ms", "share", "GFLOP/s"
     );
     for (name, k) in rows {
@@ -952,7 +952,7 @@ fn print_profile(profile: &[(&'static str, gpu_mlp::train::KernelTime)]) {
             "".into()
         };
         println!(
-            "{:<32} {:>8} {:>11.2} {:>6.1}% {:>9}",
+            "{:<38} {:>8} {:>11.2} {:>6.1}% {:>9}",
             name,
             k.calls,
             1e3 * k.seconds,
@@ -960,7 +960,7 @@ fn print_profile(profile: &[(&'static str, gpu_mlp::train::KernelTime)]) {
             gflops
         );
     }
-    println!("{:<32} {:>8} {:>11.2}", "total", "", 1e3 * total);
+    println!("{:<38} {:>8} {:>11.2}", "total", "", 1e3 * total);
 }
 
 /// "M,K,N" → [M, K, N], each at least 1.

@@ -8,12 +8,14 @@ pub mod optimizer;
 pub mod real;
 pub mod softmax_xent;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, Optimizer};
-use crate::train::{argmax, Backend, SplitKind, Totals, EVAL_BATCH};
+use crate::train::{argmax, Backend, KernelTime, SplitKind, Totals, EVAL_BATCH};
 use activation::{activation_backward, bias_activation_forward};
 use matmul::{bias_backward, matmul_backward_input, matmul_backward_weight, matmul_forward};
 use optimizer::{optimizer_update, OptimizerState};
@@ -147,6 +149,8 @@ pub struct CpuBackend {
     order: Vec<u32>,
     labels: Vec<u8>,
     epoch: Totals,
+    /// Time per phase of a step, when `bench --profile` asks.
+    profile: Option<BTreeMap<&'static str, KernelTime>>,
 }
 
 impl CpuBackend {
@@ -170,6 +174,7 @@ impl CpuBackend {
             order: Vec::new(),
             labels: vec![0; max_batch],
             epoch: Totals::default(),
+            profile: None,
             data,
         }
     }
@@ -196,19 +201,63 @@ impl Backend for CpuBackend {
                 self.order.len()
             )));
         }
+        // Phases are timed only when profiling (two clock reads each).
+        let mut clock = self.profile.as_ref().map(|_| Instant::now());
+        let mut lap = |profile: &mut Option<BTreeMap<&'static str, KernelTime>>,
+                       name: &'static str,
+                       flops: f64| {
+            if let (Some(p), Some(t)) = (profile.as_mut(), clock.as_mut()) {
+                let k = p.entry(name).or_default();
+                k.calls += 1;
+                k.seconds += t.elapsed().as_secs_f64();
+                k.flops += flops;
+                *t = Instant::now();
+            }
+        };
         let indices = &self.order[start..start + len];
         let train = &self.data.train;
         self.net.gather(train, indices);
         for (l, &i) in self.labels.iter_mut().zip(indices) {
             *l = train.labels[i as usize];
         }
+        lap(&mut self.profile, "gather", 0.0);
         self.net.forward(&self.params, len);
+        let arch = &self.net.arch;
+        let forward_flops: f64 = (0..arch.layers())
+            .map(|l| 2.0 * (arch.sizes[l] * arch.sizes[l + 1] * len) as f64)
+            .sum();
+        lap(
+            &mut self.profile,
+            "forward (matmul + bias + activation)",
+            forward_flops,
+        );
         let t = self.net.loss_backward(&self.labels, len);
+        lap(&mut self.profile, "softmax + loss + gradient", 0.0);
+        let backward_flops = crate::model::train_flops(&self.net.arch, len) - forward_flops;
         self.net.backward(&self.params, &mut self.grads, len);
+        lap(
+            &mut self.profile,
+            "backward (matmuls + activation')",
+            backward_flops,
+        );
         optimizer_update(&self.opt, &mut self.state, &mut self.params, &self.grads);
+        lap(&mut self.profile, "optimizer update", 0.0);
         self.epoch
             .add(t.loss_sum as f64, t.correct as u64, len as u64);
         Ok(())
+    }
+
+    fn enable_profiling(&mut self) -> bool {
+        self.profile = Some(BTreeMap::new());
+        true
+    }
+
+    fn profile(&self) -> Vec<(&'static str, KernelTime)> {
+        self.profile
+            .iter()
+            .flatten()
+            .map(|(&k, &v)| (k, v))
+            .collect()
     }
 
     fn end_epoch(&mut self) -> Result<Totals> {
