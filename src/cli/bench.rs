@@ -1,0 +1,261 @@
+//! `gpu-mlp bench`: training throughput and per-kernel profiles, or one matmul.
+
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{
+    check_memory, describe_run, load_data, make_backend, validate, DataArgs, DeviceArgs,
+    NetworkArgs,
+};
+use gpu_mlp::bench::{self, Length};
+use gpu_mlp::cpu::cpu_threads;
+use gpu_mlp::gpu::GpuContext;
+use gpu_mlp::rng::Rng;
+use gpu_mlp::Error;
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    #[command(flatten)]
+    pub(crate) device: DeviceArgs,
+    #[command(flatten)]
+    pub(crate) data: DataArgs,
+    #[command(flatten)]
+    pub(crate) net: NetworkArgs,
+    /// Time N training steps after the warm-up [default: one epoch].
+    #[arg(long, value_name = "N", conflicts_with = "epochs")]
+    pub(crate) steps: Option<usize>,
+    /// Time N whole epochs after the warm-up.
+    #[arg(long, value_name = "N")]
+    pub(crate) epochs: Option<usize>,
+    /// Untimed steps first (the first one also compiles shaders on lazy drivers).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub(crate) warmup: usize,
+    /// Benchmark on N random 28×28 examples instead of data files.
+    #[arg(long, value_name = "N", conflicts_with = "data")]
+    pub(crate) synthetic: Option<usize>,
+    /// GPU: time every kernel with timestamp queries and print a table.
+    #[arg(long)]
+    pub(crate) profile: bool,
+    /// Time one matmul C = A·B of this shape instead of training: the GPU kernels
+    /// (register-blocked and the simple one) and the CPU GEMM.
+    #[arg(long, value_name = "M,K,N", value_parser = parse_shape)]
+    pub(crate) matmul: Option<[usize; 3]>,
+}
+
+pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
+    let opt = validate(&args.net)?;
+    if let Some(shape) = &args.matmul {
+        return bench_matmul(&args.device, shape);
+    }
+    if args.steps == Some(0) || args.epochs == Some(0) {
+        return Err(Error::Config(
+            "--steps and --epochs must be at least 1".into(),
+        ));
+    }
+    let dataset = match args.synthetic {
+        Some(0) => return Err(Error::Config("--synthetic must be at least 1".into())),
+        Some(n) => bench::synthetic_dataset(n, args.net.seed),
+        None => load_data(&args.data, args.net.classes)?,
+    };
+    let net = &args.net;
+    let arch = net.architecture(dataset.pixels())?;
+    check_memory(
+        &args.device,
+        &arch,
+        &opt,
+        net.batch_size.unwrap_or(100).min(dataset.train.len()),
+    )?;
+    let dataset = Arc::new(dataset);
+    let params = arch.init_params(&mut Rng::new(net.seed));
+    let length = match (args.steps, args.epochs) {
+        (Some(s), _) => Length::Steps(s),
+        (None, Some(e)) => Length::Epochs(e),
+        (None, None) => Length::Epochs(1),
+    };
+    let batch = net.batch_size.unwrap_or(100);
+    let (backend, r) = bench::run(
+        || make_backend(&args.device, &dataset, &arch, opt, params, batch),
+        &arch,
+        dataset.train.len(),
+        batch,
+        args.warmup.max(1),
+        length,
+        args.profile,
+    )?;
+    println!(
+        "{}",
+        describe_run(&dataset, &arch, &opt, batch, &backend.describe())
+    );
+    println!(
+        "timed {} steps ({} samples, {} epoch pass{}) after {} warm-up steps",
+        r.steps,
+        r.samples,
+        r.epochs_timed,
+        if r.epochs_timed == 1 { "" } else { "es" },
+        args.warmup.max(1)
+    );
+    println!("samples/s        {:.0}", r.samples_per_second());
+    println!("ms per step      {:.3}", r.ms_per_step());
+    println!(
+        "GFLOP/s          {:.1} (matmul arithmetic actually done: forward, weight and input gradients, none for the input layer)",
+        r.matmul_flops / r.seconds / 1e9
+    );
+    println!(
+        "GFLOP/s (6·P·N)  {:.1} (the customary 6 × parameters × samples estimate of forward + backward)",
+        r.customary_flops / r.seconds / 1e9
+    );
+    println!(
+        "time to 1st step {:.3} s (backend setup, uploads, pipelines, first step)",
+        r.first_step_seconds
+    );
+    match bench::peak_rss_bytes() {
+        Some(b) => println!(
+            "peak memory      {:.1} MiB (process peak RSS, data set included)",
+            b as f64 / 1048576.0
+        ),
+        None => println!("peak memory      n/a on this OS"),
+    }
+    if args.device.cpu {
+        let threads = cpu_threads();
+        match bench::cpu_peak_gflops(threads) {
+            Some(peak) => println!(
+                "CPU FP32 peak    {peak:.1} GFLOP/s measured ({threads} threads of 8-wide FMA chains); this run: {:.0} % of it",
+                100.0 * r.matmul_flops / r.seconds / 1e9 / peak
+            ),
+            None => println!("CPU FP32 peak    n/a (needs x86-64 with AVX2 and FMA)"),
+        }
+    } else {
+        let c = &r.counters;
+        println!(
+            "host             {:.1} µs per step recording dispatches ({:.2} % of the time); {:.1} % inside write_buffer+encode+submit",
+            1e6 * c.record_seconds / r.steps as f64,
+            100.0 * c.record_seconds / r.seconds,
+            100.0 * c.submit_seconds / r.seconds
+        );
+        println!(
+            "                 {} submits, {} read-backs in {} epoch pass{} of {} steps each",
+            r.counters.submits,
+            r.counters.readbacks,
+            r.epochs_timed,
+            if r.epochs_timed == 1 { "" } else { "es" },
+            dataset.train.len().div_ceil(batch),
+        );
+    }
+    if !r.profile.is_empty() {
+        print_profile(&r.profile);
+    }
+    Ok(())
+}
+
+pub(crate) fn print_profile(profile: &[(&'static str, gpu_mlp::train::KernelTime)]) {
+    let total: f64 = profile.iter().map(|(_, k)| k.seconds).sum();
+    let mut rows = profile.to_vec();
+    rows.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
+    println!("\ntime per kernel (GPU: timestamp queries, and profiling waits after every submit; CPU: wall time per phase):");
+    println!(
+        "{:<38} {:>8} {:>11} {:>7} {:>9}",
+        "kernel", "calls", "total ms", "share", "GFLOP/s"
+    );
+    for (name, k) in rows {
+        let gflops = if k.flops > 0.0 {
+            format!("{:.2}", k.flops / k.seconds / 1e9)
+        } else {
+            "".into()
+        };
+        println!(
+            "{:<38} {:>8} {:>11.2} {:>6.1}% {:>9}",
+            name,
+            k.calls,
+            1e3 * k.seconds,
+            100.0 * k.seconds / total,
+            gflops
+        );
+    }
+    println!("{:<38} {:>8} {:>11.2}", "total", "", 1e3 * total);
+}
+
+/// "M,K,N" → [M, K, N], each at least 1.
+pub(crate) fn parse_shape(s: &str) -> Result<[usize; 3], String> {
+    let parts: Vec<usize> = s
+        .split(',')
+        .map(|p| p.trim().parse::<usize>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match parts[..] {
+        [m, k, n] if m > 0 && k > 0 && n > 0 => Ok([m, k, n]),
+        _ => Err("expected three sizes of at least 1, as M,K,N".into()),
+    }
+}
+
+pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Result<(), Error> {
+    let flops = 2.0 * m as f64 * k as f64 * n as f64;
+    println!(
+        "matmul C ({m}×{n}) = A ({m}×{k}) · B ({k}×{n}), {:.3} GFLOP per product",
+        flops / 1e9
+    );
+    // CPU: the GEMM the CPU path uses, repeated for about half a second.
+    let a = vec![0.5f32; m * k];
+    let b = vec![0.25f32; k * n];
+    let mut c = vec![0.0f32; m * n];
+    let once = || {
+        let t = std::time::Instant::now();
+        gpu_mlp::cpu::matmul::matmul_forward(&a, &b, &mut c, m, k, n);
+        t.elapsed().as_secs_f64()
+    };
+    let mut time_cpu = once;
+    let first = time_cpu();
+    let reps = ((0.5 / first.max(1e-6)) as usize).clamp(1, 10_000);
+    let cpu_s = (0..reps).map(|_| time_cpu()).sum::<f64>() / reps as f64;
+    println!(
+        "{:<44} {:>10.3} ms {:>9.2} GFLOP/s",
+        format!("cpu gemm ({} threads)", cpu_threads()),
+        1e3 * cpu_s,
+        flops / cpu_s / 1e9
+    );
+    if device.cpu {
+        return Ok(());
+    }
+    let ctx = GpuContext::new(device.backend, device.adapter.as_deref())?;
+    println!("adapter {}", ctx.describe());
+    use gpu_mlp::gpu::matmul::{seconds_per_dispatch, MatmulKernels, MatmulParams, MatmulVariant};
+    let blocked = MatmulKernels::variant(&ctx, MatmulVariant::Blocked)?;
+    let tiled = MatmulKernels::variant(&ctx, MatmulVariant::Tiled)?;
+    let p = MatmulParams::forward(m, k, n, 0, 0, 0);
+    let mut seconds = Vec::new();
+    for (name, kernel, groups) in [
+        (
+            "gpu matmul_forward (blocked, 8×8 per invocation)",
+            &blocked.forward,
+            p.workgroups(),
+        ),
+        (
+            "gpu matmul_forward_tiled (workgroup memory)",
+            &tiled.forward,
+            p.workgroups(),
+        ),
+        (
+            "gpu matmul_reference (1 per invocation)",
+            &blocked.reference,
+            p.reference_workgroups(),
+        ),
+    ] {
+        let est = seconds_per_dispatch(&ctx, kernel, &p, groups, 1)?;
+        let reps = ((0.5 / est.max(1e-6)) as usize).clamp(1, 1000);
+        let s = seconds_per_dispatch(&ctx, kernel, &p, groups, reps)?;
+        println!(
+            "{:<50} {:>10.3} ms {:>9.2} GFLOP/s  ({reps} dispatch{} in one submit)",
+            name,
+            1e3 * s,
+            flops / s / 1e9,
+            if reps == 1 { "" } else { "es" }
+        );
+        seconds.push(s);
+    }
+    println!(
+        "speed-up over the simple kernel: blocked {:.1}×, tiled {:.1}×; training uses {} on this adapter",
+        seconds[2] / seconds[0],
+        seconds[2] / seconds[1],
+        MatmulVariant::for_adapter(&ctx.info)?.name()
+    );
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! `gpu-mlp download`: fetch a known data set into the cache.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use gpu_mlp::data;
+use gpu_mlp::Error;
+
+#[derive(Args)]
+pub(crate) struct DownloadArgs {
+    /// mnist or fashion-mnist.
+    #[arg(value_name = "DATASET")]
+    pub(crate) dataset: String,
+    /// Directory to fill [default: $GPU_MLP_DATA, else the cache: $GPU_MLP_CACHE,
+    /// $XDG_CACHE_HOME/gpu-mlp or ~/.cache/gpu-mlp, then the data set's name, where
+    /// `--data DATASET` finds it].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Base URL to fetch from instead of the built-in mirrors (repeat for fallbacks).
+    #[arg(long, value_name = "URL")]
+    pub(crate) mirror: Vec<String>,
+}
+
+pub(crate) fn run_download(args: DownloadArgs) -> Result<(), Error> {
+    let known = gpu_mlp::download::known(&args.dataset).ok_or_else(|| {
+        Error::Config(format!(
+            "unknown data set {:?}: expected mnist or fashion-mnist",
+            args.dataset
+        ))
+    })?;
+    // Like train's data lookup: --dir, else $GPU_MLP_DATA (the data directory itself),
+    // else the cache, where `--data NAME` finds it.
+    let dir = args
+        .dir
+        .or_else(|| std::env::var_os(data::DATA_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| gpu_mlp::download::cache_root().join(known.name));
+    let mirrors: Vec<String> = if args.mirror.is_empty() {
+        known.mirrors.iter().map(|m| m.to_string()).collect()
+    } else {
+        args.mirror
+            .iter()
+            .map(|m| {
+                if m.ends_with('/') {
+                    m.clone()
+                } else {
+                    format!("{m}/")
+                }
+            })
+            .collect()
+    };
+    gpu_mlp::download::fetch_files(&dir, &mirrors, &known.files, |line| eprintln!("{line}"))?;
+    // The files must also be valid IDX data, not merely the expected bytes.
+    data::load_dir(&dir, 10)?;
+    println!("{}", dir.display());
+    Ok(())
+}

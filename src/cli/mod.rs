@@ -1,0 +1,245 @@
+//! The command line: the arguments the subcommands share and the helpers they use
+//! (validation, data loading, backend construction). Each subcommand lives in its
+//! own module; none of them touches GPU buffers.
+
+pub(crate) mod bench;
+pub(crate) mod download;
+pub(crate) mod eval;
+pub(crate) mod train;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use gpu_mlp::cpu::CpuBackend;
+use gpu_mlp::data::{self, Dataset};
+use gpu_mlp::gpu::context::describe_adapter;
+use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext};
+use gpu_mlp::model::{Activation, Architecture, Loss, Optimizer, OptimizerKind};
+use gpu_mlp::train::Backend;
+use gpu_mlp::Error;
+
+#[derive(Parser)]
+#[command(
+    name = "gpu-mlp",
+    version,
+    about = "Train multi-layer perceptrons on MNIST-format data on the GPU (wgpu/WGSL) or the CPU"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Train a network and report loss and accuracy per epoch.
+    Train(train::TrainArgs),
+    /// Measure training throughput (or one matmul with --matmul) on the GPU or the CPU.
+    Bench(bench::BenchArgs),
+    /// Evaluate a saved network on the test set: loss, accuracy, per-class accuracy, confusion matrix.
+    Eval(eval::EvalArgs),
+    /// Classify 28×28 grayscale PNG images (or test example --index) with a saved network.
+    Predict(eval::PredictArgs),
+    /// Fetch mnist or fashion-mnist (four IDX files, SHA-256 verified) into the cache.
+    Download(download::DownloadArgs),
+    /// List every GPU adapter wgpu can see.
+    Devices {
+        /// Only adapters of this backend.
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
+    },
+}
+
+/// Where the math runs.
+#[derive(Args)]
+pub(crate) struct DeviceArgs {
+    /// Run on the CPU reference path instead of the GPU.
+    #[arg(long, conflicts_with_all = ["backend", "adapter"])]
+    pub(crate) cpu: bool,
+    /// Graphics API for the GPU path; auto prefers a real GPU, then a software adapter.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub(crate) backend: BackendChoice,
+    /// Use the adapter whose name contains this text (case-insensitive); see `gpu-mlp devices`.
+    #[arg(long, value_name = "SUBSTRING")]
+    pub(crate) adapter: Option<String>,
+}
+
+/// The network and how it learns.
+#[derive(Args)]
+pub(crate) struct NetworkArgs {
+    /// Hidden layer widths, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "128",
+        value_name = "N,N,..."
+    )]
+    pub(crate) hidden: Vec<usize>,
+    /// Hidden-layer activation.
+    #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
+    pub(crate) activation: Activation,
+    /// Output loss (after softmax).
+    #[arg(long, value_enum, default_value_t = Loss::CrossEntropy)]
+    pub(crate) loss: Loss,
+    /// Optimizer: plain SGD, heavy-ball momentum (PyTorch's form) or Adam.
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub(crate) optimizer: OptimizerKind,
+    /// Learning rate [default: 0.1 for sgd, 0.01 for momentum, 0.001 for adam].
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) lr: Option<f32>,
+    /// Momentum coefficient (--optimizer momentum).
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
+    pub(crate) momentum: f32,
+    /// Examples per step [default: 100, or the checkpoint's with --resume].
+    #[arg(long, value_name = "N")]
+    pub(crate) batch_size: Option<usize>,
+    /// Seed for initialisation and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Number of classes; every label must be below it.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) classes: usize,
+}
+
+impl NetworkArgs {
+    pub(crate) fn architecture(&self, inputs: usize) -> Result<Architecture, Error> {
+        Architecture::new(
+            inputs,
+            &self.hidden,
+            self.classes,
+            self.activation,
+            self.loss,
+        )
+    }
+}
+
+/// Which data.
+#[derive(Args)]
+pub(crate) struct DataArgs {
+    /// Directory with the four IDX files (raw or .gz), or `mnist` / `fashion-mnist`
+    /// for a data set fetched by `gpu-mlp download`. Default: $GPU_MLP_DATA,
+    /// ./data/mnist, /usr/share/datasets/fashion-mnist.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data: Option<PathBuf>,
+    /// Use the first N training examples only.
+    #[arg(long, value_name = "N")]
+    pub(crate) train_limit: Option<usize>,
+    /// Use the first N test examples only.
+    #[arg(long, value_name = "N")]
+    pub(crate) test_limit: Option<usize>,
+}
+
+/// Checks the flags that need no data, so that mistakes fail before loading anything.
+pub(crate) fn validate(net: &NetworkArgs) -> Result<Optimizer, Error> {
+    let opt = Optimizer::new(net.optimizer, net.lr, net.momentum);
+    opt.validate()?;
+    if net.batch_size == Some(0) {
+        return Err(Error::Config("--batch-size must be at least 1".into()));
+    }
+    if !(2..=256).contains(&net.classes) {
+        return Err(Error::Config(format!(
+            "--classes {} must be between 2 and 256 (labels are bytes)",
+            net.classes
+        )));
+    }
+    Ok(opt)
+}
+
+pub(crate) fn load_data(args: &DataArgs, classes: usize) -> Result<Dataset, Error> {
+    let dir = data::resolve_data_dir(args.data.as_deref())?;
+    let mut dataset = data::load_dir(&dir, classes)?;
+    data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
+    Ok(dataset)
+}
+
+/// Refuses, with the reason, a network whose host-side buffers cannot fit in memory.
+pub(crate) fn check_memory(
+    device: &DeviceArgs,
+    arch: &Architecture,
+    opt: &Optimizer,
+    batch: usize,
+) -> Result<(), Error> {
+    let bytes = if device.cpu {
+        gpu_mlp::cpu::memory_needed(arch, opt, batch)
+    } else {
+        // The GPU path keeps one host copy of the parameters; the device checks the rest.
+        4 * arch.param_count() as u64
+    };
+    gpu_mlp::cpu::check_host_memory(bytes, &format!("a {} network", arch.shape_string()))
+}
+
+pub(crate) fn make_backend(
+    device: &DeviceArgs,
+    dataset: &Arc<Dataset>,
+    arch: &Architecture,
+    opt: Optimizer,
+    params: Vec<f32>,
+    batch_size: usize,
+) -> Result<Box<dyn Backend>, Error> {
+    Ok(if device.cpu {
+        Box::new(CpuBackend::new(
+            Arc::clone(dataset),
+            arch,
+            opt,
+            params,
+            batch_size,
+        ))
+    } else {
+        let ctx = GpuContext::new(device.backend, device.adapter.as_deref())?;
+        Box::new(GpuBackend::new(
+            ctx,
+            Arc::clone(dataset),
+            arch,
+            opt,
+            params,
+            batch_size,
+        )?)
+    })
+}
+
+pub(crate) fn describe_run(
+    dataset: &Dataset,
+    arch: &Architecture,
+    opt: &Optimizer,
+    batch: usize,
+    backend: &str,
+) -> String {
+    format!(
+        "data {} ({} train, {} test, {}×{}, {} classes) | network {} {} {}, {} parameters | {} lr {} batch {} | backend {}",
+        dataset.dir.display(),
+        dataset.train.len(),
+        dataset.test.len(),
+        dataset.rows,
+        dataset.cols,
+        dataset.classes,
+        arch.shape_string(),
+        arch.activation.name(),
+        arch.loss.name(),
+        arch.param_count(),
+        opt.kind.name(),
+        opt.lr,
+        batch,
+        backend,
+    )
+}
+
+pub(crate) fn class_label(names: &Option<Vec<String>>, c: usize) -> String {
+    match names {
+        Some(n) => format!("{c} {}", n[c]),
+        None => c.to_string(),
+    }
+}
+
+pub(crate) fn list_devices(backend: BackendChoice) {
+    let adapters = list_adapters(backend);
+    if adapters.is_empty() {
+        println!(
+            "no GPU adapters found for --backend {} (install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers`, or use --cpu)",
+            backend.name()
+        );
+    }
+    for (i, info) in adapters.iter().enumerate() {
+        println!("{i}: {}", describe_adapter(info));
+    }
+}
