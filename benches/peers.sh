@@ -49,7 +49,7 @@ peer() { # name script [extra]
 }
 ours() { # name flags...
   local name=$1; shift
-  MATMUL_NUM_THREADS=$THREADS python3 "$out/rss.py" "$out/$name.rss" target/release/gpu-mlp train --data "$DATA" --hidden "$hidden" --activation "$act" \
+  GPU_MLP_THREADS=$THREADS python3 "$out/rss.py" "$out/$name.rss" target/release/gpu-mlp train --data "$DATA" --hidden "$hidden" --activation "$act" \
     --batch-size "$batch" --lr "$lr" --epochs "$epochs" --metrics "$out/$name.jsonl" "$@" >"$out/$name.log" 2>&1 \
     || { echo "$name failed:"; tail -5 "$out/$name.log"; return 0; }
   python3 -c "import json,sys; [print(json.loads(l)['seconds']) for l in open(sys.argv[1])]" "$out/$name.jsonl" >"$out/$name.times"

@@ -240,3 +240,19 @@ pub fn argmax(row: &[f32]) -> usize {
         )
         .0
 }
+
+/// An epoch order must name every training example's index, each below `n`.
+pub fn check_order(order: &[u32], n: usize) -> Result<()> {
+    if order.len() != n {
+        return Err(Error::Config(format!(
+            "an epoch order of {} examples for a training set of {n}",
+            order.len()
+        )));
+    }
+    if let Some(&bad) = order.iter().find(|&&i| i as usize >= n) {
+        return Err(Error::Config(format!(
+            "example {bad} in the epoch order is outside the training set of {n}"
+        )));
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod matmul;
 pub mod optimizer;
+pub mod pool;
 pub mod real;
 pub mod softmax_xent;
 
@@ -15,12 +16,16 @@ use std::time::Instant;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, Optimizer};
-use crate::train::{argmax, Backend, KernelTime, SplitKind, Totals, EVAL_BATCH};
+use crate::train::{argmax, check_order, Backend, KernelTime, SplitKind, Totals, EVAL_BATCH};
 use activation::{activation_backward, bias_activation_forward};
 use matmul::{bias_backward, matmul_backward_input, matmul_backward_weight, matmul_forward};
 use optimizer::{optimizer_update, OptimizerState};
+use pool::Disjoint;
 pub use real::Real;
 use softmax_xent::{softmax_xent_forward_backward, LossTotals};
+
+/// Elementwise loops shorter than this stay on one thread.
+const ELEMENTWISE_MIN: usize = 1 << 14;
 
 /// The network's forward and backward pass over preallocated workspaces
 /// (no allocation per batch), generic over f32 (training) and f64 (gradient check).
@@ -62,14 +67,18 @@ impl<T: Real> CpuNet<T> {
     pub fn gather(&mut self, split: &Split, indices: &[u32]) {
         assert!(indices.len() <= self.max_batch);
         let pixels = split.pixels;
-        let x = self.input_mut(indices.len());
-        for (row, &i) in x.chunks_exact_mut(pixels).zip(indices) {
-            for (v, &b) in row.iter_mut().zip(split.image(i as usize)) {
-                // A multiply by the rounded constant, not a division: the GPU does the
-                // same, so both paths see bit-identical inputs.
-                *v = T::from_f32(b as f32 * (1.0 / 255.0));
+        let x = Disjoint::new(self.input_mut(indices.len()));
+        pool::for_ranges(indices.len(), 32, &|rows| {
+            // SAFETY: for_ranges hands every part rows of its own.
+            let x = unsafe { x.range(rows.start * pixels..rows.end * pixels) };
+            for (row, &i) in x.chunks_exact_mut(pixels).zip(&indices[rows]) {
+                for (v, &b) in row.iter_mut().zip(split.image(i as usize)) {
+                    // A multiply by the rounded constant, not a division: the GPU does
+                    // the same, so both paths see bit-identical inputs.
+                    *v = T::from_f32(b as f32 * (1.0 / 255.0));
+                }
             }
-        }
+        });
     }
 
     pub fn forward(&mut self, params: &[T], batch: usize) {
@@ -82,8 +91,17 @@ impl<T: Real> CpuNet<T> {
             let (before, after) = self.acts.split_at_mut(l + 1);
             let (a, z) = (&before[l][..batch * k], &mut after[0][..batch * n]);
             matmul_forward(a, w, z, batch, k, n);
-            let hidden = l + 1 < arch.layers();
-            bias_activation_forward(z, b, n, hidden.then_some(arch.activation));
+            let act = (l + 1 < arch.layers()).then_some(arch.activation);
+            let z = Disjoint::new(z);
+            pool::for_ranges(batch, ELEMENTWISE_MIN / n.max(1), &|rows| {
+                // SAFETY: for_ranges hands every part rows of its own.
+                bias_activation_forward(
+                    unsafe { z.range(rows.start * n..rows.end * n) },
+                    b,
+                    n,
+                    act,
+                );
+            });
         }
     }
 
@@ -132,7 +150,12 @@ impl<T: Real> CpuNet<T> {
                     k,
                     n,
                 );
-                activation_backward(da, &self.acts[l][..batch * k], arch.activation);
+                let (a, act) = (&self.acts[l][..batch * k], arch.activation);
+                let da = Disjoint::new(da);
+                pool::for_ranges(batch * k, ELEMENTWISE_MIN, &|r| {
+                    // SAFETY: for_ranges hands every part a range of its own.
+                    activation_backward(unsafe { da.range(r.clone()) }, &a[r], act);
+                });
             }
         }
     }
@@ -186,6 +209,7 @@ impl Backend for CpuBackend {
     }
 
     fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
+        check_order(order, self.data.train.len())?;
         self.order.clear();
         self.order.extend_from_slice(order);
         self.epoch = Totals::default();
@@ -336,13 +360,9 @@ impl Backend for CpuBackend {
     }
 }
 
-/// Threads matrixmultiply uses: `$MATMUL_NUM_THREADS`, else every core.
+/// Threads the CPU path uses: `$GPU_MLP_THREADS`, else every core.
 pub fn cpu_threads() -> usize {
-    std::env::var("MATMUL_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    pool::configured_threads()
 }
 
 /// Bytes the CPU path allocates for `arch` with batches of `batch`: parameters,

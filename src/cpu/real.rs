@@ -63,6 +63,17 @@ fn assert_view(len: usize, rows: usize, cols: usize, (rs, cs): (isize, isize)) {
     );
 }
 
+/// Products with fewer multiply-adds than this stay on one thread: below it,
+/// waking the helpers costs more than it saves.
+const PARALLEL_MIN_MACS: usize = 1 << 20;
+
+/// Raw pointers that the parts of one split GEMM share; each part writes a
+/// disjoint block of C.
+#[derive(Clone, Copy)]
+struct Shared<T>(*const T, *const T, *mut T);
+unsafe impl<T> Send for Shared<T> {}
+unsafe impl<T> Sync for Shared<T> {}
+
 macro_rules! impl_real {
     ($t:ty, $gemm:path) => {
         impl Real for $t {
@@ -107,25 +118,72 @@ macro_rules! impl_real {
                 assert_view(a.len(), m, k, a_strides);
                 assert_view(b.len(), k, n, b_strides);
                 assert_view(c.len(), m, n, (c_row_stride, 1));
-                // SAFETY: the three views were just checked to lie inside their slices,
-                // and `c` is borrowed mutably, so it cannot alias `a` or `b`.
-                unsafe {
-                    $gemm(
-                        m,
-                        k,
-                        n,
-                        1.0,
-                        a.as_ptr(),
-                        a_strides.0,
-                        a_strides.1,
-                        b.as_ptr(),
-                        b_strides.0,
-                        b_strides.1,
-                        beta,
-                        c.as_mut_ptr(),
-                        c_row_stride,
-                        1,
-                    )
+                let (a_rs, a_cs) = a_strides;
+                let (b_rs, b_cs) = b_strides;
+                let ptrs = Shared(a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+                // C row-block or column-block [start, end): one sub-product on one thread.
+                let part = move |rows: bool, start: usize, end: usize| {
+                    let p = ptrs;
+                    if start >= end {
+                        return;
+                    }
+                    // SAFETY: the views were checked above to lie inside their slices;
+                    // a block of them does too, parts write disjoint blocks of C, and
+                    // `c` is borrowed mutably, so it aliases neither `a` nor `b`.
+                    unsafe {
+                        if rows {
+                            $gemm(
+                                end - start,
+                                k,
+                                n,
+                                1.0,
+                                p.0.offset(start as isize * a_rs),
+                                a_rs,
+                                a_cs,
+                                p.1,
+                                b_rs,
+                                b_cs,
+                                beta,
+                                p.2.offset(start as isize * c_row_stride),
+                                c_row_stride,
+                                1,
+                            )
+                        } else {
+                            $gemm(
+                                m,
+                                k,
+                                end - start,
+                                1.0,
+                                p.0,
+                                a_rs,
+                                a_cs,
+                                p.1.offset(start as isize * b_cs),
+                                b_rs,
+                                b_cs,
+                                beta,
+                                p.2.add(start),
+                                c_row_stride,
+                                1,
+                            )
+                        }
+                    }
+                };
+                let pool = if m * k * n >= PARALLEL_MIN_MACS {
+                    Some(super::pool::pool())
+                } else {
+                    None
+                };
+                match pool {
+                    Some(pool) if pool.threads() > 1 => {
+                        // Split the longer side of C, in multiples of 16 (the micro-kernel
+                        // tiles), one block per thread.
+                        let t = pool.threads();
+                        let rows = m >= n;
+                        let len = if rows { m } else { n };
+                        let chunk = len.div_ceil(t).next_multiple_of(16);
+                        pool.run(&|i| part(rows, (i * chunk).min(len), ((i + 1) * chunk).min(len)));
+                    }
+                    _ => part(true, 0, m),
                 }
             }
         }

@@ -357,13 +357,7 @@ impl Backend for GpuBackend {
     }
 
     fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
-        if order.len() != self.train.len {
-            return Err(Error::Config(format!(
-                "an epoch order of {} examples for a training set of {}",
-                order.len(),
-                self.train.len
-            )));
-        }
+        crate::train::check_order(order, self.train.len)?;
         if !self.rec.is_empty() {
             self.rec.submit(&self.ctx);
         }
