@@ -276,14 +276,17 @@ impl Recorder {
         ctx.submit(enc.finish());
         self.submit_seconds += started.elapsed().as_secs_f64();
         self.staging.clear();
-        let timed: Vec<(&'static str, f64)> = self
-            .pending
-            .drain(..)
-            .map(|d| (d.binding.name, d.flops))
-            .collect();
-        if let Some(p) = &mut self.profiler {
-            // A profiling run waits here; the error, if any, surfaces at the next wait.
-            let _ = p.collect(ctx, &timed);
+        match &mut self.profiler {
+            Some(p) => {
+                let timed: Vec<(&'static str, f64)> = self
+                    .pending
+                    .drain(..)
+                    .map(|d| (d.binding.name, d.flops))
+                    .collect();
+                // A profiling run waits here; the error, if any, surfaces at the next wait.
+                let _ = p.collect(ctx, &timed);
+            }
+            None => self.pending.clear(),
         }
     }
 
