@@ -230,8 +230,9 @@ pub fn train(
     Ok(reports)
 }
 
-/// Index of the first maximum: the prediction rule both paths share.
-pub fn argmax(row: &[f32]) -> usize {
+/// Index of the first maximum: the prediction rule both paths (and the GPU kernel)
+/// share, so ties resolve the same way everywhere.
+pub fn argmax<T: PartialOrd + Copy>(row: &[T]) -> usize {
     row.iter()
         .enumerate()
         .fold(

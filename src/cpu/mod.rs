@@ -201,6 +201,28 @@ impl CpuBackend {
             data,
         }
     }
+    /// Runs the forward pass over a whole split in order, `EVAL_BATCH` examples at a
+    /// time, handing each batch (network, split, first example, count) to `visit`.
+    fn forward_in_order(
+        &mut self,
+        which: SplitKind,
+        mut visit: impl FnMut(&mut CpuNet<f32>, &Split, usize, usize),
+    ) {
+        let data = Arc::clone(&self.data);
+        let split = match which {
+            SplitKind::Train => &data.train,
+            SplitKind::Test => &data.test,
+        };
+        let mut indices: Vec<u32> = Vec::with_capacity(EVAL_BATCH);
+        for start in (0..split.len()).step_by(EVAL_BATCH) {
+            let len = EVAL_BATCH.min(split.len() - start);
+            indices.clear();
+            indices.extend(start as u32..(start + len) as u32);
+            self.net.gather(split, &indices);
+            self.net.forward(&self.params, len);
+            visit(&mut self.net, split, start, len);
+        }
+    }
 }
 
 impl Backend for CpuBackend {
@@ -293,50 +315,24 @@ impl Backend for CpuBackend {
     }
 
     fn evaluate(&mut self, which: SplitKind) -> Result<Totals> {
-        let data = Arc::clone(&self.data);
-        let split = match which {
-            SplitKind::Train => &data.train,
-            SplitKind::Test => &data.test,
-        };
         let mut totals = Totals::default();
-        let n = split.len();
-        let mut indices: Vec<u32> = Vec::with_capacity(EVAL_BATCH);
-        for start in (0..n).step_by(EVAL_BATCH) {
-            let len = EVAL_BATCH.min(n - start);
-            indices.clear();
-            indices.extend(start as u32..(start + len) as u32);
-            self.net.gather(split, &indices);
-            self.net.forward(&self.params, len);
-            let t = self
-                .net
-                .loss_backward(&split.labels[start..start + len], len);
+        self.forward_in_order(which, |net, split, start, len| {
+            let t = net.loss_backward(&split.labels[start..start + len], len);
             totals.add(t.loss_sum as f64, t.correct as u64, len as u64);
-        }
+        });
         Ok(totals)
     }
 
     fn predictions(&mut self, which: SplitKind) -> Result<Vec<u8>> {
-        let data = Arc::clone(&self.data);
-        let split = match which {
-            SplitKind::Train => &data.train,
-            SplitKind::Test => &data.test,
-        };
         let classes = self.net.arch.classes();
-        let mut out = Vec::with_capacity(split.len());
-        let mut indices: Vec<u32> = Vec::with_capacity(EVAL_BATCH);
-        for start in (0..split.len()).step_by(EVAL_BATCH) {
-            let len = EVAL_BATCH.min(split.len() - start);
-            indices.clear();
-            indices.extend(start as u32..(start + len) as u32);
-            self.net.gather(split, &indices);
-            self.net.forward(&self.params, len);
+        let mut out = Vec::new();
+        self.forward_in_order(which, |net, _, _, len| {
             out.extend(
-                self.net
-                    .logits(len)
+                net.logits(len)
                     .chunks_exact(classes)
                     .map(|z| argmax(z) as u8),
             );
-        }
+        });
         Ok(out)
     }
 

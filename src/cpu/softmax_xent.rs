@@ -3,6 +3,7 @@
 
 use super::real::Real;
 use crate::model::Loss;
+use crate::train::argmax;
 
 /// Per-batch totals: summed (not averaged) loss and the number of correct argmaxes.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -37,17 +38,8 @@ pub fn softmax_xent_forward_backward<T: Real>(
     {
         let y = label as usize;
         // The first maximum wins ties, as on the GPU.
-        let (argmax, max) =
-            z.iter().enumerate().fold(
-                (0, z[0]),
-                |best, (i, &v)| {
-                    if v > best.1 {
-                        (i, v)
-                    } else {
-                        best
-                    }
-                },
-            );
+        let argmax = argmax(z);
+        let max = z[argmax];
         if argmax == y {
             totals.correct += 1;
         }

@@ -261,10 +261,6 @@ impl GpuBackend {
         })
     }
 
-    pub fn context(&self) -> &GpuContext {
-        &self.ctx
-    }
-
     /// Records gather, forward, loss (gradient averaged over `len`) and the metric sum
     /// into `slot` for one batch.
     fn record_forward_loss(
