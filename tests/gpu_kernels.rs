@@ -10,9 +10,7 @@ use gpu_mlp::cpu::optimizer::{optimizer_update, OptimizerState};
 use gpu_mlp::cpu::softmax_xent::softmax_xent_forward_backward;
 use gpu_mlp::gpu::gather::{self, GatherParams};
 use gpu_mlp::gpu::kernel::run_once;
-use gpu_mlp::gpu::matmul::{self, MatmulKernels, MatmulParams, MatmulVariant};
-
-const VARIANTS: [MatmulVariant; 2] = [MatmulVariant::Blocked, MatmulVariant::Tiled];
+use gpu_mlp::gpu::matmul::{self, MatmulKernels, MatmulParams, MatmulVariant, Product};
 use gpu_mlp::gpu::metrics::{self, MetricsParams};
 use gpu_mlp::gpu::optimizer::{self, OptimizerParams};
 use gpu_mlp::gpu::reduce::{self, ReduceParams};
@@ -70,7 +68,7 @@ fn check(what: &str, got: &[f32], want: &[f64], bound: impl Fn(usize) -> f64) {
 #[test]
 fn matmul_matches_reference_on_ragged_shapes() {
     let Some(ctx) = gpu() else { return };
-    for variant in VARIANTS {
+    for variant in MatmulVariant::ALL {
         matmul_matches_reference(&ctx, &MatmulKernels::variant(&ctx, variant).unwrap());
     }
 }
@@ -86,13 +84,13 @@ fn matmul_matches_reference(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
 
         // Forward, linear epilogue with zero bias: z = a·w.
         let p = MatmulParams::forward(m, kk, n, 0, 0, 0);
-        let z = matmul::run(ctx, &k.forward, &p, &a, &w, &zero_bias).unwrap();
+        let z = matmul::run(ctx, k, Product::Forward, &p, &a, &w, &zero_bias).unwrap();
         let (want, scale) = exact(&a, (kk, 1), &w, (n, 1), m, kk, n);
         check(&format!("a·w {tag}"), &z, &want, |i| MATMUL_REL * scale[i]);
 
         // Weight gradient: dw = aᵀ·dz (k×n), a read transposed in place.
         let p = MatmulParams::backward_weight(m, kk, n, 0);
-        let dw = matmul::run(ctx, &k.backward_weight, &p, &a, &dz, &[0.0]).unwrap();
+        let dw = matmul::run(ctx, k, Product::BackwardWeight, &p, &a, &dz, &[0.0]).unwrap();
         let (want, scale) = exact(&a, (1, kk), &dz, (n, 1), kk, m, n);
         check(&format!("aᵀ·dz {tag}"), &dw, &want, |i| {
             MATMUL_REL * scale[i]
@@ -101,7 +99,7 @@ fn matmul_matches_reference(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
         // Input gradient with the identity derivative (act code 0): da = dz·wᵀ.
         let p = MatmulParams::backward_input(m, kk, n, 0, 0);
         let ones = vec![1.0f32; m * kk];
-        let da = matmul::run(ctx, &k.backward_input, &p, &dz, &w, &ones).unwrap();
+        let da = matmul::run(ctx, k, Product::BackwardInput, &p, &dz, &w, &ones).unwrap();
         let (want, scale) = exact(&dz, (n, 1), &w, (1, n), m, n, kk);
         check(&format!("dz·wᵀ {tag}"), &da, &want, |i| {
             MATMUL_REL * scale[i]
@@ -110,10 +108,10 @@ fn matmul_matches_reference(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
 }
 
 #[test]
-fn blocked_and_tiled_matmuls_match_the_simple_kernel() {
+fn fast_matmuls_match_the_simple_kernel() {
     // The one-output-per-invocation kernel is the GPU-side oracle for the fast ones.
     let Some(ctx) = gpu() else { return };
-    for variant in VARIANTS {
+    for variant in MatmulVariant::ALL {
         let k = MatmulKernels::variant(&ctx, variant).unwrap();
         fast_matches_simple(&ctx, &k);
     }
@@ -127,7 +125,7 @@ fn fast_matches_simple(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
         let dz = random_f32(&mut rng, m * n, 1.0);
         let cases = [
             (
-                &k.forward,
+                Product::Forward,
                 MatmulParams::forward(m, kk, n, 0, 0, 0),
                 &a,
                 &w,
@@ -137,7 +135,7 @@ fn fast_matches_simple(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
                 (m, kk, n),
             ),
             (
-                &k.backward_weight,
+                Product::BackwardWeight,
                 MatmulParams::backward_weight(m, kk, n, 0),
                 &a,
                 &dz,
@@ -147,7 +145,7 @@ fn fast_matches_simple(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
                 (kk, m, n),
             ),
             (
-                &k.backward_input,
+                Product::BackwardInput,
                 MatmulParams::backward_input(m, kk, n, 0, 0),
                 &dz,
                 &w,
@@ -157,14 +155,14 @@ fn fast_matches_simple(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
                 (m, n, kk),
             ),
         ];
-        for (kernel, p, x, y, aux, xs, ys, (em, ek, en)) in cases {
-            let blocked = matmul::run(ctx, kernel, &p, x, y, &aux).unwrap();
-            let simple = matmul::run(ctx, &k.reference, &p, x, y, &aux).unwrap();
+        for (product, p, x, y, aux, xs, ys, (em, ek, en)) in cases {
+            let fast = matmul::run(ctx, k, product, &p, x, y, &aux).unwrap();
+            let simple = matmul::run(ctx, k, Product::Reference, &p, x, y, &aux).unwrap();
             let (_, scale) = exact(x, xs, y, ys, em, ek, en);
             let simple64: Vec<f64> = simple.iter().map(|&v| v as f64).collect();
             check(
-                &format!("{} vs simple, {m}×{kk}×{n}", kernel.name),
-                &blocked,
+                &format!("{} vs simple, {m}×{kk}×{n}", k.kernel(product).name),
+                &fast,
                 &simple64,
                 |i| 2.0 * MATMUL_REL * scale[i],
             );
@@ -176,13 +174,18 @@ fn fast_matches_simple(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
 fn matmul_reads_operands_at_offsets() {
     // Layers after the first read W and b at offsets into the one parameter buffer.
     let Some(ctx) = gpu() else { return };
-    let k = MatmulKernels::new(&ctx).unwrap();
+    for variant in MatmulVariant::ALL {
+        reads_operands_at_offsets(&ctx, &MatmulKernels::variant(&ctx, variant).unwrap());
+    }
+}
+
+fn reads_operands_at_offsets(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
     let (m, kk, n, off) = (5, 6, 7, 13);
     let mut rng = Rng::new(5);
     let a = random_f32(&mut rng, m * kk, 1.0);
     let params = random_f32(&mut rng, off + kk * n + n, 1.0);
     let p = MatmulParams::forward(m, kk, n, off, off + kk * n, 0);
-    let z = matmul::run(&ctx, &k.forward, &p, &a, &params, &params).unwrap();
+    let z = matmul::run(ctx, k, Product::Forward, &p, &a, &params, &params).unwrap();
     let (want, scale) = exact(&a, (kk, 1), &params[off..], (n, 1), m, kk, n);
     let bias = &params[off + kk * n..];
     let want: Vec<f64> = want
@@ -190,15 +193,18 @@ fn matmul_reads_operands_at_offsets() {
         .enumerate()
         .map(|(i, w)| w + bias[i % n] as f64)
         .collect();
-    check("a·W[off] + b[off]", &z, &want, |i| {
-        MATMUL_REL * (scale[i] + bias[i % n].abs() as f64)
-    });
+    check(
+        &format!("{}: a·W[off] + b[off]", k.forward.name),
+        &z,
+        &want,
+        |i| MATMUL_REL * (scale[i] + bias[i % n].abs() as f64),
+    );
 }
 
 #[test]
 fn fused_bias_activation_and_activation_backward_match_reference() {
     let Some(ctx) = gpu() else { return };
-    for variant in VARIANTS {
+    for variant in MatmulVariant::ALL {
         fused_epilogues_match(&ctx, &MatmulKernels::variant(&ctx, variant).unwrap());
     }
 }
@@ -211,7 +217,7 @@ fn fused_epilogues_match(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
         let w = random_f32(&mut rng, kk * n, 0.5);
         let bias = random_f32(&mut rng, n, 1.0);
         let p = MatmulParams::forward(m, kk, n, 0, 0, act.code());
-        let out = matmul::run(ctx, &k.forward, &p, &a, &w, &bias).unwrap();
+        let out = matmul::run(ctx, k, Product::Forward, &p, &a, &w, &bias).unwrap();
         let (z, scale) = exact(&a, (kk, 1), &w, (n, 1), m, kk, n);
         let want: Vec<f64> = z
             .iter()
@@ -233,7 +239,7 @@ fn fused_epilogues_match(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
             .map(|&x| activate(act, x))
             .collect();
         let p = MatmulParams::backward_input(m, kk, n, 0, act.code());
-        let da = matmul::run(ctx, &k.backward_input, &p, &dz, &w, &y).unwrap();
+        let da = matmul::run(ctx, k, Product::BackwardInput, &p, &dz, &w, &y).unwrap();
         let (g, scale) = exact(&dz, (n, 1), &w, (1, n), m, n, kk);
         let deriv: Vec<f64> = y
             .iter()

@@ -21,7 +21,7 @@ const PARAM_ABS: f64 = 2e-6;
 const PARAM_REL: f64 = 1e-6;
 
 fn one_step(activation: Activation, loss: Loss, kind: OptimizerKind) {
-    for variant in [MatmulVariant::Blocked, MatmulVariant::Tiled] {
+    for variant in MatmulVariant::ALL {
         one_step_with(activation, loss, kind, variant);
     }
 }
@@ -177,4 +177,41 @@ fn an_epoch_costs_one_submit_per_64_steps_and_one_readback() {
             "batch {batch}: read-backs"
         );
     }
+}
+
+/// The texture matmul is only chosen when every operand fits a texture: wider
+/// inputs than four texels per float times the adapter's largest texture fall back
+/// to a buffer kernel, and still train.
+#[test]
+fn networks_too_wide_for_textures_fall_back_to_buffers() {
+    let Some(ctx) = gpu() else { return };
+    if std::env::var_os("GPU_MLP_MATMUL").is_some() {
+        println!("GPU_MLP_MATMUL is set: the default choice is not under test");
+        return;
+    }
+    // An input row of more than 4 × max_texture_dimension_2d floats.
+    let texels = ctx.limits.max_texture_dimension_2d as usize;
+    let side = ((4 * texels + 1) as f64).sqrt().ceil() as usize;
+    let ds = Arc::new(synthetic_dataset(25, 2, side, 3, 2));
+    let arch = Architecture::new(
+        side * side,
+        &[4],
+        2,
+        Activation::Sigmoid,
+        Loss::CrossEntropy,
+    )
+    .unwrap();
+    let opt = Optimizer::new(OptimizerKind::Sgd, None, 0.9);
+    let params = arch.init_params(&mut Rng::new(3));
+    let mut b = GpuBackend::new(ctx, ds, &arch, opt, params.clone(), 3).unwrap();
+    assert!(
+        !b.describe().contains("texture"),
+        "{}: chose textures for {side}×{side} inputs",
+        b.describe()
+    );
+    b.begin_epoch(&[2, 0, 1]).unwrap();
+    b.train_batch(0, 3).unwrap();
+    let totals = b.end_epoch().unwrap();
+    assert!(totals.loss_sum.is_finite() && totals.count == 3);
+    assert_ne!(b.parameters().unwrap(), params, "the step changed nothing");
 }

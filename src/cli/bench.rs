@@ -217,44 +217,48 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
     }
     let ctx = GpuContext::new(device.backend, device.adapter.as_deref())?;
     println!("adapter {}", ctx.describe());
-    use gpu_mlp::gpu::matmul::{seconds_per_dispatch, MatmulKernels, MatmulParams, MatmulVariant};
-    let blocked = MatmulKernels::variant(&ctx, MatmulVariant::Blocked)?;
-    let tiled = MatmulKernels::variant(&ctx, MatmulVariant::Tiled)?;
+    use gpu_mlp::gpu::matmul::{
+        seconds_per_product, MatmulKernels, MatmulParams, MatmulVariant, Product,
+    };
     let p = MatmulParams::forward(m, k, n, 0, 0, 0);
-    let mut seconds = Vec::new();
-    for (name, kernel, groups) in [
-        (
-            "gpu matmul_forward (blocked, 8×8 per invocation)",
-            &blocked.forward,
-            p.workgroups(),
-        ),
-        (
-            "gpu matmul_forward_tiled (workgroup memory)",
-            &tiled.forward,
-            p.workgroups(),
-        ),
-        (
-            "gpu matmul_reference (1 per invocation)",
-            &blocked.reference,
-            p.reference_workgroups(),
-        ),
-    ] {
-        let est = seconds_per_dispatch(&ctx, kernel, &p, groups, 1)?;
-        let reps = ((0.5 / est.max(1e-6)) as usize).clamp(1, 1000);
-        let s = seconds_per_dispatch(&ctx, kernel, &p, groups, reps)?;
+    let simple = MatmulKernels::variant(&ctx, MatmulVariant::Blocked)?;
+    let time =
+        |kernels: &MatmulKernels, product: Product, with_packs: bool| -> Result<f64, Error> {
+            let est = seconds_per_product(&ctx, kernels, product, &p, 1, with_packs)?;
+            let reps = ((0.5 / est.max(1e-6)) as usize).clamp(1, 1000);
+            seconds_per_product(&ctx, kernels, product, &p, reps, with_packs)
+        };
+    let line = |name: &str, s: f64| {
         println!(
-            "{:<50} {:>10.3} ms {:>9.2} GFLOP/s  ({reps} dispatch{} in one submit)",
+            "{:<58} {:>10.3} ms {:>9.2} GFLOP/s",
             name,
             1e3 * s,
-            flops / s / 1e9,
-            if reps == 1 { "" } else { "es" }
+            flops / s / 1e9
+        )
+    };
+    let base = time(&simple, Product::Reference, false)?;
+    line(
+        "gpu matmul_reference (simple: 1 output per invocation)",
+        base,
+    );
+    let mut ratios = Vec::new();
+    for variant in MatmulVariant::ALL {
+        let kernels = MatmulKernels::variant(&ctx, variant)?;
+        let s = time(&kernels, Product::Forward, false)?;
+        line(
+            &format!("gpu {} ({} matmul)", kernels.forward.name, variant.name()),
+            s,
         );
-        seconds.push(s);
+        ratios.push(format!("{} {:.1}×", variant.name(), base / s));
+        if variant == MatmulVariant::Texture {
+            let s = time(&kernels, Product::Forward, true)?;
+            line("  … with both operands packed into textures first", s);
+            ratios.push(format!("texture with packs {:.1}×", base / s));
+        }
     }
     println!(
-        "speed-up over the simple kernel: blocked {:.1}×, tiled {:.1}×; training uses {} on this adapter",
-        seconds[2] / seconds[0],
-        seconds[2] / seconds[1],
+        "speed-up over the simple kernel: {}; training uses {} on this adapter",
+        ratios.join(", "),
         MatmulVariant::for_adapter(&ctx.info)?.name()
     );
     Ok(())

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use super::context::GpuContext;
 use super::gather::GatherParams;
 use super::kernel::{read_f32, storage_buffer, storage_buffer_init, Binding, Kernel, Recorder};
-use super::matmul::{MatmulKernels, MatmulParams, MatmulVariant};
+use super::matmul::{
+    MatmulKernels, MatmulParams, MatmulVariant, OperandTexture, PackParams, Product,
+};
 use super::metrics::MetricsParams;
 use super::optimizer::OptimizerParams;
 use super::reduce::ReduceParams;
@@ -34,6 +36,16 @@ struct SplitBindings {
     len: usize,
 }
 
+/// Per layer l, the packs that copy its matmul operands into textures: the layer
+/// input acts[l] and weights W_l before the forward product, the output gradient
+/// dz[l] before the backward products (which reuse the forward's textures of
+/// acts[l] and W_l: the optimizer runs after them).
+struct Packs {
+    input: Vec<Binding>,
+    weights: Vec<Binding>,
+    grad: Vec<Binding>,
+}
+
 pub struct GpuBackend {
     ctx: GpuContext,
     arch: Architecture,
@@ -54,6 +66,8 @@ pub struct GpuBackend {
     train: SplitBindings,
     test: SplitBindings,
     forward: Vec<Binding>,
+    /// The texture variant's packs, recorded before the products that read them.
+    packs: Option<Packs>,
     backward_weight: Vec<Binding>,
     bias_backward: Vec<Binding>,
     /// Layer 0 has none: the input needs no gradient.
@@ -79,7 +93,19 @@ impl GpuBackend {
         params: Vec<f32>,
         batch_size: usize,
     ) -> Result<Self> {
-        let variant = MatmulVariant::for_adapter(&ctx.info)?;
+        let mut variant = MatmulVariant::for_adapter(&ctx.info)?;
+        let max_batch = batch_size.min(data.train.len()).max(1).max(EVAL_BATCH);
+        if variant == MatmulVariant::Texture
+            && MatmulVariant::from_env()?.is_none()
+            && !textures_fit(&ctx, arch, max_batch)
+        {
+            log::info!(
+                "the network's operands exceed {}'s largest texture ({} texels): using the blocked matmul",
+                ctx.info.name,
+                ctx.limits.max_texture_dimension_2d
+            );
+            variant = MatmulVariant::Blocked;
+        }
         Self::with_variant(ctx, data, arch, opt, params, batch_size, variant)
     }
 
@@ -149,7 +175,8 @@ impl GpuBackend {
         let sequence: Vec<u32> = (0..data.train.len().max(data.test.len()) as u32).collect();
         let sequence = storage_buffer_init(&ctx, "sequence", bytemuck::cast_slice(&sequence));
 
-        let per_step = 4 * layers + 3;
+        // Per layer: 3 products, the bias gradient and 3 packs (texture variant).
+        let per_step = 7 * layers + 3;
         let rec = Recorder::new(&ctx, CHUNK_STEPS * per_step);
         let arena = rec.arena();
         let bind_split = |split: &Split, name: &str| -> SplitBindings {
@@ -176,31 +203,108 @@ impl GpuBackend {
         let train = bind_split(&data.train, "train");
         let test = bind_split(&data.test, "test");
         let bind = |k: &Kernel, bufs: &[&wgpu::Buffer]| k.bind(&ctx, arena, bufs);
+        let textures = (variant == MatmulVariant::Texture).then(|| {
+            let make = |what: &str, l: usize, rows: usize, cols: usize| {
+                OperandTexture::new(&ctx, &format!("{what}[{l}] texture"), rows, cols)
+            };
+            let input: Vec<_> = (0..layers)
+                .map(|l| make("acts", l, max_batch, arch.sizes[l]))
+                .collect();
+            let weights: Vec<_> = (0..layers)
+                .map(|l| {
+                    let (k, n) = arch.layer_shape(l);
+                    make("w", l, k, n)
+                })
+                .collect();
+            let grad: Vec<_> = (0..layers)
+                .map(|l| make("dz", l, max_batch, arch.sizes[l + 1]))
+                .collect();
+            [input, weights, grad]
+        });
+        // A product operand: the buffer, or with the texture variant its texture.
+        fn operand<'a>(
+            textures: &'a Option<[Vec<OperandTexture>; 3]>,
+            buffer: &'a wgpu::Buffer,
+            which: usize,
+            l: usize,
+        ) -> wgpu::BindingResource<'a> {
+            match textures {
+                Some(t) => wgpu::BindingResource::TextureView(&t[which][l].view),
+                None => buffer.as_entire_binding(),
+            }
+        }
+        const INPUT: usize = 0;
+        const WEIGHTS: usize = 1;
+        const GRAD: usize = 2;
+        let bind_product = |product: Product, ops: [wgpu::BindingResource; 4]| {
+            matmul.kernel(product).bind_resources(&ctx, arena, &ops)
+        };
         let forward = (0..layers)
             .map(|l| {
-                bind(
-                    &matmul.forward,
-                    &[&acts[l], &params_buf, &acts[l + 1], &params_buf],
+                bind_product(
+                    Product::Forward,
+                    [
+                        operand(&textures, &acts[l], INPUT, l),
+                        operand(&textures, &params_buf, WEIGHTS, l),
+                        acts[l + 1].as_entire_binding(),
+                        params_buf.as_entire_binding(),
+                    ],
                 )
             })
             .collect();
         let backward_weight = (0..layers)
             .map(|l| {
-                bind(
-                    &matmul.backward_weight,
-                    &[&acts[l], &dz[l], &grads, &acts[l]],
+                bind_product(
+                    Product::BackwardWeight,
+                    [
+                        operand(&textures, &acts[l], INPUT, l),
+                        operand(&textures, &dz[l], GRAD, l),
+                        grads.as_entire_binding(),
+                        acts[l].as_entire_binding(),
+                    ],
                 )
             })
             .collect();
+        let packs = match (&textures, &matmul.pack) {
+            (Some(t), Some(pack)) => {
+                let bind_pack = |src: &wgpu::Buffer, dst: &OperandTexture| {
+                    pack.bind_resources(
+                        &ctx,
+                        arena,
+                        &[
+                            src.as_entire_binding(),
+                            wgpu::BindingResource::TextureView(&dst.view),
+                        ],
+                    )
+                };
+                Some(Packs {
+                    input: (0..layers)
+                        .map(|l| bind_pack(&acts[l], &t[INPUT][l]))
+                        .collect(),
+                    weights: (0..layers)
+                        .map(|l| bind_pack(&params_buf, &t[WEIGHTS][l]))
+                        .collect(),
+                    grad: (0..layers)
+                        .map(|l| bind_pack(&dz[l], &t[GRAD][l]))
+                        .collect(),
+                })
+            }
+            _ => None,
+        };
         let bias_backward = (0..layers)
             .map(|l| bind(&bias, &[&dz[l], &grads]))
             .collect();
         let backward_input = (0..layers)
             .map(|l| {
                 (l > 0).then(|| {
-                    bind(
-                        &matmul.backward_input,
-                        &[&dz[l], &params_buf, &dz[l - 1], &acts[l]],
+                    bind_product(
+                        Product::BackwardInput,
+                        [
+                            operand(&textures, &dz[l], GRAD, l),
+                            operand(&textures, &params_buf, WEIGHTS, l),
+                            dz[l - 1].as_entire_binding(),
+                            acts[l].as_entire_binding(),
+                        ],
                     )
                 })
             })
@@ -247,6 +351,7 @@ impl GpuBackend {
             train,
             test,
             forward,
+            packs,
             backward_weight,
             bias_backward,
             backward_input,
@@ -290,6 +395,14 @@ impl GpuBackend {
             } else {
                 0
             };
+            if let Some(packs) = &self.packs {
+                let p = PackParams::new(0, len, k);
+                self.rec
+                    .dispatch(&self.ctx, &packs.input[l], &p, p.workgroups());
+                let p = PackParams::new(arch.weight_offset(l), k, n);
+                self.rec
+                    .dispatch(&self.ctx, &packs.weights[l], &p, p.workgroups());
+            }
             let p =
                 MatmulParams::forward(len, k, n, arch.weight_offset(l), arch.bias_offset(l), act);
             self.rec.dispatch_matmul(&self.ctx, &self.forward[l], &p);
@@ -305,6 +418,11 @@ impl GpuBackend {
         let arch = &self.arch;
         for l in (0..arch.layers()).rev() {
             let (k, n) = arch.layer_shape(l);
+            if let Some(packs) = &self.packs {
+                let p = PackParams::new(0, len, n);
+                self.rec
+                    .dispatch(&self.ctx, &packs.grad[l], &p, p.workgroups());
+            }
             let p = MatmulParams::backward_weight(len, k, n, arch.weight_offset(l));
             self.rec
                 .dispatch_matmul(&self.ctx, &self.backward_weight[l], &p);
@@ -531,6 +649,13 @@ fn check_limits(
             ctx.info.name
         )));
     }
+    if variant == MatmulVariant::Texture && !textures_fit(ctx, arch, max_batch) {
+        return Err(Error::Gpu(format!(
+            "the texture matmul needs textures of up to {max_batch} rows and a quarter of the widest \
+             layer in texels, but {} allows {} per side; unset GPU_MLP_MATMUL=texture",
+            ctx.info.name, lim.max_texture_dimension_2d
+        )));
+    }
     let shared = 2048.max(variant.workgroup_bytes());
     if lim.max_storage_buffers_per_shader_stage < 5
         || lim.max_compute_invocations_per_workgroup < 256
@@ -543,4 +668,15 @@ fn check_limits(
         )));
     }
     Ok(())
+}
+
+/// Whether every operand texture of the texture matmul fits the adapter: activations
+/// and their gradients (batch × width) and the weights (in × out) of each layer.
+fn textures_fit(ctx: &GpuContext, arch: &Architecture, max_batch: usize) -> bool {
+    (0..arch.layers()).all(|l| {
+        let (k, n) = arch.layer_shape(l);
+        OperandTexture::fits(ctx, max_batch, k)
+            && OperandTexture::fits(ctx, max_batch, n)
+            && OperandTexture::fits(ctx, k, n)
+    })
 }

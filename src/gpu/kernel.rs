@@ -21,8 +21,40 @@ use crate::error::{Error, Result};
 /// What a binding after the parameter uniform (binding 0) is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
+    /// A read-only storage buffer.
     Read,
+    /// A read-write storage buffer.
     ReadWrite,
+    /// An rgba32float texture read with `textureLoad` (the matmul's texture operands).
+    Texture,
+    /// An rgba32float storage texture the kernel writes.
+    WriteTexture,
+}
+
+impl Access {
+    fn binding_type(self) -> wgpu::BindingType {
+        match self {
+            Access::Read | Access::ReadWrite => wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage {
+                    read_only: self == Access::Read,
+                },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            // rgba32float is not filterable without an optional feature, and the
+            // kernels never sample: they load texels.
+            Access::Texture => wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension: wgpu::TextureViewDimension::D2,
+                multisampled: false,
+            },
+            Access::WriteTexture => wgpu::BindingType::StorageTexture {
+                access: wgpu::StorageTextureAccess::WriteOnly,
+                format: wgpu::TextureFormat::Rgba32Float,
+                view_dimension: wgpu::TextureViewDimension::D2,
+            },
+        }
+    }
 }
 
 pub struct Kernel {
@@ -56,13 +88,7 @@ impl Kernel {
             entries.push(wgpu::BindGroupLayoutEntry {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: *access == Access::Read,
-                    },
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
+                ty: access.binding_type(),
                 count: None,
             });
         }
@@ -104,6 +130,17 @@ impl Kernel {
         arena: &wgpu::Buffer,
         buffers: &[&wgpu::Buffer],
     ) -> Binding {
+        let resources: Vec<_> = buffers.iter().map(|b| b.as_entire_binding()).collect();
+        self.bind_resources(ctx, arena, &resources)
+    }
+
+    /// Binds the arena (binding 0) and `resources` (bindings 1…: buffers or texture views).
+    pub fn bind_resources(
+        &self,
+        ctx: &GpuContext,
+        arena: &wgpu::Buffer,
+        resources: &[wgpu::BindingResource],
+    ) -> Binding {
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -112,10 +149,10 @@ impl Kernel {
                 size: NonZeroU64::new(self.params_size),
             }),
         }];
-        for (i, b) in buffers.iter().enumerate() {
+        for (i, r) in resources.iter().enumerate() {
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
+                resource: r.clone(),
             });
         }
         let group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {

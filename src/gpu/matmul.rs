@@ -5,7 +5,9 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
-use super::kernel::{run_once, shader_module, Access, Kernel};
+use super::kernel::{
+    read_f32, shader_module, storage_buffer_init, Access, Binding, Kernel, Recorder,
+};
 use crate::error::Result;
 
 pub const SOURCE: &str = concat!(
@@ -117,48 +119,90 @@ pub enum MatmulVariant {
     Blocked,
     /// 4×4 outputs per invocation over 64×16 tiles staged in workgroup memory.
     Tiled,
+    /// 8×8 outputs per invocation, operands read from rgba32float textures that a
+    /// pack kernel fills from the buffers before each product.
+    Texture,
 }
 
 impl MatmulVariant {
-    /// `$GPU_MLP_MATMUL` (`blocked` or `tiled`) if set, else by adapter: the blocked
-    /// kernel on CPU adapters (lavapipe: measured 2–3× faster there, see the README),
-    /// the tiled one on real GPUs, where staging in workgroup memory is the standard
-    /// win (not yet measured by this project on one: see the README).
-    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Result<Self> {
-        match std::env::var("GPU_MLP_MATMUL").as_deref() {
-            Ok("blocked") => Ok(MatmulVariant::Blocked),
-            Ok("tiled") => Ok(MatmulVariant::Tiled),
-            Ok(other) => Err(crate::error::Error::Config(format!(
-                "$GPU_MLP_MATMUL={other:?}: expected blocked or tiled"
-            ))),
-            Err(_) if info.device_type == wgpu::DeviceType::Cpu => Ok(MatmulVariant::Blocked),
-            Err(_) => Ok(MatmulVariant::Tiled),
+    pub const ALL: [MatmulVariant; 3] = [
+        MatmulVariant::Blocked,
+        MatmulVariant::Tiled,
+        MatmulVariant::Texture,
+    ];
+
+    /// `$GPU_MLP_MATMUL` (`blocked`, `tiled` or `texture`), if set.
+    pub fn from_env() -> Result<Option<Self>> {
+        match std::env::var("GPU_MLP_MATMUL") {
+            Err(_) => Ok(None),
+            Ok(name) => Self::ALL
+                .into_iter()
+                .find(|v| v.name() == name)
+                .map(Some)
+                .ok_or_else(|| {
+                    crate::error::Error::Config(format!(
+                        "$GPU_MLP_MATMUL={name:?}: expected blocked, tiled or texture"
+                    ))
+                }),
         }
+    }
+
+    /// `$GPU_MLP_MATMUL` if set, else by adapter: texture operands on CPU adapters
+    /// (lavapipe: measured fastest there, see the README), workgroup-memory tiles on
+    /// real GPUs, where staging in workgroup memory is the standard win (not yet
+    /// measured by this project on one: see the README).
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Result<Self> {
+        Ok(Self::from_env()?.unwrap_or(match info.device_type {
+            wgpu::DeviceType::Cpu => MatmulVariant::Texture,
+            _ => MatmulVariant::Tiled,
+        }))
     }
 
     pub fn name(self) -> &'static str {
         match self {
             MatmulVariant::Blocked => "blocked",
             MatmulVariant::Tiled => "tiled",
+            MatmulVariant::Texture => "texture",
         }
     }
 
     /// Workgroup memory the variant needs, in bytes.
     pub fn workgroup_bytes(self) -> u32 {
         match self {
-            MatmulVariant::Blocked => 0,
+            MatmulVariant::Blocked | MatmulVariant::Texture => 0,
             MatmulVariant::Tiled => 8192,
         }
     }
 }
 
+/// The products of a dense layer, and the simple kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Product {
+    Forward,
+    BackwardWeight,
+    BackwardInput,
+    /// One output per invocation, no epilogue (reads buffers in every variant).
+    Reference,
+}
+
+/// Bindings of the texture entry points: a and b as textures, then c, aux.
+const TEXTURE_BINDINGS: [Access; 4] = [
+    Access::Texture,
+    Access::Texture,
+    Access::ReadWrite,
+    Access::Read,
+];
+
 /// The three entry points of one variant.
 pub struct MatmulKernels {
+    pub variant: MatmulVariant,
     pub forward: Kernel,
     pub backward_weight: Kernel,
     pub backward_input: Kernel,
     /// One output per invocation, no epilogue: the oracle and the baseline.
     pub reference: Kernel,
+    /// Fills operand textures (the texture variant only).
+    pub pack: Option<Kernel>,
 }
 
 impl MatmulKernels {
@@ -169,7 +213,7 @@ impl MatmulKernels {
 
     pub fn variant(ctx: &GpuContext, variant: MatmulVariant) -> Result<Self> {
         let module = shader_module(ctx, "matmul.wgsl", SOURCE)?;
-        let [forward, backward_weight, backward_input] = match variant {
+        let names = match variant {
             MatmulVariant::Blocked => [
                 "matmul_forward",
                 "matmul_backward_weight",
@@ -180,93 +224,297 @@ impl MatmulKernels {
                 "matmul_backward_weight_tiled",
                 "matmul_backward_input_tiled",
             ],
+            MatmulVariant::Texture => [
+                "matmul_forward_texture",
+                "matmul_backward_weight_texture",
+                "matmul_backward_input_texture",
+            ],
         };
+        let bindings = match variant {
+            MatmulVariant::Texture => &TEXTURE_BINDINGS,
+            _ => &BINDINGS,
+        };
+        let [forward, backward_weight, backward_input] =
+            names.map(|name| Kernel::new::<MatmulParams>(ctx, &module, name, bindings));
+        let pack = (variant == MatmulVariant::Texture).then(|| {
+            Kernel::new::<PackParams>(
+                ctx,
+                &module,
+                "matmul_pack_operand",
+                &[Access::Read, Access::WriteTexture],
+            )
+        });
         Ok(MatmulKernels {
-            forward: Kernel::new::<MatmulParams>(ctx, &module, forward, &BINDINGS),
-            backward_weight: Kernel::new::<MatmulParams>(ctx, &module, backward_weight, &BINDINGS),
-            backward_input: Kernel::new::<MatmulParams>(ctx, &module, backward_input, &BINDINGS),
+            variant,
+            forward,
+            backward_weight,
+            backward_input,
             reference: Kernel::new::<MatmulParams>(ctx, &module, "matmul_reference", &BINDINGS),
+            pack,
         })
+    }
+
+    pub fn kernel(&self, product: Product) -> &Kernel {
+        match product {
+            Product::Forward => &self.forward,
+            Product::BackwardWeight => &self.backward_weight,
+            Product::BackwardInput => &self.backward_input,
+            Product::Reference => &self.reference,
+        }
+    }
+
+    /// Whether `product` reads its operands from textures.
+    pub fn reads_textures(&self, product: Product) -> bool {
+        self.variant == MatmulVariant::Texture && product != Product::Reference
     }
 }
 
-/// Runs one matmul entry point on host data and returns C (m×n) — for tests and
-/// the matmul benchmark. `aux` is the bias (forward) or the activations (backward_input).
+/// `PackParams` in matmul.wgsl: rows×cols at `off` in a buffer → an operand texture.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct PackParams {
+    pub off: u32,
+    pub rows: u32,
+    pub cols: u32,
+    pub padded_rows: u32,
+}
+
+impl PackParams {
+    pub fn new(off: usize, rows: usize, cols: usize) -> Self {
+        PackParams {
+            off: off as u32,
+            rows: rows as u32,
+            cols: cols as u32,
+            padded_rows: rows.next_multiple_of(4) as u32,
+        }
+    }
+
+    /// 8×8 invocations per workgroup, one texel each.
+    pub fn workgroups(&self) -> [u32; 3] {
+        [
+            self.cols.div_ceil(4).div_ceil(8),
+            self.padded_rows.div_ceil(8),
+            1,
+        ]
+    }
+}
+
+/// An rgba32float texture holding a row-major matrix of up to `rows`×`cols`
+/// elements, four per texel along each row (layout in matmul.wgsl).
+pub struct OperandTexture {
+    pub texture: wgpu::Texture,
+    pub view: wgpu::TextureView,
+}
+
+impl OperandTexture {
+    /// Texels wide and tall for a rows×cols matrix: rows rounded up to a multiple
+    /// of 4 so that a 4-deep step of a sum over rows reads zeros past the end.
+    pub fn extent(rows: usize, cols: usize) -> (usize, usize) {
+        (cols.div_ceil(4).max(1), rows.next_multiple_of(4).max(4))
+    }
+
+    /// Whether the adapter can hold such a texture.
+    pub fn fits(ctx: &GpuContext, rows: usize, cols: usize) -> bool {
+        let (w, h) = Self::extent(rows, cols);
+        let max = ctx.limits.max_texture_dimension_2d as usize;
+        w <= max && h <= max
+    }
+
+    pub fn new(ctx: &GpuContext, label: &str, rows: usize, cols: usize) -> Self {
+        let (w, h) = Self::extent(rows, cols);
+        let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: w as u32,
+                height: h as u32,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&Default::default());
+        OperandTexture { texture, view }
+    }
+}
+
+/// Where the two operands of `product` lie in their buffers, as stored:
+/// (offset, rows, cols) of a dense row-major matrix each. The texture kernels
+/// assume the orientations `MatmulParams::{forward, backward_*}` produce.
+pub fn stored_operands(product: Product, p: &MatmulParams) -> [(usize, usize, usize); 2] {
+    let (m, k, n) = (p.m as usize, p.k as usize, p.n as usize);
+    let (a, b) = match product {
+        Product::Forward | Product::Reference => ((m, k), (k, n)),
+        Product::BackwardWeight => ((k, m), (k, n)),
+        Product::BackwardInput => ((m, k), (n, k)),
+    };
+    [(p.a_off as usize, a.0, a.1), (p.b_off as usize, b.0, b.1)]
+}
+
+/// One product bound to its own buffers (and, for the texture variant, operand
+/// textures with their packs): for tests and the matmul benchmark. Training binds
+/// its products in gpu/backend.rs.
+struct Standalone {
+    c: wgpu::Buffer,
+    packs: Vec<(Binding, PackParams)>,
+    matmul: Binding,
+    groups: [u32; 3],
+}
+
+impl Standalone {
+    /// `contents`: a, b, c, aux.
+    fn new(
+        ctx: &GpuContext,
+        kernels: &MatmulKernels,
+        product: Product,
+        params: &MatmulParams,
+        arena: &wgpu::Buffer,
+        contents: [&[u8]; 4],
+    ) -> Result<Self> {
+        let kernel = kernels.kernel(product);
+        let [a, b, c, aux] = contents.map(|bytes| storage_buffer_init(ctx, kernel.name, bytes));
+        let groups = match product {
+            Product::Reference => params.reference_workgroups(),
+            _ => params.workgroups(),
+        };
+        let (Some(pack), true) = (&kernels.pack, kernels.reads_textures(product)) else {
+            let matmul = kernel.bind(ctx, arena, &[&a, &b, &c, &aux]);
+            return Ok(Standalone {
+                c,
+                packs: Vec::new(),
+                matmul,
+                groups,
+            });
+        };
+        let stored = stored_operands(product, params);
+        let mut views = Vec::new();
+        let mut packs = Vec::new();
+        for (src, &(off, rows, cols)) in [&a, &b].into_iter().zip(&stored) {
+            if !OperandTexture::fits(ctx, rows, cols) {
+                return Err(crate::error::Error::Gpu(format!(
+                    "a {rows}×{cols} operand does not fit a texture of {} (max_texture_dimension_2d {})",
+                    ctx.info.name, ctx.limits.max_texture_dimension_2d
+                )));
+            }
+            let texture = OperandTexture::new(ctx, "operand", rows, cols);
+            let binding = pack.bind_resources(
+                ctx,
+                arena,
+                &[
+                    src.as_entire_binding(),
+                    wgpu::BindingResource::TextureView(&texture.view),
+                ],
+            );
+            packs.push((binding, PackParams::new(off, rows, cols)));
+            views.push(texture.view);
+        }
+        let matmul = kernel.bind_resources(
+            ctx,
+            arena,
+            &[
+                wgpu::BindingResource::TextureView(&views[0]),
+                wgpu::BindingResource::TextureView(&views[1]),
+                c.as_entire_binding(),
+                aux.as_entire_binding(),
+            ],
+        );
+        Ok(Standalone {
+            c,
+            packs,
+            matmul,
+            groups,
+        })
+    }
+
+    fn record(&self, ctx: &GpuContext, rec: &mut Recorder, params: &MatmulParams, packs: bool) {
+        if packs {
+            for (binding, p) in &self.packs {
+                rec.dispatch(ctx, binding, p, p.workgroups());
+            }
+        }
+        rec.dispatch(ctx, &self.matmul, params, self.groups);
+    }
+}
+
+/// Runs one product on host data and returns C (m×n): for tests. `aux` is the
+/// bias (forward) or the activations (backward_input).
 pub fn run(
     ctx: &GpuContext,
-    kernel: &Kernel,
+    kernels: &MatmulKernels,
+    product: Product,
     params: &MatmulParams,
     a: &[f32],
     b: &[f32],
     aux: &[f32],
 ) -> Result<Vec<f32>> {
     let c = vec![0.0f32; params.c_off as usize + (params.m * params.n) as usize];
-    let groups = if kernel.name == "matmul_reference" {
-        params.reference_workgroups()
-    } else {
-        params.workgroups()
-    };
-    let out = run_once(
+    let mut rec = Recorder::new(ctx, 3);
+    let one = Standalone::new(
         ctx,
-        kernel,
+        kernels,
+        product,
         params,
-        groups,
-        &[
+        rec.arena(),
+        [
             bytemuck::cast_slice(a),
             bytemuck::cast_slice(b),
             bytemuck::cast_slice(&c),
             bytemuck::cast_slice(aux),
         ],
     )?;
-    let c: Vec<f32> = bytemuck::pod_collect_to_vec(&out[2]);
+    one.record(ctx, &mut rec, params, true);
+    rec.submit(ctx);
+    ctx.wait()?;
+    let c = read_f32(ctx, &one.c, c.len())?;
     Ok(c[params.c_off as usize..].to_vec())
 }
 
-/// Seconds per dispatch of `kernel` over `groups`, on random operands sized for
-/// `params`: after a warm-up dispatch (lazy drivers compile then), `reps` dispatches
-/// in one submit, timed from submit to completion. For the matmul benchmark.
-pub fn seconds_per_dispatch(
+/// Seconds per `product` on random operands sized for `params`: after a warm-up
+/// (lazy drivers compile then), `reps` products in one submit, timed from submit to
+/// completion. `with_packs`: the texture variant also fills both operand textures
+/// each time, as training does. For the matmul benchmark.
+pub fn seconds_per_product(
     ctx: &GpuContext,
-    kernel: &Kernel,
+    kernels: &MatmulKernels,
+    product: Product,
     params: &MatmulParams,
-    groups: [u32; 3],
     reps: usize,
+    with_packs: bool,
 ) -> Result<f64> {
-    use super::kernel::storage_buffer_init;
     let mut rng = crate::rng::Rng::new(1);
     let mut random =
         |n: usize| -> Vec<f32> { (0..n.max(1)).map(|_| rng.next_f64() as f32 - 0.5).collect() };
     let (m, k, n) = (params.m as usize, params.k as usize, params.n as usize);
-    let a = storage_buffer_init(
+    let a = random(params.a_off as usize + m * k);
+    let b = random(params.b_off as usize + k * n);
+    let aux = random(params.aux_off as usize + m * n);
+    let c = vec![0.0f32; params.c_off as usize + m * n];
+    let reps = reps.max(1);
+    let mut rec = Recorder::new(ctx, 3 * reps);
+    let one = Standalone::new(
         ctx,
-        "a",
-        bytemuck::cast_slice(&random(params.a_off as usize + m * k)),
-    );
-    let b = storage_buffer_init(
-        ctx,
-        "b",
-        bytemuck::cast_slice(&random(params.b_off as usize + k * n)),
-    );
-    let aux = storage_buffer_init(
-        ctx,
-        "aux",
-        bytemuck::cast_slice(&random(params.aux_off as usize + m * n)),
-    );
-    let c = storage_buffer_init(
-        ctx,
-        "c",
-        bytemuck::cast_slice(&vec![0.0f32; params.c_off as usize + m * n]),
-    );
-    let mut rec = super::kernel::Recorder::new(ctx, reps.max(1));
-    let binding = kernel.bind(ctx, rec.arena(), &[&a, &b, &c, &aux]);
-    rec.dispatch(ctx, &binding, params, groups);
+        kernels,
+        product,
+        params,
+        rec.arena(),
+        [
+            bytemuck::cast_slice(&a),
+            bytemuck::cast_slice(&b),
+            bytemuck::cast_slice(&c),
+            bytemuck::cast_slice(&aux),
+        ],
+    )?;
+    one.record(ctx, &mut rec, params, true);
     rec.submit(ctx);
     ctx.wait()?;
     for _ in 0..reps {
-        rec.dispatch(ctx, &binding, params, groups);
+        one.record(ctx, &mut rec, params, with_packs);
     }
     let t = std::time::Instant::now();
     rec.submit(ctx);
     ctx.wait()?;
-    Ok(t.elapsed().as_secs_f64() / reps.max(1) as f64)
+    Ok(t.elapsed().as_secs_f64() / reps as f64)
 }
