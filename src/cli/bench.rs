@@ -38,7 +38,8 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     pub(crate) profile: bool,
     /// Time one matmul C = A·B of this shape instead of training: the GPU kernels
-    /// (register-blocked and the simple one) and the CPU GEMM.
+    /// (every variant, the texture one with and without its packs, and the simple
+    /// kernel) and the CPU GEMM.
     #[arg(long, value_name = "M,K,N", value_parser = parse_shape)]
     pub(crate) matmul: Option<[usize; 3]>,
 }
