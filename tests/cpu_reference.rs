@@ -142,3 +142,41 @@ fn same_seed_gives_bit_identical_weights_and_another_seed_does_not() {
     assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
     assert_ne!(a, c);
 }
+
+/// The f32 exp behind the CPU sigmoid: within 2 ULP (relative 2.4e-7) of the exact
+/// value over the whole clamped range, for a dense sweep and for the points where
+/// the range reduction switches n; saturating, not overflowing, outside it.
+#[test]
+fn vectorisable_exp_is_within_two_ulp() {
+    use gpu_mlp::cpu::real::exp_f32;
+    const ULP2: f64 = 2.0 * f32::EPSILON as f64;
+    let mut worst = 0.0f64;
+    let sweep = (0..2_000_000).map(|i| -87.0 + 175.0 * i as f64 / 2e6);
+    let switches = (-125..=127).flat_map(|n| {
+        let x = (n as f64 + 0.5) * std::f64::consts::LN_2;
+        [x - 1e-6, x, x + 1e-6]
+    });
+    for x in sweep.chain(switches).chain([0.0, -0.0, 1e-30, -1e-30]) {
+        let x = x as f32;
+        if !(-87.0..=88.0).contains(&x) {
+            continue;
+        }
+        let exact = (x as f64).exp();
+        let err = ((exp_f32(x) as f64 - exact) / exact).abs();
+        assert!(
+            err <= ULP2,
+            "exp({x}) = {}, exact {exact}: relative error {err:e}",
+            exp_f32(x)
+        );
+        worst = worst.max(err);
+    }
+    println!("largest relative error of exp_f32: {worst:e}");
+    assert!(exp_f32(-1000.0) >= 0.0 && exp_f32(-1000.0) < 1e-37);
+    assert!(exp_f32(1000.0).is_finite() && exp_f32(1000.0) > 1e38);
+    assert!(exp_f32(f32::NAN).is_nan());
+    // And the sigmoid built on it stays in [0, 1] with exact saturation.
+    use gpu_mlp::cpu::real::Real;
+    assert_eq!(100.0f32.sigmoid(), 1.0);
+    assert!((-100.0f32).sigmoid() >= 0.0 && (-100.0f32).sigmoid() < 1e-38);
+    assert_eq!(0.0f32.sigmoid(), 0.5);
+}

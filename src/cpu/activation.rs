@@ -7,20 +7,27 @@ use crate::model::Activation;
 
 /// z (m×n) += b, then z = act(z) in place; `act = None` leaves the logits linear.
 pub fn bias_activation_forward<T: Real>(z: &mut [T], b: &[T], n: usize, act: Option<Activation>) {
+    // One loop per activation, each branch-free inside, so that the compiler
+    // vectorises it.
+    match act {
+        None => map_with_bias(z, b, n, |v| v),
+        Some(Activation::Sigmoid) => map_with_bias(z, b, n, T::sigmoid),
+        Some(a) => map_with_bias(z, b, n, |v| activate(a, v)),
+    }
+}
+
+#[inline(always)]
+fn map_with_bias<T: Real>(z: &mut [T], b: &[T], n: usize, f: impl Fn(T) -> T) {
     for row in z.chunks_exact_mut(n) {
         for (x, &bias) in row.iter_mut().zip(b) {
-            let v = *x + bias;
-            *x = match act {
-                None => v,
-                Some(a) => activate(a, v),
-            };
+            *x = f(*x + bias);
         }
     }
 }
 
 pub fn activate<T: Real>(act: Activation, x: T) -> T {
     match act {
-        Activation::Sigmoid => T::ONE / (T::ONE + (-x).exp()),
+        Activation::Sigmoid => x.sigmoid(),
         Activation::Relu => {
             if x > T::ZERO {
                 x
