@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := mesa-vulkan-drivers dataset-fashion-mnist
 ARGS ?=
 
-.PHONY: deps build train train-cpu test bench-peers lint clean
+.PHONY: deps build train train-cpu test bench-peers device-kit lint clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -32,6 +32,22 @@ test: deps
 # Side-by-side epoch times against PyTorch and numpy (see benches/README.md).
 bench-peers: deps build
 	benches/peers.sh $(ARGS)
+
+# What benches/device.sh needs on a GPU machine with no Rust and no network: the
+# stripped binary and GPU test binaries, Fashion-MNIST, the PyTorch CUDA peer and the
+# Vulkan loader packages (see benches/README.md).
+KIT := .device-kit
+device-kit: deps
+	$(CARGO) build --release
+	rm -rf $(KIT) && mkdir -p $(KIT)/tests $(KIT)/data $(KIT)/gl
+	cp target/release/gpu-mlp $(KIT)/ && strip $(KIT)/gpu-mlp
+	$(CARGO) test --release --no-run --test gpu_kernels --test gpu_training --message-format=json \
+		| grep -o '"executable":"[^"]*/deps/[^"]*"' | cut -d'"' -f4 \
+		| while read -r t; do n=$$(basename $$t); cp $$t $(KIT)/tests/$${n%-*} && strip $(KIT)/tests/$${n%-*}; done
+	cp /usr/share/datasets/fashion-mnist/*.gz $(KIT)/data/
+	cp benches/torch_cuda_mlp.py $(KIT)/
+	cd $(KIT)/gl && apt-get download libvulkan1
+	du -sh $(KIT)
 
 lint:
 	$(CARGO) fmt --all -- --check
