@@ -6,17 +6,20 @@
 // C is always written row-major with row stride n. Each output is summed by one
 // invocation in a fixed k order, so results are deterministic.
 //
-// Two tilings of the same 64×64 output tile per workgroup, each with all three
-// epilogues (the host picks one per adapter, see src/gpu/matmul.rs):
-//   *_forward, *_backward_*         register-blocked: 8×8 invocations, each owning an
-//                                   8×8 block (64 FMAs per 16 loads), no workgroup
-//                                   memory. Fastest on lavapipe, whose barriers cost
-//                                   more than shared tiles save (NOTES-wgpu.md).
+// Three variants, each with all three epilogues (the host picks one per adapter, and
+// a tile size per product shape: see src/gpu/matmul.rs):
+//   *_forward, *_backward_*         register-blocked: WG×WG invocations (8×8, or 4×4
+//                                   for small products), each owning an 8×8 block
+//                                   (64 FMAs per 16 loads), no workgroup memory.
 //   *_tiled                         16×16 invocations, each owning 4×4 outputs, with
 //                                   64×16 / 16×64 tiles of A and B staged in 8 KiB of
 //                                   workgroup memory: each loaded element is reused 64
 //                                   times, the shape real GPUs reward.
-// Both own strided blocks (rows ly + WG·i, columns lx + WG·j) so that neighbouring
+//   *_texture                       as register-blocked, with both operands read from
+//                                   textures (see "texture operands" below). Fastest on
+//                                   lavapipe, whose barriers cost more than shared tiles
+//                                   save and whose buffer loads run lane by lane.
+// All own strided blocks (rows ly + WG·i, columns lx + WG·j) so that neighbouring
 // invocations touch neighbouring columns: loads of B and stores of C coalesce.
 
 struct MatmulParams {
@@ -40,9 +43,12 @@ struct MatmulParams {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 
-const BLOCK: u32 = 8u;          // outputs per invocation along each axis
-const WG: u32 = 8u;             // invocations per workgroup along each axis
-const TILE: u32 = BLOCK * WG;   // outputs per workgroup along each axis (64)
+const BLOCK: u32 = 8u;             // outputs per invocation along each axis
+// Invocations per workgroup along each axis, set per pipeline: 8 (64×64 outputs per
+// workgroup), or 4 (32×32) for products too small to give every worker a workgroup
+// of 64×64 (the host picks per product shape, see src/gpu/matmul.rs).
+override WG: u32 = 8u;
+override TILE: u32 = BLOCK * WG;   // outputs per workgroup along each axis
 
 fn row_of(wid: vec3<u32>, lid: vec3<u32>, i: u32) -> u32 {
     return wid.y * TILE + lid.y + WG * i;
@@ -155,17 +161,17 @@ fn blocked(wid: vec3<u32>, lid: vec3<u32>, epilogue: u32) {
     store_block(epilogue, rows, cols, &acc);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG, WG)
 fn matmul_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     blocked(wid, lid, EPILOGUE_BIAS_ACT);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG, WG)
 fn matmul_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     blocked(wid, lid, EPILOGUE_NONE);
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG, WG)
 fn matmul_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     blocked(wid, lid, EPILOGUE_ACT_GRAD);
 }
@@ -175,12 +181,13 @@ fn matmul_backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
 const T_WG: u32 = 16u;     // invocations per workgroup along each axis
 const T_BLOCK: u32 = 4u;   // outputs per invocation along each axis
 const T_K: u32 = 16u;      // k-slice staged per round
-var<workgroup> tile_a: array<f32, 1024>;   // TILE rows × T_K, row-major
-var<workgroup> tile_b: array<f32, 1024>;   // T_K × TILE columns, row-major
+const T_TILE: u32 = T_WG * T_BLOCK;   // outputs per workgroup along each axis (64)
+var<workgroup> tile_a: array<f32, 1024>;   // T_TILE rows × T_K, row-major
+var<workgroup> tile_b: array<f32, 1024>;   // T_K × T_TILE columns, row-major
 
 fn tiled(wid: vec3<u32>, lid: vec3<u32>, flat: u32, epilogue: u32) {
-    let row0 = wid.y * TILE;
-    let col0 = wid.x * TILE;
+    let row0 = wid.y * T_TILE;
+    let col0 = wid.x * T_TILE;
     var acc: array<array<f32, 4>, 4>;
     for (var k0 = 0u; k0 < p.k; k0 += T_K) {
         // 256 invocations stage 1024 elements of each tile, 4 each; zeros past the edges.
@@ -193,8 +200,8 @@ fn tiled(wid: vec3<u32>, lid: vec3<u32>, flat: u32, epilogue: u32) {
                 av = a[p.a_off + ar * p.a_row + aq * p.a_col];
             }
             tile_a[idx] = av;
-            let bq = k0 + idx / TILE;
-            let bc = col0 + idx % TILE;
+            let bq = k0 + idx / T_TILE;
+            let bc = col0 + idx % T_TILE;
             var bv = 0.0;
             if bq < p.k && bc < p.n {
                 bv = b[p.b_off + bq * p.b_row + bc * p.b_col];
@@ -209,7 +216,7 @@ fn tiled(wid: vec3<u32>, lid: vec3<u32>, flat: u32, epilogue: u32) {
                 av[i] = tile_a[(lid.y + T_WG * i) * T_K + q];
             }
             for (var j = 0u; j < T_BLOCK; j++) {
-                bv[j] = tile_b[q * TILE + lid.x + T_WG * j];
+                bv[j] = tile_b[q * T_TILE + lid.x + T_WG * j];
             }
             for (var i = 0u; i < T_BLOCK; i++) {
                 for (var j = 0u; j < T_BLOCK; j++) {
@@ -278,7 +285,7 @@ fn texel(t: texture_2d<f32>, x: u32, y: u32) -> vec4<f32> {
 }
 
 // c = a · w + epilogue: a along the sum, w along the output columns.
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG, WG)
 fn matmul_forward_texture(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     var rows: array<u32, 8>;
     var cols: array<u32, 8>;
@@ -306,7 +313,7 @@ fn matmul_forward_texture(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_
 }
 
 // dw = aᵀ · dz, summed over the batch: both operands along the output axes.
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG, WG)
 fn matmul_backward_weight_texture(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     var rows: array<u32, 8>;
     var cols: array<u32, 8>;
@@ -326,7 +333,7 @@ fn matmul_backward_weight_texture(@builtin(workgroup_id) wid: vec3<u32>, @builti
 }
 
 // da = (dz · wᵀ) ⊙ act'(a): both operands along the sum.
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(WG, WG)
 fn matmul_backward_input_texture(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     var rows: array<u32, 8>;
     var cols: array<u32, 8>;

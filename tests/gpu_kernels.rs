@@ -65,11 +65,42 @@ fn check(what: &str, got: &[f32], want: &[f64], bound: impl Fn(usize) -> f64) {
     }
 }
 
+/// Every variant at every tile size it has: 64×64 outputs per workgroup, and 32×32
+/// for the register-blocked and texture kernels (forced here, whatever the shape).
+fn every_kernel(ctx: &gpu_mlp::gpu::GpuContext) -> Vec<MatmulKernels> {
+    let mut all = Vec::new();
+    for variant in MatmulVariant::ALL {
+        let k = MatmulKernels::variant(ctx, variant).unwrap();
+        if k.small.is_some() {
+            all.push(
+                MatmulKernels::variant(ctx, variant)
+                    .unwrap()
+                    .with_workers(u32::MAX),
+            );
+        }
+        all.push(k.with_workers(0));
+    }
+    all
+}
+
+fn name(k: &MatmulKernels) -> String {
+    let small = k.small.is_some() && k.workers == u32::MAX;
+    format!(
+        "{} ({})",
+        k.variant.name(),
+        if small {
+            "32×32 tiles"
+        } else {
+            "64×64 tiles"
+        }
+    )
+}
+
 #[test]
 fn matmul_matches_reference_on_ragged_shapes() {
     let Some(ctx) = gpu() else { return };
-    for variant in MatmulVariant::ALL {
-        matmul_matches_reference(&ctx, &MatmulKernels::variant(&ctx, variant).unwrap());
+    for k in every_kernel(&ctx) {
+        matmul_matches_reference(&ctx, &k);
     }
 }
 
@@ -80,7 +111,7 @@ fn matmul_matches_reference(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
         let w = random_f32(&mut rng, kk * n, 1.0);
         let dz = random_f32(&mut rng, m * n, 1.0);
         let zero_bias = vec![0.0f32; n];
-        let tag = format!("{} {m}×{kk}×{n}", k.forward.name);
+        let tag = format!("{} {m}×{kk}×{n}", name(k));
 
         // Forward, linear epilogue with zero bias: z = a·w.
         let p = MatmulParams::forward(m, kk, n, 0, 0, 0);
@@ -111,8 +142,7 @@ fn matmul_matches_reference(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
 fn fast_matmuls_match_the_simple_kernel() {
     // The one-output-per-invocation kernel is the GPU-side oracle for the fast ones.
     let Some(ctx) = gpu() else { return };
-    for variant in MatmulVariant::ALL {
-        let k = MatmulKernels::variant(&ctx, variant).unwrap();
+    for k in every_kernel(&ctx) {
         fast_matches_simple(&ctx, &k);
     }
 }
@@ -161,7 +191,7 @@ fn fast_matches_simple(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
             let (_, scale) = exact(x, xs, y, ys, em, ek, en);
             let simple64: Vec<f64> = simple.iter().map(|&v| v as f64).collect();
             check(
-                &format!("{} vs simple, {m}×{kk}×{n}", k.kernel(product).name),
+                &format!("{} vs simple, {m}×{kk}×{n}", name(k)),
                 &fast,
                 &simple64,
                 |i| 2.0 * MATMUL_REL * scale[i],
@@ -174,8 +204,8 @@ fn fast_matches_simple(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
 fn matmul_reads_operands_at_offsets() {
     // Layers after the first read W and b at offsets into the one parameter buffer.
     let Some(ctx) = gpu() else { return };
-    for variant in MatmulVariant::ALL {
-        reads_operands_at_offsets(&ctx, &MatmulKernels::variant(&ctx, variant).unwrap());
+    for k in every_kernel(&ctx) {
+        reads_operands_at_offsets(&ctx, &k);
     }
 }
 
@@ -194,7 +224,7 @@ fn reads_operands_at_offsets(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) 
         .map(|(i, w)| w + bias[i % n] as f64)
         .collect();
     check(
-        &format!("{}: a·W[off] + b[off]", k.forward.name),
+        &format!("{}: a·W[off] + b[off]", name(k)),
         &z,
         &want,
         |i| MATMUL_REL * (scale[i] + bias[i % n].abs() as f64),
@@ -204,8 +234,8 @@ fn reads_operands_at_offsets(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) 
 #[test]
 fn fused_bias_activation_and_activation_backward_match_reference() {
     let Some(ctx) = gpu() else { return };
-    for variant in MatmulVariant::ALL {
-        fused_epilogues_match(&ctx, &MatmulKernels::variant(&ctx, variant).unwrap());
+    for k in every_kernel(&ctx) {
+        fused_epilogues_match(&ctx, &k);
     }
 }
 
@@ -226,7 +256,7 @@ fn fused_epilogues_match(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
             .collect();
         // Every activation has slope ≤ 1, so the pre-activation error passes through at most unchanged.
         check(
-            &format!("{} {act:?}(a·w + b)", k.forward.name),
+            &format!("{} {act:?}(a·w + b)", name(k)),
             &out,
             &want,
             |i| MATMUL_REL * (scale[i] + bias[i % n].abs() as f64) + EXP_ABS,

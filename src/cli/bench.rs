@@ -245,18 +245,30 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
     let mut ratios = Vec::new();
     for variant in MatmulVariant::ALL {
         let kernels = MatmulKernels::variant(&ctx, variant)?;
-        let s = time(&kernels, Product::Forward, false)?;
-        line(
-            &format!("gpu {} ({} matmul)", kernels.forward.name, variant.name()),
-            s,
-        );
-        ratios.push(format!("{} {:.1}×", variant.name(), base / s));
-        if variant == MatmulVariant::Texture {
-            let s = time(&kernels, Product::Forward, true)?;
-            line("  … with both operands packed into textures first", s);
-            ratios.push(format!("texture with packs {:.1}×", base / s));
+        let picks_small = kernels.wants_small(Product::Forward, &p);
+        let tiles: &[(u32, &str)] = if kernels.small.is_some() {
+            &[(0, "64×64"), (u32::MAX, "32×32")]
+        } else {
+            &[(0, "64×64")]
+        };
+        for &(workers, tile) in tiles {
+            let kernels = MatmulKernels::variant(&ctx, variant)?.with_workers(workers);
+            let picked = (workers == u32::MAX) == picks_small;
+            let mark = if picked { " *" } else { "" };
+            let s = time(&kernels, Product::Forward, false)?;
+            line(&format!("gpu {} {tile}{mark}", kernels.forward.name), s);
+            ratios.push(format!("{} {tile} {:.1}×", variant.name(), base / s));
+            if variant == MatmulVariant::Texture {
+                let s = time(&kernels, Product::Forward, true)?;
+                line("  … with both operands packed into textures first", s);
+                ratios.push(format!("texture {tile} with packs {:.1}×", base / s));
+            }
         }
     }
+    println!(
+        "(* the tile this shape gets: 32×32 only when four times the 64×64 workgroups fit the adapter's {} workers)",
+        simple.workers
+    );
     println!(
         "speed-up over the simple kernel: {}; training uses {} on this adapter",
         ratios.join(", "),

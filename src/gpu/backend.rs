@@ -11,7 +11,7 @@ use super::context::GpuContext;
 use super::gather::GatherParams;
 use super::kernel::{read_f32, storage_buffer, storage_buffer_init, Binding, Kernel, Recorder};
 use super::matmul::{
-    MatmulKernels, MatmulParams, MatmulVariant, OperandTexture, PackParams, Product,
+    BoundProduct, MatmulKernels, MatmulParams, MatmulVariant, OperandTexture, PackParams, Product,
 };
 use super::metrics::MetricsParams;
 use super::optimizer::OptimizerParams;
@@ -65,13 +65,13 @@ pub struct GpuBackend {
     metrics_staging: wgpu::Buffer,
     train: SplitBindings,
     test: SplitBindings,
-    forward: Vec<Binding>,
+    forward: Vec<BoundProduct>,
     /// The texture variant's packs, recorded before the products that read them.
     packs: Option<Packs>,
-    backward_weight: Vec<Binding>,
+    backward_weight: Vec<BoundProduct>,
     bias_backward: Vec<Binding>,
     /// Layer 0 has none: the input needs no gradient.
-    backward_input: Vec<Option<Binding>>,
+    backward_input: Vec<Option<BoundProduct>>,
     loss: Binding,
     batch_metrics: Binding,
     update: Binding,
@@ -237,7 +237,7 @@ impl GpuBackend {
         const WEIGHTS: usize = 1;
         const GRAD: usize = 2;
         let bind_product = |product: Product, ops: [wgpu::BindingResource; 4]| {
-            matmul.kernel(product).bind_resources(&ctx, arena, &ops)
+            matmul.bind(&ctx, arena, product, &ops)
         };
         let forward = (0..layers)
             .map(|l| {
@@ -405,7 +405,7 @@ impl GpuBackend {
             }
             let p =
                 MatmulParams::forward(len, k, n, arch.weight_offset(l), arch.bias_offset(l), act);
-            self.rec.dispatch_matmul(&self.ctx, &self.forward[l], &p);
+            self.forward[l].record(&self.ctx, &mut self.rec, &p);
         }
         let p = LossParams::new(len, arch.classes(), arch.loss, len);
         self.rec.dispatch(&self.ctx, &self.loss, &p, p.workgroups());
@@ -424,8 +424,7 @@ impl GpuBackend {
                     .dispatch(&self.ctx, &packs.grad[l], &p, p.workgroups());
             }
             let p = MatmulParams::backward_weight(len, k, n, arch.weight_offset(l));
-            self.rec
-                .dispatch_matmul(&self.ctx, &self.backward_weight[l], &p);
+            self.backward_weight[l].record(&self.ctx, &mut self.rec, &p);
             let p = ReduceParams::bias_backward(len, n, arch.bias_offset(l));
             self.rec
                 .dispatch(&self.ctx, &self.bias_backward[l], &p, p.workgroups());
@@ -437,7 +436,7 @@ impl GpuBackend {
                     arch.weight_offset(l),
                     arch.activation.code(),
                 );
-                self.rec.dispatch_matmul(&self.ctx, b, &p);
+                b.record(&self.ctx, &mut self.rec, &p);
             }
         }
         self.t += 1;

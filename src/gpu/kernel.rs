@@ -73,6 +73,17 @@ impl Kernel {
         entry: &'static str,
         storage: &[Access],
     ) -> Self {
+        Self::with_constants::<P>(ctx, module, entry, storage, &[])
+    }
+
+    /// Like `new`, with values for the shader's `override` constants.
+    pub fn with_constants<P: Pod>(
+        ctx: &GpuContext,
+        module: &wgpu::ShaderModule,
+        entry: &'static str,
+        storage: &[Access],
+        constants: &[(&str, f64)],
+    ) -> Self {
         let params_size = std::mem::size_of::<P>() as u64;
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
@@ -112,7 +123,10 @@ impl Kernel {
                 layout: Some(&pipeline_layout),
                 module,
                 entry_point: Some(entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
                 cache: None,
             });
         Kernel {
@@ -236,8 +250,14 @@ impl Recorder {
     }
 
     /// Records a matmul dispatch, noting its arithmetic for the profile.
-    pub fn dispatch_matmul(&mut self, ctx: &GpuContext, binding: &Binding, params: &MatmulParams) {
-        self.dispatch(ctx, binding, params, params.workgroups());
+    pub fn dispatch_matmul(
+        &mut self,
+        ctx: &GpuContext,
+        binding: &Binding,
+        params: &MatmulParams,
+        groups: [u32; 3],
+    ) {
+        self.dispatch(ctx, binding, params, groups);
         if let Some(d) = self.pending.last_mut() {
             d.flops = params.flops();
         }

@@ -15,8 +15,12 @@ pub const SOURCE: &str = concat!(
     include_str!("../../shaders/matmul.wgsl")
 );
 
-/// Outputs per workgroup along each axis (8×8 invocations × 8×8 outputs each).
-const TILE: usize = 64;
+/// Outputs per workgroup along each axis: 8×8 invocations of 8×8 outputs (and the
+/// tiled kernel's 16×16 of 4×4) ...
+pub const TILE: u32 = 64;
+/// ... or, for the register-blocked and texture kernels built with `WG` = 4, 4×4
+/// invocations of 8×8 outputs: 4× the workgroups for products too small for 64.
+pub const SMALL_TILE: u32 = 32;
 
 /// `MatmulParams` in matmul.wgsl: C (m×n) = A (m×k) · B (k×n) through strides.
 #[repr(C)]
@@ -91,12 +95,9 @@ impl MatmulParams {
         }
     }
 
-    pub fn workgroups(&self) -> [u32; 3] {
-        [
-            (self.n as usize).div_ceil(TILE) as u32,
-            (self.m as usize).div_ceil(TILE) as u32,
-            1,
-        ]
+    /// Workgroups of `tile`×`tile` outputs covering C.
+    pub fn workgroups(&self, tile: u32) -> [u32; 3] {
+        [self.n.div_ceil(tile), self.m.div_ceil(tile), 1]
     }
 
     /// Workgroups for `matmul_reference` (16×16 invocations, one output each).
@@ -199,6 +200,11 @@ pub struct MatmulKernels {
     pub forward: Kernel,
     pub backward_weight: Kernel,
     pub backward_input: Kernel,
+    /// The same three with `SMALL_TILE` outputs per workgroup (blocked and texture).
+    pub small: Option<[Kernel; 3]>,
+    /// Workgroups a dispatch needs to keep every worker of the adapter busy: below
+    /// it, a product runs with the small tile (see `parallel_workers`).
+    pub workers: u32,
     /// One output per invocation, no epilogue: the oracle and the baseline.
     pub reference: Kernel,
     /// Fills operand textures (the texture variant only).
@@ -236,6 +242,12 @@ impl MatmulKernels {
         };
         let [forward, backward_weight, backward_input] =
             names.map(|name| Kernel::new::<MatmulParams>(ctx, &module, name, bindings));
+        let small = (variant != MatmulVariant::Tiled).then(|| {
+            let wg = [("WG", (SMALL_TILE / 8) as f64)];
+            names.map(|name| {
+                Kernel::with_constants::<MatmulParams>(ctx, &module, name, bindings, &wg)
+            })
+        });
         let pack = (variant == MatmulVariant::Texture).then(|| {
             Kernel::new::<PackParams>(
                 ctx,
@@ -249,6 +261,8 @@ impl MatmulKernels {
             forward,
             backward_weight,
             backward_input,
+            small,
+            workers: parallel_workers(&ctx.info),
             reference: Kernel::new::<MatmulParams>(ctx, &module, "matmul_reference", &BINDINGS),
             pack,
         })
@@ -263,10 +277,99 @@ impl MatmulKernels {
         }
     }
 
+    /// The small-tile kernel of `product`, where the variant has one.
+    pub fn small_kernel(&self, product: Product) -> Option<&Kernel> {
+        let small = self.small.as_ref()?;
+        match product {
+            Product::Forward => Some(&small[0]),
+            Product::BackwardWeight => Some(&small[1]),
+            Product::BackwardInput => Some(&small[2]),
+            Product::Reference => None,
+        }
+    }
+
+    /// Overrides how many workgroups count as enough (tests: 0 forces 64×64 tiles,
+    /// `u32::MAX` 32×32 ones wherever the variant has them).
+    pub fn with_workers(mut self, workers: u32) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// Whether a product of this shape runs with the small tile (`small_tile_pays`).
+    pub fn wants_small(&self, product: Product, params: &MatmulParams) -> bool {
+        self.small_kernel(product).is_some() && small_tile_pays(params, self.workers)
+    }
+
+    /// Binds `product` to `resources` (a, b, c, aux) at every tile size it has.
+    pub fn bind(
+        &self,
+        ctx: &GpuContext,
+        arena: &wgpu::Buffer,
+        product: Product,
+        resources: &[wgpu::BindingResource],
+    ) -> BoundProduct {
+        BoundProduct {
+            product,
+            large: self.kernel(product).bind_resources(ctx, arena, resources),
+            small: self
+                .small_kernel(product)
+                .map(|k| k.bind_resources(ctx, arena, resources)),
+            workers: self.workers,
+        }
+    }
+
     /// Whether `product` reads its operands from textures.
     pub fn reads_textures(&self, product: Product) -> bool {
         self.variant == MatmulVariant::Texture && product != Product::Reference
     }
+}
+
+/// One product bound to its operands, at both tile sizes where the variant has two;
+/// `record` picks one per shape.
+pub struct BoundProduct {
+    product: Product,
+    large: Binding,
+    small: Option<Binding>,
+    workers: u32,
+}
+
+impl BoundProduct {
+    pub fn record(&self, ctx: &GpuContext, rec: &mut Recorder, params: &MatmulParams) {
+        let large = match self.product {
+            Product::Reference => params.reference_workgroups(),
+            _ => params.workgroups(TILE),
+        };
+        match &self.small {
+            Some(small) if small_tile_pays(params, self.workers) => {
+                rec.dispatch_matmul(ctx, small, params, params.workgroups(SMALL_TILE))
+            }
+            _ => rec.dispatch_matmul(ctx, &self.large, params, large),
+        }
+    }
+}
+
+/// Whether 32×32 tiles should replace 64×64 ones for a product of this shape: only
+/// when all four times as many workgroups still find idle workers. A small tile
+/// does about half the work per workgroup-second of a large one (measured on
+/// lavapipe: 1 workgroup of 64×64 on 2 cores beat 4 of 32×32 by 1.6×), so it pays
+/// only where the large tile leaves most workers idle.
+pub fn small_tile_pays(params: &MatmulParams, workers: u32) -> bool {
+    let [x, y, _] = params.workgroups(TILE);
+    (x * y).saturating_mul(4) <= workers
+}
+
+/// Workgroups one dispatch needs to occupy the adapter: lavapipe runs workgroups on
+/// `LP_NUM_THREADS` threads (default: every core); a real GPU is taken to need 128,
+/// about the multiprocessor count of a large one (not measured by this project: the
+/// README says so).
+pub fn parallel_workers(info: &wgpu::AdapterInfo) -> u32 {
+    if info.device_type != wgpu::DeviceType::Cpu {
+        return 128;
+    }
+    std::env::var("LP_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
 }
 
 /// `PackParams` in matmul.wgsl: rows×cols at `off` in a buffer → an operand texture.
@@ -360,8 +463,7 @@ pub fn stored_operands(product: Product, p: &MatmulParams) -> [(usize, usize, us
 struct Standalone {
     c: wgpu::Buffer,
     packs: Vec<(Binding, PackParams)>,
-    matmul: Binding,
-    groups: [u32; 3],
+    matmul: BoundProduct,
 }
 
 impl Standalone {
@@ -374,19 +476,15 @@ impl Standalone {
         arena: &wgpu::Buffer,
         contents: [&[u8]; 4],
     ) -> Result<Self> {
-        let kernel = kernels.kernel(product);
-        let [a, b, c, aux] = contents.map(|bytes| storage_buffer_init(ctx, kernel.name, bytes));
-        let groups = match product {
-            Product::Reference => params.reference_workgroups(),
-            _ => params.workgroups(),
-        };
+        let name = kernels.kernel(product).name;
+        let [a, b, c, aux] = contents.map(|bytes| storage_buffer_init(ctx, name, bytes));
         let (Some(pack), true) = (&kernels.pack, kernels.reads_textures(product)) else {
-            let matmul = kernel.bind(ctx, arena, &[&a, &b, &c, &aux]);
+            let buffers = [&a, &b, &c, &aux].map(|b| b.as_entire_binding());
+            let matmul = kernels.bind(ctx, arena, product, &buffers);
             return Ok(Standalone {
                 c,
                 packs: Vec::new(),
                 matmul,
-                groups,
             });
         };
         let stored = stored_operands(product, params);
@@ -411,9 +509,10 @@ impl Standalone {
             packs.push((binding, PackParams::new(off, rows, cols)));
             views.push(texture.view);
         }
-        let matmul = kernel.bind_resources(
+        let matmul = kernels.bind(
             ctx,
             arena,
+            product,
             &[
                 wgpu::BindingResource::TextureView(&views[0]),
                 wgpu::BindingResource::TextureView(&views[1]),
@@ -421,12 +520,7 @@ impl Standalone {
                 aux.as_entire_binding(),
             ],
         );
-        Ok(Standalone {
-            c,
-            packs,
-            matmul,
-            groups,
-        })
+        Ok(Standalone { c, packs, matmul })
     }
 
     fn record(&self, ctx: &GpuContext, rec: &mut Recorder, params: &MatmulParams, packs: bool) {
@@ -435,7 +529,7 @@ impl Standalone {
                 rec.dispatch(ctx, binding, p, p.workgroups());
             }
         }
-        rec.dispatch(ctx, &self.matmul, params, self.groups);
+        self.matmul.record(ctx, rec, params);
     }
 }
 
