@@ -36,6 +36,50 @@ struct SplitBindings {
     len: usize,
 }
 
+/// The texture variant's operand textures, per layer l: its input acts[l]
+/// (batch×in), its weights W_l (in×out) and its output gradient dz[l] (batch×out).
+struct LayerTextures {
+    input: Vec<OperandTexture>,
+    weights: Vec<OperandTexture>,
+    grad: Vec<OperandTexture>,
+}
+
+impl LayerTextures {
+    fn new(ctx: &GpuContext, arch: &Architecture, max_batch: usize) -> Self {
+        let make = |what: &str, l: usize, rows: usize, cols: usize| {
+            OperandTexture::new(ctx, &format!("{what}[{l}] texture"), rows, cols)
+        };
+        let layers = 0..arch.layers();
+        LayerTextures {
+            input: layers
+                .clone()
+                .map(|l| make("acts", l, max_batch, arch.sizes[l]))
+                .collect(),
+            weights: layers
+                .clone()
+                .map(|l| {
+                    let (k, n) = arch.layer_shape(l);
+                    make("w", l, k, n)
+                })
+                .collect(),
+            grad: layers
+                .map(|l| make("dz", l, max_batch, arch.sizes[l + 1]))
+                .collect(),
+        }
+    }
+}
+
+/// A product operand: its texture where the variant reads textures, else the buffer.
+fn operand<'a>(
+    texture: Option<&'a OperandTexture>,
+    buffer: &'a wgpu::Buffer,
+) -> wgpu::BindingResource<'a> {
+    match texture {
+        Some(t) => wgpu::BindingResource::TextureView(&t.view),
+        None => buffer.as_entire_binding(),
+    }
+}
+
 /// Per layer l, the packs that copy its matmul operands into textures: the layer
 /// input acts[l] and weights W_l before the forward product, the output gradient
 /// dz[l] before the backward products (which reuse the forward's textures of
@@ -203,39 +247,11 @@ impl GpuBackend {
         let train = bind_split(&data.train, "train");
         let test = bind_split(&data.test, "test");
         let bind = |k: &Kernel, bufs: &[&wgpu::Buffer]| k.bind(&ctx, arena, bufs);
-        let textures = (variant == MatmulVariant::Texture).then(|| {
-            let make = |what: &str, l: usize, rows: usize, cols: usize| {
-                OperandTexture::new(&ctx, &format!("{what}[{l}] texture"), rows, cols)
-            };
-            let input: Vec<_> = (0..layers)
-                .map(|l| make("acts", l, max_batch, arch.sizes[l]))
-                .collect();
-            let weights: Vec<_> = (0..layers)
-                .map(|l| {
-                    let (k, n) = arch.layer_shape(l);
-                    make("w", l, k, n)
-                })
-                .collect();
-            let grad: Vec<_> = (0..layers)
-                .map(|l| make("dz", l, max_batch, arch.sizes[l + 1]))
-                .collect();
-            [input, weights, grad]
-        });
-        // A product operand: the buffer, or with the texture variant its texture.
-        fn operand<'a>(
-            textures: &'a Option<[Vec<OperandTexture>; 3]>,
-            buffer: &'a wgpu::Buffer,
-            which: usize,
-            l: usize,
-        ) -> wgpu::BindingResource<'a> {
-            match textures {
-                Some(t) => wgpu::BindingResource::TextureView(&t[which][l].view),
-                None => buffer.as_entire_binding(),
-            }
-        }
-        const INPUT: usize = 0;
-        const WEIGHTS: usize = 1;
-        const GRAD: usize = 2;
+        let textures =
+            (variant == MatmulVariant::Texture).then(|| LayerTextures::new(&ctx, arch, max_batch));
+        let tex = |pick: fn(&LayerTextures) -> &Vec<OperandTexture>, l: usize| {
+            textures.as_ref().map(|t| &pick(t)[l])
+        };
         let bind_product = |product: Product, ops: [wgpu::BindingResource; 4]| {
             matmul.bind(&ctx, arena, product, &ops)
         };
@@ -244,8 +260,8 @@ impl GpuBackend {
                 bind_product(
                     Product::Forward,
                     [
-                        operand(&textures, &acts[l], INPUT, l),
-                        operand(&textures, &params_buf, WEIGHTS, l),
+                        operand(tex(|t| &t.input, l), &acts[l]),
+                        operand(tex(|t| &t.weights, l), &params_buf),
                         acts[l + 1].as_entire_binding(),
                         params_buf.as_entire_binding(),
                     ],
@@ -257,8 +273,8 @@ impl GpuBackend {
                 bind_product(
                     Product::BackwardWeight,
                     [
-                        operand(&textures, &acts[l], INPUT, l),
-                        operand(&textures, &dz[l], GRAD, l),
+                        operand(tex(|t| &t.input, l), &acts[l]),
+                        operand(tex(|t| &t.grad, l), &dz[l]),
                         grads.as_entire_binding(),
                         acts[l].as_entire_binding(),
                     ],
@@ -279,14 +295,12 @@ impl GpuBackend {
                 };
                 Some(Packs {
                     input: (0..layers)
-                        .map(|l| bind_pack(&acts[l], &t[INPUT][l]))
+                        .map(|l| bind_pack(&acts[l], &t.input[l]))
                         .collect(),
                     weights: (0..layers)
-                        .map(|l| bind_pack(&params_buf, &t[WEIGHTS][l]))
+                        .map(|l| bind_pack(&params_buf, &t.weights[l]))
                         .collect(),
-                    grad: (0..layers)
-                        .map(|l| bind_pack(&dz[l], &t[GRAD][l]))
-                        .collect(),
+                    grad: (0..layers).map(|l| bind_pack(&dz[l], &t.grad[l])).collect(),
                 })
             }
             _ => None,
@@ -300,8 +314,8 @@ impl GpuBackend {
                     bind_product(
                         Product::BackwardInput,
                         [
-                            operand(&textures, &dz[l], GRAD, l),
-                            operand(&textures, &params_buf, WEIGHTS, l),
+                            operand(tex(|t| &t.grad, l), &dz[l]),
+                            operand(tex(|t| &t.weights, l), &params_buf),
                             dz[l - 1].as_entire_binding(),
                             acts[l].as_entire_binding(),
                         ],
