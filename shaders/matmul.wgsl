@@ -7,7 +7,7 @@
 // invocation in a fixed k order, so results are deterministic.
 //
 // Three variants, each with all three epilogues (the host picks one per adapter, and
-// a tile size per product shape: see src/gpu/matmul.rs):
+// a tile size per product shape: see src/gpu/matmul/mod.rs):
 //   *_forward, *_backward_*         register-blocked: WG×WG invocations (8×8, or 4×4
 //                                   for small products), each owning an 8×8 block
 //                                   (64 FMAs per 16 loads), no workgroup memory.
@@ -46,7 +46,7 @@ struct MatmulParams {
 const BLOCK: u32 = 8u;             // outputs per invocation along each axis
 // Invocations per workgroup along each axis, set per pipeline: 8 (64×64 outputs per
 // workgroup), or 4 (32×32) for products too small to give every worker a workgroup
-// of 64×64 (the host picks per product shape, see src/gpu/matmul.rs).
+// of 64×64 (the host picks per product shape, see src/gpu/matmul/mod.rs).
 override WG: u32 = 8u;
 override TILE: u32 = BLOCK * WG;   // outputs per workgroup along each axis
 
