@@ -458,3 +458,38 @@ fn checkpoint_every_needs_save_and_outputs_are_checked_before_training() {
     assert_fails(&out, 1, "/nonexistent/dir/m.safetensors");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("epoch"));
 }
+
+#[test]
+fn a_bad_matmul_choice_fails_naming_the_variable_or_the_limit() {
+    let Some(ctx) = common::gpu() else { return };
+    let run = |variant: &str, data: &Path, batch: &str| {
+        Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+            .args([
+                "train",
+                "--backend",
+                "vulkan",
+                "--epochs",
+                "1",
+                "--hidden",
+                "4",
+            ])
+            .args(["--data", data.to_str().unwrap(), "--batch-size", batch])
+            .env("GPU_MLP_MATMUL", variant)
+            .output()
+            .expect("run gpu-mlp")
+    };
+    let data = small_data("cli_bad_matmul");
+    // A configuration error, like a bad flag: exit 2.
+    assert_fails(
+        &run("fastest", &data, "10"),
+        2,
+        "GPU_MLP_MATMUL=\"fastest\"",
+    );
+    // A batch taller than the adapter's largest texture cannot use texture operands.
+    let rows = ctx.limits.max_texture_dimension_2d as usize + 1;
+    let tall = temp_dir("cli_tall_batch");
+    write_idx_dir(&tall, &synthetic_dataset(32, 2, 2, rows, 10), true);
+    let out = run("texture", &tall, &rows.to_string());
+    assert_fails(&out, 1, "max_texture_dimension_2d");
+    assert_fails(&out, 1, "GPU_MLP_MATMUL=blocked");
+}

@@ -664,9 +664,14 @@ fn check_limits(
     }
     if variant == MatmulVariant::Texture && !textures_fit(ctx, arch, max_batch) {
         return Err(Error::Gpu(format!(
-            "the texture matmul needs textures of up to {max_batch} rows and a quarter of the widest \
-             layer in texels, but {} allows {} per side; unset GPU_MLP_MATMUL=texture",
-            ctx.info.name, lim.max_texture_dimension_2d
+            "GPU_MLP_MATMUL=texture keeps every layer's inputs, weights and gradients in textures, \
+             here up to {} rows (the batch, or a layer's inputs) and {} texels wide (a quarter of the \
+             widest layer), but {} allows {} per side (max_texture_dimension_2d); use a smaller \
+             --batch-size or network, or GPU_MLP_MATMUL=blocked",
+            max_batch.max(arch.sizes[..arch.layers()].iter().copied().max().unwrap_or(0)),
+            arch.widest().div_ceil(4),
+            ctx.info.name,
+            lim.max_texture_dimension_2d
         )));
     }
     let shared = 2048.max(variant.workgroup_bytes());
