@@ -25,10 +25,11 @@ impl Standalone {
         product: Product,
         params: &MatmulParams,
         arena: &wgpu::Buffer,
-        contents: [&[u8]; 4],
+        contents: [&[f32]; 4],
     ) -> Result<Self> {
         let name = kernels.kernel(product).name;
-        let [a, b, c, aux] = contents.map(|bytes| storage_buffer_init(ctx, name, bytes));
+        let [a, b, c, aux] =
+            contents.map(|v| storage_buffer_init(ctx, name, bytemuck::cast_slice(v)));
         let (Some(pack), true) = (&kernels.pack, kernels.reads_textures(product)) else {
             let buffers = [&a, &b, &c, &aux].map(|b| b.as_entire_binding());
             let matmul = kernels.bind(ctx, arena, product, &buffers);
@@ -97,19 +98,7 @@ pub fn run(
 ) -> Result<Vec<f32>> {
     let c = vec![0.0f32; params.c_off as usize + (params.m * params.n) as usize];
     let mut rec = Recorder::new(ctx, 3);
-    let one = Standalone::new(
-        ctx,
-        kernels,
-        product,
-        params,
-        rec.arena(),
-        [
-            bytemuck::cast_slice(a),
-            bytemuck::cast_slice(b),
-            bytemuck::cast_slice(&c),
-            bytemuck::cast_slice(aux),
-        ],
-    )?;
+    let one = Standalone::new(ctx, kernels, product, params, rec.arena(), [a, b, &c, aux])?;
     one.record(ctx, &mut rec, params, true);
     rec.submit(ctx);
     ctx.wait()?;
@@ -145,12 +134,7 @@ pub fn seconds_per_product(
         product,
         params,
         rec.arena(),
-        [
-            bytemuck::cast_slice(&a),
-            bytemuck::cast_slice(&b),
-            bytemuck::cast_slice(&c),
-            bytemuck::cast_slice(&aux),
-        ],
+        [&a, &b, &c, &aux],
     )?;
     one.record(ctx, &mut rec, params, true);
     rec.submit(ctx);
