@@ -3,7 +3,11 @@
 # ../shared/bench (same network, data, flags and thread count), run back to back in
 # one go so that the ratios, not the absolute times, are what to quote.
 #
-#   benches/peers.sh [--hidden 128] [--act sigmoid] [--batch 100] [--epochs 3] [--gpu]
+#   benches/peers.sh [--hidden 128] [--act sigmoid] [--batch 100] [--epochs 3] [--gpu] [--rounds 1]
+#
+# --rounds R runs the whole set R times, interleaved (ours, PyTorch, numpy, ours, …),
+# and reports the median over rounds of each run's median epoch, with the range of
+# the per-round ratios: on a shared machine a burst of load hits one run, not all.
 #
 # Needs: a release build (make build), python3 with numpy and torch
 # (PYTHON=/path/to/venv/bin/python), the bench scripts (BENCH_DIR).
@@ -14,7 +18,7 @@ BENCH_DIR=${BENCH_DIR:-../shared/bench}
 PYTHON=${PYTHON:-/tmp/bench-venv/bin/python}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 THREADS=${THREADS:-$(nproc)}
-hidden=128 act=sigmoid batch=100 epochs=3 gpu=0 lr=0.1
+hidden=128 act=sigmoid batch=100 epochs=3 gpu=0 lr=0.1 rounds=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --hidden) hidden=$2; shift 2 ;;
@@ -23,6 +27,7 @@ while [ $# -gt 0 ]; do
     --epochs) epochs=$2; shift 2 ;;
     --lr) lr=$2; shift 2 ;;
     --gpu) gpu=1; shift ;;
+    --rounds) rounds=$2; shift 2 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
@@ -37,7 +42,7 @@ open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru
 sys.exit(code)
 PY
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "network 784-${hidden//,/-}-10 $act, batch $batch, SGD lr $lr, $epochs epochs, $THREADS threads"
+echo "network 784-${hidden//,/-}-10 $act, batch $batch, SGD lr $lr, $epochs epochs, $THREADS threads, $rounds round(s)"
 
 peer() { # name script [extra]
   local name=$1 script=$2; shift 2
@@ -56,29 +61,40 @@ ours() { # name flags...
   python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])['test_accuracy'])" "$out/$name.jsonl" >"$out/$name.acc"
 }
 
-ours gpu-mlp-cpu --cpu
-peer pytorch torch_mlp.py
-peer numpy numpy_mlp.py
-[ "$gpu" = 1 ] && ours gpu-mlp-gpu
+for r in $(seq 1 "$rounds"); do
+  ours "gpu-mlp-cpu.$r" --cpu
+  peer "pytorch.$r" torch_mlp.py
+  peer "numpy.$r" numpy_mlp.py
+  [ "$gpu" = 1 ] && ours "gpu-mlp-gpu.$r"
+done
 
-python3 - "$out" <<'PY'
+python3 - "$out" "$rounds" <<'PY'
 import os, statistics, sys
-out = sys.argv[1]
-def median_epoch(name):
-    p = os.path.join(out, name + ".times")
-    if not os.path.exists(p):
-        return None
-    t = [float(x) for x in open(p).read().split()]
-    tail = t[1:] if len(t) > 1 else t   # epoch 1 includes warm-up, as in the peers' summary
-    return statistics.median(tail)
-rows = [n for n in ("gpu-mlp-cpu", "gpu-mlp-gpu", "pytorch", "numpy") if median_epoch(n) is not None]
-ours = median_epoch("gpu-mlp-cpu")
+out, rounds = sys.argv[1], int(sys.argv[2])
+def read(name, r, ext):
+    p = os.path.join(out, f"{name}.{r}.{ext}")
+    return open(p).read() if os.path.exists(p) else None
+def round_medians(name):
+    meds = []
+    for r in range(1, rounds + 1):
+        t = read(name, r, "times")
+        if t is None:
+            continue
+        t = [float(x) for x in t.split()]
+        tail = t[1:] if len(t) > 1 else t   # epoch 1 includes warm-up, as in the peers' summary
+        meds.append(statistics.median(tail))
+    return meds
+names = [n for n in ("gpu-mlp-cpu", "gpu-mlp-gpu", "pytorch", "numpy") if round_medians(n)]
+ours = round_medians("gpu-mlp-cpu")
 def rss_mib(name):
-    return int(open(os.path.join(out, name + ".rss")).read()) / 1024
-print(f"{'run':<14} {'median epoch s (2..N)':>22} {'gpu-mlp --cpu / run':>20} {'final test acc':>15} {'peak RSS MiB':>13} {'RSS ratio':>10}")
-for n in rows:
-    m = median_epoch(n)
-    acc = open(os.path.join(out, n + ".acc")).read().strip()
-    print(f"{n:<14} {m:>22.3f} {ours / m:>20.2f} {acc:>15} {rss_mib(n):>13.0f} {rss_mib('gpu-mlp-cpu') / rss_mib(n):>10.2f}")
+    return max(int(read(name, r, "rss")) for r in range(1, rounds + 1) if read(name, r, "rss")) / 1024
+print(f"{'run':<14} {'median epoch s (2..N)':>22} {'gpu-mlp --cpu / run':>20} {'per-round range':>16} {'final test acc':>15} {'peak RSS MiB':>13} {'RSS ratio':>10}")
+for n in names:
+    meds = round_medians(n)
+    ratios = [o / m for o, m in zip(ours, meds)]
+    acc = (read(n, len(meds), "acc") or "").strip()
+    spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+    print(f"{n:<14} {statistics.median(meds):>22.3f} {statistics.median(ours) / statistics.median(meds):>20.2f} "
+          f"{spread:>16} {acc:>15} {rss_mib(n):>13.0f} {rss_mib('gpu-mlp-cpu') / rss_mib(n):>10.2f}")
 PY
 rm -rf "$out"
