@@ -188,7 +188,7 @@ var<workgroup> tile_b: array<f32, 1024>;   // T_K × T_TILE columns, row-major
 fn tiled(wid: vec3<u32>, lid: vec3<u32>, flat: u32, epilogue: u32) {
     let row0 = wid.y * T_TILE;
     let col0 = wid.x * T_TILE;
-    var acc: array<array<f32, 4>, 4>;
+    var acc: array<vec4<f32>, 4>;
     for (var k0 = 0u; k0 < p.k; k0 += T_K) {
         // 256 invocations stage 1024 elements of each tile, 4 each; zeros past the edges.
         for (var e = 0u; e < 4u; e++) {
@@ -210,26 +210,34 @@ fn tiled(wid: vec3<u32>, lid: vec3<u32>, flat: u32, epilogue: u32) {
         }
         workgroupBarrier();
         for (var q = 0u; q < T_K; q++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var i = 0u; i < T_BLOCK; i++) {
-                av[i] = tile_a[(lid.y + T_WG * i) * T_K + q];
-            }
-            for (var j = 0u; j < T_BLOCK; j++) {
-                bv[j] = tile_b[q * T_TILE + lid.x + T_WG * j];
-            }
-            for (var i = 0u; i < T_BLOCK; i++) {
-                for (var j = 0u; j < T_BLOCK; j++) {
-                    acc[i][j] = fma(av[i], bv[j], acc[i][j]);
-                }
-            }
+            // Row i of the 4×4 block is acc[i]; constant indices keep it in registers
+            // (see `Acc` above).
+            let bv = vec4(
+                tile_b[q * T_TILE + lid.x],
+                tile_b[q * T_TILE + lid.x + T_WG],
+                tile_b[q * T_TILE + lid.x + 2u * T_WG],
+                tile_b[q * T_TILE + lid.x + 3u * T_WG]
+            );
+            acc[0] = fma(vec4(tile_a[lid.y * T_K + q]), bv, acc[0]);
+            acc[1] = fma(vec4(tile_a[(lid.y + T_WG) * T_K + q]), bv, acc[1]);
+            acc[2] = fma(vec4(tile_a[(lid.y + 2u * T_WG) * T_K + q]), bv, acc[2]);
+            acc[3] = fma(vec4(tile_a[(lid.y + 3u * T_WG) * T_K + q]), bv, acc[3]);
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < T_BLOCK; i++) {
-        for (var j = 0u; j < T_BLOCK; j++) {
-            store(epilogue, row0 + lid.y + T_WG * i, col0 + lid.x + T_WG * j, acc[i][j]);
-        }
+    var cols: array<u32, 4>;
+    for (var j = 0u; j < T_BLOCK; j++) {
+        cols[j] = col0 + lid.x + T_WG * j;
+    }
+    store_row_4(epilogue, row0 + lid.y, cols, acc[0]);
+    store_row_4(epilogue, row0 + lid.y + T_WG, cols, acc[1]);
+    store_row_4(epilogue, row0 + lid.y + 2u * T_WG, cols, acc[2]);
+    store_row_4(epilogue, row0 + lid.y + 3u * T_WG, cols, acc[3]);
+}
+
+fn store_row_4(epilogue: u32, row: u32, cols: array<u32, 4>, v: vec4<f32>) {
+    for (var e = 0u; e < 4u; e++) {
+        store(epilogue, row, cols[e], v[e]);
     }
 }
 
