@@ -138,7 +138,7 @@ impl GpuBackend {
         batch_size: usize,
     ) -> Result<Self> {
         let mut variant = MatmulVariant::for_adapter(&ctx.info)?;
-        let max_batch = batch_size.min(data.train.len()).max(1).max(EVAL_BATCH);
+        let max_batch = batch_rows(batch_size, data.train.len()).1;
         if variant == MatmulVariant::Texture
             && MatmulVariant::from_env()?.is_none()
             && !textures_fit(&ctx, arch, max_batch)
@@ -164,8 +164,7 @@ impl GpuBackend {
     ) -> Result<Self> {
         assert_eq!(params.len(), arch.param_count());
         // A batch never holds more than the training set, whatever --batch-size says.
-        let batch_size = batch_size.min(data.train.len()).max(1);
-        let max_batch = batch_size.max(EVAL_BATCH);
+        let (batch_size, max_batch) = batch_rows(batch_size, data.train.len());
         check_limits(&ctx, &data, arch, batch_size, max_batch, variant)?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
 
@@ -686,6 +685,13 @@ fn check_limits(
         )));
     }
     Ok(())
+}
+
+/// The training batch actually used (never more than the training set) and the rows
+/// the batch buffers hold (evaluation runs `EVAL_BATCH` at a time).
+fn batch_rows(batch_size: usize, train_len: usize) -> (usize, usize) {
+    let batch = batch_size.min(train_len).max(1);
+    (batch, batch.max(EVAL_BATCH))
 }
 
 /// Whether every operand texture of the texture matmul fits the adapter: activations
