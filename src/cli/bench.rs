@@ -219,7 +219,7 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
     let ctx = GpuContext::new(device.backend, device.adapter.as_deref())?;
     println!("adapter {}", ctx.describe());
     use gpu_mlp::gpu::matmul::{
-        seconds_per_product, MatmulKernels, MatmulParams, MatmulVariant, Product,
+        seconds_per_product, small_tile_pays, MatmulKernels, MatmulParams, MatmulVariant, Product,
     };
     let p = MatmulParams::forward(m, k, n, 0, 0, 0);
     let simple = MatmulKernels::variant(&ctx, MatmulVariant::Blocked)?;
@@ -244,9 +244,8 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
     );
     let mut ratios = Vec::new();
     for variant in MatmulVariant::ALL {
-        let kernels = MatmulKernels::variant(&ctx, variant)?;
-        let picks_small = kernels.wants_small(Product::Forward, &p);
-        let tiles: &[(u32, &str)] = if kernels.small.is_some() {
+        let picks_small = variant.has_small_tile() && small_tile_pays(&p, simple.workers);
+        let tiles: &[(u32, &str)] = if variant.has_small_tile() {
             &[(0, "64×64"), (u32::MAX, "32×32")]
         } else {
             &[(0, "64×64")]

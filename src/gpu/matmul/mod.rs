@@ -171,6 +171,11 @@ impl MatmulVariant {
         }
     }
 
+    /// Whether the variant also comes with `SMALL_TILE` outputs per workgroup.
+    pub fn has_small_tile(self) -> bool {
+        self != MatmulVariant::Tiled
+    }
+
     /// Workgroup memory the variant needs, in bytes.
     pub fn workgroup_bytes(self) -> u32 {
         match self {
@@ -206,8 +211,8 @@ pub struct MatmulKernels {
     pub backward_input: Kernel,
     /// The same three with `SMALL_TILE` outputs per workgroup (blocked and texture).
     pub small: Option<[Kernel; 3]>,
-    /// Workgroups a dispatch needs to keep every worker of the adapter busy: below
-    /// it, a product runs with the small tile (see `parallel_workers`).
+    /// Workgroups the adapter runs at once (`parallel_workers`), which decides
+    /// when a product gets the small tile (`small_tile_pays`).
     pub workers: u32,
     /// One output per invocation, no epilogue: the oracle and the baseline.
     pub reference: Kernel,
@@ -216,11 +221,6 @@ pub struct MatmulKernels {
 }
 
 impl MatmulKernels {
-    /// The register-blocked kernels (and the reference).
-    pub fn new(ctx: &GpuContext) -> Result<Self> {
-        Self::variant(ctx, MatmulVariant::Blocked)
-    }
-
     pub fn variant(ctx: &GpuContext, variant: MatmulVariant) -> Result<Self> {
         let module = shader_module(ctx, "matmul.wgsl", SOURCE)?;
         let names = match variant {
@@ -246,7 +246,7 @@ impl MatmulKernels {
         };
         let [forward, backward_weight, backward_input] =
             names.map(|name| Kernel::new::<MatmulParams>(ctx, &module, name, bindings));
-        let small = (variant != MatmulVariant::Tiled).then(|| {
+        let small = variant.has_small_tile().then(|| {
             let wg = [("WG", (SMALL_TILE / 8) as f64)];
             names.map(|name| {
                 Kernel::with_constants::<MatmulParams>(ctx, &module, name, bindings, &wg)
@@ -297,11 +297,6 @@ impl MatmulKernels {
     pub fn with_workers(mut self, workers: u32) -> Self {
         self.workers = workers;
         self
-    }
-
-    /// Whether a product of this shape runs with the small tile (`small_tile_pays`).
-    pub fn wants_small(&self, product: Product, params: &MatmulParams) -> bool {
-        self.small_kernel(product).is_some() && small_tile_pays(params, self.workers)
     }
 
     /// Binds `product` to `resources` (a, b, c, aux) at every tile size it has.
