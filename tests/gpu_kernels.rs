@@ -70,15 +70,11 @@ fn check(what: &str, got: &[f32], want: &[f64], bound: impl Fn(usize) -> f64) {
 fn every_kernel(ctx: &gpu_mlp::gpu::GpuContext) -> Vec<MatmulKernels> {
     let mut all = Vec::new();
     for variant in MatmulVariant::ALL {
-        let k = MatmulKernels::variant(ctx, variant).unwrap();
-        if k.small.is_some() {
-            all.push(
-                MatmulKernels::variant(ctx, variant)
-                    .unwrap()
-                    .with_workers(u32::MAX),
-            );
+        let k = || MatmulKernels::variant(ctx, variant).unwrap();
+        all.push(k().with_workers(0));
+        if variant.has_small_tile() {
+            all.push(k().with_workers(u32::MAX));
         }
-        all.push(k.with_workers(0));
     }
     all
 }
