@@ -68,13 +68,13 @@ fn store(epilogue: u32, row: u32, col: u32, v: f32) {
     }
     let idx = row * p.n + col;
     switch epilogue {
-        case 0u: {
+        case EPILOGUE_BIAS_ACT: {
             c[p.c_off + idx] = activate(p.act, v + aux[p.aux_off + col]);
         }
-        case 2u: {
+        case EPILOGUE_ACT_GRAD: {
             c[p.c_off + idx] = v * activation_derivative(p.act, aux[p.aux_off + idx]);
         }
-        default: {
+        case EPILOGUE_NONE, default: {
             c[p.c_off + idx] = v;
         }
     }
@@ -264,7 +264,7 @@ fn matmul_backward_input_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(l
 // fills it, with zero rows up to a multiple of 4). Each textureLoad brings four
 // floats, so a 4-deep step of the sum costs 16 loads for 256 FMAs. Measured the
 // fastest kernel on lavapipe, whose storage-buffer loads at varying addresses run
-// lane by lane while texel fetches do not (NOTES-wgpu.md, README); texture fetches go
+// lane by lane while texel fetches do not (benches/README.md); texture fetches go
 // through the texture cache on real GPUs too, but there the choice stays measured.
 //
 // Which axis of an operand the texel's four floats run along depends on the product:

@@ -5,8 +5,8 @@
 struct ReduceParams {
     rows: u32,
     cols: u32,
-    src_off: u32,
     dst_off: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: ReduceParams;
@@ -21,7 +21,7 @@ fn bias_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var sum = 0.0;
     for (var r = 0u; r < p.rows; r++) {
-        sum += src[p.src_off + r * p.cols + col];
+        sum += src[r * p.cols + col];
     }
     dst[p.dst_off + col] = sum;
 }

@@ -7,8 +7,9 @@ use std::time::Instant;
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result};
 use crate::model::{train_flops, Architecture};
+use crate::profile::{Counters, KernelTime, Measured};
 use crate::rng::Rng;
-use crate::train::{Backend, Counters, KernelTime};
+use crate::train::run_epoch;
 
 /// A synthetic training set of `n` random 28×28 images in 10 classes, for
 /// benchmarking without data files.
@@ -65,61 +66,43 @@ impl BenchReport {
 /// Runs `warmup` steps, then `length`, timing only the latter. `make_backend` builds
 /// the backend (timed as part of the first step).
 pub fn run(
-    make_backend: impl FnOnce() -> Result<Box<dyn Backend>>,
+    make_backend: impl FnOnce() -> Result<Box<dyn Measured>>,
     arch: &Architecture,
     n_train: usize,
     batch: usize,
     warmup: usize,
     length: Length,
     profile: bool,
-) -> Result<(Box<dyn Backend>, BenchReport)> {
+) -> Result<(Box<dyn Measured>, BenchReport)> {
     if n_train < batch {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "--batch-size {batch} is larger than the {n_train} training examples"
         )));
     }
     let started = Instant::now();
     let mut backend = make_backend()?;
-    let mut rng = Rng::new(0);
-    let mut order: Vec<u32> = (0..n_train as u32).collect();
-    let steps_per_epoch = n_train.div_ceil(batch);
-    // Warm-up: the first step (compiles shaders on lazy drivers), then the rest.
-    let mut run_steps = |backend: &mut Box<dyn Backend>, steps: usize| -> Result<usize> {
-        let mut samples = 0;
-        let mut done = 0;
-        while done < steps {
-            rng.shuffle(&mut order);
-            backend.begin_epoch(&order)?;
-            let this = (steps - done).min(steps_per_epoch);
-            for s in 0..this {
-                let start = s * batch;
-                let len = batch.min(n_train - start);
-                backend.train_batch(start, len)?;
-                samples += len;
-            }
-            backend.end_epoch()?;
-            done += this;
-        }
-        Ok(samples)
+    let mut steps_run = StepRunner {
+        rng: Rng::new(0),
+        order: (0..n_train as u32).collect(),
+        batch,
     };
-    run_steps(&mut backend, 1)?;
+    // Warm-up: the first step (compiles shaders on lazy drivers), then the rest.
+    steps_run.run(backend.as_mut(), 1)?;
     let first_step_seconds = started.elapsed().as_secs_f64();
-    if warmup > 1 {
-        run_steps(&mut backend, warmup - 1)?;
-    }
+    steps_run.run(backend.as_mut(), warmup.saturating_sub(1))?;
     let profiled = profile && backend.enable_profiling();
     if profile && !profiled {
-        eprintln!("note: this backend/adapter cannot time kernels (needs TIMESTAMP_QUERY inside passes); no profile");
+        log::warn!("this backend/adapter cannot time kernels (needs TIMESTAMP_QUERY inside passes); no profile");
     }
     let before = backend.counters();
+    let steps_per_epoch = n_train.div_ceil(batch);
     let steps = match length {
         Length::Steps(s) => s,
         Length::Epochs(e) => e * steps_per_epoch,
     };
     let t = Instant::now();
-    let samples = run_steps(&mut backend, steps)?;
+    let samples = steps_run.run(backend.as_mut(), steps)?;
     let seconds = t.elapsed().as_secs_f64();
-    let after = backend.counters();
     let full_batches = samples / batch;
     let matmul_flops =
         full_batches as f64 * train_flops(arch, batch) + train_flops(arch, samples % batch);
@@ -129,17 +112,35 @@ pub fn run(
         seconds,
         first_step_seconds,
         epochs_timed: steps.div_ceil(steps_per_epoch),
-        counters: Counters {
-            submits: after.submits - before.submits,
-            readbacks: after.readbacks - before.readbacks,
-            record_seconds: after.record_seconds - before.record_seconds,
-            submit_seconds: after.submit_seconds - before.submit_seconds,
-        },
+        counters: backend.counters() - before,
         matmul_flops,
         customary_flops: 6.0 * arch.param_count() as f64 * samples as f64,
         profile: backend.profile(),
     };
     Ok((backend, report))
+}
+
+/// Training steps in shuffled epochs, as many as asked, through the training loop's
+/// own epoch routine.
+struct StepRunner {
+    rng: Rng,
+    order: Vec<u32>,
+    batch: usize,
+}
+
+impl StepRunner {
+    /// Runs `steps` steps; returns the examples trained on.
+    fn run(&mut self, backend: &mut dyn Measured, steps: usize) -> Result<usize> {
+        let mut samples = 0;
+        let mut done = 0;
+        while done < steps {
+            self.rng.shuffle(&mut self.order);
+            let (n, _) = run_epoch(backend, &self.order, self.batch, steps - done, |_, _, _| {})?;
+            done += n.div_ceil(self.batch);
+            samples += n;
+        }
+        Ok(samples)
+    }
 }
 
 /// Peak resident memory of this process (VmHWM), where the OS reports it.

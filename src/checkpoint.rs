@@ -21,10 +21,11 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::cpu::optimizer::OptimizerState;
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
-use crate::model::{Activation, Architecture, Loss, Optimizer, OptimizerKind};
+use crate::model::{Activation, Architecture, Loss};
+use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 
 pub const FORMAT: &str = "gpu-mlp/1";
 
@@ -163,12 +164,8 @@ impl Checkpoint {
                 .map(|n| ("class_names".to_string(), n.join("\n"))),
         )
         .collect();
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| {
-            Error::Config(format!(
-                "{}: cannot encode the checkpoint: {e}",
-                path.display()
-            ))
-        })?;
+        let bytes = safetensors::serialize(views, Some(meta))
+            .map_err(|e| Error::output(path, format!("cannot encode the checkpoint: {e}")))?;
         write_atomically(path, &bytes)
     }
 
@@ -205,21 +202,17 @@ impl Checkpoint {
                 "metadata layers needs at least an input and an output size".into(),
             ));
         }
-        let enum_value = |key: &str, names: &[&str]| -> Result<usize> {
-            let v = get(key)?;
-            names
-                .iter()
-                .position(|n| *n == v)
-                .ok_or_else(|| bad(format!("metadata {key}={v:?} is not one of {names:?}")))
-        };
-        let activation = [Activation::Sigmoid, Activation::Relu, Activation::Tanh]
-            [enum_value("activation", &["sigmoid", "relu", "tanh"])?];
-        let loss = [Loss::CrossEntropy, Loss::Mse][enum_value("loss", &["cross-entropy", "mse"])?];
-        let kind = [
-            OptimizerKind::Sgd,
-            OptimizerKind::Momentum,
-            OptimizerKind::Adam,
-        ][enum_value("optimizer", &["sgd", "momentum", "adam"])?];
+        fn choice<T: Choice>(path: &Path, key: &str, v: &str) -> Result<T> {
+            T::from_name(v).ok_or_else(|| {
+                Error::data(
+                    path,
+                    format!("metadata {key}={v:?} is not one of {:?}", T::names()),
+                )
+            })
+        }
+        let activation: Activation = choice(path, "activation", get("activation")?)?;
+        let loss: Loss = choice(path, "loss", get("loss")?)?;
+        let kind: OptimizerKind = choice(path, "optimizer", get("optimizer")?)?;
         let arch = Architecture::new(
             sizes[0],
             &sizes[1..sizes.len() - 1],
@@ -288,7 +281,7 @@ impl Checkpoint {
             Ok(flat)
         };
         let params = read("")?;
-        let mut state = OptimizerState::new(&opt, params.len());
+        let mut state = OptimizerState::new(opt.kind, params.len());
         if !state.m.is_empty() {
             state.m = read("optimizer.m.")?;
         }

@@ -4,7 +4,7 @@
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -88,19 +88,6 @@ pub const FASHION_MNIST: KnownDataset = KnownDataset {
 
 pub fn known(name: &str) -> Option<KnownDataset> {
     [MNIST, FASHION_MNIST].into_iter().find(|d| d.name == name)
-}
-
-/// Where downloads go by default: `$GPU_MLP_CACHE`, else `$XDG_CACHE_HOME/gpu-mlp`,
-/// else `~/.cache/gpu-mlp`; one folder per data set below it.
-pub fn cache_root() -> PathBuf {
-    if let Some(dir) = std::env::var_os("GPU_MLP_CACHE") {
-        return PathBuf::from(dir);
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(dir).join("gpu-mlp");
-    }
-    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
-    home.join(".cache").join("gpu-mlp")
 }
 
 fn sha256_of(path: &Path) -> std::io::Result<String> {

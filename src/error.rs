@@ -1,25 +1,51 @@
-//! Error types of the library. Every message names the file, flag or device
-//! limit involved, because the user has to act on it.
+//! Error types of the library, by kind. Every message names the file, flag or
+//! device limit involved, because the user has to act on it; the kind decides the
+//! exit status (`Error::exit_code`).
 
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A setting the caller chose is invalid or contradicts another (a flag, an
+    /// argument, an environment override). The only kind that exits 2.
+    #[error("{0}")]
+    Usage(String),
+
+    /// An input file is malformed, inconsistent or of the wrong kind (data, checkpoint, image).
     #[error("{path}: {problem}")]
     Data { path: PathBuf, problem: String },
 
-    #[error("{0}")]
-    Config(String),
-
-    #[error("GPU: {0}")]
-    Gpu(String),
-
+    /// The operating system refused a read or write.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+
+    /// An output could not be produced (encoding a checkpoint, drawing a plot).
+    #[error("{path}: {problem}")]
+    Output { path: PathBuf, problem: String },
+
+    /// The GPU: no adapter, a device limit, a validation error, a lost device.
+    #[error("GPU: {0}")]
+    Gpu(String),
+
+    /// The host cannot hold what was asked for (memory).
+    #[error("{0}")]
+    Resources(String),
+
+    /// Training produced a non-finite loss.
+    #[error("training diverged in epoch {epoch}: the {what} is {value} (try a smaller --lr)")]
+    Diverged {
+        epoch: usize,
+        what: &'static str,
+        value: f64,
+    },
+
+    /// A download failed on every mirror, or its checksum did not match.
+    #[error("{0}")]
+    Download(String),
 }
 
 impl Error {
@@ -34,6 +60,22 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    pub fn output(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::Output {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The process exit status for this error: 2 for invalid usage (as clap's own
+    /// usage errors), 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
         }
     }
 }

@@ -48,17 +48,17 @@ pub fn evaluate(backend: &mut dyn Backend, labels: &[u8], classes: usize) -> Res
 }
 
 /// Class probabilities (softmax of the logits) of one image, on the CPU reference.
-pub fn class_probabilities(model: &Checkpoint, pixels: &[u8]) -> Vec<f32> {
+pub fn class_probabilities(model: &Checkpoint, pixels: &[u8]) -> Result<Vec<f32>> {
     let mut net = CpuNet::<f32>::new(&model.arch, 1);
     for (x, &b) in net.input_mut(1).iter_mut().zip(pixels) {
         *x = b as f32 * (1.0 / 255.0);
     }
-    net.forward(&model.params, 1);
+    net.forward(&model.params, 1)?;
     let z = net.logits(1);
     let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     let e: Vec<f32> = z.iter().map(|&v| (v - max).exp()).collect();
     let sum: f32 = e.iter().sum();
-    e.iter().map(|v| v / sum).collect()
+    Ok(e.iter().map(|v| v / sum).collect())
 }
 
 /// Reads a PNG as `rows`×`cols` grayscale bytes. Colour is converted to luma

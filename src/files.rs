@@ -15,7 +15,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let name = path
         .file_name()
-        .ok_or_else(|| Error::Config(format!("{}: not a file name", path.display())))?;
+        .ok_or_else(|| Error::Usage(format!("{}: not a file name", path.display())))?;
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
         name.to_string_lossy(),
@@ -46,7 +46,7 @@ pub fn check_writable(path: &Path) -> Result<()> {
         _ => PathBuf::from("."),
     };
     if path.is_dir() {
-        return Err(Error::Config(format!("{}: is a directory", path.display())));
+        return Err(Error::Usage(format!("{}: is a directory", path.display())));
     }
     let probe = dir.join(format!(".gpu-mlp-probe.{}.tmp", std::process::id()));
     File::create(&probe).map_err(|e| Error::io(path, e))?;

@@ -2,13 +2,44 @@
 //! WGSL compute shaders run through wgpu, and a CPU reference path that is both the
 //! `--cpu` fallback and the oracle for every GPU result.
 //!
+//! # How the modules fit
+//!
+//! Dependencies point down; nothing below `cli` reads flags or environment variables.
+//!
+//! ```text
+//! src/cli/ (binary)      flags, environment, printing; calls the library
+//!   │
+//!   ├─ train             the one training loop (train, run_epoch) over the Backend trait
+//!   ├─ bench             throughput measurements, through train::run_epoch and profile::Measured
+//!   ├─ eval, plot, metrics, checkpoint, download, files
+//!   │
+//!   ├─ cpu/              CpuBackend: the reference path (layer, matmul, activation,
+//!   │                    softmax_xent, optimizer), generic over f32/f64
+//!   └─ gpu/              GpuBackend: context, kernel (recorder), layer, and one module
+//!                        per shader file (matmul, gather, softmax_xent, reduce, metrics, optimizer)
+//!   │
+//!   └─ neutral: model (Architecture, Layer), optimizer (settings and state), data,
+//!      profile, choice, rng, error
+//! ```
+//!
+//! # The layer abstraction
+//!
+//! [`model::Architecture::layer`] describes each dense layer once ([`model::Layer`]:
+//! shape, parameter offsets, its activation and the activation that produced its
+//! input). Each path builds its layers from that description and a step is a loop
+//! over them: [`cpu::layer::dense_forward`] / [`cpu::layer::dense_backward`] on the
+//! CPU, [`gpu::layer::DenseLayer`]'s `record_forward` / `record_backward` on the GPU
+//! (its products bound to their buffers in one constructor). A per-layer feature
+//! (a dropout mask, weight decay) is a change to those two files, the shader it
+//! needs, and their tests.
+//!
 //! Data flows one way: IDX files → [`data::Dataset`] (u8, host) → backend
 //! (uploaded once) → batches → forward → loss → backward → update → per-epoch
-//! metrics. [`train::train`] is the one training loop; [`cpu::CpuBackend`] and
-//! [`gpu::GpuBackend`] implement [`train::Backend`] beneath it.
+//! metrics.
 
 pub mod bench;
 pub mod checkpoint;
+pub mod choice;
 pub mod cpu;
 pub mod data;
 pub mod download;
@@ -18,7 +49,9 @@ pub mod files;
 pub mod gpu;
 pub mod metrics;
 pub mod model;
+pub mod optimizer;
 pub mod plot;
+pub mod profile;
 pub mod rng;
 pub mod train;
 

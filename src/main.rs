@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use cli::{Cli, Command};
-use gpu_mlp::Error;
 
 fn main() -> ExitCode {
     // RUST_LOG=debug shows our adapter limits, buffer sizes and timings (a bare level
@@ -22,7 +21,7 @@ fn main() -> ExitCode {
     };
     env_logger::Builder::new().parse_filters(&filter).init();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = cli::cpu_threads_from_env().and_then(|()| match cli.command {
         Command::Train(args) => cli::train::run_train(args),
         Command::Bench(args) => cli::bench::run_bench(args),
         Command::Eval(args) => cli::eval::run_eval(args),
@@ -32,13 +31,12 @@ fn main() -> ExitCode {
             cli::list_devices(backend);
             Ok(())
         }
-    };
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            // Bad flags exit 2, like clap's own usage errors; everything else 1.
-            ExitCode::from(if matches!(e, Error::Config(_)) { 2 } else { 1 })
+            ExitCode::from(e.exit_code())
         }
     }
 }

@@ -6,14 +6,28 @@
 //! `sizes[l]` inputs to `sizes[l+1]` outputs and stores, in order,
 //! `W_l` (in×out, row-major: `W[i][j]` at `i*out + j`) then `b_l` (out).
 
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
     Sigmoid,
     Relu,
     Tanh,
+}
+
+impl Choice for Activation {
+    const ALL: &'static [Self] = &[Activation::Sigmoid, Activation::Relu, Activation::Tanh];
+    const WHAT: &'static str = "activation";
+
+    fn name(self) -> &'static str {
+        match self {
+            Activation::Sigmoid => "sigmoid",
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+        }
+    }
 }
 
 impl Activation {
@@ -26,105 +40,83 @@ impl Activation {
         }
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Sigmoid => "sigmoid",
-            Activation::Relu => "relu",
-            Activation::Tanh => "tanh",
-        }
+    /// The shader code of an optional activation: 0 leaves a product linear.
+    pub fn code_of(act: Option<Activation>) -> u32 {
+        act.map_or(0, Activation::code)
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {
     /// Softmax + cross-entropy, mean over the batch.
-    #[value(name = "cross-entropy", alias = "xent", alias = "ce")]
     CrossEntropy,
     /// ½‖softmax − onehot‖², mean over the batch.
     Mse,
 }
 
+impl Choice for Loss {
+    const ALL: &'static [Self] = &[Loss::CrossEntropy, Loss::Mse];
+    const WHAT: &'static str = "loss";
+
+    fn name(self) -> &'static str {
+        match self {
+            Loss::CrossEntropy => "cross-entropy",
+            Loss::Mse => "mse",
+        }
+    }
+
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Loss::CrossEntropy => &["xent", "ce"],
+            Loss::Mse => &[],
+        }
+    }
+}
+
 impl Loss {
+    /// The code shaders/softmax_xent.wgsl uses for this loss.
     pub fn code(self) -> u32 {
         match self {
             Loss::CrossEntropy => 0,
             Loss::Mse => 1,
         }
     }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Loss::CrossEntropy => "cross-entropy",
-            Loss::Mse => "mse",
-        }
-    }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OptimizerKind {
-    Sgd,
-    Momentum,
-    Adam,
+/// One dense layer as both backends see it: `z = act(a·W + b)` for an input `a`
+/// (batch×inputs), `W` (inputs×outputs) and `b` (outputs) at their offsets in the
+/// flat parameter array. Built only by `Architecture::layer`, so that the two
+/// paths cannot disagree about a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layer {
+    /// Position in the network, 0 for the layer that reads the input batch.
+    pub index: usize,
+    pub inputs: usize,
+    pub outputs: usize,
+    pub weight_offset: usize,
+    pub bias_offset: usize,
+    /// The activation applied to this layer's output; None for the output layer,
+    /// whose logits go to the softmax.
+    pub activation: Option<Activation>,
+    /// The activation that produced this layer's input, whose derivative the input
+    /// gradient needs; None for the first layer, whose input needs no gradient.
+    pub input_activation: Option<Activation>,
 }
 
-impl OptimizerKind {
-    /// Learning rate when `--lr` is not given: the usual starting point for each.
-    pub fn default_lr(self) -> f32 {
-        match self {
-            OptimizerKind::Sgd => 0.1,
-            // Heavy-ball momentum 0.9 multiplies the step by ~10, so 0.01 moves like SGD at 0.1.
-            OptimizerKind::Momentum => 0.01,
-            OptimizerKind::Adam => 0.001,
-        }
+impl Layer {
+    /// Weights and bias, in the flat layout.
+    pub fn param_range(&self) -> std::ops::Range<usize> {
+        self.weight_offset..self.bias_offset + self.outputs
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
-            OptimizerKind::Sgd => "sgd",
-            OptimizerKind::Momentum => "momentum",
-            OptimizerKind::Adam => "adam",
-        }
-    }
-}
-
-/// Optimizer hyper-parameters. Momentum is PyTorch's form (`v = μv + g; p -= lr·v`);
-/// Adam is Kingma & Ba with bias correction.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Optimizer {
-    pub kind: OptimizerKind,
-    pub lr: f32,
-    pub momentum: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-}
-
-impl Optimizer {
-    pub fn new(kind: OptimizerKind, lr: Option<f32>, momentum: f32) -> Self {
-        Optimizer {
-            kind,
-            lr: lr.unwrap_or(kind.default_lr()),
-            momentum,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        }
+    /// The weight block `W` (inputs×outputs).
+    pub fn weight_range(&self) -> std::ops::Range<usize> {
+        self.weight_offset..self.bias_offset
     }
 
-    pub fn validate(&self) -> Result<()> {
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::Config(format!(
-                "--lr {} must be a finite number greater than 0",
-                self.lr
-            )));
-        }
-        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return Err(Error::Config(format!(
-                "--momentum {} must be in [0, 1)",
-                self.momentum
-            )));
-        }
-        Ok(())
+    /// The bias `b` (outputs).
+    pub fn bias_range(&self) -> std::ops::Range<usize> {
+        self.bias_offset..self.bias_offset + self.outputs
     }
 }
 
@@ -145,12 +137,12 @@ impl Architecture {
         loss: Loss,
     ) -> Result<Self> {
         if hidden.contains(&0) {
-            return Err(Error::Config(
+            return Err(Error::Usage(
                 "--hidden: every hidden layer needs at least one unit".into(),
             ));
         }
         if inputs == 0 || classes < 2 {
-            return Err(Error::Config(format!(
+            return Err(Error::Usage(format!(
                 "a network needs inputs and at least 2 classes (got {inputs} inputs, {classes} classes)"
             )));
         }
@@ -163,7 +155,7 @@ impl Architecture {
             loss,
         };
         if arch.param_count() > u32::MAX as usize {
-            return Err(Error::Config(format!(
+            return Err(Error::Usage(format!(
                 "the network has {} parameters; at most {} are supported",
                 arch.param_count(),
                 u32::MAX
@@ -188,6 +180,26 @@ impl Architecture {
     /// (in, out) of layer `l`.
     pub fn layer_shape(&self, l: usize) -> (usize, usize) {
         (self.sizes[l], self.sizes[l + 1])
+    }
+
+    /// Layer `l`'s description.
+    pub fn layer(&self, l: usize) -> Layer {
+        let (inputs, outputs) = self.layer_shape(l);
+        let hidden = |i: usize| (i + 1 < self.layers()).then_some(self.activation);
+        Layer {
+            index: l,
+            inputs,
+            outputs,
+            weight_offset: self.weight_offset(l),
+            bias_offset: self.bias_offset(l),
+            activation: hidden(l),
+            input_activation: l.checked_sub(1).and_then(hidden),
+        }
+    }
+
+    /// Every layer, input first.
+    pub fn dense_layers(&self) -> impl DoubleEndedIterator<Item = Layer> + '_ {
+        (0..self.layers()).map(|l| self.layer(l))
     }
 
     /// Offset of `W_l` in the flat parameter array.

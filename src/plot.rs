@@ -27,7 +27,7 @@ fn register_font() {
 /// Draws the curves of `history` into a PNG at `path` (written atomically).
 pub fn draw_curves(path: &Path, history: &[EpochReport]) -> Result<()> {
     register_font();
-    let fail = |e: String| Error::Config(format!("{}: cannot draw the plot: {e}", path.display()));
+    let fail = |e: String| Error::output(path, format!("cannot draw the plot: {e}"));
     let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();

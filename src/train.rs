@@ -4,18 +4,17 @@
 
 use std::time::Instant;
 
-use crate::cpu::optimizer::OptimizerState;
+pub use crate::data::SplitKind;
 use crate::error::{Error, Result};
+use crate::model::Architecture;
+use crate::optimizer::{Optimizer, OptimizerState};
 use crate::rng::Rng;
 
 /// Examples per forward pass when evaluating (no gradients, so larger batches are fine).
 pub const EVAL_BATCH: usize = 500;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SplitKind {
-    Train,
-    Test,
-}
+/// Examples per training step unless the caller says otherwise (the tutorial's 100).
+pub const DEFAULT_BATCH_SIZE: usize = 100;
 
 /// Summed loss and correct predictions over `count` examples.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -72,39 +71,16 @@ pub trait Backend {
     fn running_totals(&self) -> Option<Totals> {
         None
     }
-
-    /// Host/device traffic so far, for benchmarks (zero where it does not apply).
-    fn counters(&self) -> Counters {
-        Counters::default()
-    }
-    /// Starts timing every kernel; false when the backend or device cannot.
-    fn enable_profiling(&mut self) -> bool {
-        false
-    }
-    /// Time per kernel since `enable_profiling`, by kernel name.
-    fn profile(&self) -> Vec<(&'static str, KernelTime)> {
-        Vec::new()
-    }
 }
 
-/// What a GPU backend's host side has done so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Counters {
-    pub submits: u64,
-    pub readbacks: u64,
-    /// Seconds spent recording dispatches (parameters, bookkeeping).
-    pub record_seconds: f64,
-    /// Seconds spent inside `write_buffer` + encoding + `queue.submit`.
-    pub submit_seconds: f64,
-}
-
-/// Calls, time and arithmetic of one kernel in a profile.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct KernelTime {
-    pub calls: u64,
-    pub seconds: f64,
-    /// Arithmetic done (for matmuls; 0 elsewhere).
-    pub flops: f64,
+/// What a backend is built to train: the network, its starting parameters (in
+/// `Architecture`'s flat layout), the optimizer and the batch size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSetup {
+    pub arch: Architecture,
+    pub opt: Optimizer,
+    pub params: Vec<f32>,
+    pub batch_size: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -119,10 +95,10 @@ pub struct TrainConfig {
 impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
-            return Err(Error::Config("--batch-size must be at least 1".into()));
+            return Err(Error::Usage("--batch-size must be at least 1".into()));
         }
         if self.epochs == 0 {
-            return Err(Error::Config("--epochs must be at least 1".into()));
+            return Err(Error::Usage("--epochs must be at least 1".into()));
         }
         Ok(())
     }
@@ -183,24 +159,20 @@ pub fn train(
     cfg.validate()?;
     let mut reports = Vec::with_capacity(cfg.epochs);
     let mut order: Vec<u32> = Vec::with_capacity(n_train);
-    let batches = n_train.div_ceil(cfg.batch_size);
     for epoch in cfg.start_epoch + 1..=cfg.start_epoch + cfg.epochs {
         let started = Instant::now();
         order.clear();
         order.extend(0..n_train as u32);
         rng.shuffle(&mut order);
-        backend.begin_epoch(&order)?;
-        for (b, start) in (0..n_train).step_by(cfg.batch_size).enumerate() {
-            // The last, partial batch is trained on, not dropped.
-            backend.train_batch(start, cfg.batch_size.min(n_train - start))?;
-            observer.batch_done(
-                epoch,
-                b + 1,
-                batches,
-                backend.running_totals().map(|t| t.mean_loss()),
-            );
-        }
-        let train = backend.end_epoch()?;
+        let (_, train) = run_epoch(
+            backend,
+            &order,
+            cfg.batch_size,
+            usize::MAX,
+            |b, done, of| {
+                observer.batch_done(epoch, done, of, b.running_totals().map(|t| t.mean_loss()))
+            },
+        )?;
         let seconds = started.elapsed().as_secs_f64();
         let eval_started = Instant::now();
         let test = backend.evaluate(SplitKind::Test)?;
@@ -219,15 +191,42 @@ pub fn train(
             samples_per_second: n_train as f64 / seconds.max(1e-9),
         };
         if !report.train_loss.is_finite() {
-            return Err(Error::Config(format!(
-                "training diverged in epoch {epoch}: the loss is {} (try a smaller --lr)",
-                report.train_loss
-            )));
+            return Err(Error::Diverged {
+                epoch,
+                what: "training loss",
+                value: report.train_loss,
+            });
         }
         observer.epoch_done(&report, backend, rng)?;
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// One pass over `order` (a permutation of the training set) in batches of
+/// `batch_size`, stopping after `max_steps` batches; the last, partial batch is
+/// trained on, not dropped. Calls `after_batch(backend, done, total)` after each
+/// batch and returns the examples trained on with the pass's training totals.
+/// The one epoch loop: training and benchmarks both run it.
+pub fn run_epoch(
+    backend: &mut dyn Backend,
+    order: &[u32],
+    batch_size: usize,
+    max_steps: usize,
+    mut after_batch: impl FnMut(&dyn Backend, usize, usize),
+) -> Result<(usize, Totals)> {
+    backend.begin_epoch(order)?;
+    let n = order.len();
+    let steps = n.div_ceil(batch_size).min(max_steps);
+    let mut samples = 0;
+    for step in 0..steps {
+        let start = step * batch_size;
+        let len = batch_size.min(n - start);
+        backend.train_batch(start, len)?;
+        samples += len;
+        after_batch(backend, step + 1, steps);
+    }
+    Ok((samples, backend.end_epoch()?))
 }
 
 /// Index of the first maximum: the prediction rule both paths (and the GPU kernel)
@@ -242,16 +241,49 @@ pub fn argmax<T: PartialOrd + Copy>(row: &[T]) -> usize {
         .0
 }
 
+/// The training batch actually used (never more than the training set, whatever
+/// the caller asked for) and the rows a backend's batch buffers hold (evaluation
+/// runs `EVAL_BATCH` at a time).
+pub fn batch_rows(batch_size: usize, train_len: usize) -> (usize, usize) {
+    let batch = batch_size.min(train_len).max(1);
+    (batch, batch.max(EVAL_BATCH))
+}
+
+/// A backend's parameters must fill the network's flat layout exactly.
+pub fn check_params(arch: &Architecture, params: &[f32]) -> Result<()> {
+    if params.len() != arch.param_count() {
+        return Err(Error::Usage(format!(
+            "{} parameters for a {} network of {}",
+            params.len(),
+            arch.shape_string(),
+            arch.param_count()
+        )));
+    }
+    Ok(())
+}
+
+/// A batch `start..start + len` must be non-empty, fit the batch buffers (`rows`)
+/// and lie inside the training set of `n`.
+pub fn check_batch(start: usize, len: usize, rows: usize, n: usize) -> Result<()> {
+    if len == 0 || len > rows || start + len > n {
+        return Err(Error::Usage(format!(
+            "a batch of examples {start}..{} does not fit (batch buffers hold {rows}, the training set {n})",
+            start + len
+        )));
+    }
+    Ok(())
+}
+
 /// An epoch order must name every training example's index, each below `n`.
 pub fn check_order(order: &[u32], n: usize) -> Result<()> {
     if order.len() != n {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "an epoch order of {} examples for a training set of {n}",
             order.len()
         )));
     }
     if let Some(&bad) = order.iter().find(|&&i| i as usize >= n) {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "example {bad} in the epoch order is outside the training set of {n}"
         )));
     }

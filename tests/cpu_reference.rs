@@ -9,7 +9,8 @@ use common::{random_f32, synthetic_dataset, train_run};
 use gpu_mlp::cpu::matmul::{
     matmul_backward_input, matmul_backward_weight, matmul_forward, matmul_naive,
 };
-use gpu_mlp::model::{Activation, Architecture, Loss, Optimizer, OptimizerKind};
+use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
 use gpu_mlp::rng::Rng;
 
 /// f32 GEMM against an f64 triple loop: the error of a K-term f32 dot product is

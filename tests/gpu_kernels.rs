@@ -4,9 +4,10 @@
 mod common;
 
 use common::{assert_close, gpu, random_f32};
+use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::activation::{activate, derivative_from_output};
 use gpu_mlp::cpu::matmul::matmul_naive;
-use gpu_mlp::cpu::optimizer::{optimizer_update, OptimizerState};
+use gpu_mlp::cpu::optimizer::optimizer_update;
 use gpu_mlp::cpu::softmax_xent::softmax_xent_forward_backward;
 use gpu_mlp::gpu::gather::{self, GatherParams};
 use gpu_mlp::gpu::kernel::run_once;
@@ -15,7 +16,8 @@ use gpu_mlp::gpu::metrics::{self, MetricsParams};
 use gpu_mlp::gpu::optimizer::{self, OptimizerParams};
 use gpu_mlp::gpu::reduce::{self, ReduceParams};
 use gpu_mlp::gpu::softmax_xent::{self, LossParams};
-use gpu_mlp::model::{Activation, Loss, Optimizer, OptimizerKind};
+use gpu_mlp::model::{Activation, Loss};
+use gpu_mlp::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use gpu_mlp::rng::Rng;
 
 /// Matmul: |gpu − exact| ≤ 1e-5·Σ_k|a_ik·b_kj| for K ≤ 1024. The f32 rounding error
@@ -69,7 +71,7 @@ fn check(what: &str, got: &[f32], want: &[f64], bound: impl Fn(usize) -> f64) {
 /// for the register-blocked and texture kernels (forced here, whatever the shape).
 fn every_kernel(ctx: &gpu_mlp::gpu::GpuContext) -> Vec<MatmulKernels> {
     let mut all = Vec::new();
-    for variant in MatmulVariant::ALL {
+    for &variant in MatmulVariant::ALL {
         let k = || MatmulKernels::variant(ctx, variant).unwrap();
         all.push(k().with_workers(0));
         if variant.has_small_tile() {
@@ -415,7 +417,7 @@ fn gather_builds_batches_bit_identical_to_the_cpu() {
         pixels,
     };
     let idx = &order[start..start + batch];
-    cpu.gather(&split, idx);
+    cpu.gather(&split, idx).unwrap();
     let want = cpu.input_mut(batch).to_vec();
     assert!(
         x.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
@@ -438,7 +440,7 @@ fn optimizer_updates_match_reference() {
         let opt = Optimizer::new(kind, Some(0.05), 0.9);
         let mut rng = Rng::new(kind as u64 + 1);
         let mut params = random_f32(&mut rng, count, 1.0);
-        let mut state = OptimizerState::<f32>::new(&opt, count);
+        let mut state = OptimizerState::<f32>::new(opt.kind, count);
         // Three steps: momentum and Adam carry state, Adam's bias correction changes with t.
         let mut m = vec![0.0f32; count];
         let mut v = vec![0.0f32; count];

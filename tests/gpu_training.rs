@@ -6,12 +6,15 @@ mod common;
 use std::sync::Arc;
 
 use common::{gpu, synthetic_dataset, train_run};
+use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::CpuBackend;
 use gpu_mlp::gpu::matmul::MatmulVariant;
-use gpu_mlp::gpu::GpuBackend;
-use gpu_mlp::model::{Activation, Architecture, Loss, Optimizer, OptimizerKind};
+use gpu_mlp::gpu::{GpuBackend, GpuOptions};
+use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
+use gpu_mlp::profile::Measured;
 use gpu_mlp::rng::Rng;
-use gpu_mlp::train::Backend;
+use gpu_mlp::train::{Backend, TrainSetup};
 
 /// After one step, |p_gpu − p_cpu| ≤ PARAM_ABS + PARAM_REL·|p_cpu|. The step moves a
 /// parameter by lr·g (SGD, momentum) or ≤ lr (Adam's first step ≈ lr·sign g); both
@@ -21,7 +24,7 @@ const PARAM_ABS: f64 = 2e-6;
 const PARAM_REL: f64 = 1e-6;
 
 fn one_step(activation: Activation, loss: Loss, kind: OptimizerKind) {
-    for variant in MatmulVariant::ALL {
+    for &variant in MatmulVariant::ALL {
         one_step_with(activation, loss, kind, variant);
     }
 }
@@ -35,9 +38,18 @@ fn one_step_with(activation: Activation, loss: Loss, kind: OptimizerKind, varian
     let params = arch.init_params(&mut Rng::new(4));
     let mut order: Vec<u32> = (0..37).collect();
     Rng::new(5).shuffle(&mut order);
-    let mut cpu = CpuBackend::new(ds.clone(), &arch, opt, params.clone(), 37);
-    let mut gpu =
-        GpuBackend::with_variant(ctx, ds.clone(), &arch, opt, params.clone(), 37, variant).unwrap();
+    let setup = TrainSetup {
+        arch: arch.clone(),
+        opt,
+        params: params.clone(),
+        batch_size: 37,
+    };
+    let mut cpu = CpuBackend::new(ds.clone(), setup.clone()).unwrap();
+    let options = GpuOptions {
+        matmul: Some(variant),
+        ..Default::default()
+    };
+    let mut gpu = GpuBackend::with_options(ctx, ds.clone(), setup, &options).unwrap();
     for b in [&mut cpu as &mut dyn Backend, &mut gpu] {
         b.begin_epoch(&order).unwrap();
         // A ragged batch (37 examples, not a tile multiple), then a 1-example batch.
@@ -148,15 +160,13 @@ fn an_epoch_costs_one_submit_per_64_steps_and_one_readback() {
     let opt = Optimizer::new(OptimizerKind::Sgd, None, 0.9);
     // 150 steps; exactly two chunks (the lazy flush must not add a third); one step.
     for (batch, steps) in [(2, 150), (1, 128), (300, 1)] {
-        let mut b = GpuBackend::new(
-            gpu().unwrap(),
-            ds.clone(),
-            &arch,
+        let setup = TrainSetup {
+            arch: arch.clone(),
             opt,
-            arch.init_params(&mut Rng::new(1)),
-            batch,
-        )
-        .unwrap();
+            params: arch.init_params(&mut Rng::new(1)),
+            batch_size: batch,
+        };
+        let mut b = GpuBackend::new(gpu().unwrap(), ds.clone(), setup).unwrap();
         let order: Vec<u32> = (0..300).collect();
         let before = b.counters();
         b.begin_epoch(&order).unwrap();
@@ -185,10 +195,6 @@ fn an_epoch_costs_one_submit_per_64_steps_and_one_readback() {
 #[test]
 fn networks_too_wide_for_textures_fall_back_to_buffers() {
     let Some(ctx) = gpu() else { return };
-    if std::env::var_os("GPU_MLP_MATMUL").is_some() {
-        println!("GPU_MLP_MATMUL is set: the default choice is not under test");
-        return;
-    }
     // An input row of more than 4 × max_texture_dimension_2d floats.
     let texels = ctx.limits.max_texture_dimension_2d as usize;
     let side = ((4 * texels + 1) as f64).sqrt().ceil() as usize;
@@ -203,7 +209,13 @@ fn networks_too_wide_for_textures_fall_back_to_buffers() {
     .unwrap();
     let opt = Optimizer::new(OptimizerKind::Sgd, None, 0.9);
     let params = arch.init_params(&mut Rng::new(3));
-    let mut b = GpuBackend::new(ctx, ds, &arch, opt, params.clone(), 3).unwrap();
+    let setup = TrainSetup {
+        arch: arch.clone(),
+        opt,
+        params: params.clone(),
+        batch_size: 3,
+    };
+    let mut b = GpuBackend::new(ctx, ds, setup).unwrap();
     assert!(
         !b.describe().contains("texture"),
         "{}: chose textures for {side}×{side} inputs",

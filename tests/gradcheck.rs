@@ -18,7 +18,7 @@ const ABS_FLOOR: f64 = 1e-10;
 fn mean_loss(net: &mut CpuNet<f64>, params: &[f64], x: &[f64], labels: &[u8]) -> f64 {
     let batch = labels.len();
     net.input_mut(batch).copy_from_slice(x);
-    net.forward(params, batch);
+    net.forward(params, batch).unwrap();
     net.loss_backward(labels, batch).loss_sum / batch as f64
 }
 
@@ -42,7 +42,7 @@ fn check(activation: Activation, loss: Loss) {
     let mut net = CpuNet::<f64>::new(&arch, batch);
     mean_loss(&mut net, &params, &x, &labels);
     let mut grads = vec![0.0; params.len()];
-    net.backward(&params, &mut grads, batch);
+    net.backward(&params, &mut grads, batch).unwrap();
 
     let mut worst = 0.0f64;
     for i in 0..params.len() {

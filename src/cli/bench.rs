@@ -5,13 +5,13 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{
-    check_memory, describe_run, load_data, make_backend, validate, DataArgs, DeviceArgs,
-    NetworkArgs,
+    describe_run, fresh_setup, gpu_options_from_env, load_data, make_backend, validate, DataArgs,
+    DeviceArgs, NetworkArgs,
 };
 use gpu_mlp::bench::{self, Length};
+use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::cpu_threads;
 use gpu_mlp::gpu::GpuContext;
-use gpu_mlp::rng::Rng;
 use gpu_mlp::Error;
 
 #[derive(Args)]
@@ -50,33 +50,25 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
         return bench_matmul(&args.device, shape);
     }
     if args.steps == Some(0) || args.epochs == Some(0) {
-        return Err(Error::Config(
+        return Err(Error::Usage(
             "--steps and --epochs must be at least 1".into(),
         ));
     }
     let dataset = match args.synthetic {
-        Some(0) => return Err(Error::Config("--synthetic must be at least 1".into())),
+        Some(0) => return Err(Error::Usage("--synthetic must be at least 1".into())),
         Some(n) => bench::synthetic_dataset(n, args.net.seed),
         None => load_data(&args.data, args.net.classes)?,
     };
-    let net = &args.net;
-    let arch = net.architecture(dataset.pixels())?;
-    check_memory(
-        &args.device,
-        &arch,
-        &opt,
-        net.batch_size.unwrap_or(100).min(dataset.train.len()),
-    )?;
+    let (setup, _) = fresh_setup(&args.net, opt, &args.device, &dataset)?;
     let dataset = Arc::new(dataset);
-    let params = arch.init_params(&mut Rng::new(net.seed));
     let length = match (args.steps, args.epochs) {
         (Some(s), _) => Length::Steps(s),
         (None, Some(e)) => Length::Epochs(e),
         (None, None) => Length::Epochs(1),
     };
-    let batch = net.batch_size.unwrap_or(100);
+    let (arch, batch) = (setup.arch.clone(), setup.batch_size);
     let (backend, r) = bench::run(
-        || make_backend(&args.device, &dataset, &arch, opt, params, batch),
+        || make_backend(&args.device, &dataset, setup),
         &arch,
         dataset.train.len(),
         batch,
@@ -149,7 +141,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
     Ok(())
 }
 
-pub(crate) fn print_profile(profile: &[(&'static str, gpu_mlp::train::KernelTime)]) {
+pub(crate) fn print_profile(profile: &[(&'static str, gpu_mlp::profile::KernelTime)]) {
     let total: f64 = profile.iter().map(|(_, k)| k.seconds).sum();
     let mut rows = profile.to_vec();
     rows.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
@@ -243,7 +235,7 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
         base,
     );
     let mut ratios = Vec::new();
-    for variant in MatmulVariant::ALL {
+    for &variant in MatmulVariant::ALL {
         let picks_small = variant.has_small_tile() && small_tile_pays(&p, simple.workers);
         let tiles: &[(u32, &str)] = if variant.has_small_tile() {
             &[(0, "64×64"), (u32::MAX, "32×32")]
@@ -271,7 +263,10 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
     println!(
         "speed-up over the simple kernel: {}; training uses {} on this adapter",
         ratios.join(", "),
-        MatmulVariant::for_adapter(&ctx.info)?.name()
+        gpu_options_from_env()?
+            .matmul
+            .unwrap_or(MatmulVariant::for_adapter(&ctx.info))
+            .name()
     );
     Ok(())
 }

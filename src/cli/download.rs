@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::paths;
 use gpu_mlp::data;
 use gpu_mlp::Error;
 
@@ -24,7 +25,7 @@ pub(crate) struct DownloadArgs {
 
 pub(crate) fn run_download(args: DownloadArgs) -> Result<(), Error> {
     let known = gpu_mlp::download::known(&args.dataset).ok_or_else(|| {
-        Error::Config(format!(
+        Error::Usage(format!(
             "unknown data set {:?}: expected mnist or fashion-mnist",
             args.dataset
         ))
@@ -33,8 +34,8 @@ pub(crate) fn run_download(args: DownloadArgs) -> Result<(), Error> {
     // else the cache, where `--data NAME` finds it.
     let dir = args
         .dir
-        .or_else(|| std::env::var_os(data::DATA_ENV).map(PathBuf::from))
-        .unwrap_or_else(|| gpu_mlp::download::cache_root().join(known.name));
+        .or_else(|| std::env::var_os(paths::DATA_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| paths::cache_root().join(known.name));
     let mirrors: Vec<String> = if args.mirror.is_empty() {
         known.mirrors.iter().map(|m| m.to_string()).collect()
     } else {

@@ -8,8 +8,9 @@ use clap::Args;
 
 use super::{class_label, load_data, make_backend, DataArgs, DeviceArgs};
 use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::choice::Choice;
 use gpu_mlp::data;
-use gpu_mlp::train::EVAL_BATCH;
+use gpu_mlp::train::{TrainSetup, EVAL_BATCH};
 use gpu_mlp::Error;
 
 #[derive(Args)]
@@ -52,25 +53,27 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<(), Error> {
     let model = Checkpoint::load(&args.model)?;
     let dataset = load_data(&args.data, model.arch.classes())?;
     if dataset.pixels() != model.arch.inputs() {
-        return Err(Error::Config(format!(
-            "--model {} takes {} inputs, the data has {}×{} = {} pixels",
-            args.model.display(),
-            model.arch.inputs(),
-            dataset.rows,
-            dataset.cols,
-            dataset.pixels()
-        )));
+        return Err(Error::data(
+            &dataset.dir,
+            format!(
+                "the images have {}×{} = {} pixels, but --model {} takes {} inputs",
+                dataset.rows,
+                dataset.cols,
+                dataset.pixels(),
+                args.model.display(),
+                model.arch.inputs(),
+            ),
+        ));
     }
     let dataset = Arc::new(dataset);
     let classes = model.arch.classes();
-    let mut backend = make_backend(
-        &args.device,
-        &dataset,
-        &model.arch,
-        model.opt,
-        model.params.clone(),
-        EVAL_BATCH,
-    )?;
+    let setup = TrainSetup {
+        arch: model.arch.clone(),
+        opt: model.opt,
+        params: model.params.clone(),
+        batch_size: EVAL_BATCH,
+    };
+    let mut backend = make_backend(&args.device, &dataset, setup)?;
     let r = gpu_mlp::eval::evaluate(backend.as_mut(), &dataset.test.labels, classes)?;
     if args.json {
         let json = serde_json::json!({
@@ -150,70 +153,81 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
     let (rows, cols) = (model.image_rows, model.image_cols);
     let classes = model.arch.classes();
     if args.top == 0 {
-        return Err(Error::Config("--top must be at least 1".into()));
+        return Err(Error::Usage("--top must be at least 1".into()));
     }
     let show = |pixels: &[u8], what: &str, truth: Option<usize>| {
-        let pixels: Vec<u8> = if args.invert {
-            pixels.iter().map(|&p| 255 - p).collect()
-        } else {
-            pixels.to_vec()
+        let pixels: Vec<u8> = match args.invert {
+            true => pixels.iter().map(|&p| 255 - p).collect(),
+            false => pixels.to_vec(),
         };
-        let probs = gpu_mlp::eval::class_probabilities(&model, &pixels);
-        let mut ranked: Vec<usize> = (0..classes).collect();
-        ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-        let mut lines: Vec<String> = vec![what.to_string()];
-        if let Some(t) = truth {
-            lines.push(format!("true:      {}", class_label(&model.class_names, t)));
-        }
-        for (i, &c) in ranked.iter().take(args.top).enumerate() {
-            let lead = if i == 0 { "predicted:" } else { "          " };
-            lines.push(format!(
-                "{lead} {} ({:.1}%)",
-                class_label(&model.class_names, c),
-                100.0 * probs[c]
-            ));
-        }
-        if truth.is_some() {
-            let art = gpu_mlp::eval::ascii_art(&pixels, cols);
-            for (i, row) in art.iter().enumerate() {
-                println!("{row}  {}", lines.get(i).map_or("", String::as_str));
-            }
-            for l in lines.iter().skip(art.len()) {
-                println!("{:w$}  {l}", "", w = 2 * cols);
-            }
-        } else {
-            for l in lines {
-                println!("{l}");
-            }
-        }
+        print_prediction(&model, &pixels, what, truth, args.top)
     };
     if let Some(i) = args.index {
-        let dir = data::resolve_data_dir(args.data.as_deref())?;
+        let dir = super::paths::resolve_data_dir(args.data.as_deref())?;
         let dataset = data::load_dir(&dir, classes)?;
         if (dataset.rows, dataset.cols) != (rows, cols) {
-            return Err(Error::Config(format!(
-                "--model takes {rows}×{cols} images, {} has {}×{}",
-                dir.display(),
-                dataset.rows,
-                dataset.cols
-            )));
+            return Err(Error::data(
+                &dir,
+                format!(
+                    "the images are {}×{}, but --model takes {rows}×{cols}",
+                    dataset.rows, dataset.cols
+                ),
+            ));
         }
         if i >= dataset.test.len() {
-            return Err(Error::Config(format!(
+            return Err(Error::Usage(format!(
                 "--index {i} is out of range: the test set has {} examples",
                 dataset.test.len()
             )));
         }
-        show(
+        return show(
             dataset.test.image(i),
             &format!("test example {i} of {}", dir.display()),
             Some(dataset.test.labels[i] as usize),
         );
-        return Ok(());
     }
     for path in &args.images {
         let pixels = gpu_mlp::eval::read_png_gray(path, rows, cols)?;
-        show(&pixels, &path.display().to_string(), None);
+        show(&pixels, &path.display().to_string(), None)?;
+    }
+    Ok(())
+}
+
+/// Prints the `top` most likely classes of one image; with the true class known
+/// (a test example), beside the image drawn as text.
+fn print_prediction(
+    model: &Checkpoint,
+    pixels: &[u8],
+    what: &str,
+    truth: Option<usize>,
+    top: usize,
+) -> Result<(), Error> {
+    let probs = gpu_mlp::eval::class_probabilities(model, pixels)?;
+    let mut ranked: Vec<usize> = (0..model.arch.classes()).collect();
+    ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    let mut lines: Vec<String> = vec![what.to_string()];
+    if let Some(t) = truth {
+        lines.push(format!("true:      {}", class_label(&model.class_names, t)));
+    }
+    for (i, &c) in ranked.iter().take(top).enumerate() {
+        let lead = if i == 0 { "predicted:" } else { "          " };
+        lines.push(format!(
+            "{lead} {} ({:.1}%)",
+            class_label(&model.class_names, c),
+            100.0 * probs[c]
+        ));
+    }
+    if truth.is_none() {
+        lines.iter().for_each(|l| println!("{l}"));
+        return Ok(());
+    }
+    let cols = model.image_cols;
+    let art = gpu_mlp::eval::ascii_art(pixels, cols);
+    for (i, row) in art.iter().enumerate() {
+        println!("{row}  {}", lines.get(i).map_or("", String::as_str));
+    }
+    for l in lines.iter().skip(art.len()) {
+        println!("{:w$}  {l}", "", w = 2 * cols);
     }
     Ok(())
 }

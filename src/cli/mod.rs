@@ -5,19 +5,28 @@
 pub(crate) mod bench;
 pub(crate) mod download;
 pub(crate) mod eval;
+pub(crate) mod paths;
 pub(crate) mod train;
 
+use std::ffi::OsStr;
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::CpuBackend;
 use gpu_mlp::data::{self, Dataset};
 use gpu_mlp::gpu::context::describe_adapter;
-use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext};
-use gpu_mlp::model::{Activation, Architecture, Loss, Optimizer, OptimizerKind};
-use gpu_mlp::train::Backend;
+use gpu_mlp::gpu::matmul::MatmulVariant;
+use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext, GpuOptions};
+use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
+use gpu_mlp::profile::Measured;
+use gpu_mlp::rng::Rng;
+use gpu_mlp::train::{TrainSetup, DEFAULT_BATCH_SIZE};
 use gpu_mlp::Error;
 
 #[derive(Parser)]
@@ -46,9 +55,41 @@ pub(crate) enum Command {
     /// List every GPU adapter wgpu can see.
     Devices {
         /// Only adapters of this backend.
-        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        #[arg(long, value_parser = choice::<BackendChoice>(), default_value = "auto")]
         backend: BackendChoice,
     },
+}
+
+/// A flag whose values are a library `Choice`: --help lists the names, aliases are
+/// accepted, and a wrong value is clap's usual error.
+#[derive(Clone)]
+pub(crate) struct ChoiceParser<T>(PhantomData<T>);
+
+pub(crate) fn choice<T: Choice>() -> ChoiceParser<T> {
+    ChoiceParser(PhantomData)
+}
+
+impl<T: Choice + Send + Sync> TypedValueParser for ChoiceParser<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let names =
+            clap::builder::PossibleValuesParser::new(self.possible_values().into_iter().flatten());
+        let name = names.parse_ref(cmd, arg, value)?;
+        T::from_name(&name)
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(T::ALL.iter().map(|v| {
+            PossibleValue::new(v.name()).aliases(v.aliases().iter().copied())
+        })))
+    }
 }
 
 /// Where the math runs.
@@ -58,7 +99,7 @@ pub(crate) struct DeviceArgs {
     #[arg(long, conflicts_with_all = ["backend", "adapter"])]
     pub(crate) cpu: bool,
     /// Graphics API for the GPU path; auto prefers a real GPU, then a software adapter.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    #[arg(long, value_parser = choice::<BackendChoice>(), default_value = "auto")]
     pub(crate) backend: BackendChoice,
     /// Use the adapter whose name contains this text (case-insensitive); see `gpu-mlp devices`.
     #[arg(long, value_name = "SUBSTRING")]
@@ -77,13 +118,13 @@ pub(crate) struct NetworkArgs {
     )]
     pub(crate) hidden: Vec<usize>,
     /// Hidden-layer activation.
-    #[arg(long, value_enum, default_value_t = Activation::Sigmoid)]
+    #[arg(long, value_parser = choice::<Activation>(), default_value = "sigmoid")]
     pub(crate) activation: Activation,
     /// Output loss (after softmax).
-    #[arg(long, value_enum, default_value_t = Loss::CrossEntropy)]
+    #[arg(long, value_parser = choice::<Loss>(), default_value = "cross-entropy")]
     pub(crate) loss: Loss,
     /// Optimizer: plain SGD, heavy-ball momentum (PyTorch's form) or Adam.
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    #[arg(long, value_parser = choice::<OptimizerKind>(), default_value = "sgd")]
     pub(crate) optimizer: OptimizerKind,
     /// Learning rate [default: 0.1 for sgd, 0.01 for momentum, 0.001 for adam].
     #[arg(long, allow_negative_numbers = true)]
@@ -92,6 +133,7 @@ pub(crate) struct NetworkArgs {
     #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub(crate) momentum: f32,
     /// Examples per step [default: 100, or the checkpoint's with --resume].
+    // The default lives in train::DEFAULT_BATCH_SIZE; --resume takes the checkpoint's.
     #[arg(long, value_name = "N")]
     pub(crate) batch_size: Option<usize>,
     /// Seed for initialisation and shuffling.
@@ -135,10 +177,10 @@ pub(crate) fn validate(net: &NetworkArgs) -> Result<Optimizer, Error> {
     let opt = Optimizer::new(net.optimizer, net.lr, net.momentum);
     opt.validate()?;
     if net.batch_size == Some(0) {
-        return Err(Error::Config("--batch-size must be at least 1".into()));
+        return Err(Error::Usage("--batch-size must be at least 1".into()));
     }
     if !(2..=256).contains(&net.classes) {
-        return Err(Error::Config(format!(
+        return Err(Error::Usage(format!(
             "--classes {} must be between 2 and 256 (labels are bytes)",
             net.classes
         )));
@@ -147,7 +189,7 @@ pub(crate) fn validate(net: &NetworkArgs) -> Result<Optimizer, Error> {
 }
 
 pub(crate) fn load_data(args: &DataArgs, classes: usize) -> Result<Dataset, Error> {
-    let dir = data::resolve_data_dir(args.data.as_deref())?;
+    let dir = paths::resolve_data_dir(args.data.as_deref())?;
     let mut dataset = data::load_dir(&dir, classes)?;
     data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
     Ok(dataset)
@@ -169,31 +211,81 @@ pub(crate) fn check_memory(
     gpu_mlp::cpu::check_host_memory(bytes, &format!("a {} network", arch.shape_string()))
 }
 
+/// A fresh network for `dataset` as the flags describe it, checked against the
+/// host's memory, with initial parameters drawn from the seed: what `train` and
+/// `bench` start from. Returns the seeded RNG after those draws (it shuffles next).
+pub(crate) fn fresh_setup(
+    net: &NetworkArgs,
+    opt: Optimizer,
+    device: &DeviceArgs,
+    dataset: &Dataset,
+) -> Result<(TrainSetup, Rng), Error> {
+    let arch = net.architecture(dataset.pixels())?;
+    let batch_size = net.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+    check_memory(device, &arch, &opt, batch_size.min(dataset.train.len()))?;
+    let mut rng = Rng::new(net.seed);
+    let params = arch.init_params(&mut rng);
+    let setup = TrainSetup {
+        arch,
+        opt,
+        params,
+        batch_size,
+    };
+    Ok((setup, rng))
+}
+
+/// The GPU choices the environment makes: `GPU_MLP_MATMUL` (a matmul variant) and
+/// `LP_NUM_THREADS` (lavapipe's worker threads, which decide the matmul tile).
+pub(crate) fn gpu_options_from_env() -> Result<GpuOptions, Error> {
+    let matmul = match std::env::var("GPU_MLP_MATMUL") {
+        Ok(name) => Some(MatmulVariant::from_name(&name).ok_or_else(|| {
+            Error::Usage(format!(
+                "$GPU_MLP_MATMUL={name:?}: expected one of {}",
+                MatmulVariant::names().join(", ")
+            ))
+        })?),
+        Err(_) => None,
+    };
+    let workers = std::env::var("LP_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &u32| n > 0);
+    Ok(GpuOptions { matmul, workers })
+}
+
+/// `GPU_MLP_THREADS`: how many threads the CPU path uses (default: every core).
+pub(crate) fn cpu_threads_from_env() -> Result<(), Error> {
+    let Some(value) = std::env::var_os("GPU_MLP_THREADS") else {
+        return Ok(());
+    };
+    let n = value
+        .to_str()
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "$GPU_MLP_THREADS={value:?}: expected a number of threads, 1 to {}",
+                gpu_mlp::cpu::pool::MAX_THREADS
+            ))
+        })?;
+    gpu_mlp::cpu::pool::set_threads(n).map_err(|e| Error::Usage(format!("$GPU_MLP_THREADS: {e}")))
+}
+
+/// The backend the device flags ask for, built to train `setup` on `dataset`.
 pub(crate) fn make_backend(
     device: &DeviceArgs,
     dataset: &Arc<Dataset>,
-    arch: &Architecture,
-    opt: Optimizer,
-    params: Vec<f32>,
-    batch_size: usize,
-) -> Result<Box<dyn Backend>, Error> {
+    setup: TrainSetup,
+) -> Result<Box<dyn Measured>, Error> {
     Ok(if device.cpu {
-        Box::new(CpuBackend::new(
-            Arc::clone(dataset),
-            arch,
-            opt,
-            params,
-            batch_size,
-        ))
+        Box::new(CpuBackend::new(Arc::clone(dataset), setup)?)
     } else {
         let ctx = GpuContext::new(device.backend, device.adapter.as_deref())?;
-        Box::new(GpuBackend::new(
+        let options = gpu_options_from_env()?;
+        Box::new(GpuBackend::with_options(
             ctx,
             Arc::clone(dataset),
-            arch,
-            opt,
-            params,
-            batch_size,
+            setup,
+            &options,
         )?)
     })
 }

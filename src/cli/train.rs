@@ -7,15 +7,16 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{
-    check_memory, describe_run, load_data, make_backend, validate, DataArgs, DeviceArgs,
-    NetworkArgs,
+    describe_run, fresh_setup, load_data, make_backend, validate, DataArgs, DeviceArgs, NetworkArgs,
 };
-use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::checkpoint::{class_names_for, Checkpoint};
+use gpu_mlp::data::Dataset;
 use gpu_mlp::files;
 use gpu_mlp::metrics::MetricsWriter;
-use gpu_mlp::model::{Architecture, Optimizer};
+use gpu_mlp::model::Architecture;
+use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::rng::Rng;
-use gpu_mlp::train::{self, Backend, TrainConfig};
+use gpu_mlp::train::{self, Backend, TrainConfig, TrainSetup};
 use gpu_mlp::Error;
 
 #[derive(Args)]
@@ -55,19 +56,14 @@ pub(crate) struct TrainArgs {
 }
 
 pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
-    let mut opt = validate(&args.net)?;
+    let opt = validate(&args.net)?;
     if args.epochs == 0 {
-        return Err(Error::Config("--epochs must be at least 1".into()));
+        return Err(Error::Usage("--epochs must be at least 1".into()));
     }
     if args.checkpoint_every == Some(0) {
-        return Err(Error::Config(
-            "--checkpoint-every must be at least 1".into(),
-        ));
+        return Err(Error::Usage("--checkpoint-every must be at least 1".into()));
     }
-    let resumed = match &args.resume {
-        Some(p) => Some(Checkpoint::load(p)?),
-        None => None,
-    };
+    let resumed = args.resume.as_deref().map(Checkpoint::load).transpose()?;
     // Fail on an unwritable output before training, not after.
     for path in [&args.save, &args.metrics, &args.plot]
         .into_iter()
@@ -75,56 +71,28 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
     {
         files::check_writable(path)?;
     }
-    let net = &args.net;
-    let classes = resumed.as_ref().map_or(net.classes, |c| c.arch.classes());
-    let dataset = load_data(&args.data, classes)?;
-    let (arch, params, mut rng, seed, start_epoch) = match &resumed {
-        Some(c) => {
-            if (dataset.rows, dataset.cols) != (c.image_rows, c.image_cols) {
-                return Err(Error::Config(format!(
-                    "--resume {}: the network takes {}×{} images, the data has {}×{}",
-                    args.resume.as_ref().unwrap().display(),
-                    c.image_rows,
-                    c.image_cols,
-                    dataset.rows,
-                    dataset.cols
-                )));
-            }
-            opt = Optimizer {
-                lr: net.lr.unwrap_or(c.opt.lr),
-                ..c.opt
-            };
-            (
-                c.arch.clone(),
-                c.params.clone(),
-                Rng::from_state(c.rng_state),
-                c.seed,
-                c.epochs_trained,
-            )
-        }
+    let classes = resumed
+        .as_ref()
+        .map_or(args.net.classes, |c| c.arch.classes());
+    let dataset = Arc::new(load_data(&args.data, classes)?);
+    let start = match &resumed {
+        Some(c) => resume_from(c, &args.net, &dataset)?,
         None => {
-            let arch = net.architecture(dataset.pixels())?;
-            check_memory(
-                &args.device,
-                &arch,
-                &opt,
-                net.batch_size.unwrap_or(100).min(dataset.train.len()),
-            )?;
-            let mut rng = Rng::new(net.seed);
-            let params = arch.init_params(&mut rng);
-            (arch, params, rng, net.seed, 0)
+            let (setup, rng) = fresh_setup(&args.net, opt, &args.device, &dataset)?;
+            let names = class_names_for(&dataset.dir, setup.arch.classes());
+            let info = CheckpointInfo::new(&setup, args.net.seed, &dataset, names);
+            (setup, rng, info, 0)
         }
     };
+    let (setup, mut rng, snapshot, start_epoch) = start;
     let cfg = TrainConfig {
-        batch_size: net
-            .batch_size
-            .or(resumed.as_ref().map(|c| c.batch_size))
-            .unwrap_or(100),
+        batch_size: setup.batch_size,
         epochs: args.epochs,
         start_epoch,
     };
-    let dataset = Arc::new(dataset);
-    let mut backend = make_backend(&args.device, &dataset, &arch, opt, params, cfg.batch_size)?;
+    let opt = setup.opt;
+    let arch = setup.arch.clone();
+    let mut backend = make_backend(&args.device, &dataset, setup)?;
     if let Some(c) = &resumed {
         backend.set_optimizer_state(&c.state)?;
     }
@@ -150,18 +118,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
         save: args.save.clone(),
         every: args.checkpoint_every,
         last_epoch: start_epoch + args.epochs,
-        snapshot: CheckpointInfo {
-            arch: arch.clone(),
-            opt,
-            seed,
-            batch_size: cfg.batch_size,
-            rows: dataset.rows,
-            cols: dataset.cols,
-            class_names: match &resumed {
-                Some(c) => c.class_names.clone(),
-                None => gpu_mlp::checkpoint::class_names_for(&dataset.dir, arch.classes()),
-            },
-        },
+        snapshot,
         history: Vec::new(),
         plot: args.plot.clone(),
     };
@@ -172,8 +129,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
         &mut rng,
         &mut observer,
     )?;
-    let last = reports.last().expect("at least one epoch");
-    if args.quiet {
+    if let (true, Some(last)) = (args.quiet, reports.last()) {
         println!(
             "epoch {} test_loss {:.4} test_acc {:.2}%",
             last.epoch,
@@ -182,6 +138,35 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// Where a resumed run starts: the checkpoint's network, parameters, optimizer (with
+/// --lr and --batch-size when given), RNG position and epoch count.
+fn resume_from(
+    c: &Checkpoint,
+    net: &NetworkArgs,
+    dataset: &Dataset,
+) -> Result<(TrainSetup, Rng, CheckpointInfo, usize), Error> {
+    if (dataset.rows, dataset.cols) != (c.image_rows, c.image_cols) {
+        return Err(Error::data(
+            &dataset.dir,
+            format!(
+                "the network of --resume takes {}×{} images, the data has {}×{}",
+                c.image_rows, c.image_cols, dataset.rows, dataset.cols
+            ),
+        ));
+    }
+    let setup = TrainSetup {
+        arch: c.arch.clone(),
+        opt: Optimizer {
+            lr: net.lr.unwrap_or(c.opt.lr),
+            ..c.opt
+        },
+        params: c.params.clone(),
+        batch_size: net.batch_size.unwrap_or(c.batch_size),
+    };
+    let info = CheckpointInfo::new(&setup, c.seed, dataset, c.class_names.clone());
+    Ok((setup, Rng::from_state(c.rng_state), info, c.epochs_trained))
 }
 
 /// What a checkpoint needs besides the backend's parameters and optimizer state.
@@ -193,6 +178,25 @@ struct CheckpointInfo {
     rows: usize,
     cols: usize,
     class_names: Option<Vec<String>>,
+}
+
+impl CheckpointInfo {
+    fn new(
+        setup: &TrainSetup,
+        seed: u64,
+        dataset: &Dataset,
+        class_names: Option<Vec<String>>,
+    ) -> Self {
+        CheckpointInfo {
+            arch: setup.arch.clone(),
+            opt: setup.opt,
+            seed,
+            batch_size: setup.batch_size,
+            rows: dataset.rows,
+            cols: dataset.cols,
+            class_names,
+        }
+    }
 }
 
 /// Prints progress and epochs, writes metrics, checkpoints and the plot.

@@ -3,6 +3,7 @@
 //! the oracle every GPU result is checked against.
 
 pub mod activation;
+pub mod layer;
 pub mod matmul;
 pub mod optimizer;
 pub mod pool;
@@ -13,19 +14,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::data::{Dataset, Split};
+use crate::data::{Dataset, Split, SplitKind};
 use crate::error::{Error, Result};
-use crate::model::{Architecture, Optimizer};
-use crate::train::{argmax, check_order, Backend, KernelTime, SplitKind, Totals, EVAL_BATCH};
-use activation::{activation_backward, bias_activation_forward};
-use matmul::{bias_backward, matmul_backward_input, matmul_backward_weight, matmul_forward};
-use optimizer::{optimizer_update, OptimizerState};
+use crate::model::{train_flops, Architecture};
+use crate::optimizer::{Optimizer, OptimizerState};
+use crate::profile::{KernelTime, Measured};
+use crate::train::{
+    argmax, batch_rows, check_batch, check_order, check_params, Backend, Totals, TrainSetup,
+    EVAL_BATCH,
+};
+use layer::{dense_backward, dense_forward};
+use optimizer::optimizer_update;
 use pool::Disjoint;
 pub use real::Real;
 use softmax_xent::{softmax_xent_forward_backward, LossTotals};
-
-/// Elementwise loops shorter than this stay on one thread.
-const ELEMENTWISE_MIN: usize = 1 << 14;
 
 /// The network's forward and backward pass over preallocated workspaces
 /// (no allocation per batch), generic over f32 (training) and f64 (gradient check).
@@ -64,8 +66,8 @@ impl<T: Real> CpuNet<T> {
     }
 
     /// Builds the input batch from examples `indices` of `split`, pixels scaled to [0, 1].
-    pub fn gather(&mut self, split: &Split, indices: &[u32]) {
-        assert!(indices.len() <= self.max_batch);
+    pub fn gather(&mut self, split: &Split, indices: &[u32]) -> Result<()> {
+        self.check_batch(indices.len())?;
         let pixels = split.pixels;
         let x = Disjoint::new(self.input_mut(indices.len()));
         pool::for_ranges(indices.len(), 32, &|rows| {
@@ -89,30 +91,19 @@ impl<T: Real> CpuNet<T> {
                 }
             }
         });
+        Ok(())
     }
 
-    pub fn forward(&mut self, params: &[T], batch: usize) {
-        assert!(batch <= self.max_batch);
-        let arch = &self.arch;
-        for l in 0..arch.layers() {
-            let (k, n) = arch.layer_shape(l);
-            let w = &params[arch.weight_offset(l)..arch.bias_offset(l)];
-            let b = &params[arch.bias_offset(l)..arch.bias_offset(l) + n];
-            let (before, after) = self.acts.split_at_mut(l + 1);
-            let (a, z) = (&before[l][..batch * k], &mut after[0][..batch * n]);
-            matmul_forward(a, w, z, batch, k, n);
-            let act = (l + 1 < arch.layers()).then_some(arch.activation);
-            let z = Disjoint::new(z);
-            pool::for_ranges(batch, ELEMENTWISE_MIN / n.max(1), &|rows| {
-                // SAFETY: for_ranges hands every part rows of its own.
-                bias_activation_forward(
-                    unsafe { z.range(rows.start * n..rows.end * n) },
-                    b,
-                    n,
-                    act,
-                );
-            });
+    /// Runs every layer on the `batch` rows of the input batch.
+    pub fn forward(&mut self, params: &[T], batch: usize) -> Result<()> {
+        self.check_batch(batch)?;
+        for layer in self.arch.dense_layers() {
+            let (before, after) = self.acts.split_at_mut(layer.index + 1);
+            let a = &before[layer.index][..batch * layer.inputs];
+            let z = &mut after[0][..batch * layer.outputs];
+            dense_forward(&layer, params, a, z, batch);
         }
+        Ok(())
     }
 
     pub fn logits(&self, batch: usize) -> &[T] {
@@ -134,40 +125,27 @@ impl<T: Real> CpuNet<T> {
     }
 
     /// Backpropagates from the logits gradient into `grads` (same layout as params).
-    pub fn backward(&mut self, params: &[T], grads: &mut [T], batch: usize) {
-        let arch = &self.arch;
-        for l in (0..arch.layers()).rev() {
-            let (k, n) = arch.layer_shape(l);
-            let (w_off, b_off) = (arch.weight_offset(l), arch.bias_offset(l));
-            let dz = &self.dz[l][..batch * n];
-            matmul_backward_weight(
-                &self.acts[l][..batch * k],
-                dz,
-                &mut grads[w_off..b_off],
-                batch,
-                k,
-                n,
-            );
-            bias_backward(dz, &mut grads[b_off..b_off + n], batch, n);
-            if l > 0 {
-                let (lower, upper) = self.dz.split_at_mut(l);
-                let da = &mut lower[l - 1][..batch * k];
-                matmul_backward_input(
-                    &upper[0][..batch * n],
-                    &params[w_off..b_off],
-                    da,
-                    batch,
-                    k,
-                    n,
-                );
-                let (a, act) = (&self.acts[l][..batch * k], arch.activation);
-                let da = Disjoint::new(da);
-                pool::for_ranges(batch * k, ELEMENTWISE_MIN, &|r| {
-                    // SAFETY: for_ranges hands every part a range of its own.
-                    activation_backward(unsafe { da.range(r.clone()) }, &a[r], act);
-                });
-            }
+    pub fn backward(&mut self, params: &[T], grads: &mut [T], batch: usize) -> Result<()> {
+        self.check_batch(batch)?;
+        for layer in self.arch.dense_layers().rev() {
+            let l = layer.index;
+            let a = &self.acts[l][..batch * layer.inputs];
+            let (below, this) = self.dz.split_at_mut(l);
+            let dz = &this[0][..batch * layer.outputs];
+            let da = below.last_mut().map(|d| &mut d[..batch * layer.inputs]);
+            dense_backward(&layer, params, a, dz, grads, da, batch);
         }
+        Ok(())
+    }
+
+    fn check_batch(&self, batch: usize) -> Result<()> {
+        if batch > self.max_batch {
+            return Err(Error::Usage(format!(
+                "a batch of {batch} examples, but the network's buffers hold {}",
+                self.max_batch
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -182,56 +160,53 @@ pub struct CpuBackend {
     order: Vec<u32>,
     labels: Vec<u8>,
     epoch: Totals,
-    /// Time per phase of a step, when `bench --profile` asks.
-    profile: Option<BTreeMap<&'static str, KernelTime>>,
+    /// Time per phase of a step, when a benchmark asks (`Measured::enable_profiling`).
+    phases: Option<PhaseClock>,
 }
 
 impl CpuBackend {
-    pub fn new(
-        data: Arc<Dataset>,
-        arch: &Architecture,
-        opt: Optimizer,
-        params: Vec<f32>,
-        batch_size: usize,
-    ) -> Self {
-        assert_eq!(params.len(), arch.param_count());
-        // A batch never holds more than the training set, whatever --batch-size says.
-        let batch_size = batch_size.min(data.train.len()).max(1);
-        let max_batch = batch_size.max(EVAL_BATCH);
-        CpuBackend {
-            net: CpuNet::new(arch, max_batch),
+    pub fn new(data: Arc<Dataset>, setup: TrainSetup) -> Result<Self> {
+        let TrainSetup {
+            arch,
+            opt,
+            params,
+            batch_size,
+        } = setup;
+        check_params(&arch, &params)?;
+        let max_batch = batch_rows(batch_size, data.train.len()).1;
+        Ok(CpuBackend {
+            net: CpuNet::new(&arch, max_batch),
             grads: vec![0.0; params.len()],
-            state: OptimizerState::new(&opt, params.len()),
+            state: OptimizerState::new(opt.kind, params.len()),
             params,
             opt,
             order: Vec::new(),
             labels: vec![0; max_batch],
             epoch: Totals::default(),
-            profile: None,
+            phases: None,
             data,
-        }
+        })
     }
+
     /// Runs the forward pass over a whole split in order, `EVAL_BATCH` examples at a
     /// time, handing each batch (network, split, first example, count) to `visit`.
     fn forward_in_order(
         &mut self,
         which: SplitKind,
         mut visit: impl FnMut(&mut CpuNet<f32>, &Split, usize, usize),
-    ) {
+    ) -> Result<()> {
         let data = Arc::clone(&self.data);
-        let split = match which {
-            SplitKind::Train => &data.train,
-            SplitKind::Test => &data.test,
-        };
+        let split = data.split(which);
         let mut indices: Vec<u32> = Vec::with_capacity(EVAL_BATCH);
         for start in (0..split.len()).step_by(EVAL_BATCH) {
             let len = EVAL_BATCH.min(split.len() - start);
             indices.clear();
             indices.extend(start as u32..(start + len) as u32);
-            self.net.gather(split, &indices);
-            self.net.forward(&self.params, len);
+            self.net.gather(split, &indices)?;
+            self.net.forward(&self.params, len)?;
             visit(&mut self.net, split, start, len);
         }
+        Ok(())
     }
 }
 
@@ -249,71 +224,37 @@ impl Backend for CpuBackend {
     }
 
     fn train_batch(&mut self, start: usize, len: usize) -> Result<()> {
-        if len == 0 || len > self.labels.len() || start + len > self.order.len() {
-            return Err(Error::Config(format!(
-                "a batch of examples {start}..{} does not fit (batch buffers hold {}, the epoch {})",
-                start + len,
-                self.labels.len(),
-                self.order.len()
-            )));
-        }
-        // Phases are timed only when profiling (two clock reads each).
-        let mut clock = self.profile.as_ref().map(|_| Instant::now());
-        let mut lap = |profile: &mut Option<BTreeMap<&'static str, KernelTime>>,
-                       name: &'static str,
-                       flops: f64| {
-            if let (Some(p), Some(t)) = (profile.as_mut(), clock.as_mut()) {
-                let k = p.entry(name).or_default();
-                k.calls += 1;
-                k.seconds += t.elapsed().as_secs_f64();
-                k.flops += flops;
-                *t = Instant::now();
-            }
-        };
+        check_batch(start, len, self.labels.len(), self.order.len())?;
+        let arch = self.net.arch.clone();
+        let mut clock = self.phases.as_mut().map(PhaseClock::start);
         let indices = &self.order[start..start + len];
         let train = &self.data.train;
-        self.net.gather(train, indices);
+        self.net.gather(train, indices)?;
         for (l, &i) in self.labels.iter_mut().zip(indices) {
             *l = train.labels[i as usize];
         }
-        lap(&mut self.profile, "gather", 0.0);
-        self.net.forward(&self.params, len);
-        let arch = &self.net.arch;
-        let forward_flops: f64 = (0..arch.layers())
-            .map(|l| 2.0 * (arch.sizes[l] * arch.sizes[l + 1] * len) as f64)
-            .sum();
+        lap(&mut clock, "gather", 0.0);
+        self.net.forward(&self.params, len)?;
+        let forward_flops = forward_flops(&arch, len);
         lap(
-            &mut self.profile,
+            &mut clock,
             "forward (matmul + bias + activation)",
             forward_flops,
         );
         let t = self.net.loss_backward(&self.labels, len);
-        lap(&mut self.profile, "softmax + loss + gradient", 0.0);
-        let backward_flops = crate::model::train_flops(&self.net.arch, len) - forward_flops;
-        self.net.backward(&self.params, &mut self.grads, len);
+        lap(&mut clock, "softmax + loss + gradient", 0.0);
+        self.net.backward(&self.params, &mut self.grads, len)?;
+        let backward_flops = train_flops(&arch, len) - forward_flops;
         lap(
-            &mut self.profile,
+            &mut clock,
             "backward (matmuls + activation')",
             backward_flops,
         );
         optimizer_update(&self.opt, &mut self.state, &mut self.params, &self.grads);
-        lap(&mut self.profile, "optimizer update", 0.0);
+        lap(&mut clock, "optimizer update", 0.0);
         self.epoch
             .add(t.loss_sum as f64, t.correct as u64, len as u64);
         Ok(())
-    }
-
-    fn enable_profiling(&mut self) -> bool {
-        self.profile = Some(BTreeMap::new());
-        true
-    }
-
-    fn profile(&self) -> Vec<(&'static str, KernelTime)> {
-        self.profile
-            .iter()
-            .flatten()
-            .map(|(&k, &v)| (k, v))
-            .collect()
     }
 
     fn end_epoch(&mut self) -> Result<Totals> {
@@ -329,7 +270,7 @@ impl Backend for CpuBackend {
         self.forward_in_order(which, |net, split, start, len| {
             let t = net.loss_backward(&split.labels[start..start + len], len);
             totals.add(t.loss_sum as f64, t.correct as u64, len as u64);
-        });
+        })?;
         Ok(totals)
     }
 
@@ -342,7 +283,7 @@ impl Backend for CpuBackend {
                     .chunks_exact(classes)
                     .map(|z| argmax(z) as u8),
             );
-        });
+        })?;
         Ok(out)
     }
 
@@ -355,28 +296,66 @@ impl Backend for CpuBackend {
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()> {
-        let fresh = OptimizerState::<f32>::new(&self.opt, self.params.len());
-        if (state.m.len(), state.v.len()) != (fresh.m.len(), fresh.v.len()) {
-            return Err(Error::Config(
-                "the optimizer state does not fit this optimizer and network".into(),
-            ));
-        }
+        state.check_fits(self.opt.kind, self.params.len())?;
         self.state = state.clone();
         Ok(())
     }
 }
 
-/// Threads the CPU path uses: `$GPU_MLP_THREADS`, else every core.
+impl Measured for CpuBackend {
+    fn enable_profiling(&mut self) -> bool {
+        self.phases = Some(PhaseClock::default());
+        true
+    }
+
+    fn profile(&self) -> Vec<(&'static str, KernelTime)> {
+        self.phases
+            .iter()
+            .flat_map(|p| p.phases.iter().map(|(&k, &v)| (k, v)))
+            .collect()
+    }
+}
+
+/// Wall time and arithmetic per phase of a training step.
+#[derive(Default)]
+struct PhaseClock {
+    phases: BTreeMap<&'static str, KernelTime>,
+}
+
+impl PhaseClock {
+    fn start(&mut self) -> (&mut Self, Instant) {
+        (self, Instant::now())
+    }
+}
+
+/// Books the time since the last lap to phase `name` (nothing unless profiling:
+/// a plain training step reads no clock).
+fn lap(clock: &mut Option<(&mut PhaseClock, Instant)>, name: &'static str, flops: f64) {
+    if let Some((p, t)) = clock {
+        let k = p.phases.entry(name).or_default();
+        k.calls += 1;
+        k.seconds += t.elapsed().as_secs_f64();
+        k.flops += flops;
+        *t = Instant::now();
+    }
+}
+
+/// Matmul arithmetic of the forward products of one batch.
+fn forward_flops(arch: &Architecture, batch: usize) -> f64 {
+    arch.dense_layers()
+        .map(|l| 2.0 * (l.inputs * l.outputs * batch) as f64)
+        .sum()
+}
+
+/// Threads the CPU path uses (`pool::set_threads`, else every core).
 pub fn cpu_threads() -> usize {
-    pool::configured_threads()
+    pool::threads()
 }
 
 /// Bytes the CPU path allocates for `arch` with batches of `batch`: parameters,
 /// gradients, optimizer state, and activations plus their gradients.
 pub fn memory_needed(arch: &Architecture, opt: &Optimizer, batch: usize) -> u64 {
-    let copies = 2
-        + u64::from(opt.kind != crate::model::OptimizerKind::Sgd)
-        + u64::from(opt.kind == crate::model::OptimizerKind::Adam);
+    let copies = 2 + opt.kind.state_arrays() as u64;
     let acts: u64 =
         arch.sizes.iter().map(|&s| s as u64).sum::<u64>() * 2 * batch.max(EVAL_BATCH) as u64;
     4 * (arch.param_count() as u64 * copies + acts)
@@ -394,7 +373,7 @@ pub fn check_host_memory(bytes: u64, what: &str) -> Result<()> {
             .map(|kb| kb * 1024)
     });
     match available {
-        Some(avail) if bytes > avail => Err(Error::Config(format!(
+        Some(avail) if bytes > avail => Err(Error::Resources(format!(
             "{what} needs about {:.1} GiB of memory, but only {:.1} GiB are available; use smaller --hidden layers or --batch-size",
             bytes as f64 / (1u64 << 30) as f64,
             avail as f64 / (1u64 << 30) as f64

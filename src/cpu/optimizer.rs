@@ -2,31 +2,7 @@
 
 use super::pool::{for_ranges, Disjoint};
 use super::real::Real;
-use crate::model::{Optimizer, OptimizerKind};
-
-/// Per-parameter optimizer state: momentum's velocity, or Adam's two moments.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OptimizerState<T> {
-    pub m: Vec<T>,
-    pub v: Vec<T>,
-    /// Steps taken so far (Adam's bias correction uses it).
-    pub t: u64,
-}
-
-impl<T: Real> OptimizerState<T> {
-    pub fn new(opt: &Optimizer, params: usize) -> Self {
-        let (m, v) = match opt.kind {
-            OptimizerKind::Sgd => (0, 0),
-            OptimizerKind::Momentum => (params, 0),
-            OptimizerKind::Adam => (params, params),
-        };
-        OptimizerState {
-            m: vec![T::ZERO; m],
-            v: vec![T::ZERO; v],
-            t: 0,
-        }
-    }
-}
+use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 
 /// One step of `opt` on `params` with gradient `grads`.
 pub fn optimizer_update<T: Real>(

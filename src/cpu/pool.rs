@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use crate::error::{Error, Result};
+
 /// How long an idle helper spins before it parks.
 const SPIN: Duration = Duration::from_micros(300);
 
@@ -42,15 +44,17 @@ impl Pool {
             job: AtomicPtr::new(std::ptr::null_mut()),
             panicked: Default::default(),
         });
-        let helpers = (1..threads)
-            .map(|index| {
+        // A helper the system refuses to start leaves its parts to fewer threads:
+        // the results do not depend on how many there are.
+        let helpers: Vec<Thread> = (1..threads)
+            .map_while(|index| {
                 let shared = Arc::clone(&shared);
                 std::thread::Builder::new()
                     .name(format!("gpu-mlp-cpu-{index}"))
                     .spawn(move || helper(&shared, index))
-                    .expect("spawn a CPU helper thread")
-                    .thread()
-                    .clone()
+                    .map_err(|e| log::warn!("CPU helper thread {index} not started: {e}"))
+                    .ok()
+                    .map(|h| h.thread().clone())
             })
             .collect();
         Pool {
@@ -128,29 +132,44 @@ fn helper(shared: &Shared, index: usize) {
     }
 }
 
-/// The process-wide pool, started on first use with `$GPU_MLP_THREADS` threads
-/// (default: every core).
-pub fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool::new(configured_threads()))
+/// The most threads `set_threads` accepts.
+pub const MAX_THREADS: usize = 1024;
+
+static THREADS: OnceLock<usize> = OnceLock::new();
+
+/// Sets how many threads the CPU path uses (default: every core). Only before its
+/// first parallel call: the pool is started once per process.
+pub fn set_threads(n: usize) -> Result<()> {
+    if !(1..=MAX_THREADS).contains(&n) {
+        return Err(Error::Usage(format!(
+            "{n} CPU threads: expected 1 to {MAX_THREADS}"
+        )));
+    }
+    match THREADS.set(n) {
+        Ok(()) => Ok(()),
+        Err(_) if threads() == n => Ok(()),
+        Err(_) => Err(Error::Usage(format!(
+            "the CPU path already runs on {} threads",
+            threads()
+        ))),
+    }
 }
 
-pub fn configured_threads() -> usize {
-    std::env::var("GPU_MLP_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n: &usize| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+/// Threads the CPU path uses.
+pub fn threads() -> usize {
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The process-wide pool, started on first use with `threads()` threads.
+pub fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool::new(threads()))
 }
 
 /// Runs `f(range)` over `0..len` cut into one contiguous range per thread, or on
 /// the caller alone when `len < min_len` (small work is not worth a wake-up).
 pub fn for_ranges(len: usize, min_len: usize, f: &(dyn Fn(std::ops::Range<usize>) + Sync)) {
-    let threads = if len < min_len {
-        1
-    } else {
-        configured_threads()
-    };
+    let threads = if len < min_len { 1 } else { threads() };
     if threads == 1 {
         return f(0..len);
     }

@@ -7,10 +7,6 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use idx::read_idx_u8;
 
-/// Where `train` looks for data when `--data` is not given, in order (after `$GPU_MLP_DATA`).
-pub const DEFAULT_DATA_DIRS: [&str; 2] = ["./data/mnist", "/usr/share/datasets/fashion-mnist"];
-pub const DATA_ENV: &str = "GPU_MLP_DATA";
-
 /// One split (train or test): `len` images of `pixels` bytes each, row-major, and their labels.
 #[derive(Debug, Clone)]
 pub struct Split {
@@ -22,10 +18,6 @@ pub struct Split {
 impl Split {
     pub fn len(&self) -> usize {
         self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
     }
 
     pub fn image(&self, i: usize) -> &[u8] {
@@ -53,6 +45,20 @@ impl Dataset {
     pub fn pixels(&self) -> usize {
         self.rows * self.cols
     }
+
+    pub fn split(&self, kind: SplitKind) -> &Split {
+        match kind {
+            SplitKind::Train => &self.train,
+            SplitKind::Test => &self.test,
+        }
+    }
+}
+
+/// Which split of a data set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitKind {
+    Train,
+    Test,
 }
 
 /// The four files of a data directory, by their standard names.
@@ -86,67 +92,6 @@ fn find_file(dir: &Path, stem: &str, suffix: &str) -> Result<PathBuf> {
 /// True when `dir` looks like a data directory (it holds a training-image file).
 pub fn is_data_dir(dir: &Path) -> bool {
     dir.is_dir() && find_file(dir, FILES[0].0, FILES[0].1).is_ok()
-}
-
-/// Chooses the data directory: the flag, else `$GPU_MLP_DATA`, else the defaults.
-pub fn resolve_data_dir(flag: Option<&Path>) -> Result<PathBuf> {
-    if let Some(dir) = flag {
-        // `--data mnist` / `--data fashion-mnist` name a data set, unless a directory
-        // of that name exists here.
-        if let Some(name) = dir.to_str().filter(|_| !dir.exists()) {
-            if let Some(known) = crate::download::known(name) {
-                let cached = crate::download::cache_root().join(known.name);
-                let system =
-                    (known.name == "fashion-mnist").then(|| PathBuf::from(DEFAULT_DATA_DIRS[1]));
-                return [Some(cached.clone()), system]
-                    .into_iter()
-                    .flatten()
-                    .find(|d| is_data_dir(d))
-                    .ok_or_else(|| {
-                        Error::Config(format!(
-                            "--data {name}: not downloaded yet (looked in {}); run `gpu-mlp download {name}`{}",
-                            cached.display(),
-                            if known.name == "fashion-mnist" {
-                                " or `apt-get install dataset-fashion-mnist`"
-                            } else {
-                                ""
-                            }
-                        ))
-                    });
-            }
-        }
-        if !dir.is_dir() {
-            return Err(Error::Config(format!(
-                "--data {}: not a directory",
-                dir.display()
-            )));
-        }
-        return Ok(dir.to_path_buf());
-    }
-    if let Some(env) = std::env::var_os(DATA_ENV) {
-        let dir = PathBuf::from(env);
-        if !dir.is_dir() {
-            return Err(Error::Config(format!(
-                "${DATA_ENV}={}: not a directory",
-                dir.display()
-            )));
-        }
-        return Ok(dir);
-    }
-    DEFAULT_DATA_DIRS
-        .iter()
-        .map(PathBuf::from)
-        .find(|d| is_data_dir(d))
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "no data found: pass --data DIR or set ${DATA_ENV} to a directory holding \
-                 train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], \
-                 t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz]; looked in {}. \
-                 On Debian/Ubuntu `sudo apt-get install dataset-fashion-mnist` installs Fashion-MNIST \
-                 in /usr/share/datasets/fashion-mnist",
-                DEFAULT_DATA_DIRS.join(" and ")
-            ))
-        })
 }
 
 /// Reads one image/label pair and checks that they agree.
@@ -228,10 +173,10 @@ pub fn apply_limits(ds: &mut Dataset, train: Option<usize>, test: Option<usize>)
     ] {
         if let Some(n) = limit {
             if n == 0 {
-                return Err(Error::Config(format!("{flag} must be at least 1")));
+                return Err(Error::Usage(format!("{flag} must be at least 1")));
             }
             if n > split.len() {
-                return Err(Error::Config(format!(
+                return Err(Error::Usage(format!(
                     "{flag} {n} is larger than the {} examples in the data",
                     split.len()
                 )));

@@ -4,90 +4,54 @@
 //! initial parameters. Per epoch: the shuffled order (one write). Per step: only
 //! recorded dispatches, submitted every `CHUNK_STEPS` steps. Read back: one small
 //! metrics array per epoch and per evaluation, and the parameters on request.
+//!
+//! A step, as recorded by `record_forward_loss` and `record_backward_update`:
+//!
+//! ```text
+//! gather            images[order[start..start+len]] → acts[0], labels
+//! layer l = 0..L    acts[l] → acts[l+1]               (gpu/layer.rs: matmul + bias + act)
+//! softmax_xent      acts[L] → dz[L−1], row loss/correct
+//! batch_metrics     row loss/correct → metrics[slot]
+//! layer l = L−1..0  dz[l] → grads (W_l, b_l), dz[l−1]
+//! optimizer         params, grads → params (m, v)
+//! ```
 
 use std::sync::Arc;
 
 use super::context::GpuContext;
 use super::gather::GatherParams;
 use super::kernel::{read_f32, storage_buffer, storage_buffer_init, Binding, Kernel, Recorder};
-use super::matmul::{
-    BoundProduct, MatmulKernels, MatmulParams, MatmulVariant, OperandTexture, PackParams, Product,
-};
+use super::layer::{DenseLayer, LayerBuffers};
+use super::matmul::{MatmulKernels, MatmulVariant, OperandTexture};
 use super::metrics::MetricsParams;
 use super::optimizer::OptimizerParams;
-use super::reduce::ReduceParams;
 use super::softmax_xent::LossParams;
 use super::{gather, metrics, optimizer, reduce, softmax_xent};
-use crate::cpu::optimizer::OptimizerState;
-use crate::data::{Dataset, Split};
+use crate::choice::Choice;
+use crate::data::{Dataset, Split, SplitKind};
 use crate::error::{Error, Result};
-use crate::model::{Architecture, Optimizer, OptimizerKind};
-use crate::train::{argmax, Backend, Counters, KernelTime, SplitKind, Totals, EVAL_BATCH};
+use crate::model::{Architecture, Loss};
+use crate::optimizer::{Optimizer, OptimizerState};
+use crate::profile::{Counters, KernelTime, Measured};
+use crate::train::{
+    argmax, batch_rows, check_batch, check_order, check_params, Backend, Totals, TrainSetup,
+    EVAL_BATCH,
+};
 
 /// Training steps recorded per submit: few submits (host overhead), yet the GPU
 /// starts working long before the epoch has been recorded.
 pub const CHUNK_STEPS: usize = 64;
 
-/// Kernels bound to one split's data: gather through the shuffled order (train)
-/// or in sequence (evaluation).
-struct SplitBindings {
-    shuffled: Binding,
-    sequential: Binding,
-    len: usize,
-}
-
-/// The texture variant's operand textures, per layer l: its input acts[l]
-/// (batch×in), its weights W_l (in×out) and its output gradient dz[l] (batch×out).
-struct LayerTextures {
-    input: Vec<OperandTexture>,
-    weights: Vec<OperandTexture>,
-    grad: Vec<OperandTexture>,
-}
-
-impl LayerTextures {
-    fn new(ctx: &GpuContext, arch: &Architecture, max_batch: usize) -> Self {
-        let make = |what: &str, l: usize, rows: usize, cols: usize| {
-            OperandTexture::new(ctx, &format!("{what}[{l}] texture"), rows, cols)
-        };
-        let layers = 0..arch.layers();
-        LayerTextures {
-            input: layers
-                .clone()
-                .map(|l| make("acts", l, max_batch, arch.sizes[l]))
-                .collect(),
-            weights: layers
-                .clone()
-                .map(|l| {
-                    let (k, n) = arch.layer_shape(l);
-                    make("w", l, k, n)
-                })
-                .collect(),
-            grad: layers
-                .map(|l| make("dz", l, max_batch, arch.sizes[l + 1]))
-                .collect(),
-        }
-    }
-}
-
-/// A product operand: its texture where the variant reads textures, else the buffer.
-fn operand<'a>(
-    texture: Option<&'a OperandTexture>,
-    buffer: &'a wgpu::Buffer,
-) -> wgpu::BindingResource<'a> {
-    match texture {
-        Some(t) => wgpu::BindingResource::TextureView(&t.view),
-        None => buffer.as_entire_binding(),
-    }
-}
-
-/// Per layer l, the packs that copy its matmul operands into textures: the layer
-/// input acts[l] and weights W_l before the forward product, the output gradient
-/// dz[l] before the backward products (which reuse the forward's textures of
-/// acts[l] and W_l: the optimizer runs after them).
-struct Packs {
-    input: Vec<Binding>,
-    weights: Vec<Binding>,
-    grad: Vec<Binding>,
+/// Choices a caller may make about the GPU path (the command line fills them from
+/// `GPU_MLP_MATMUL` and `LP_NUM_THREADS`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// The matmul variant; None picks one for the adapter (`MatmulVariant::for_adapter`),
+    /// falling back from textures to the blocked kernel when the operands do not fit.
+    pub matmul: Option<MatmulVariant>,
+    /// Workgroups the adapter runs at once, which decides the matmul tile per shape;
+    /// None uses `matmul::parallel_workers`.
+    pub workers: Option<u32>,
 }
 
 pub struct GpuBackend {
@@ -96,29 +60,15 @@ pub struct GpuBackend {
     opt: Optimizer,
     rec: Recorder,
     variant: MatmulVariant,
-    pixels: usize,
+    train: DeviceSplit,
+    test: DeviceSplit,
+    /// The epoch's shuffled order, read by the training split's gather.
     order: wgpu::Buffer,
-    params: wgpu::Buffer,
-    /// The last layer's output (batch×classes), read back only by `predictions`.
-    logits: wgpu::Buffer,
-    /// Optimizer state: momentum's velocity / Adam's first moment, Adam's second moment.
-    opt_m: wgpu::Buffer,
-    opt_v: wgpu::Buffer,
-    metrics: wgpu::Buffer,
-    /// Mappable copy of `metrics`, filled by the same submit as an epoch's last steps.
-    metrics_staging: wgpu::Buffer,
-    train: SplitBindings,
-    test: SplitBindings,
-    forward: Vec<BoundProduct>,
-    /// The texture variant's packs, recorded before the products that read them.
-    packs: Option<Packs>,
-    backward_weight: Vec<BoundProduct>,
-    bias_backward: Vec<Binding>,
-    /// Layer 0 has none: the input needs no gradient.
-    backward_input: Vec<Option<BoundProduct>>,
-    loss: Binding,
-    batch_metrics: Binding,
+    layers: Vec<DenseLayer>,
+    head: LossHead,
+    params: ParamBuffers,
     update: Binding,
+    metrics: MetricSlots,
     /// Steps recorded in the current epoch (= its metric slots).
     step_in_epoch: usize,
     /// Optimizer steps taken over the whole run (Adam's t).
@@ -127,250 +77,314 @@ pub struct GpuBackend {
     max_batch: usize,
 }
 
-impl GpuBackend {
-    /// A backend with the matmul variant `MatmulVariant::for_adapter` picks.
-    pub fn new(
-        ctx: GpuContext,
-        data: Arc<Dataset>,
-        arch: &Architecture,
-        opt: Optimizer,
-        params: Vec<f32>,
-        batch_size: usize,
+/// Every pipeline a training step uses.
+struct Kernels {
+    matmul: MatmulKernels,
+    gather: Kernel,
+    loss: Kernel,
+    bias: Kernel,
+    metrics: Kernel,
+    update: Kernel,
+}
+
+impl Kernels {
+    fn new(
+        ctx: &GpuContext,
+        variant: MatmulVariant,
+        opt: &Optimizer,
+        workers: Option<u32>,
     ) -> Result<Self> {
-        let mut variant = MatmulVariant::for_adapter(&ctx.info)?;
-        let max_batch = batch_rows(batch_size, data.train.len()).1;
-        if variant == MatmulVariant::Texture
-            && MatmulVariant::from_env()?.is_none()
-            && !textures_fit(&ctx, arch, max_batch)
-        {
-            log::info!(
-                "the network's operands exceed {}'s largest texture ({} texels): using the blocked matmul",
-                ctx.info.name,
-                ctx.limits.max_texture_dimension_2d
-            );
-            variant = MatmulVariant::Blocked;
+        let matmul = MatmulKernels::variant(ctx, variant)?;
+        Ok(Kernels {
+            matmul: match workers {
+                Some(w) => matmul.with_workers(w),
+                None => matmul,
+            },
+            gather: gather::kernel(ctx)?,
+            loss: softmax_xent::kernel(ctx)?,
+            bias: reduce::kernel(ctx)?,
+            metrics: metrics::kernel(ctx)?,
+            update: optimizer::kernel(ctx, opt.kind)?,
+        })
+    }
+}
+
+/// The per-batch buffers: acts[0] is the input batch, acts[l+1] layer l's output,
+/// dz[l] the gradient at layer l's pre-activation output; the batch's labels and
+/// each row's loss and correctness.
+struct Activations {
+    acts: Vec<wgpu::Buffer>,
+    dz: Vec<wgpu::Buffer>,
+    labels: wgpu::Buffer,
+    row_loss: wgpu::Buffer,
+    row_correct: wgpu::Buffer,
+}
+
+impl Activations {
+    fn new(ctx: &GpuContext, arch: &Architecture, rows: usize) -> Self {
+        let buffer =
+            |name: String, width: usize| storage_buffer(ctx, &name, f32_bytes(width * rows));
+        Activations {
+            acts: arch
+                .sizes
+                .iter()
+                .enumerate()
+                .map(|(l, &s)| buffer(format!("acts[{l}]"), s))
+                .collect(),
+            dz: arch.sizes[1..]
+                .iter()
+                .enumerate()
+                .map(|(l, &s)| buffer(format!("dz[{l}]"), s))
+                .collect(),
+            labels: buffer("batch labels".into(), 1),
+            row_loss: buffer("row loss".into(), 1),
+            row_correct: buffer("row correct".into(), 1),
         }
-        Self::with_variant(ctx, data, arch, opt, params, batch_size, variant)
     }
 
-    pub fn with_variant(
+    /// What layer `l` reads and writes.
+    fn layer<'a>(&'a self, l: usize, params: &'a ParamBuffers) -> LayerBuffers<'a> {
+        LayerBuffers {
+            input: &self.acts[l],
+            output: &self.acts[l + 1],
+            output_grad: &self.dz[l],
+            input_grad: l.checked_sub(1).map(|below| &self.dz[below]),
+            params: &params.values,
+            grads: &params.grads,
+        }
+    }
+}
+
+/// The parameters, their gradients and the optimizer's state, in the flat layout.
+struct ParamBuffers {
+    values: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    /// Momentum's velocity / Adam's first moment, Adam's second moment (one float
+    /// where unused: bindings cannot be empty).
+    m: wgpu::Buffer,
+    v: wgpu::Buffer,
+}
+
+impl ParamBuffers {
+    fn new(ctx: &GpuContext, params: &[f32], opt: &Optimizer) -> Self {
+        let state = OptimizerState::<f32>::new(opt.kind, params.len());
+        ParamBuffers {
+            values: storage_buffer_init(ctx, "params", bytemuck::cast_slice(params)),
+            grads: storage_buffer(ctx, "grads", f32_bytes(params.len())),
+            m: storage_buffer(ctx, "optimizer m", f32_bytes(state.m.len())),
+            v: storage_buffer(ctx, "optimizer v", f32_bytes(state.v.len())),
+        }
+    }
+}
+
+/// One split resident on the device, with its gather bound twice: through the
+/// shuffled order (training) and in sequence (evaluation).
+struct DeviceSplit {
+    shuffled: Binding,
+    sequential: Binding,
+    len: usize,
+    pixels: usize,
+}
+
+impl DeviceSplit {
+    fn new(
+        ctx: &GpuContext,
+        rec: &Recorder,
+        gather: &Kernel,
+        split: &Split,
+        name: &str,
+        [order, sequence]: [&wgpu::Buffer; 2],
+        batch: &Activations,
+    ) -> Self {
+        let images = storage_buffer_init(ctx, &format!("{name} images"), &split.images);
+        let labels: Vec<u32> = split.labels.iter().map(|&l| l as u32).collect();
+        let labels = storage_buffer_init(
+            ctx,
+            &format!("{name} labels"),
+            bytemuck::cast_slice(&labels),
+        );
+        let bind = |order: &wgpu::Buffer| {
+            gather.bind(
+                ctx,
+                rec.arena(),
+                &[&images, &labels, order, &batch.acts[0], &batch.labels],
+            )
+        };
+        DeviceSplit {
+            shuffled: bind(order),
+            sequential: bind(sequence),
+            len: split.len(),
+            pixels: split.pixels,
+        }
+    }
+
+    /// Gathers examples `start..start + len` (of the shuffled order, or in sequence)
+    /// into the input batch and its labels.
+    fn record_gather(
+        &self,
+        ctx: &GpuContext,
+        rec: &mut Recorder,
+        shuffled: bool,
+        start: usize,
+        len: usize,
+    ) {
+        let binding = if shuffled {
+            &self.shuffled
+        } else {
+            &self.sequential
+        };
+        let p = GatherParams::new(len, self.pixels, start);
+        rec.dispatch(ctx, binding, &p, p.workgroups());
+    }
+}
+
+/// Softmax + loss + its gradient at the logits, then the batch's loss and correct
+/// count summed into a metric slot.
+struct LossHead {
+    /// The last layer's output (batch×classes), read back only by `predictions`.
+    logits: wgpu::Buffer,
+    loss: Binding,
+    batch_metrics: Binding,
+    kind: Loss,
+    classes: usize,
+}
+
+impl LossHead {
+    fn record(&self, ctx: &GpuContext, rec: &mut Recorder, len: usize, slot: usize) {
+        let p = LossParams::new(len, self.classes, self.kind, len);
+        rec.dispatch(ctx, &self.loss, &p, p.workgroups());
+        let p = MetricsParams::new(len, slot);
+        rec.dispatch(ctx, &self.batch_metrics, &p, [1, 1, 1]);
+    }
+}
+
+/// One (loss sum, correct count) slot per step or evaluation batch, and its
+/// mappable copy, filled by the same submit as an epoch's last steps.
+struct MetricSlots {
+    slots: wgpu::Buffer,
+    staging: wgpu::Buffer,
+}
+
+impl MetricSlots {
+    /// Sized for batches of one, so that no caller can overrun it (8 bytes an example).
+    fn new(ctx: &GpuContext, data: &Dataset) -> Self {
+        let slots = data.train.len().max(data.test.len().div_ceil(EVAL_BATCH));
+        MetricSlots {
+            slots: storage_buffer(ctx, "metrics", f32_bytes(2 * slots)),
+            staging: ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("metrics read-back"),
+                size: f32_bytes(2 * slots).max(4),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+}
+
+impl GpuBackend {
+    /// A backend with the options' defaults: the matmul variant chosen for the adapter.
+    pub fn new(ctx: GpuContext, data: Arc<Dataset>, setup: TrainSetup) -> Result<Self> {
+        Self::with_options(ctx, data, setup, &GpuOptions::default())
+    }
+
+    pub fn with_options(
         ctx: GpuContext,
         data: Arc<Dataset>,
-        arch: &Architecture,
-        opt: Optimizer,
-        params: Vec<f32>,
-        batch_size: usize,
-        variant: MatmulVariant,
+        setup: TrainSetup,
+        options: &GpuOptions,
     ) -> Result<Self> {
-        assert_eq!(params.len(), arch.param_count());
-        // A batch never holds more than the training set, whatever --batch-size says.
+        let TrainSetup {
+            arch,
+            opt,
+            params,
+            batch_size,
+        } = setup;
+        check_params(&arch, &params)?;
+        // A batch never holds more than the training set, whatever the caller asked for.
         let (batch_size, max_batch) = batch_rows(batch_size, data.train.len());
-        check_limits(&ctx, &data, arch, batch_size, max_batch, variant)?;
+        let variant = choose_variant(&ctx, &arch, max_batch, options.matmul);
+        check_limits(&ctx, &data, &arch, batch_size, max_batch, variant)?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-
-        let matmul = MatmulKernels::variant(&ctx, variant)?;
-        let gather = gather::kernel(&ctx)?;
-        let loss = softmax_xent::kernel(&ctx)?;
-        let bias = reduce::kernel(&ctx)?;
-        let sums = metrics::kernel(&ctx)?;
-        let update = optimizer::kernel(&ctx, opt.kind)?;
-
-        let f32s = |n: usize| (n * 4) as u64;
-        let layers = arch.layers();
-        // acts[0] is the input batch, acts[l+1] layer l's output; dz[l] the gradient at layer l's output.
-        let acts: Vec<wgpu::Buffer> = arch
-            .sizes
-            .iter()
-            .enumerate()
-            .map(|(l, &s)| storage_buffer(&ctx, &format!("acts[{l}]"), f32s(s * max_batch)))
-            .collect();
-        let dz: Vec<wgpu::Buffer> = arch.sizes[1..]
-            .iter()
-            .enumerate()
-            .map(|(l, &s)| storage_buffer(&ctx, &format!("dz[{l}]"), f32s(s * max_batch)))
-            .collect();
-        let labels = storage_buffer(&ctx, "batch labels", f32s(max_batch));
-        let row_loss = storage_buffer(&ctx, "row loss", f32s(max_batch));
-        let row_correct = storage_buffer(&ctx, "row correct", f32s(max_batch));
-        let params_buf = storage_buffer_init(&ctx, "params", bytemuck::cast_slice(&params));
-        let grads = storage_buffer(&ctx, "grads", f32s(params.len()));
-        let state_len = |used: bool| if used { params.len() } else { 1 };
-        let m = storage_buffer(
-            &ctx,
-            "optimizer m",
-            f32s(state_len(opt.kind != OptimizerKind::Sgd)),
-        );
-        let v = storage_buffer(
-            &ctx,
-            "optimizer v",
-            f32s(state_len(opt.kind == OptimizerKind::Adam)),
-        );
-        // One slot per step; sized for batches of one so no caller can overrun it (8 bytes an example).
-        let slots = data.train.len().max(data.test.len().div_ceil(EVAL_BATCH));
-        let metrics_buf = storage_buffer(&ctx, "metrics", f32s(2 * slots));
-        let metrics_staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("metrics read-back"),
-            size: f32s(2 * slots).max(4),
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let order = storage_buffer(&ctx, "order", f32s(data.train.len()));
-        let sequence: Vec<u32> = (0..data.train.len().max(data.test.len()) as u32).collect();
-        let sequence = storage_buffer_init(&ctx, "sequence", bytemuck::cast_slice(&sequence));
-
+        let kernels = Kernels::new(&ctx, variant, &opt, options.workers)?;
+        let batch = Activations::new(&ctx, &arch, max_batch);
+        let param_buffers = ParamBuffers::new(&ctx, &params, &opt);
         // Per layer: 3 products, the bias gradient and 3 packs (texture variant).
-        let per_step = 7 * layers + 3;
-        let rec = Recorder::new(&ctx, CHUNK_STEPS * per_step);
+        let rec = Recorder::new(&ctx, CHUNK_STEPS * (7 * arch.layers() + 3));
         let arena = rec.arena();
-        let bind_split = |split: &Split, name: &str| -> SplitBindings {
-            let images = storage_buffer_init(&ctx, &format!("{name} images"), &split.images);
-            let split_labels: Vec<u32> = split.labels.iter().map(|&l| l as u32).collect();
-            let split_labels = storage_buffer_init(
-                &ctx,
-                &format!("{name} labels"),
-                bytemuck::cast_slice(&split_labels),
-            );
-            let bind = |order: &wgpu::Buffer| {
-                gather.bind(
+        let layers = arch
+            .dense_layers()
+            .map(|spec| {
+                let bufs = batch.layer(spec.index, &param_buffers);
+                DenseLayer::new(
                     &ctx,
                     arena,
-                    &[&images, &split_labels, order, &acts[0], &labels],
+                    &kernels.matmul,
+                    &kernels.bias,
+                    spec,
+                    &bufs,
+                    max_batch,
                 )
-            };
-            SplitBindings {
-                shuffled: bind(&order),
-                sequential: bind(&sequence),
-                len: split.len(),
-            }
+            })
+            .collect();
+        let order = storage_buffer(&ctx, "order", f32_bytes(data.train.len()));
+        let sequence: Vec<u32> = (0..data.train.len().max(data.test.len()) as u32).collect();
+        let sequence = storage_buffer_init(&ctx, "sequence", bytemuck::cast_slice(&sequence));
+        let bind_split = |split: &Split, name: &str| {
+            DeviceSplit::new(
+                &ctx,
+                &rec,
+                &kernels.gather,
+                split,
+                name,
+                [&order, &sequence],
+                &batch,
+            )
         };
-        let train = bind_split(&data.train, "train");
-        let test = bind_split(&data.test, "test");
+        let (train, test) = (
+            bind_split(&data.train, "train"),
+            bind_split(&data.test, "test"),
+        );
+        let metrics = MetricSlots::new(&ctx, &data);
         let bind = |k: &Kernel, bufs: &[&wgpu::Buffer]| k.bind(&ctx, arena, bufs);
-        let textures =
-            (variant == MatmulVariant::Texture).then(|| LayerTextures::new(&ctx, arch, max_batch));
-        let tex = |pick: fn(&LayerTextures) -> &Vec<OperandTexture>, l: usize| {
-            textures.as_ref().map(|t| &pick(t)[l])
+        let last = arch.layers();
+        let head = LossHead {
+            logits: batch.acts[last].clone(),
+            loss: bind(
+                &kernels.loss,
+                &[
+                    &batch.acts[last],
+                    &batch.labels,
+                    &batch.dz[last - 1],
+                    &batch.row_loss,
+                    &batch.row_correct,
+                ],
+            ),
+            batch_metrics: bind(
+                &kernels.metrics,
+                &[&batch.row_loss, &batch.row_correct, &metrics.slots],
+            ),
+            kind: arch.loss,
+            classes: arch.classes(),
         };
-        let bind_product = |product: Product, ops: [wgpu::BindingResource; 4]| {
-            matmul.bind(&ctx, arena, product, &ops)
-        };
-        let forward = (0..layers)
-            .map(|l| {
-                bind_product(
-                    Product::Forward,
-                    [
-                        operand(tex(|t| &t.input, l), &acts[l]),
-                        operand(tex(|t| &t.weights, l), &params_buf),
-                        acts[l + 1].as_entire_binding(),
-                        params_buf.as_entire_binding(),
-                    ],
-                )
-            })
-            .collect();
-        let backward_weight = (0..layers)
-            .map(|l| {
-                bind_product(
-                    Product::BackwardWeight,
-                    [
-                        operand(tex(|t| &t.input, l), &acts[l]),
-                        operand(tex(|t| &t.grad, l), &dz[l]),
-                        grads.as_entire_binding(),
-                        acts[l].as_entire_binding(),
-                    ],
-                )
-            })
-            .collect();
-        let packs = match (&textures, &matmul.pack) {
-            (Some(t), Some(pack)) => {
-                let bind_pack = |src: &wgpu::Buffer, dst: &OperandTexture| {
-                    pack.bind_resources(
-                        &ctx,
-                        arena,
-                        &[
-                            src.as_entire_binding(),
-                            wgpu::BindingResource::TextureView(&dst.view),
-                        ],
-                    )
-                };
-                Some(Packs {
-                    input: (0..layers)
-                        .map(|l| bind_pack(&acts[l], &t.input[l]))
-                        .collect(),
-                    weights: (0..layers)
-                        .map(|l| bind_pack(&params_buf, &t.weights[l]))
-                        .collect(),
-                    grad: (0..layers).map(|l| bind_pack(&dz[l], &t.grad[l])).collect(),
-                })
-            }
-            _ => None,
-        };
-        let bias_backward = (0..layers)
-            .map(|l| bind(&bias, &[&dz[l], &grads]))
-            .collect();
-        let backward_input = (0..layers)
-            .map(|l| {
-                (l > 0).then(|| {
-                    bind_product(
-                        Product::BackwardInput,
-                        [
-                            operand(tex(|t| &t.grad, l), &dz[l]),
-                            operand(tex(|t| &t.weights, l), &params_buf),
-                            dz[l - 1].as_entire_binding(),
-                            acts[l].as_entire_binding(),
-                        ],
-                    )
-                })
-            })
-            .collect();
-        let loss = bind(
-            &loss,
-            &[
-                &acts[layers],
-                &labels,
-                &dz[layers - 1],
-                &row_loss,
-                &row_correct,
-            ],
-        );
-        let batch_metrics = bind(&sums, &[&row_loss, &row_correct, &metrics_buf]);
-        let update = bind(&update, &[&params_buf, &grads, &m, &v]);
-
-        log::debug!(
-            "GPU buffers: train images {} B, test images {} B, parameters {} B (×{} with gradients and optimizer state), \
-             activations {} B per layer at most, arena {} dispatches",
-            data.train.images.len(),
-            data.test.images.len(),
-            4 * params.len(),
-            2 + usize::from(opt.kind != OptimizerKind::Sgd) + usize::from(opt.kind == OptimizerKind::Adam),
-            4 * arch.widest() * max_batch,
-            CHUNK_STEPS * per_step
-        );
+        let p = &param_buffers;
+        let update = bind(&kernels.update, &[&p.values, &p.grads, &p.m, &p.v]);
+        log_sizes(&data, &arch, &opt, max_batch);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("setting up on {}: {e}", ctx.info.name)));
         }
         ctx.wait()?;
         Ok(GpuBackend {
-            arch: arch.clone(),
+            arch,
             opt,
             variant,
-            pixels: data.pixels(),
-            order,
-            params: params_buf,
-            logits: acts[layers].clone(),
-            opt_m: m,
-            opt_v: v,
-            metrics: metrics_buf,
-            metrics_staging,
             train,
             test,
-            forward,
-            packs,
-            backward_weight,
-            bias_backward,
-            backward_input,
-            loss,
-            batch_metrics,
+            order,
+            layers,
+            head,
+            params: param_buffers,
             update,
+            metrics,
             step_in_epoch: 0,
             t: 0,
             max_batch,
@@ -379,8 +393,15 @@ impl GpuBackend {
         })
     }
 
-    /// Records gather, forward, loss (gradient averaged over `len`) and the metric sum
-    /// into `slot` for one batch.
+    fn split(&self, kind: SplitKind) -> &DeviceSplit {
+        match kind {
+            SplitKind::Train => &self.train,
+            SplitKind::Test => &self.test,
+        }
+    }
+
+    /// Records gather, every layer's forward, the loss (gradient averaged over `len`)
+    /// and the metric sum into `slot` for one batch.
     fn record_forward_loss(
         &mut self,
         split: SplitKind,
@@ -389,80 +410,37 @@ impl GpuBackend {
         len: usize,
         slot: usize,
     ) {
-        let bindings = match split {
+        let split = match split {
             SplitKind::Train => &self.train,
             SplitKind::Test => &self.test,
         };
-        let gather = if shuffled {
-            &bindings.shuffled
-        } else {
-            &bindings.sequential
-        };
-        let g = GatherParams::new(len, self.pixels, start);
-        self.rec.dispatch(&self.ctx, gather, &g, g.workgroups());
-        let arch = &self.arch;
-        for l in 0..arch.layers() {
-            let (k, n) = arch.layer_shape(l);
-            let act = if l + 1 < arch.layers() {
-                arch.activation.code()
-            } else {
-                0
-            };
-            if let Some(packs) = &self.packs {
-                let p = PackParams::new(0, len, k);
-                self.rec
-                    .dispatch(&self.ctx, &packs.input[l], &p, p.workgroups());
-                let p = PackParams::new(arch.weight_offset(l), k, n);
-                self.rec
-                    .dispatch(&self.ctx, &packs.weights[l], &p, p.workgroups());
-            }
-            let p =
-                MatmulParams::forward(len, k, n, arch.weight_offset(l), arch.bias_offset(l), act);
-            self.forward[l].record(&self.ctx, &mut self.rec, &p);
+        let (ctx, rec) = (&self.ctx, &mut self.rec);
+        split.record_gather(ctx, rec, shuffled, start, len);
+        for layer in &self.layers {
+            layer.record_forward(ctx, rec, len);
         }
-        let p = LossParams::new(len, arch.classes(), arch.loss, len);
-        self.rec.dispatch(&self.ctx, &self.loss, &p, p.workgroups());
-        let p = MetricsParams::new(len, slot);
-        self.rec
-            .dispatch(&self.ctx, &self.batch_metrics, &p, [1, 1, 1]);
+        self.head.record(ctx, rec, len, slot);
     }
 
+    /// Records every layer's backward, last layer first, then the optimizer step.
     fn record_backward_update(&mut self, len: usize) {
-        let arch = &self.arch;
-        for l in (0..arch.layers()).rev() {
-            let (k, n) = arch.layer_shape(l);
-            if let Some(packs) = &self.packs {
-                let p = PackParams::new(0, len, n);
-                self.rec
-                    .dispatch(&self.ctx, &packs.grad[l], &p, p.workgroups());
-            }
-            let p = MatmulParams::backward_weight(len, k, n, arch.weight_offset(l));
-            self.backward_weight[l].record(&self.ctx, &mut self.rec, &p);
-            let p = ReduceParams::bias_backward(len, n, arch.bias_offset(l));
-            self.rec
-                .dispatch(&self.ctx, &self.bias_backward[l], &p, p.workgroups());
-            if let Some(b) = &self.backward_input[l] {
-                let p = MatmulParams::backward_input(
-                    len,
-                    k,
-                    n,
-                    arch.weight_offset(l),
-                    arch.activation.code(),
-                );
-                b.record(&self.ctx, &mut self.rec, &p);
-            }
+        let (ctx, rec) = (&self.ctx, &mut self.rec);
+        for layer in self.layers.iter().rev() {
+            layer.record_backward(ctx, rec, len);
         }
         self.t += 1;
-        let p = OptimizerParams::new(&self.opt, arch.param_count(), self.t);
-        self.rec
-            .dispatch(&self.ctx, &self.update, &p, p.workgroups());
+        let p = OptimizerParams::new(&self.opt, self.arch.param_count(), self.t);
+        rec.dispatch(ctx, &self.update, &p, p.workgroups());
     }
 
     /// Submits what is recorded, then reads and adds the first `slots` metric slots
     /// in order, in f64 (a fixed order: the same bits every run).
     fn collect_metrics(&mut self, slots: usize, count: usize) -> Result<Totals> {
         let bytes = (8 * slots) as u64;
-        let (metrics, staging) = (&self.metrics, &self.metrics_staging);
+        let MetricSlots {
+            slots: metrics,
+            staging,
+        } = &self.metrics;
         self.rec.submit_with(&self.ctx, |enc| {
             enc.copy_buffer_to_buffer(metrics, 0, staging, 0, bytes)
         });
@@ -483,7 +461,7 @@ impl Backend for GpuBackend {
     }
 
     fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
-        crate::train::check_order(order, self.train.len)?;
+        check_order(order, self.train.len)?;
         if !self.rec.is_empty() {
             self.rec.submit(&self.ctx);
         }
@@ -496,14 +474,7 @@ impl Backend for GpuBackend {
     }
 
     fn train_batch(&mut self, start: usize, len: usize) -> Result<()> {
-        if len == 0 || len > self.max_batch || start + len > self.train.len {
-            return Err(Error::Config(format!(
-                "a batch of examples {start}..{} does not fit (batch buffers hold {}, the training set {})",
-                start + len,
-                self.max_batch,
-                self.train.len
-            )));
-        }
+        check_batch(start, len, self.max_batch, self.train.len)?;
         let slot = self.step_in_epoch;
         // Submit full chunks lazily, when the next step arrives, so that the epoch's
         // last chunk always goes out with its metrics copy: ceil(steps / 64) submits.
@@ -522,10 +493,7 @@ impl Backend for GpuBackend {
     }
 
     fn evaluate(&mut self, split: SplitKind) -> Result<Totals> {
-        let n = match split {
-            SplitKind::Train => self.train.len,
-            SplitKind::Test => self.test.len,
-        };
+        let n = self.split(split).len;
         let mut slots = 0;
         for start in (0..n).step_by(EVAL_BATCH) {
             let len = EVAL_BATCH.min(n - start);
@@ -536,10 +504,7 @@ impl Backend for GpuBackend {
     }
 
     fn predictions(&mut self, split: SplitKind) -> Result<Vec<u8>> {
-        let n = match split {
-            SplitKind::Train => self.train.len,
-            SplitKind::Test => self.test.len,
-        };
+        let n = self.split(split).len;
         let classes = self.arch.classes();
         let mut out = Vec::with_capacity(n);
         // Evaluation only: one read-back of the logits per batch is fine here.
@@ -547,7 +512,7 @@ impl Backend for GpuBackend {
             let len = EVAL_BATCH.min(n - start);
             self.record_forward_loss(split, false, start, len, 0);
             self.rec.submit(&self.ctx);
-            let logits = read_f32(&self.ctx, &self.logits, len * classes)?;
+            let logits = read_f32(&self.ctx, &self.head.logits, len * classes)?;
             out.extend(logits.chunks_exact(classes).map(|z| argmax(z) as u8));
         }
         Ok(out)
@@ -555,44 +520,38 @@ impl Backend for GpuBackend {
 
     fn parameters(&mut self) -> Result<Vec<f32>> {
         self.rec.submit(&self.ctx);
-        read_f32(&self.ctx, &self.params, self.arch.param_count())
+        read_f32(&self.ctx, &self.params.values, self.arch.param_count())
     }
 
     fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
         self.rec.submit(&self.ctx);
-        let mut state = OptimizerState::new(&self.opt, self.arch.param_count());
+        let mut state = OptimizerState::new(self.opt.kind, self.arch.param_count());
         if !state.m.is_empty() {
-            state.m = read_f32(&self.ctx, &self.opt_m, state.m.len())?;
+            state.m = read_f32(&self.ctx, &self.params.m, state.m.len())?;
         }
         if !state.v.is_empty() {
-            state.v = read_f32(&self.ctx, &self.opt_v, state.v.len())?;
+            state.v = read_f32(&self.ctx, &self.params.v, state.v.len())?;
         }
         state.t = self.t;
         Ok(state)
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()> {
-        let fresh = OptimizerState::<f32>::new(&self.opt, self.arch.param_count());
-        if (state.m.len(), state.v.len()) != (fresh.m.len(), fresh.v.len()) {
-            return Err(Error::Config(
-                "the optimizer state does not fit this optimizer and network".into(),
-            ));
-        }
+        state.check_fits(self.opt.kind, self.arch.param_count())?;
         self.rec.submit(&self.ctx);
-        if !state.m.is_empty() {
-            self.ctx
-                .queue
-                .write_buffer(&self.opt_m, 0, bytemuck::cast_slice(&state.m));
-        }
-        if !state.v.is_empty() {
-            self.ctx
-                .queue
-                .write_buffer(&self.opt_v, 0, bytemuck::cast_slice(&state.v));
+        for (buffer, values) in [(&self.params.m, &state.m), (&self.params.v, &state.v)] {
+            if !values.is_empty() {
+                self.ctx
+                    .queue
+                    .write_buffer(buffer, 0, bytemuck::cast_slice(values));
+            }
         }
         self.t = state.t;
         Ok(())
     }
+}
 
+impl Measured for GpuBackend {
     fn counters(&self) -> Counters {
         Counters {
             submits: self.ctx.submits(),
@@ -612,6 +571,45 @@ impl Backend for GpuBackend {
             .map(|p| p.iter().map(|(&k, &v)| (k, v)).collect())
             .unwrap_or_default()
     }
+}
+
+fn f32_bytes(n: usize) -> u64 {
+    (n * 4) as u64
+}
+
+/// The caller's variant, else the adapter's: textures on CPU adapters unless an
+/// operand exceeds the largest texture, then the blocked kernel.
+fn choose_variant(
+    ctx: &GpuContext,
+    arch: &Architecture,
+    max_batch: usize,
+    chosen: Option<MatmulVariant>,
+) -> MatmulVariant {
+    if let Some(v) = chosen {
+        return v;
+    }
+    let variant = MatmulVariant::for_adapter(&ctx.info);
+    if variant == MatmulVariant::Texture && !textures_fit(ctx, arch, max_batch) {
+        log::info!(
+            "the network's operands exceed {}'s largest texture ({} texels): using the blocked matmul",
+            ctx.info.name,
+            ctx.limits.max_texture_dimension_2d
+        );
+        return MatmulVariant::Blocked;
+    }
+    variant
+}
+
+fn log_sizes(data: &Dataset, arch: &Architecture, opt: &Optimizer, max_batch: usize) {
+    log::debug!(
+        "GPU buffers: train images {} B, test images {} B, parameters {} B (×{} with gradients and optimizer state), \
+         activations {} B per layer at most",
+        data.train.images.len(),
+        data.test.images.len(),
+        4 * arch.param_count(),
+        2 + opt.kind.state_arrays(),
+        4 * arch.widest() * max_batch,
+    );
 }
 
 /// Fails early, naming the limit, when the data or network does not fit the device.
@@ -656,7 +654,7 @@ fn check_limits(
     }
     let max_groups = lim.max_compute_workgroups_per_dimension as usize;
     if batch_size > max_groups {
-        return Err(Error::Config(format!(
+        return Err(Error::Gpu(format!(
             "--batch-size {batch_size} exceeds what {} dispatches in one dimension ({max_groups}); use a smaller batch",
             ctx.info.name
         )));
@@ -687,18 +685,11 @@ fn check_limits(
     Ok(())
 }
 
-/// The training batch actually used (never more than the training set) and the rows
-/// the batch buffers hold (evaluation runs `EVAL_BATCH` at a time).
-fn batch_rows(batch_size: usize, train_len: usize) -> (usize, usize) {
-    let batch = batch_size.min(train_len).max(1);
-    (batch, batch.max(EVAL_BATCH))
-}
-
 /// Whether every operand texture of the texture matmul fits the adapter: activations
 /// and their gradients (batch × width) and the weights (in × out) of each layer.
 fn textures_fit(ctx: &GpuContext, arch: &Architecture, max_batch: usize) -> bool {
-    (0..arch.layers()).all(|l| {
-        let (k, n) = arch.layer_shape(l);
+    arch.dense_layers().all(|l| {
+        let (k, n) = (l.inputs, l.outputs);
         OperandTexture::fits(ctx, max_batch, k)
             && OperandTexture::fits(ctx, max_batch, n)
             && OperandTexture::fits(ctx, k, n)

@@ -4,10 +4,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 
 /// `--backend`: which graphics API to go through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendChoice {
     /// A real GPU first (discrete, then integrated), then a software adapter.
     Auto,
@@ -32,8 +33,19 @@ impl BackendChoice {
             BackendChoice::Gl => wgpu::Backends::GL,
         }
     }
+}
 
-    pub fn name(self) -> &'static str {
+impl Choice for BackendChoice {
+    const ALL: &'static [Self] = &[
+        BackendChoice::Auto,
+        BackendChoice::Vulkan,
+        BackendChoice::Metal,
+        BackendChoice::Dx12,
+        BackendChoice::Gl,
+    ];
+    const WHAT: &'static str = "graphics backend";
+
+    fn name(self) -> &'static str {
         match self {
             BackendChoice::Auto => "auto",
             BackendChoice::Vulkan => "vulkan",
@@ -183,7 +195,6 @@ impl GpuContext {
         self.check()
     }
 
-    /// Copies `size` bytes of `src` into a fresh mappable buffer and reads them.
     /// Read-backs so far (each one waits for the GPU).
     pub fn readbacks(&self) -> u64 {
         self.readbacks.load(Ordering::Relaxed)

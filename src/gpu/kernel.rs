@@ -14,9 +14,13 @@ use bytemuck::Pod;
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use super::matmul::MatmulParams;
-use super::profile::{KernelTime, Profiler, MAX_TIMED_DISPATCHES};
+use super::profile::{Profiler, MAX_TIMED_DISPATCHES};
 use crate::error::{Error, Result};
+use crate::profile::KernelTime;
+
+/// Bytes of per-dispatch parameters a kernel may take (the largest struct,
+/// `OptimizerParams`, has 48).
+pub const PARAMS_SLOT: u64 = 64;
 
 /// What a binding after the parameter uniform (binding 0) is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,9 +221,9 @@ impl Recorder {
     /// An arena with room for `capacity` dispatches between submits.
     pub fn new(ctx: &GpuContext, capacity: usize) -> Self {
         // Each slot must start at a multiple of the adapter's uniform offset alignment
-        // and hold the largest parameter struct (64 bytes).
+        // and hold the largest parameter struct.
         let align = ctx.limits.min_uniform_buffer_offset_alignment as u64;
-        let slot = 64u64.div_ceil(align) * align;
+        let slot = PARAMS_SLOT.div_ceil(align) * align;
         let arena = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dispatch parameters"),
             size: slot * capacity as u64,
@@ -249,17 +253,18 @@ impl Recorder {
         self.profiler.as_ref().map(|p| &p.kernels)
     }
 
-    /// Records a matmul dispatch, noting its arithmetic for the profile.
-    pub fn dispatch_matmul(
+    /// Records a dispatch that does `flops` of arithmetic, for the profile.
+    pub fn dispatch_counted<P: Pod>(
         &mut self,
         ctx: &GpuContext,
         binding: &Binding,
-        params: &MatmulParams,
+        params: &P,
         groups: [u32; 3],
+        flops: f64,
     ) {
         self.dispatch(ctx, binding, params, groups);
         if let Some(d) = self.pending.last_mut() {
-            d.flops = params.flops();
+            d.flops = flops;
         }
     }
 
@@ -275,6 +280,9 @@ impl Recorder {
         params: &P,
         groups: [u32; 3],
     ) {
+        // A parameter struct larger than a slot would overrun into the next dispatch's
+        // parameters: refused when the program is compiled, for every `P` used.
+        const { assert!(std::mem::size_of::<P>() <= PARAMS_SLOT as usize) };
         debug_assert_eq!(std::mem::size_of::<P>() as u64, binding.params_size);
         let limit = match self.profiler {
             Some(_) => self.capacity.min(MAX_TIMED_DISPATCHES),

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod context;
 pub mod gather;
 pub mod kernel;
+pub mod layer;
 pub mod matmul;
 pub mod metrics;
 pub mod optimizer;
@@ -12,5 +13,5 @@ pub mod profile;
 pub mod reduce;
 pub mod softmax_xent;
 
-pub use backend::GpuBackend;
+pub use backend::{GpuBackend, GpuOptions};
 pub use context::{list_adapters, BackendChoice, GpuContext};

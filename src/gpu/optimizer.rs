@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use super::context::GpuContext;
 use super::kernel::{grid_1d, shader_module, Access, Kernel};
 use crate::error::Result;
-use crate::model::{Optimizer, OptimizerKind};
+use crate::optimizer::{Optimizer, OptimizerKind};
 
 pub const SOURCE: &str = include_str!("../../shaders/optimizer.wgsl");
 const WG: usize = 256;

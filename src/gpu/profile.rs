@@ -11,7 +11,7 @@ use crate::error::Result;
 /// Dispatches timed per submit at most (two queries each, wgpu's query-set limit is 4096).
 pub const MAX_TIMED_DISPATCHES: usize = (wgpu::QUERY_SET_MAX_QUERIES / 2) as usize;
 
-pub use crate::train::KernelTime;
+use crate::profile::KernelTime;
 
 pub struct Profiler {
     queries: wgpu::QuerySet,

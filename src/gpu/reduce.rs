@@ -13,8 +13,8 @@ pub const SOURCE: &str = include_str!("../../shaders/reduce.wgsl");
 pub struct ReduceParams {
     pub rows: u32,
     pub cols: u32,
-    pub src_off: u32,
     pub dst_off: u32,
+    pub _pad: u32,
 }
 
 impl ReduceParams {
@@ -22,8 +22,8 @@ impl ReduceParams {
         ReduceParams {
             rows: rows as u32,
             cols: cols as u32,
-            src_off: 0,
             dst_off: dst_off as u32,
+            _pad: 0,
         }
     }
 

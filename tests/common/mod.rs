@@ -172,26 +172,23 @@ pub fn fashion_mnist() -> Option<PathBuf> {
 pub fn train_run(
     ds: &std::sync::Arc<Dataset>,
     arch: &gpu_mlp::model::Architecture,
-    opt: gpu_mlp::model::Optimizer,
+    opt: gpu_mlp::optimizer::Optimizer,
     batch: usize,
     epochs: usize,
     seed: u64,
     gpu: Option<GpuContext>,
 ) -> (Vec<gpu_mlp::train::EpochReport>, Vec<f32>) {
-    use gpu_mlp::train::{train, Backend, Silent, TrainConfig};
+    use gpu_mlp::train::{train, Backend, Silent, TrainConfig, TrainSetup};
     let mut rng = Rng::new(seed);
-    let params = arch.init_params(&mut rng);
+    let setup = TrainSetup {
+        arch: arch.clone(),
+        opt,
+        params: arch.init_params(&mut rng),
+        batch_size: batch,
+    };
     let mut backend: Box<dyn Backend> = match gpu {
-        None => Box::new(gpu_mlp::cpu::CpuBackend::new(
-            ds.clone(),
-            arch,
-            opt,
-            params,
-            batch,
-        )),
-        Some(ctx) => Box::new(
-            gpu_mlp::gpu::GpuBackend::new(ctx, ds.clone(), arch, opt, params, batch).unwrap(),
-        ),
+        None => Box::new(gpu_mlp::cpu::CpuBackend::new(ds.clone(), setup).unwrap()),
+        Some(ctx) => Box::new(gpu_mlp::gpu::GpuBackend::new(ctx, ds.clone(), setup).unwrap()),
     };
     let cfg = TrainConfig {
         batch_size: batch,

@@ -12,6 +12,7 @@ pub use texture::{stored_operands, OperandTexture, PackParams};
 
 use super::context::GpuContext;
 use super::kernel::{shader_module, Access, Binding, Kernel, Recorder};
+use crate::choice::Choice;
 use crate::error::Result;
 
 pub const SOURCE: &str = concat!(
@@ -130,44 +131,13 @@ pub enum MatmulVariant {
 }
 
 impl MatmulVariant {
-    pub const ALL: [MatmulVariant; 3] = [
-        MatmulVariant::Blocked,
-        MatmulVariant::Tiled,
-        MatmulVariant::Texture,
-    ];
-
-    /// `$GPU_MLP_MATMUL` (`blocked`, `tiled` or `texture`), if set.
-    pub fn from_env() -> Result<Option<Self>> {
-        match std::env::var("GPU_MLP_MATMUL") {
-            Err(_) => Ok(None),
-            Ok(name) => Self::ALL
-                .into_iter()
-                .find(|v| v.name() == name)
-                .map(Some)
-                .ok_or_else(|| {
-                    crate::error::Error::Config(format!(
-                        "$GPU_MLP_MATMUL={name:?}: expected blocked, tiled or texture"
-                    ))
-                }),
-        }
-    }
-
-    /// `$GPU_MLP_MATMUL` if set, else by adapter: texture operands on CPU adapters
-    /// (lavapipe: measured fastest there, see the README), workgroup-memory tiles on
-    /// real GPUs, where staging in workgroup memory is the standard win (not yet
-    /// measured by this project on one: see the README).
-    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Result<Self> {
-        Ok(Self::from_env()?.unwrap_or(match info.device_type {
+    /// By adapter: texture operands on CPU adapters (lavapipe: measured fastest
+    /// there, see benches/README.md), workgroup-memory tiles on real GPUs, where
+    /// staging in workgroup memory is the standard win (not yet measured on one).
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        match info.device_type {
             wgpu::DeviceType::Cpu => MatmulVariant::Texture,
             _ => MatmulVariant::Tiled,
-        }))
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            MatmulVariant::Blocked => "blocked",
-            MatmulVariant::Tiled => "tiled",
-            MatmulVariant::Texture => "texture",
         }
     }
 
@@ -181,6 +151,23 @@ impl MatmulVariant {
         match self {
             MatmulVariant::Blocked | MatmulVariant::Texture => 0,
             MatmulVariant::Tiled => 8192,
+        }
+    }
+}
+
+impl Choice for MatmulVariant {
+    const ALL: &'static [Self] = &[
+        MatmulVariant::Blocked,
+        MatmulVariant::Tiled,
+        MatmulVariant::Texture,
+    ];
+    const WHAT: &'static str = "matmul variant";
+
+    fn name(self) -> &'static str {
+        match self {
+            MatmulVariant::Blocked => "blocked",
+            MatmulVariant::Tiled => "tiled",
+            MatmulVariant::Texture => "texture",
         }
     }
 }
@@ -339,10 +326,14 @@ impl BoundProduct {
             _ => params.workgroups(TILE),
         };
         match &self.small {
-            Some(small) if small_tile_pays(params, self.workers) => {
-                rec.dispatch_matmul(ctx, small, params, params.workgroups(SMALL_TILE))
-            }
-            _ => rec.dispatch_matmul(ctx, &self.large, params, large),
+            Some(small) if small_tile_pays(params, self.workers) => rec.dispatch_counted(
+                ctx,
+                small,
+                params,
+                params.workgroups(SMALL_TILE),
+                params.flops(),
+            ),
+            _ => rec.dispatch_counted(ctx, &self.large, params, large, params.flops()),
         }
     }
 }
@@ -358,15 +349,13 @@ pub fn small_tile_pays(params: &MatmulParams, workers: u32) -> bool {
 }
 
 /// Workgroups one dispatch needs to occupy the adapter: lavapipe runs workgroups on
-/// `LP_NUM_THREADS` threads (default: every core); a real GPU is taken to need 128,
-/// about the multiprocessor count of a large one (not measured by this project: the
-/// README says so).
+/// `LP_NUM_THREADS` threads, by default every core (the command line passes
+/// `LP_NUM_THREADS` itself through `GpuOptions::workers`); a real GPU is taken to
+/// need 128, about the multiprocessor count of a large one (not measured: see
+/// benches/README.md).
 pub fn parallel_workers(info: &wgpu::AdapterInfo) -> u32 {
     if info.device_type != wgpu::DeviceType::Cpu {
         return 128;
     }
-    std::env::var("LP_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }

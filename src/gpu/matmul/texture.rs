@@ -40,7 +40,7 @@ impl PackParams {
 /// An rgba32float texture holding a row-major matrix of up to `rows`×`cols`
 /// elements, four per texel along each row (layout in matmul.wgsl).
 pub struct OperandTexture {
-    pub texture: wgpu::Texture,
+    /// The view keeps its texture alive; kernels only ever bind views.
     pub view: wgpu::TextureView,
 }
 
@@ -74,8 +74,9 @@ impl OperandTexture {
             usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::STORAGE_BINDING,
             view_formats: &[],
         });
-        let view = texture.create_view(&Default::default());
-        OperandTexture { texture, view }
+        OperandTexture {
+            view: texture.create_view(&Default::default()),
+        }
     }
 }
 

@@ -1,0 +1,198 @@
+//! A dense layer on the GPU: its products bound to the buffers they use, built in
+//! one place, and recorded step by step as cpu/layer.rs computes them.
+//! Shapes: a: batch×in (the layer input), W: in×out, z: batch×out (row-major).
+
+use super::context::GpuContext;
+use super::kernel::{Binding, Kernel, Recorder};
+use super::matmul::{
+    BoundProduct, MatmulKernels, MatmulParams, OperandTexture, PackParams, Product,
+};
+use super::reduce::ReduceParams;
+use crate::model::{Activation, Layer};
+
+/// The buffers one layer reads and writes.
+pub struct LayerBuffers<'a> {
+    /// acts[l]: the layer input a (batch×in).
+    pub input: &'a wgpu::Buffer,
+    /// acts[l+1]: the layer output act(z) (batch×out).
+    pub output: &'a wgpu::Buffer,
+    /// dz[l]: the gradient at the pre-activation output (batch×out).
+    pub output_grad: &'a wgpu::Buffer,
+    /// dz[l−1]: the gradient passed down to the layer below (batch×in); None for
+    /// the first layer.
+    pub input_grad: Option<&'a wgpu::Buffer>,
+    /// Every parameter (W and b at the layer's offsets) and their gradients.
+    pub params: &'a wgpu::Buffer,
+    pub grads: &'a wgpu::Buffer,
+}
+
+/// One layer's kernels, bound once at start.
+pub struct DenseLayer {
+    spec: Layer,
+    /// z = act(a·W + b)
+    forward: BoundProduct,
+    /// dW = aᵀ·dz
+    backward_weight: BoundProduct,
+    /// db = Σ_rows dz
+    bias_backward: Binding,
+    /// da = (dz·Wᵀ) ⊙ act'(a), where the layer has an input gradient to pass down.
+    backward_input: Option<BoundProduct>,
+    /// The texture variant's copies of the operands into textures.
+    packs: Option<OperandPacks>,
+}
+
+impl DenseLayer {
+    /// Binds `spec`'s products to `bufs`, with operand textures of up to `max_batch`
+    /// rows when the matmul variant reads textures.
+    pub fn new(
+        ctx: &GpuContext,
+        arena: &wgpu::Buffer,
+        matmul: &MatmulKernels,
+        bias: &Kernel,
+        spec: Layer,
+        bufs: &LayerBuffers,
+        max_batch: usize,
+    ) -> Self {
+        let packs = matmul
+            .pack
+            .as_ref()
+            .map(|pack| OperandPacks::new(ctx, arena, pack, &spec, bufs, max_batch));
+        // The matmul operands: textures where the variant reads them, else the buffers.
+        let [input, weights, output_grad] = match &packs {
+            Some(p) => p
+                .textures
+                .each_ref()
+                .map(|t| wgpu::BindingResource::TextureView(&t.view)),
+            None => [bufs.input, bufs.params, bufs.output_grad].map(|b| b.as_entire_binding()),
+        };
+        let bind =
+            |product, ops: [wgpu::BindingResource; 4]| matmul.bind(ctx, arena, product, &ops);
+        DenseLayer {
+            forward: bind(
+                Product::Forward,
+                [
+                    input.clone(),
+                    weights.clone(),
+                    bufs.output.as_entire_binding(),
+                    bufs.params.as_entire_binding(),
+                ],
+            ),
+            backward_weight: bind(
+                Product::BackwardWeight,
+                [
+                    input,
+                    output_grad.clone(),
+                    bufs.grads.as_entire_binding(),
+                    bufs.input.as_entire_binding(),
+                ],
+            ),
+            bias_backward: bias.bind(ctx, arena, &[bufs.output_grad, bufs.grads]),
+            backward_input: bufs
+                .input_grad
+                .filter(|_| spec.input_activation.is_some())
+                .map(|da| {
+                    bind(
+                        Product::BackwardInput,
+                        [
+                            output_grad,
+                            weights,
+                            da.as_entire_binding(),
+                            bufs.input.as_entire_binding(),
+                        ],
+                    )
+                }),
+            packs,
+            spec,
+        }
+    }
+
+    /// z = act(a·W + b) for `batch` rows.
+    pub fn record_forward(&self, ctx: &GpuContext, rec: &mut Recorder, batch: usize) {
+        let l = &self.spec;
+        if let Some(packs) = &self.packs {
+            packs.record_forward(ctx, rec, l, batch);
+        }
+        let act = Activation::code_of(l.activation);
+        let p = MatmulParams::forward(
+            batch,
+            l.inputs,
+            l.outputs,
+            l.weight_offset,
+            l.bias_offset,
+            act,
+        );
+        self.forward.record(ctx, rec, &p);
+    }
+
+    /// dW, db and (except for the first layer) da from dz, for `batch` rows.
+    pub fn record_backward(&self, ctx: &GpuContext, rec: &mut Recorder, batch: usize) {
+        let l = &self.spec;
+        if let Some(packs) = &self.packs {
+            packs.record_backward(ctx, rec, l, batch);
+        }
+        let (k, n) = (l.inputs, l.outputs);
+        let p = MatmulParams::backward_weight(batch, k, n, l.weight_offset);
+        self.backward_weight.record(ctx, rec, &p);
+        let p = ReduceParams::bias_backward(batch, n, l.bias_offset);
+        rec.dispatch(ctx, &self.bias_backward, &p, p.workgroups());
+        if let Some(b) = &self.backward_input {
+            let act = Activation::code_of(l.input_activation);
+            let p = MatmulParams::backward_input(batch, k, n, l.weight_offset, act);
+            b.record(ctx, rec, &p);
+        }
+    }
+}
+
+/// The texture variant's operand textures of one layer, a (batch×in), W (in×out)
+/// and dz (batch×out), and the packs that fill them: a and W before the forward
+/// product, dz before the backward products (which reuse the forward's a and W:
+/// the optimizer runs only after them).
+struct OperandPacks {
+    textures: [OperandTexture; 3],
+    input: Binding,
+    weights: Binding,
+    output_grad: Binding,
+}
+
+impl OperandPacks {
+    fn new(
+        ctx: &GpuContext,
+        arena: &wgpu::Buffer,
+        pack: &Kernel,
+        spec: &Layer,
+        bufs: &LayerBuffers,
+        max_batch: usize,
+    ) -> Self {
+        let (l, k, n) = (spec.index, spec.inputs, spec.outputs);
+        let textures = [
+            OperandTexture::new(ctx, &format!("acts[{l}] texture"), max_batch, k),
+            OperandTexture::new(ctx, &format!("w[{l}] texture"), k, n),
+            OperandTexture::new(ctx, &format!("dz[{l}] texture"), max_batch, n),
+        ];
+        let bind = |src: &wgpu::Buffer, dst: &OperandTexture| {
+            let resources = [
+                src.as_entire_binding(),
+                wgpu::BindingResource::TextureView(&dst.view),
+            ];
+            pack.bind_resources(ctx, arena, &resources)
+        };
+        OperandPacks {
+            input: bind(bufs.input, &textures[0]),
+            weights: bind(bufs.params, &textures[1]),
+            output_grad: bind(bufs.output_grad, &textures[2]),
+            textures,
+        }
+    }
+
+    fn record_forward(&self, ctx: &GpuContext, rec: &mut Recorder, l: &Layer, batch: usize) {
+        let p = PackParams::new(0, batch, l.inputs);
+        rec.dispatch(ctx, &self.input, &p, p.workgroups());
+        let p = PackParams::new(l.weight_offset, l.inputs, l.outputs);
+        rec.dispatch(ctx, &self.weights, &p, p.workgroups());
+    }
+
+    fn record_backward(&self, ctx: &GpuContext, rec: &mut Recorder, l: &Layer, batch: usize) {
+        let p = PackParams::new(0, batch, l.outputs);
+        rec.dispatch(ctx, &self.output_grad, &p, p.workgroups());
+    }
+}

@@ -1,0 +1,134 @@
+//! Optimizer settings and state, shared by both backends and the checkpoints. The
+//! updates themselves are `cpu::optimizer` and shaders/optimizer.wgsl.
+
+use crate::choice::Choice;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptimizerKind {
+    Sgd,
+    Momentum,
+    Adam,
+}
+
+impl Choice for OptimizerKind {
+    const ALL: &'static [Self] = &[
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Adam,
+    ];
+    const WHAT: &'static str = "optimizer";
+
+    fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Momentum => "momentum",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+}
+
+impl OptimizerKind {
+    /// Learning rate when `--lr` is not given: the usual starting point for each.
+    pub fn default_lr(self) -> f32 {
+        match self {
+            OptimizerKind::Sgd => 0.1,
+            // Heavy-ball momentum 0.9 multiplies the step by ~10, so 0.01 moves like SGD at 0.1.
+            OptimizerKind::Momentum => 0.01,
+            OptimizerKind::Adam => 0.001,
+        }
+    }
+
+    /// Per-parameter state arrays: none for SGD, the velocity for momentum, two
+    /// moments for Adam. Every size computed for the state derives from this.
+    pub fn state_arrays(self) -> usize {
+        match self {
+            OptimizerKind::Sgd => 0,
+            OptimizerKind::Momentum => 1,
+            OptimizerKind::Adam => 2,
+        }
+    }
+}
+
+/// Optimizer hyper-parameters. Momentum is PyTorch's form (`v = μv + g; p -= lr·v`);
+/// Adam is Kingma & Ba with bias correction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Optimizer {
+    pub kind: OptimizerKind,
+    pub lr: f32,
+    pub momentum: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+}
+
+impl Optimizer {
+    pub fn new(kind: OptimizerKind, lr: Option<f32>, momentum: f32) -> Self {
+        Optimizer {
+            kind,
+            lr: lr.unwrap_or(kind.default_lr()),
+            momentum,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::Usage(format!(
+                "--lr {} must be a finite number greater than 0",
+                self.lr
+            )));
+        }
+        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
+            return Err(Error::Usage(format!(
+                "--momentum {} must be in [0, 1)",
+                self.momentum
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Per-parameter optimizer state: momentum's velocity (`m`), or Adam's two moments
+/// (`m`, `v`); arrays an optimizer does not use are empty.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState<T> {
+    pub m: Vec<T>,
+    pub v: Vec<T>,
+    /// Steps taken so far (Adam's bias correction uses it).
+    pub t: u64,
+}
+
+impl<T: Clone + Default> OptimizerState<T> {
+    /// Zeroed state for `params` parameters.
+    pub fn new(kind: OptimizerKind, params: usize) -> Self {
+        let len = |array: usize| {
+            if kind.state_arrays() > array {
+                params
+            } else {
+                0
+            }
+        };
+        OptimizerState {
+            m: vec![T::default(); len(0)],
+            v: vec![T::default(); len(1)],
+            t: 0,
+        }
+    }
+
+    /// Fails unless this state belongs to `kind` over `params` parameters.
+    pub fn check_fits(&self, kind: OptimizerKind, params: usize) -> Result<()> {
+        let fresh = Self::new(kind, params);
+        if (self.m.len(), self.v.len()) != (fresh.m.len(), fresh.v.len()) {
+            return Err(Error::Usage(format!(
+                "an optimizer state of {} + {} values does not fit {} over {params} parameters",
+                self.m.len(),
+                self.v.len(),
+                kind.name()
+            )));
+        }
+        Ok(())
+    }
+}
