@@ -8,7 +8,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := mesa-vulkan-drivers dataset-fashion-mnist
 ARGS ?=
 
-.PHONY: deps build train train-cpu test bench-peers device-kit lint clean
+BENCH_VENV ?= /tmp/bench-venv
+
+.PHONY: deps build install train train-cpu test bench-venv bench-peers device-kit lint clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -20,6 +22,10 @@ deps:
 build:
 	$(CARGO) build --release
 
+# gpu-mlp on PATH (~/.cargo/bin), as the README's examples call it.
+install:
+	$(CARGO) install --path .
+
 train: deps build
 	./target/release/gpu-mlp train $(ARGS)
 
@@ -29,9 +35,14 @@ train-cpu: deps build
 test: deps
 	$(CARGO) test --release
 
+# The Python the peer benchmarks run: numpy and torch from PyPI (torch is large).
+bench-venv:
+	[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q numpy torch
+
 # Side-by-side epoch times against PyTorch and numpy (see benches/README.md).
 bench-peers: deps build
-	benches/peers.sh $(ARGS)
+	PYTHON=$(BENCH_VENV)/bin/python benches/peers.sh $(ARGS)
 
 # What benches/device.sh needs on a GPU machine with no Rust and no network: the
 # stripped binary and GPU test binaries, Fashion-MNIST, the PyTorch CUDA peer and the

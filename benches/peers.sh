@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Side-by-side epoch times: gpu-mlp against the PyTorch and numpy baselines in
-# ../shared/bench (same network, data, flags and thread count), run back to back in
+# Side-by-side epoch times: gpu-mlp against the PyTorch and numpy trainers in
+# benches/peers/ (same network, data, flags and thread count), run back to back in
 # one go so that the ratios, not the absolute times, are what to quote.
 #
 #   benches/peers.sh [--hidden 128] [--act sigmoid] [--batch 100] [--epochs 3] [--gpu] [--rounds 1]
@@ -9,12 +9,12 @@
 # and reports the median over rounds of each run's median epoch, with the range of
 # the per-round ratios: on a shared machine a burst of load hits one run, not all.
 #
-# Needs: a release build (make build), python3 with numpy and torch
-# (PYTHON=/path/to/venv/bin/python), the bench scripts (BENCH_DIR).
+# Needs: a release build (make build) and a Python with numpy and torch
+# (PYTHON=/path/to/venv/bin/python; `make bench-venv` makes one in /tmp/bench-venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BENCH_DIR=${BENCH_DIR:-../shared/bench}
+PEERS=benches/peers
 PYTHON=${PYTHON:-/tmp/bench-venv/bin/python}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 THREADS=${THREADS:-$(nproc)}
@@ -32,7 +32,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -x target/release/gpu-mlp ] || { echo "build first: make build" >&2; exit 1; }
-[ -f "$BENCH_DIR/torch_mlp.py" ] || { echo "no peer scripts in $BENCH_DIR (set BENCH_DIR)" >&2; exit 1; }
+"$PYTHON" -c "import numpy, torch" 2>/dev/null || { echo "$PYTHON lacks numpy or torch: make bench-venv, or set PYTHON" >&2; exit 1; }
 out=$(mktemp -d)
 # Runs a command and records its peak resident memory (ru_maxrss of the child, KiB).
 cat >"$out/rss.py" <<'PY'
@@ -46,7 +46,7 @@ echo "network 784-${hidden//,/-}-10 $act, batch $batch, SGD lr $lr, $epochs epoc
 
 peer() { # name script [extra]
   local name=$1 script=$2; shift 2
-  python3 "$out/rss.py" "$out/$name.rss" "$PYTHON" "$BENCH_DIR/$script" --data "$DATA" --hidden "$hidden" --act "$act" --batch "$batch" \
+  python3 "$out/rss.py" "$out/$name.rss" "$PYTHON" "$PEERS/$script" --data "$DATA" --hidden "$hidden" --act "$act" --batch "$batch" \
     --lr "$lr" --epochs "$epochs" --threads "$THREADS" "$@" >"$out/$name.log" 2>&1 \
     || { echo "$name failed:"; tail -5 "$out/$name.log"; return 0; }
   grep '^epoch' "$out/$name.log" | sed 's/.*train_s \([0-9.]*\).*/\1/' >"$out/$name.times"

@@ -10,6 +10,7 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::files::replace_with;
 
 /// One file to fetch: its name, size in bytes and SHA-256.
 #[derive(Clone, Copy, Debug)]
@@ -184,10 +185,7 @@ pub fn fetch_files(
                 file.bytes.saturating_mul(2).max(1 << 20),
             ) {
                 Ok(sum) if sum == file.sha256 => {
-                    fs::rename(&tmp, &target).map_err(|e| Error::io(&target, e))?;
-                    if let Ok(d) = File::open(dir) {
-                        let _ = d.sync_all();
-                    }
+                    replace_with(&tmp, &target).map_err(|e| Error::io(&target, e))?;
                     done = true;
                     break;
                 }
@@ -200,14 +198,12 @@ pub fn fetch_files(
         }
         let _ = fs::remove_file(&tmp);
         if !done {
-            return Err(Error::data(
-                dir,
-                format!(
-                    "could not fetch {} from any mirror: {}",
-                    file.name,
-                    failures.join("; ")
-                ),
-            ));
+            return Err(Error::Download(format!(
+                "{}: could not fetch {} from any mirror: {}",
+                dir.display(),
+                file.name,
+                failures.join("; ")
+            )));
         }
     }
     Ok(())

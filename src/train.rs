@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use crate::data::Dataset;
 pub use crate::data::SplitKind;
 use crate::error::{Error, Result};
 use crate::model::Architecture;
@@ -249,15 +250,30 @@ pub fn batch_rows(batch_size: usize, train_len: usize) -> (usize, usize) {
     (batch, batch.max(EVAL_BATCH))
 }
 
-/// A backend's parameters must fill the network's flat layout exactly.
-pub fn check_params(arch: &Architecture, params: &[f32]) -> Result<()> {
-    if params.len() != arch.param_count() {
+/// What every backend needs of its setup and data: parameters that fill the
+/// network's flat layout, examples in both splits, and images of the input size.
+pub fn check_setup(setup: &TrainSetup, data: &Dataset) -> Result<()> {
+    let arch = &setup.arch;
+    if setup.params.len() != arch.param_count() {
         return Err(Error::Usage(format!(
             "{} parameters for a {} network of {}",
-            params.len(),
+            setup.params.len(),
             arch.shape_string(),
             arch.param_count()
         )));
+    }
+    if data.train.is_empty() || data.test.is_empty() {
+        return Err(Error::data(&data.dir, "a split with no examples"));
+    }
+    if data.pixels() != arch.inputs() {
+        return Err(Error::data(
+            &data.dir,
+            format!(
+                "{} pixels per image for a network of {} inputs",
+                data.pixels(),
+                arch.inputs()
+            ),
+        ));
     }
     Ok(())
 }

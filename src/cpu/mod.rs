@@ -20,7 +20,7 @@ use crate::model::{train_flops, Architecture};
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::profile::{KernelTime, Measured};
 use crate::train::{
-    argmax, batch_rows, check_batch, check_order, check_params, Backend, Totals, TrainSetup,
+    argmax, batch_rows, check_batch, check_order, check_setup, Backend, Totals, TrainSetup,
     EVAL_BATCH,
 };
 use layer::{dense_backward, dense_forward};
@@ -166,13 +166,13 @@ pub struct CpuBackend {
 
 impl CpuBackend {
     pub fn new(data: Arc<Dataset>, setup: TrainSetup) -> Result<Self> {
+        check_setup(&setup, &data)?;
         let TrainSetup {
             arch,
             opt,
             params,
             batch_size,
         } = setup;
-        check_params(&arch, &params)?;
         let max_batch = batch_rows(batch_size, data.train.len()).1;
         Ok(CpuBackend {
             net: CpuNet::new(&arch, max_batch),

@@ -20,6 +20,10 @@ impl Split {
         self.labels.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
     pub fn image(&self, i: usize) -> &[u8] {
         &self.images[i * self.pixels..(i + 1) * self.pixels]
     }

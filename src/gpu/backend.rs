@@ -34,7 +34,7 @@ use crate::model::{Architecture, Loss};
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::profile::{Counters, KernelTime, Measured};
 use crate::train::{
-    argmax, batch_rows, check_batch, check_order, check_params, Backend, Totals, TrainSetup,
+    argmax, batch_rows, check_batch, check_order, check_setup, Backend, Totals, TrainSetup,
     EVAL_BATCH,
 };
 
@@ -293,13 +293,13 @@ impl GpuBackend {
         setup: TrainSetup,
         options: &GpuOptions,
     ) -> Result<Self> {
+        check_setup(&setup, &data)?;
         let TrainSetup {
             arch,
             opt,
             params,
             batch_size,
         } = setup;
-        check_params(&arch, &params)?;
         // A batch never holds more than the training set, whatever the caller asked for.
         let (batch_size, max_batch) = batch_rows(batch_size, data.train.len());
         let variant = choose_variant(&ctx, &arch, max_batch, options.matmul);
