@@ -24,7 +24,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
-use crate::model::{Activation, Architecture, Loss};
+use crate::model::Architecture;
 use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 
 pub const FORMAT: &str = "gpu-mlp/1";
@@ -109,6 +109,17 @@ impl Checkpoint {
     /// previous file or this one, never a torn one.
     pub fn save(&self, path: &Path) -> Result<()> {
         let arch = &self.arch;
+        if self.params.len() != arch.param_count() {
+            return Err(Error::output(
+                path,
+                format!(
+                    "{} parameters for a network of {}",
+                    self.params.len(),
+                    arch.param_count()
+                ),
+            ));
+        }
+        self.state.check_fits(self.opt.kind, self.params.len())?;
         let mut tensors = to_tensors(arch, &self.params, "");
         if !self.state.m.is_empty() {
             tensors.extend(to_tensors(arch, &self.state.m, "optimizer.m."));
@@ -119,11 +130,11 @@ impl Checkpoint {
         let views: Vec<(String, TensorView)> = tensors
             .iter()
             .map(|(name, shape, bytes)| {
-                let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
-                    .expect("shape matches the data");
-                (name.clone(), view)
+                TensorView::new(Dtype::F32, shape.clone(), bytes)
+                    .map(|view| (name.clone(), view))
+                    .map_err(|e| Error::output(path, format!("tensor {name}: {e}")))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let o = &self.opt;
         let s = self.rng_state;
         let meta: HashMap<String, String> = [
@@ -178,120 +189,21 @@ impl Checkpoint {
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let meta = header.metadata().clone().ok_or_else(|| {
+        let map = header.metadata().clone().ok_or_else(|| {
             bad("no gpu-mlp metadata (was it written by gpu-mlp train --save?)".into())
         })?;
-        let get = |key: &str| -> Result<&str> {
-            meta.get(key)
-                .map(String::as_str)
-                .ok_or_else(|| bad(format!("metadata has no {key:?}")))
-        };
-        fn parse<T: std::str::FromStr>(path: &Path, key: &str, v: &str) -> Result<T> {
-            v.parse()
-                .map_err(|_| Error::data(path, format!("metadata {key}={v:?} is not valid")))
-        }
-        if get("format")? != FORMAT {
-            return Err(bad(format!("format {:?} is not {FORMAT}", get("format")?)));
-        }
-        let sizes: Vec<usize> = get("layers")?
-            .split(',')
-            .map(|s| parse(path, "layers", s))
-            .collect::<Result<_>>()?;
-        if sizes.len() < 2 {
-            return Err(bad(
-                "metadata layers needs at least an input and an output size".into(),
-            ));
-        }
-        fn choice<T: Choice>(path: &Path, key: &str, v: &str) -> Result<T> {
-            T::from_name(v).ok_or_else(|| {
-                Error::data(
-                    path,
-                    format!("metadata {key}={v:?} is not one of {:?}", T::names()),
-                )
-            })
-        }
-        let activation: Activation = choice(path, "activation", get("activation")?)?;
-        let loss: Loss = choice(path, "loss", get("loss")?)?;
-        let kind: OptimizerKind = choice(path, "optimizer", get("optimizer")?)?;
-        let arch = Architecture::new(
-            sizes[0],
-            &sizes[1..sizes.len() - 1],
-            sizes[sizes.len() - 1],
-            activation,
-            loss,
-        )
-        .map_err(|e| bad(format!("metadata layers: {e}")))?;
-        let f = |key: &str| -> Result<f32> { parse(path, key, get(key)?) };
-        let opt = Optimizer {
-            kind,
-            lr: f("lr")?,
-            momentum: f("momentum")?,
-            beta1: f("beta1")?,
-            beta2: f("beta2")?,
-            eps: f("eps")?,
-        };
-        opt.validate().map_err(|e| bad(format!("metadata: {e}")))?;
-        let words: Vec<u64> = get("rng_state")?
-            .split(',')
-            .map(|w| {
-                u64::from_str_radix(w, 16)
-                    .map_err(|_| bad(format!("metadata rng_state word {w:?} is not hex")))
-            })
-            .collect::<Result<_>>()?;
-        let rng_state: [u64; 4] = words
-            .try_into()
-            .map_err(|_| bad("metadata rng_state needs four words".into()))?;
-
-        let read = |prefix: &str| -> Result<Vec<f32>> {
-            let mut flat = vec![0.0f32; arch.param_count()];
-            for l in 0..arch.layers() {
-                let (fan_in, fan_out) = arch.layer_shape(l);
-                for (suffix, shape) in [("weight", vec![fan_out, fan_in]), ("bias", vec![fan_out])]
-                {
-                    let name = format!("{prefix}layers.{l}.{suffix}");
-                    let t = st
-                        .tensor(&name)
-                        .map_err(|_| bad(format!("tensor {name} is missing")))?;
-                    if t.dtype() != Dtype::F32 {
-                        return Err(bad(format!(
-                            "tensor {name} is {:?}, expected F32",
-                            t.dtype()
-                        )));
-                    }
-                    if t.shape() != shape.as_slice() {
-                        return Err(bad(format!(
-                            "tensor {name} has shape {:?}, expected {shape:?}",
-                            t.shape()
-                        )));
-                    }
-                    let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
-                    if suffix == "weight" {
-                        let w = arch.weight_offset(l);
-                        for i in 0..fan_in {
-                            for j in 0..fan_out {
-                                flat[w + i * fan_out + j] = values[j * fan_in + i];
-                            }
-                        }
-                    } else {
-                        let b = arch.bias_offset(l);
-                        flat[b..b + fan_out].copy_from_slice(&values);
-                    }
-                }
-            }
-            Ok(flat)
-        };
-        let params = read("")?;
+        let meta = Metadata { path, map: &map };
+        let (arch, opt) = meta.network()?;
+        let params = read_flat(path, &st, &arch, "")?;
         let mut state = OptimizerState::new(opt.kind, params.len());
         if !state.m.is_empty() {
-            state.m = read("optimizer.m.")?;
+            state.m = read_flat(path, &st, &arch, "optimizer.m.")?;
         }
         if !state.v.is_empty() {
-            state.v = read("optimizer.v.")?;
+            state.v = read_flat(path, &st, &arch, "optimizer.v.")?;
         }
-        state.t = parse(path, "optimizer_steps", get("optimizer_steps")?)?;
-        let expected = 2
-            * arch.layers()
-            * (1 + usize::from(!state.m.is_empty()) + usize::from(!state.v.is_empty()));
+        state.t = meta.parse("optimizer_steps")?;
+        let expected = 2 * arch.layers() * (1 + opt.kind.state_arrays());
         if st.len() != expected {
             let names = st.names();
             return Err(bad(format!(
@@ -302,40 +214,175 @@ impl Checkpoint {
         if params.iter().any(|p| !p.is_finite()) {
             return Err(bad("the parameters contain NaN or infinity".into()));
         }
-        let image_rows = parse(path, "image_rows", get("image_rows")?)?;
-        let image_cols: usize = parse(path, "image_cols", get("image_cols")?)?;
-        if image_rows * image_cols != arch.inputs() {
-            return Err(bad(format!(
-                "image size {image_rows}×{image_cols} does not match {} inputs",
-                arch.inputs()
-            )));
-        }
-        let class_names = match meta.get("class_names") {
-            Some(names) => {
-                let names: Vec<String> = names.split('\n').map(str::to_string).collect();
-                if names.len() != arch.classes() {
-                    return Err(bad(format!(
-                        "{} class names for {} classes",
-                        names.len(),
-                        arch.classes()
-                    )));
-                }
-                Some(names)
-            }
-            None => None,
-        };
+        let (image_rows, image_cols) = meta.image_size(&arch)?;
         Ok(Checkpoint {
-            class_names,
+            class_names: meta.class_names(&arch)?,
             opt,
             params,
             state,
-            epochs_trained: parse(path, "epochs_trained", get("epochs_trained")?)?,
-            seed: parse(path, "seed", get("seed")?)?,
-            rng_state,
-            batch_size: parse(path, "batch_size", get("batch_size")?)?,
+            epochs_trained: meta.parse("epochs_trained")?,
+            seed: meta.parse("seed")?,
+            rng_state: meta.rng_state()?,
+            batch_size: meta.parse("batch_size")?,
             image_rows,
             image_cols,
             arch,
         })
     }
+}
+
+/// A checkpoint's string metadata, read with errors that name the file and key.
+struct Metadata<'a> {
+    path: &'a Path,
+    map: &'a HashMap<String, String>,
+}
+
+impl Metadata<'_> {
+    fn bad(&self, problem: String) -> Error {
+        Error::data(self.path, problem)
+    }
+
+    fn get(&self, key: &str) -> Result<&str> {
+        self.map
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| self.bad(format!("metadata has no {key:?}")))
+    }
+
+    fn parse_value<T: std::str::FromStr>(&self, key: &str, v: &str) -> Result<T> {
+        v.parse()
+            .map_err(|_| self.bad(format!("metadata {key}={v:?} is not valid")))
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
+        self.parse_value(key, self.get(key)?)
+    }
+
+    fn choice<T: Choice>(&self, key: &str) -> Result<T> {
+        let v = self.get(key)?;
+        T::from_name(v).ok_or_else(|| {
+            self.bad(format!(
+                "metadata {key}={v:?} is not one of {:?}",
+                T::names()
+            ))
+        })
+    }
+
+    /// The format, the network and the optimizer settings.
+    fn network(&self) -> Result<(Architecture, Optimizer)> {
+        if self.get("format")? != FORMAT {
+            let format = self.get("format")?;
+            return Err(self.bad(format!("format {format:?} is not {FORMAT}")));
+        }
+        let sizes: Vec<usize> = self
+            .get("layers")?
+            .split(',')
+            .map(|s| self.parse_value("layers", s))
+            .collect::<Result<_>>()?;
+        let [inputs, hidden @ .., classes] = sizes.as_slice() else {
+            return Err(
+                self.bad("metadata layers needs at least an input and an output size".into())
+            );
+        };
+        let arch = Architecture::new(
+            *inputs,
+            hidden,
+            *classes,
+            self.choice("activation")?,
+            self.choice("loss")?,
+        )
+        .map_err(|e| self.bad(format!("metadata layers: {e}")))?;
+        let opt = Optimizer {
+            kind: self.choice::<OptimizerKind>("optimizer")?,
+            lr: self.parse("lr")?,
+            momentum: self.parse("momentum")?,
+            beta1: self.parse("beta1")?,
+            beta2: self.parse("beta2")?,
+            eps: self.parse("eps")?,
+        };
+        opt.validate()
+            .map_err(|e| self.bad(format!("metadata: {e}")))?;
+        Ok((arch, opt))
+    }
+
+    fn rng_state(&self) -> Result<[u64; 4]> {
+        let words: Vec<u64> = self
+            .get("rng_state")?
+            .split(',')
+            .map(|w| {
+                u64::from_str_radix(w, 16)
+                    .map_err(|_| self.bad(format!("metadata rng_state word {w:?} is not hex")))
+            })
+            .collect::<Result<_>>()?;
+        words
+            .try_into()
+            .map_err(|_| self.bad("metadata rng_state needs four words".into()))
+    }
+
+    fn image_size(&self, arch: &Architecture) -> Result<(usize, usize)> {
+        let rows: usize = self.parse("image_rows")?;
+        let cols: usize = self.parse("image_cols")?;
+        if rows.checked_mul(cols) != Some(arch.inputs()) {
+            return Err(self.bad(format!(
+                "image size {rows}×{cols} does not match {} inputs",
+                arch.inputs()
+            )));
+        }
+        Ok((rows, cols))
+    }
+
+    fn class_names(&self, arch: &Architecture) -> Result<Option<Vec<String>>> {
+        let Some(names) = self.map.get("class_names") else {
+            return Ok(None);
+        };
+        let names: Vec<String> = names.split('\n').map(str::to_string).collect();
+        if names.len() != arch.classes() {
+            return Err(self.bad(format!(
+                "{} class names for {} classes",
+                names.len(),
+                arch.classes()
+            )));
+        }
+        Ok(Some(names))
+    }
+}
+
+/// The tensors `{prefix}layers.{l}.weight|bias`, checked against the network's
+/// shapes, into the internal flat layout (weights transposed back to in×out).
+fn read_flat(path: &Path, st: &SafeTensors, arch: &Architecture, prefix: &str) -> Result<Vec<f32>> {
+    let bad = |problem: String| Error::data(path, problem);
+    let mut flat = vec![0.0f32; arch.param_count()];
+    for layer in arch.dense_layers() {
+        let (fan_in, fan_out) = (layer.inputs, layer.outputs);
+        for (suffix, shape) in [("weight", vec![fan_out, fan_in]), ("bias", vec![fan_out])] {
+            let name = format!("{prefix}layers.{}.{suffix}", layer.index);
+            let t = st
+                .tensor(&name)
+                .map_err(|_| bad(format!("tensor {name} is missing")))?;
+            if t.dtype() != Dtype::F32 {
+                return Err(bad(format!(
+                    "tensor {name} is {:?}, expected F32",
+                    t.dtype()
+                )));
+            }
+            if t.shape() != shape.as_slice() {
+                return Err(bad(format!(
+                    "tensor {name} has shape {:?}, expected {shape:?}",
+                    t.shape()
+                )));
+            }
+            let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+            if suffix == "bias" {
+                flat[layer.bias_range()].copy_from_slice(&values);
+                continue;
+            }
+            let w = &mut flat[layer.weight_range()];
+            for i in 0..fan_in {
+                for j in 0..fan_out {
+                    w[i * fan_out + j] = values[j * fan_in + i];
+                }
+            }
+        }
+    }
+    Ok(flat)
 }

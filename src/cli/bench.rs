@@ -8,10 +8,13 @@ use super::{
     describe_run, fresh_setup, gpu_options_from_env, load_data, make_backend, validate, DataArgs,
     DeviceArgs, NetworkArgs,
 };
-use gpu_mlp::bench::{self, Length};
+use gpu_mlp::bench::{self, BenchReport, Length};
 use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::cpu_threads;
-use gpu_mlp::gpu::GpuContext;
+use gpu_mlp::gpu::matmul::{
+    seconds_per_product, small_tile_pays, MatmulKernels, MatmulParams, MatmulVariant, Product,
+};
+use gpu_mlp::gpu::{GpuContext, GpuOptions};
 use gpu_mlp::Error;
 
 #[derive(Args)]
@@ -80,13 +83,27 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
         "{}",
         describe_run(&dataset, &arch, &opt, batch, &backend.describe())
     );
+    print_report(
+        &r,
+        args.warmup.max(1),
+        args.device.cpu,
+        dataset.train.len().div_ceil(batch),
+    );
+    if !r.profile.is_empty() {
+        print_profile(&r.profile);
+    }
+    Ok(())
+}
+
+/// The measurements of one `bench` run; `steps_per_epoch` for the host-traffic line.
+fn print_report(r: &BenchReport, warmup: usize, cpu: bool, steps_per_epoch: usize) {
     println!(
         "timed {} steps ({} samples, {} epoch pass{}) after {} warm-up steps",
         r.steps,
         r.samples,
         r.epochs_timed,
         if r.epochs_timed == 1 { "" } else { "es" },
-        args.warmup.max(1)
+        warmup
     );
     println!("samples/s        {:.0}", r.samples_per_second());
     println!("ms per step      {:.3}", r.ms_per_step());
@@ -109,7 +126,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
         ),
         None => println!("peak memory      n/a on this OS"),
     }
-    if args.device.cpu {
+    if cpu {
         let threads = cpu_threads();
         match bench::cpu_peak_gflops(threads) {
             Some(peak) => println!(
@@ -132,13 +149,12 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
             r.counters.readbacks,
             r.epochs_timed,
             if r.epochs_timed == 1 { "" } else { "es" },
-            dataset.train.len().div_ceil(batch),
+            steps_per_epoch,
         );
     }
     if !r.profile.is_empty() {
         print_profile(&r.profile);
     }
-    Ok(())
 }
 
 pub(crate) fn print_profile(profile: &[(&'static str, gpu_mlp::profile::KernelTime)]) {
@@ -186,19 +202,7 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
         "matmul C ({m}×{n}) = A ({m}×{k}) · B ({k}×{n}), {:.3} GFLOP per product",
         flops / 1e9
     );
-    // CPU: the GEMM the CPU path uses, repeated for about half a second.
-    let a = vec![0.5f32; m * k];
-    let b = vec![0.25f32; k * n];
-    let mut c = vec![0.0f32; m * n];
-    let once = || {
-        let t = std::time::Instant::now();
-        gpu_mlp::cpu::matmul::matmul_forward(&a, &b, &mut c, m, k, n);
-        t.elapsed().as_secs_f64()
-    };
-    let mut time_cpu = once;
-    let first = time_cpu();
-    let reps = ((0.5 / first.max(1e-6)) as usize).clamp(1, 10_000);
-    let cpu_s = (0..reps).map(|_| time_cpu()).sum::<f64>() / reps as f64;
+    let cpu_s = time_cpu_gemm(m, k, n);
     println!(
         "{:<44} {:>10.3} ms {:>9.2} GFLOP/s",
         format!("cpu gemm ({} threads)", cpu_threads()),
@@ -210,25 +214,56 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
     }
     let ctx = GpuContext::new(device.backend, device.adapter.as_deref())?;
     println!("adapter {}", ctx.describe());
-    use gpu_mlp::gpu::matmul::{
-        seconds_per_product, small_tile_pays, MatmulKernels, MatmulParams, MatmulVariant, Product,
+    let options = gpu_options_from_env()?;
+    let ratios = time_gpu_variants(&ctx, &options, MatmulParams::forward(m, k, n, 0, 0, 0))?;
+    println!(
+        "speed-up over the simple kernel: {}; training uses {} on this adapter",
+        ratios.join(", "),
+        options
+            .matmul
+            .unwrap_or(MatmulVariant::for_adapter(&ctx.info))
+            .name()
+    );
+    Ok(())
+}
+
+/// Seconds per product of the CPU path's GEMM, repeated for about half a second.
+fn time_cpu_gemm(m: usize, k: usize, n: usize) -> f64 {
+    let a = vec![0.5f32; m * k];
+    let b = vec![0.25f32; k * n];
+    let mut c = vec![0.0f32; m * n];
+    let mut once = || {
+        let t = std::time::Instant::now();
+        gpu_mlp::cpu::matmul::matmul_forward(&a, &b, &mut c, m, k, n);
+        t.elapsed().as_secs_f64()
     };
-    let p = MatmulParams::forward(m, k, n, 0, 0, 0);
-    let simple = MatmulKernels::variant(&ctx, MatmulVariant::Blocked)?;
-    let time =
-        |kernels: &MatmulKernels, product: Product, with_packs: bool| -> Result<f64, Error> {
-            let est = seconds_per_product(&ctx, kernels, product, &p, 1, with_packs)?;
-            let reps = ((0.5 / est.max(1e-6)) as usize).clamp(1, 1000);
-            seconds_per_product(&ctx, kernels, product, &p, reps, with_packs)
-        };
+    let first = once();
+    let reps = ((0.5 / first.max(1e-6)) as usize).clamp(1, 10_000);
+    (0..reps).map(|_| once()).sum::<f64>() / reps as f64
+}
+
+/// Times the forward product `p` on the simple kernel and on every variant at each
+/// of its tile sizes, printing a line each; returns the speed-ups over the simple one.
+fn time_gpu_variants(
+    ctx: &GpuContext,
+    options: &GpuOptions,
+    p: MatmulParams,
+) -> Result<Vec<String>, Error> {
+    let time = |kernels: &MatmulKernels, product: Product, packs: bool| -> Result<f64, Error> {
+        let est = seconds_per_product(ctx, kernels, product, &p, 1, packs)?;
+        let reps = ((0.5 / est.max(1e-6)) as usize).clamp(1, 1000);
+        seconds_per_product(ctx, kernels, product, &p, reps, packs)
+    };
     let line = |name: &str, s: f64| {
         println!(
             "{:<58} {:>10.3} ms {:>9.2} GFLOP/s",
             name,
             1e3 * s,
-            flops / s / 1e9
+            p.flops() / s / 1e9
         )
     };
+    let simple = MatmulKernels::variant(ctx, MatmulVariant::Blocked)?;
+    let workers = options.workers.unwrap_or(simple.workers);
     let base = time(&simple, Product::Reference, false)?;
     line(
         "gpu matmul_reference (simple: 1 output per invocation)",
@@ -236,16 +271,18 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
     );
     let mut ratios = Vec::new();
     for &variant in MatmulVariant::ALL {
-        let picks_small = variant.has_small_tile() && small_tile_pays(&p, simple.workers);
-        let tiles: &[(u32, &str)] = if variant.has_small_tile() {
-            &[(0, "64×64"), (u32::MAX, "32×32")]
-        } else {
-            &[(0, "64×64")]
+        let picks_small = variant.has_small_tile() && small_tile_pays(&p, workers);
+        let tiles: &[(u32, &str)] = match variant.has_small_tile() {
+            true => &[(0, "64×64"), (u32::MAX, "32×32")],
+            false => &[(0, "64×64")],
         };
-        for &(workers, tile) in tiles {
-            let kernels = MatmulKernels::variant(&ctx, variant)?.with_workers(workers);
-            let picked = (workers == u32::MAX) == picks_small;
-            let mark = if picked { " *" } else { "" };
+        for &(forced, tile) in tiles {
+            let kernels = MatmulKernels::variant(ctx, variant)?.with_workers(forced);
+            let mark = if (forced == u32::MAX) == picks_small {
+                " *"
+            } else {
+                ""
+            };
             let s = time(&kernels, Product::Forward, false)?;
             line(&format!("gpu {} {tile}{mark}", kernels.forward.name), s);
             ratios.push(format!("{} {tile} {:.1}×", variant.name(), base / s));
@@ -257,16 +294,7 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
         }
     }
     println!(
-        "(* the tile this shape gets: 32×32 only when four times the 64×64 workgroups fit the adapter's {} workers)",
-        simple.workers
+        "(* the tile this shape gets: 32×32 only when four times the 64×64 workgroups fit the adapter's {workers} workers)"
     );
-    println!(
-        "speed-up over the simple kernel: {}; training uses {} on this adapter",
-        ratios.join(", "),
-        gpu_options_from_env()?
-            .matmul
-            .unwrap_or(MatmulVariant::for_adapter(&ctx.info))
-            .name()
-    );
-    Ok(())
+    Ok(ratios)
 }

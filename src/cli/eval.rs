@@ -10,6 +10,7 @@ use super::{class_label, load_data, make_backend, DataArgs, DeviceArgs};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data;
+use gpu_mlp::eval::EvalReport;
 use gpu_mlp::train::{TrainSetup, EVAL_BATCH};
 use gpu_mlp::Error;
 
@@ -104,47 +105,8 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<(), Error> {
         r.loss,
         100.0 * r.accuracy
     );
-    let names: Vec<String> = (0..classes)
-        .map(|c| class_label(&model.class_names, c))
-        .collect();
-    let width = names
-        .iter()
-        .map(|n| n.chars().count())
-        .max()
-        .unwrap_or(1)
-        .max(5);
-    println!("{:<width$}  accuracy  examples", "class");
-    for (c, name) in names.iter().enumerate() {
-        let n: u64 = r.confusion[c].iter().sum();
-        let acc = r.per_class_accuracy[c];
-        let acc = if acc.is_nan() {
-            "     -".to_string()
-        } else {
-            format!("{:6.2}%", 100.0 * acc)
-        };
-        println!("{name:<width$}  {acc:>8}  {n:>8}");
-    }
-    let cell = r
-        .confusion
-        .iter()
-        .flatten()
-        .max()
-        .map_or(1, |m| m.to_string().len())
-        .max(classes.to_string().len())
-        + 1;
-    println!("\nconfusion matrix (rows: true class, columns: predicted)");
-    print!("{:>4}", "");
-    for c in 0..classes {
-        print!("{c:>cell$}");
-    }
-    println!();
-    for (c, row) in r.confusion.iter().enumerate() {
-        print!("{c:>4}");
-        for v in row {
-            print!("{v:>cell$}");
-        }
-        println!();
-    }
+    print_class_accuracy(&model, &r);
+    print_confusion(&r);
     Ok(())
 }
 
@@ -191,6 +153,57 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
         show(&pixels, &path.display().to_string(), None)?;
     }
     Ok(())
+}
+
+/// Accuracy and example count per class, by name where the model has names.
+fn print_class_accuracy(model: &Checkpoint, r: &EvalReport) {
+    let classes = model.arch.classes();
+    let names: Vec<String> = (0..classes)
+        .map(|c| class_label(&model.class_names, c))
+        .collect();
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(5);
+    println!("{:<width$}  accuracy  examples", "class");
+    for (c, name) in names.iter().enumerate() {
+        let n: u64 = r.confusion[c].iter().sum();
+        let acc = r.per_class_accuracy[c];
+        let acc = if acc.is_nan() {
+            "     -".to_string()
+        } else {
+            format!("{:6.2}%", 100.0 * acc)
+        };
+        println!("{name:<width$}  {acc:>8}  {n:>8}");
+    }
+}
+
+/// The confusion matrix (rows: true class, columns: predicted).
+fn print_confusion(r: &EvalReport) {
+    let classes = r.confusion.len();
+    let cell = r
+        .confusion
+        .iter()
+        .flatten()
+        .max()
+        .map_or(1, |m| m.to_string().len())
+        .max(classes.to_string().len())
+        + 1;
+    println!("\nconfusion matrix (rows: true class, columns: predicted)");
+    print!("{:>4}", "");
+    for c in 0..classes {
+        print!("{c:>cell$}");
+    }
+    println!();
+    for (c, row) in r.confusion.iter().enumerate() {
+        print!("{c:>4}");
+        for v in row {
+            print!("{v:>cell$}");
+        }
+        println!();
+    }
 }
 
 /// Prints the `top` most likely classes of one image; with the true class known

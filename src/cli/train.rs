@@ -90,34 +90,30 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
         epochs: args.epochs,
         start_epoch,
     };
-    let opt = setup.opt;
-    let arch = setup.arch.clone();
+    let header = describe_run(&dataset, &setup.arch, &setup.opt, cfg.batch_size, "");
     let mut backend = make_backend(&args.device, &dataset, setup)?;
     if let Some(c) = &resumed {
         backend.set_optimizer_state(&c.state)?;
     }
     let describe = backend.describe();
     if !args.quiet {
-        println!(
-            "{}",
-            describe_run(&dataset, &arch, &opt, cfg.batch_size, &describe)
-        );
+        println!("{header}{describe}");
         if let (Some(p), Some(c)) = (&args.resume, &resumed) {
             println!("resuming {} after {} epochs", p.display(), c.epochs_trained);
         }
     }
+    let metrics = match &args.metrics {
+        Some(p) => Some(MetricsWriter::create(p, &describe)?),
+        None => None,
+    };
     let mut observer = TrainObserver {
         quiet: args.quiet,
         batch_size: cfg.batch_size,
         total_epochs: start_epoch + args.epochs,
         progress: None,
-        metrics: match &args.metrics {
-            Some(p) => Some(MetricsWriter::create(p, &describe)?),
-            None => None,
-        },
+        metrics,
         save: args.save.clone(),
         every: args.checkpoint_every,
-        last_epoch: start_epoch + args.epochs,
         snapshot,
         history: Vec::new(),
         plot: args.plot.clone(),
@@ -208,7 +204,6 @@ struct TrainObserver {
     metrics: Option<MetricsWriter>,
     save: Option<PathBuf>,
     every: Option<usize>,
-    last_epoch: usize,
     snapshot: CheckpointInfo,
     history: Vec<train::EpochReport>,
     plot: Option<PathBuf>,
@@ -295,7 +290,7 @@ impl train::Observer for TrainObserver {
         }
         if let Some(path) = self.save.clone() {
             let due = self.every.is_some_and(|n| r.epoch % n == 0);
-            if due || r.epoch == self.last_epoch {
+            if due || r.epoch == self.total_epochs {
                 self.save(&path, r.epoch, backend, rng)?;
             }
         }

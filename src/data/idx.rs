@@ -64,6 +64,37 @@ pub fn parse(
             Error::io(path, e)
         }
     };
+    let dims = read_header(path, stream, want_dims, &io_problem)?;
+    let count = data_bytes(path, &dims, raw_len)?;
+    // Read at most one byte more than promised: that byte, if present, is trailing data.
+    let mut data = Vec::new();
+    stream
+        .take(count.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(io_problem)?;
+    let present = data.len() as u64;
+    if present != count {
+        return Err(Error::data(
+            path,
+            if present < count {
+                format!("header says {dims:?} = {count} bytes of data, only {present} present (truncated)")
+            } else {
+                format!(
+                    "header says {dims:?} = {count} bytes of data, but more follow (trailing data)"
+                )
+            },
+        ));
+    }
+    Ok(IdxArray { dims, data })
+}
+
+/// The magic number (u8 elements, `want_dims` dimensions) and the dimensions.
+fn read_header(
+    path: &Path,
+    stream: &mut dyn Read,
+    want_dims: usize,
+    io_problem: &dyn Fn(std::io::Error) -> Error,
+) -> Result<Vec<usize>> {
     let mut magic = [0u8; 4];
     let got = read_up_to(stream, &mut magic).map_err(io_problem)?;
     if got < 4 {
@@ -113,10 +144,15 @@ pub fn parse(
             ),
         ));
     }
-    let dims: Vec<usize> = header
+    Ok(header
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+        .collect())
+}
+
+/// The data bytes `dims` promise, refused above `MAX_IDX_BYTES` and, for a raw file
+/// of `raw_len` bytes, unless exactly that many follow the header.
+fn data_bytes(path: &Path, dims: &[usize], raw_len: Option<u64>) -> Result<u64> {
     let count = dims
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
@@ -127,7 +163,7 @@ pub fn parse(
             format!("header claims {dims:?} = {count} bytes; at most {MAX_IDX_BYTES} bytes per file are supported"),
         ));
     }
-    let header_len = 4 + 4 * ndims as u64;
+    let header_len = 4 + 4 * dims.len() as u64;
     if let Some(len) = raw_len {
         let present = len.saturating_sub(header_len);
         if present != count {
@@ -144,26 +180,7 @@ pub fn parse(
             ));
         }
     }
-    // Read at most one byte more than promised: that byte, if present, is trailing data.
-    let mut data = Vec::new();
-    stream
-        .take(count.saturating_add(1))
-        .read_to_end(&mut data)
-        .map_err(io_problem)?;
-    let present = data.len() as u64;
-    if present != count {
-        return Err(Error::data(
-            path,
-            if present < count {
-                format!("header says {dims:?} = {count} bytes of data, only {present} present (truncated)")
-            } else {
-                format!(
-                    "header says {dims:?} = {count} bytes of data, but more follow (trailing data)"
-                )
-            },
-        ));
-    }
-    Ok(IdxArray { dims, data })
+    Ok(count)
 }
 
 /// Like `read_exact`, but reports how much was read instead of failing at EOF.

@@ -218,6 +218,24 @@ impl DeviceSplit {
         }
     }
 
+    /// The training and test splits, with the `order` buffer the training gather
+    /// reads and a shared 0, 1, 2, … sequence for evaluation.
+    fn both(
+        ctx: &GpuContext,
+        rec: &Recorder,
+        gather: &Kernel,
+        data: &Dataset,
+        order: &wgpu::Buffer,
+        batch: &Activations,
+    ) -> (Self, Self) {
+        let sequence: Vec<u32> = (0..data.train.len().max(data.test.len()) as u32).collect();
+        let sequence = storage_buffer_init(ctx, "sequence", bytemuck::cast_slice(&sequence));
+        let bind = |split: &Split, name: &str| {
+            Self::new(ctx, rec, gather, split, name, [order, &sequence], batch)
+        };
+        (bind(&data.train, "train"), bind(&data.test, "test"))
+    }
+
     /// Gathers examples `start..start + len` (of the shuffled order, or in sequence)
     /// into the input batch and its labels.
     fn record_gather(
@@ -250,6 +268,34 @@ struct LossHead {
 }
 
 impl LossHead {
+    fn new(
+        ctx: &GpuContext,
+        arena: &wgpu::Buffer,
+        kernels: &Kernels,
+        batch: &Activations,
+        metrics: &MetricSlots,
+        arch: &Architecture,
+    ) -> Self {
+        let last = arch.layers();
+        let (logits, dlogits) = (&batch.acts[last], &batch.dz[last - 1]);
+        let (rows_loss, rows_correct) = (&batch.row_loss, &batch.row_correct);
+        LossHead {
+            logits: logits.clone(),
+            loss: kernels.loss.bind(
+                ctx,
+                arena,
+                &[logits, &batch.labels, dlogits, rows_loss, rows_correct],
+            ),
+            batch_metrics: kernels.metrics.bind(
+                ctx,
+                arena,
+                &[rows_loss, rows_correct, &metrics.slots],
+            ),
+            kind: arch.loss,
+            classes: arch.classes(),
+        }
+    }
+
     fn record(&self, ctx: &GpuContext, rec: &mut Recorder, len: usize, slot: usize) {
         let p = LossParams::new(len, self.classes, self.kind, len);
         rec.dispatch(ctx, &self.loss, &p, p.workgroups());
@@ -315,59 +361,18 @@ impl GpuBackend {
             .dense_layers()
             .map(|spec| {
                 let bufs = batch.layer(spec.index, &param_buffers);
-                DenseLayer::new(
-                    &ctx,
-                    arena,
-                    &kernels.matmul,
-                    &kernels.bias,
-                    spec,
-                    &bufs,
-                    max_batch,
-                )
+                let (matmul, bias) = (&kernels.matmul, &kernels.bias);
+                DenseLayer::new(&ctx, arena, matmul, bias, spec, &bufs, max_batch)
             })
             .collect();
         let order = storage_buffer(&ctx, "order", f32_bytes(data.train.len()));
-        let sequence: Vec<u32> = (0..data.train.len().max(data.test.len()) as u32).collect();
-        let sequence = storage_buffer_init(&ctx, "sequence", bytemuck::cast_slice(&sequence));
-        let bind_split = |split: &Split, name: &str| {
-            DeviceSplit::new(
-                &ctx,
-                &rec,
-                &kernels.gather,
-                split,
-                name,
-                [&order, &sequence],
-                &batch,
-            )
-        };
-        let (train, test) = (
-            bind_split(&data.train, "train"),
-            bind_split(&data.test, "test"),
-        );
+        let (train, test) = DeviceSplit::both(&ctx, &rec, &kernels.gather, &data, &order, &batch);
         let metrics = MetricSlots::new(&ctx, &data);
-        let bind = |k: &Kernel, bufs: &[&wgpu::Buffer]| k.bind(&ctx, arena, bufs);
-        let last = arch.layers();
-        let head = LossHead {
-            logits: batch.acts[last].clone(),
-            loss: bind(
-                &kernels.loss,
-                &[
-                    &batch.acts[last],
-                    &batch.labels,
-                    &batch.dz[last - 1],
-                    &batch.row_loss,
-                    &batch.row_correct,
-                ],
-            ),
-            batch_metrics: bind(
-                &kernels.metrics,
-                &[&batch.row_loss, &batch.row_correct, &metrics.slots],
-            ),
-            kind: arch.loss,
-            classes: arch.classes(),
-        };
+        let head = LossHead::new(&ctx, arena, &kernels, &batch, &metrics, &arch);
         let p = &param_buffers;
-        let update = bind(&kernels.update, &[&p.values, &p.grads, &p.m, &p.v]);
+        let update = kernels
+            .update
+            .bind(&ctx, arena, &[&p.values, &p.grads, &p.m, &p.v]);
         log_sizes(&data, &arch, &opt, max_batch);
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("setting up on {}: {e}", ctx.info.name)));
