@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Every real-GPU measurement issue 4 asks for, in one go, for a machine that has a
-# GPU but no Rust toolchain and no network (such as the device machine some
-# sessions are lent): run `make device-kit` where the project builds, carry
+# The real-GPU measurements in one go, for a machine that has a GPU but no Rust
+# toolchain and no network: run `make device-kit` where the project builds, carry
 # .device-kit to the GPU machine, and there run
 #
 #   benches/device.sh .device-kit OUTDIR

@@ -1,7 +1,7 @@
 """PyTorch on CUDA: the peer for gpu-mlp's GPU path on a real GPU.
 
 The same network, loss, optimizer and data as `gpu-mlp train` and as
-../shared/bench/torch_mlp.py (which is CPU-only): nn.Linear layers with sigmoid or
+benches/peers/torch_mlp.py (which is CPU-only): nn.Linear layers with sigmoid or
 relu between them, mean cross-entropy, plain SGD. The whole data set is moved to the
 GPU once, as gpu-mlp does, so an epoch is only GPU work plus kernel launches.
 

@@ -5,7 +5,7 @@
 //! Tensors (all F32, little-endian):
 //! * `layers.{l}.weight` — shape [out, in], as `torch.nn.Linear` stores it (our
 //!   internal W is in×out; the file holds its transpose);
-//! * `layers.{l}.bias` — shape [out];
+//! * `layers.{l}.bias` — shape `[out]`;
 //! * `optimizer.m.layers.{l}.weight|bias`, `optimizer.v.…` — momentum's velocity
 //!   (m) and Adam's moments (m, v), same names and shapes, only where the optimizer
 //!   has them.

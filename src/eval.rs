@@ -14,7 +14,7 @@ pub struct EvalReport {
     pub loss: f64,
     pub accuracy: f64,
     pub per_class_accuracy: Vec<f64>,
-    /// confusion[true][predicted]
+    /// `confusion[true][predicted]`
     pub confusion: Vec<Vec<u64>>,
 }
 

@@ -1,6 +1,6 @@
 //! Bias + activation forward and activation backward (mirrors shaders/activation.wgsl).
 //! Derivatives are written in terms of the activation's output `a`, which is what
-//! the forward pass keeps: σ' = a(1−a), tanh' = 1−a², relu' = [a > 0].
+//! the forward pass keeps: σ' = a(1−a), tanh' = 1−a², relu' = 1 where a > 0, else 0.
 
 use super::real::Real;
 use crate::model::Activation;

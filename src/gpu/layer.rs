@@ -12,13 +12,13 @@ use crate::model::{Activation, Layer};
 
 /// The buffers one layer reads and writes.
 pub struct LayerBuffers<'a> {
-    /// acts[l]: the layer input a (batch×in).
+    /// `acts[l]`: the layer input a (batch×in).
     pub input: &'a wgpu::Buffer,
-    /// acts[l+1]: the layer output act(z) (batch×out).
+    /// `acts[l+1]`: the layer output act(z) (batch×out).
     pub output: &'a wgpu::Buffer,
-    /// dz[l]: the gradient at the pre-activation output (batch×out).
+    /// `dz[l]`: the gradient at the pre-activation output (batch×out).
     pub output_grad: &'a wgpu::Buffer,
-    /// dz[l−1]: the gradient passed down to the layer below (batch×in); None for
+    /// `dz[l−1]`: the gradient passed down to the layer below (batch×in); None for
     /// the first layer.
     pub input_grad: Option<&'a wgpu::Buffer>,
     /// Every parameter (W and b at the layer's offsets) and their gradients.
