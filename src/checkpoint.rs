@@ -23,11 +23,19 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::choice::Choice;
 use crate::error::{Error, Result};
-use crate::files::write_atomically;
+use crate::files::{read_bounded, write_atomically};
 use crate::model::Architecture;
 use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
+use crate::train::MAX_BATCH_SIZE;
 
 pub const FORMAT: &str = "gpu-mlp/1";
+
+/// The largest checkpoint file read: the largest network (2³² parameters) with
+/// Adam's two moments, in f32.
+pub const MAX_CHECKPOINT_BYTES: u64 = 3 << 34;
+
+/// The most epochs a run may have trained, a sanity bound on a checkpoint's count.
+pub const MAX_EPOCHS: usize = 1_000_000_000;
 
 /// Everything needed to evaluate a network or to continue training it.
 #[derive(Clone, Debug, PartialEq)]
@@ -184,7 +192,7 @@ impl Checkpoint {
     /// shapes. Any problem is an error naming the file, never a panic.
     pub fn load(path: &Path) -> Result<Self> {
         let bad = |problem: String| Error::data(path, problem);
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes = read_bounded(path, MAX_CHECKPOINT_BYTES)?;
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes)
@@ -203,6 +211,7 @@ impl Checkpoint {
             state.v = read_flat(path, &st, &arch, "optimizer.v.")?;
         }
         state.t = meta.parse("optimizer_steps")?;
+        check_state(path, &params, &state)?;
         let expected = 2 * arch.layers() * (1 + opt.kind.state_arrays());
         if st.len() != expected {
             let names = st.names();
@@ -211,24 +220,43 @@ impl Checkpoint {
                 st.len()
             )));
         }
-        if params.iter().any(|p| !p.is_finite()) {
-            return Err(bad("the parameters contain NaN or infinity".into()));
-        }
         let (image_rows, image_cols) = meta.image_size(&arch)?;
         Ok(Checkpoint {
             class_names: meta.class_names(&arch)?,
             opt,
             params,
             state,
-            epochs_trained: meta.parse("epochs_trained")?,
+            epochs_trained: meta.bounded("epochs_trained", 0, MAX_EPOCHS)?,
             seed: meta.parse("seed")?,
             rng_state: meta.rng_state()?,
-            batch_size: meta.parse("batch_size")?,
+            batch_size: meta.bounded("batch_size", 1, MAX_BATCH_SIZE)?,
             image_rows,
             image_cols,
             arch,
         })
     }
+}
+
+/// Parameters and optimizer state must be finite, and Adam's second moment (a mean
+/// of squares) cannot be negative.
+fn check_state(path: &Path, params: &[f32], state: &OptimizerState<f32>) -> Result<()> {
+    let arrays = [
+        ("the parameters", params),
+        ("the optimizer's first state (optimizer.m)", &state.m),
+        ("the optimizer's second moment (optimizer.v)", &state.v),
+    ];
+    for (what, values) in arrays {
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(Error::data(path, format!("{what} contain NaN or infinity")));
+        }
+    }
+    if state.v.iter().any(|&v| v < 0.0) {
+        return Err(Error::data(
+            path,
+            "the optimizer's second moment (optimizer.v) has negative values",
+        ));
+    }
+    Ok(())
 }
 
 /// A checkpoint's string metadata, read with errors that name the file and key.
@@ -256,6 +284,15 @@ impl Metadata<'_> {
 
     fn parse<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
         self.parse_value(key, self.get(key)?)
+    }
+
+    /// An integer within `min..=max`.
+    fn bounded(&self, key: &str, min: usize, max: usize) -> Result<usize> {
+        let v: usize = self.parse(key)?;
+        if !(min..=max).contains(&v) {
+            return Err(self.bad(format!("metadata {key}={v} is not in {min}..={max}")));
+        }
+        Ok(v)
     }
 
     fn choice<T: Choice>(&self, key: &str) -> Result<T> {
@@ -314,9 +351,14 @@ impl Metadata<'_> {
                     .map_err(|_| self.bad(format!("metadata rng_state word {w:?} is not hex")))
             })
             .collect::<Result<_>>()?;
-        words
+        let state: [u64; 4] = words
             .try_into()
-            .map_err(|_| self.bad("metadata rng_state needs four words".into()))
+            .map_err(|_| self.bad("metadata rng_state needs four words".into()))?;
+        // xoshiro's all-zero state never leaves zero: every shuffle would be the same.
+        if state == [0; 4] {
+            return Err(self.bad("metadata rng_state is all zeros, which no run produces".into()));
+        }
+        Ok(state)
     }
 
     fn image_size(&self, arch: &Architecture) -> Result<(usize, usize)> {
@@ -348,10 +390,12 @@ impl Metadata<'_> {
 }
 
 /// The tensors `{prefix}layers.{l}.weight|bias`, checked against the network's
-/// shapes, into the internal flat layout (weights transposed back to in×out).
+/// shapes, into the internal flat layout (weights transposed back to in×out). Every
+/// shape is checked before the flat array is allocated, so its size is bounded by
+/// the tensors actually in the file, not by what the metadata claims.
 fn read_flat(path: &Path, st: &SafeTensors, arch: &Architecture, prefix: &str) -> Result<Vec<f32>> {
     let bad = |problem: String| Error::data(path, problem);
-    let mut flat = vec![0.0f32; arch.param_count()];
+    let mut views = Vec::with_capacity(2 * arch.layers());
     for layer in arch.dense_layers() {
         let (fan_in, fan_out) = (layer.inputs, layer.outputs);
         for (suffix, shape) in [("weight", vec![fan_out, fan_in]), ("bias", vec![fan_out])] {
@@ -371,16 +415,21 @@ fn read_flat(path: &Path, st: &SafeTensors, arch: &Architecture, prefix: &str) -
                     t.shape()
                 )));
             }
-            let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
-            if suffix == "bias" {
-                flat[layer.bias_range()].copy_from_slice(&values);
-                continue;
-            }
-            let w = &mut flat[layer.weight_range()];
-            for i in 0..fan_in {
-                for j in 0..fan_out {
-                    w[i * fan_out + j] = values[j * fan_in + i];
-                }
+            views.push((layer, suffix, t));
+        }
+    }
+    let mut flat = vec![0.0f32; arch.param_count()];
+    for (layer, suffix, t) in views {
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+        if suffix == "bias" {
+            flat[layer.bias_range()].copy_from_slice(&values);
+            continue;
+        }
+        let (fan_in, fan_out) = (layer.inputs, layer.outputs);
+        let w = &mut flat[layer.weight_range()];
+        for i in 0..fan_in {
+            for j in 0..fan_out {
+                w[i * fan_out + j] = values[j * fan_in + i];
             }
         }
     }

@@ -149,19 +149,28 @@ impl Architecture {
         let mut sizes = vec![inputs];
         sizes.extend_from_slice(hidden);
         sizes.push(classes);
-        let arch = Architecture {
-            sizes,
-            activation,
-            loss,
-        };
-        if arch.param_count() > u32::MAX as usize {
+        // Counted in u128, so that no width a caller can pass overflows the check
+        // that keeps every later offset (u32 on the GPU) exact.
+        let count = sizes.windows(2).fold(0u128, |sum, w| {
+            let layer = (w[0] as u128).saturating_mul(w[1] as u128) + w[1] as u128;
+            sum.saturating_add(layer)
+        });
+        if count > u32::MAX as u128 {
             return Err(Error::Usage(format!(
-                "the network has {} parameters; at most {} are supported",
-                arch.param_count(),
+                "a {} network has {count} parameters; at most {} are supported",
+                sizes
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join("-"),
                 u32::MAX
             )));
         }
-        Ok(arch)
+        Ok(Architecture {
+            sizes,
+            activation,
+            loss,
+        })
     }
 
     /// Number of weight layers.

@@ -87,6 +87,18 @@ impl Optimizer {
                 self.momentum
             )));
         }
+        // Not flags (yet), but a checkpoint carries them: each must keep Adam finite.
+        for (name, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return Err(Error::Usage(format!("{name} {beta} must be in [0, 1)")));
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(Error::Usage(format!(
+                "eps {} must be a finite number greater than 0",
+                self.eps
+            )));
+        }
         Ok(())
     }
 }

@@ -17,6 +17,9 @@ pub const EVAL_BATCH: usize = 500;
 /// Examples per training step unless the caller says otherwise (the tutorial's 100).
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 
+/// The largest batch accepted anywhere (also a sanity bound on checkpoints).
+pub const MAX_BATCH_SIZE: usize = 1 << 24;
+
 /// Summed loss and correct predictions over `count` examples.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Totals {

@@ -208,7 +208,9 @@ pub(crate) fn check_memory(
         // The GPU path keeps one host copy of the parameters; the device checks the rest.
         4 * arch.param_count() as u64
     };
-    gpu_mlp::cpu::check_host_memory(bytes, &format!("a {} network", arch.shape_string()))
+    let what = format!("a {} network", arch.shape_string());
+    gpu_mlp::files::check_host_memory(bytes, &what)
+        .map_err(|e| Error::Resources(format!("{e}; use smaller --hidden layers or --batch-size")))
 }
 
 /// A fresh network for `dataset` as the flags describe it, checked against the

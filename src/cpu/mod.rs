@@ -361,27 +361,6 @@ pub fn memory_needed(arch: &Architecture, opt: &Optimizer, batch: usize) -> u64 
     4 * (arch.param_count() as u64 * copies + acts)
 }
 
-/// Fails with a clear error, instead of an out-of-memory abort, when `bytes` exceed
-/// the memory the OS reports available (Linux; elsewhere nothing is checked).
-pub fn check_host_memory(bytes: u64, what: &str) -> Result<()> {
-    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
-        let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
-        line.split_whitespace()
-            .nth(1)?
-            .parse::<u64>()
-            .ok()
-            .map(|kb| kb * 1024)
-    });
-    match available {
-        Some(avail) if bytes > avail => Err(Error::Resources(format!(
-            "{what} needs about {:.1} GiB of memory, but only {:.1} GiB are available; use smaller --hidden layers or --batch-size",
-            bytes as f64 / (1u64 << 30) as f64,
-            avail as f64 / (1u64 << 30) as f64
-        ))),
-        _ => Ok(()),
-    }
-}
-
 /// Rows of a batch whose images are requested ahead of their conversion.
 const PREFETCH_ROWS: usize = 4;
 

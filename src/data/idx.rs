@@ -7,12 +7,13 @@
 //! what the header promises, growing the buffer only as real bytes arrive.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
-use std::path::Path;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 
 use crate::error::{Error, Result};
+use crate::files::{check_host_memory, open_regular};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const TYPE_U8: u8 = 0x08;
@@ -30,62 +31,109 @@ pub struct IdxArray {
 /// Reads an IDX file of u8 elements with exactly `want_dims` dimensions, raw or
 /// gzip-compressed (detected by its magic bytes, not its name).
 pub fn read_idx_u8(path: &Path, want_dims: usize) -> Result<IdxArray> {
-    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut magic = [0u8; 2];
-    let got = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
-    let reopened = {
-        // Start again from byte 0 with the right decoder.
-        drop(file);
-        File::open(path).map_err(|e| Error::io(path, e))?
-    };
-    if got == 2 && magic == GZIP_MAGIC {
-        let mut stream = MultiGzDecoder::new(BufReader::new(reopened));
-        parse(path, &mut stream, want_dims, None, true)
-    } else {
-        let mut stream = BufReader::new(reopened);
-        parse(path, &mut stream, want_dims, Some(file_len), false)
+    IdxFile::open(path, want_dims)?.read()
+}
+
+/// An IDX file whose header has been read and checked, its elements not yet: so
+/// that headers that must agree (images and labels) are compared before either
+/// body is inflated.
+pub struct IdxFile {
+    path: PathBuf,
+    pub dims: Vec<usize>,
+    /// Element bytes the header promises.
+    count: u64,
+    stream: Stream,
+}
+
+enum Stream {
+    Raw(BufReader<File>),
+    /// A bufread decoder consumes exactly the gzip member from the reader, so what
+    /// is left in it afterwards is trailing data.
+    Gzip(GzDecoder<BufReader<File>>),
+}
+
+impl IdxFile {
+    /// Opens `path` (a regular file), reads and checks its header.
+    pub fn open(path: &Path, want_dims: usize) -> Result<Self> {
+        let (mut file, file_len) = open_regular(path)?;
+        let mut magic = [0u8; 2];
+        let got = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(path, e))?;
+        let gzip = got == 2 && magic == GZIP_MAGIC;
+        let mut stream = match gzip {
+            true => Stream::Gzip(GzDecoder::new(BufReader::new(file))),
+            false => Stream::Raw(BufReader::new(file)),
+        };
+        let raw_len = (!gzip).then_some(file_len);
+        let io_problem = |e| stream_error(path, gzip, e);
+        let dims = read_header(path, stream.reader(), want_dims, &io_problem)?;
+        let count = data_bytes(path, &dims, raw_len)?;
+        Ok(IdxFile {
+            path: path.to_path_buf(),
+            dims,
+            count,
+            stream,
+        })
+    }
+
+    /// Reads the elements: exactly as many as the header promised, growing the
+    /// buffer only as real bytes arrive, after checking the host can hold them.
+    pub fn read(mut self) -> Result<IdxArray> {
+        let (path, count, dims) = (&self.path, self.count, &self.dims);
+        let gzip = matches!(self.stream, Stream::Gzip(_));
+        check_host_memory(count, &format!("{}", path.display()))?;
+        // Read at most one byte more than promised: that byte, if present, is trailing data.
+        let mut data = Vec::new();
+        self.stream
+            .reader()
+            .take(count.saturating_add(1))
+            .read_to_end(&mut data)
+            .map_err(|e| stream_error(path, gzip, e))?;
+        let present = data.len() as u64;
+        if present != count {
+            return Err(Error::data(
+                path,
+                if present < count {
+                    format!("header says {dims:?} = {count} bytes of data, only {present} present (truncated)")
+                } else {
+                    format!("header says {dims:?} = {count} bytes of data, but more follow (trailing data)")
+                },
+            ));
+        }
+        if let Stream::Gzip(decoder) = self.stream {
+            let mut rest = decoder.into_inner();
+            let mut byte = [0u8; 1];
+            if read_up_to(&mut rest, &mut byte).map_err(|e| Error::io(path, e))? > 0 {
+                return Err(Error::data(
+                    path,
+                    "trailing data after the gzip stream (one gzip member is expected)",
+                ));
+            }
+        }
+        Ok(IdxArray {
+            dims: self.dims,
+            data,
+        })
     }
 }
 
-/// Parses an IDX stream. `raw_len` is the file size for uncompressed files, so the
-/// header can be checked against it before any element is read.
-pub fn parse(
-    path: &Path,
-    stream: &mut dyn Read,
-    want_dims: usize,
-    raw_len: Option<u64>,
-    gzip: bool,
-) -> Result<IdxArray> {
-    let io_problem = |e: std::io::Error| {
-        if gzip {
-            Error::data(path, format!("corrupt or truncated gzip stream: {e}"))
-        } else {
-            Error::io(path, e)
+impl Stream {
+    fn reader(&mut self) -> &mut dyn Read {
+        match self {
+            Stream::Raw(r) => r,
+            Stream::Gzip(r) => r,
         }
-    };
-    let dims = read_header(path, stream, want_dims, &io_problem)?;
-    let count = data_bytes(path, &dims, raw_len)?;
-    // Read at most one byte more than promised: that byte, if present, is trailing data.
-    let mut data = Vec::new();
-    stream
-        .take(count.saturating_add(1))
-        .read_to_end(&mut data)
-        .map_err(io_problem)?;
-    let present = data.len() as u64;
-    if present != count {
-        return Err(Error::data(
-            path,
-            if present < count {
-                format!("header says {dims:?} = {count} bytes of data, only {present} present (truncated)")
-            } else {
-                format!(
-                    "header says {dims:?} = {count} bytes of data, but more follow (trailing data)"
-                )
-            },
-        ));
     }
-    Ok(IdxArray { dims, data })
+}
+
+/// A read error in a gzip stream is the data's fault; in a raw file, the system's.
+fn stream_error(path: &Path, gzip: bool, e: std::io::Error) -> Error {
+    if gzip {
+        Error::data(path, format!("corrupt or truncated gzip stream: {e}"))
+    } else {
+        Error::io(path, e)
+    }
 }
 
 /// The magic number (u8 elements, `want_dims` dimensions) and the dimensions.

@@ -5,7 +5,7 @@ pub mod idx;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use idx::read_idx_u8;
+use idx::IdxFile;
 
 /// One split (train or test): `len` images of `pixels` bytes each, row-major, and their labels.
 #[derive(Debug, Clone)]
@@ -107,8 +107,10 @@ fn load_split(
 ) -> Result<(Split, usize, usize)> {
     let img_path = find_file(dir, images.0, images.1)?;
     let lbl_path = find_file(dir, labels.0, labels.1)?;
-    let img = read_idx_u8(&img_path, 3)?;
-    let lbl = read_idx_u8(&lbl_path, 1)?;
+    // Both headers first: a label file that disagrees with a 4 GiB image header is
+    // reported before any image is inflated.
+    let img = IdxFile::open(&img_path, 3)?;
+    let lbl = IdxFile::open(&lbl_path, 1)?;
     let (n, rows, cols) = (img.dims[0], img.dims[1], img.dims[2]);
     if n == 0 {
         return Err(Error::data(&img_path, "holds no images"));
@@ -129,6 +131,7 @@ fn load_split(
             ),
         ));
     }
+    let lbl = lbl.read()?;
     if let Some((i, &l)) = lbl
         .data
         .iter()
@@ -141,7 +144,7 @@ fn load_split(
         ));
     }
     let split = Split {
-        images: img.data,
+        images: img.read()?.data,
         labels: lbl.data,
         pixels: rows * cols,
     };
