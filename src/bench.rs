@@ -135,9 +135,15 @@ impl StepRunner {
         let mut done = 0;
         while done < steps {
             self.rng.shuffle(&mut self.order);
-            let (n, _) = run_epoch(backend, &self.order, self.batch, steps - done, |_, _, _| {})?;
-            done += n.div_ceil(self.batch);
-            samples += n;
+            let pass = run_epoch(
+                backend,
+                &self.order,
+                self.batch,
+                ..steps - done,
+                |_, _, _| true,
+            )?;
+            done += pass.steps;
+            samples += pass.samples;
         }
         Ok(samples)
     }

@@ -24,9 +24,10 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::files::{read_bounded, write_atomically};
+use crate::metrics::{report_from_json, report_to_json};
 use crate::model::Architecture;
 use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
-use crate::train::MAX_BATCH_SIZE;
+use crate::train::{EpochProgress, EpochReport, Totals, MAX_BATCH_SIZE};
 
 pub const FORMAT: &str = "gpu-mlp/1";
 
@@ -54,6 +55,12 @@ pub struct Checkpoint {
     pub image_cols: usize,
     /// Names of the classes, where the data set is known (Fashion-MNIST).
     pub class_names: Option<Vec<String>>,
+    /// Every epoch trained so far, so that a resumed run's metrics and plot show
+    /// the whole run.
+    pub history: Vec<EpochReport>,
+    /// Set when the checkpoint was written inside an epoch (an interrupt): how far
+    /// that epoch got. `rng_state` is then the RNG before that epoch's shuffle.
+    pub progress: Option<EpochProgress>,
 }
 
 /// Fashion-MNIST's ten classes, in label order.
@@ -79,6 +86,10 @@ pub fn class_names_for(dir: &Path, classes: usize) -> Option<Vec<String>> {
             .map(|s| s.to_string())
             .collect()
     })
+}
+
+fn history_json(history: &[EpochReport]) -> String {
+    serde_json::Value::Array(history.iter().map(report_to_json).collect()).to_string()
 }
 
 /// Splits a flat internal array into named tensors: weights transposed to [out, in].
@@ -182,6 +193,16 @@ impl Checkpoint {
                 .as_ref()
                 .map(|n| ("class_names".to_string(), n.join("\n"))),
         )
+        .chain(self.progress.iter().flat_map(|p| {
+            [
+                ("epoch_steps", p.steps.to_string()),
+                ("epoch_loss_sum", p.totals.loss_sum.to_string()),
+                ("epoch_correct", p.totals.correct.to_string()),
+                ("epoch_examples", p.totals.count.to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v))
+        }))
+        .chain([("history".to_string(), history_json(&self.history))])
         .collect();
         let bytes = safetensors::serialize(views, Some(meta))
             .map_err(|e| Error::output(path, format!("cannot encode the checkpoint: {e}")))?;
@@ -230,6 +251,8 @@ impl Checkpoint {
             seed: meta.parse("seed")?,
             rng_state: meta.rng_state()?,
             batch_size: meta.bounded("batch_size", 1, MAX_BATCH_SIZE)?,
+            history: meta.history()?,
+            progress: meta.progress()?,
             image_rows,
             image_cols,
             arch,
@@ -371,6 +394,41 @@ impl Metadata<'_> {
             )));
         }
         Ok((rows, cols))
+    }
+
+    /// The per-epoch history (absent in older checkpoints: empty).
+    fn history(&self) -> Result<Vec<EpochReport>> {
+        let Some(text) = self.map.get("history") else {
+            return Ok(Vec::new());
+        };
+        let bad = || self.bad("metadata history is not a list of finite epoch figures".into());
+        let values: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|_| bad())?;
+        values
+            .iter()
+            .map(|v| report_from_json(v).ok_or_else(bad))
+            .collect()
+    }
+
+    /// An unfinished epoch's progress, where the checkpoint was written inside one.
+    fn progress(&self) -> Result<Option<EpochProgress>> {
+        if !self.map.contains_key("epoch_steps") {
+            return Ok(None);
+        }
+        let steps = self.bounded("epoch_steps", 1, usize::MAX)?;
+        let loss_sum: f64 = self.parse("epoch_loss_sum")?;
+        let correct: u64 = self.parse("epoch_correct")?;
+        let count: u64 = self.parse("epoch_examples")?;
+        if !(loss_sum.is_finite() && loss_sum >= 0.0) || correct > count {
+            return Err(self.bad(format!(
+                "metadata epoch_loss_sum={loss_sum}, epoch_correct={correct}, epoch_examples={count} do not describe a partial epoch"
+            )));
+        }
+        let totals = Totals {
+            loss_sum,
+            correct,
+            count,
+        };
+        Ok(Some(EpochProgress { steps, totals }))
     }
 
     fn class_names(&self, arch: &Architecture) -> Result<Option<Vec<String>>> {

@@ -46,6 +46,10 @@ pub enum Error {
     /// A download failed on every mirror, or its checksum did not match.
     #[error("{0}")]
     Download(String),
+
+    /// SIGINT or SIGTERM stopped the run after a step; what was saved, and where.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl Error {
@@ -71,10 +75,12 @@ impl Error {
     }
 
     /// The process exit status for this error: 2 for invalid usage (as clap's own
-    /// usage errors), 1 for everything else.
+    /// usage errors), 130 after an interrupt (as a shell reports Ctrl-C), 1 for
+    /// everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
+            Error::Interrupted(_) => 130,
             _ => 1,
         }
     }

@@ -1,24 +1,17 @@
 //! Reading untrusted files without trusting them, writing files so that no crash
 //! or kill can leave a torn one, and checking memory before a large allocation.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, fsynced
-/// and renamed over the target.
+/// and renamed over the target: a kill at any moment leaves the previous file or
+/// the new one, never a torn one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Usage(format!("{}: not a file name", path.display())))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let tmp = temp_path(path);
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -31,17 +24,131 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Fails early, naming the path, when `path` could not be written later: its
-/// directory is missing or not writable. Leaves nothing behind.
-pub fn check_writable(path: &Path) -> Result<()> {
-    let dir = parent_dir(path);
-    if path.is_dir() {
-        return Err(Error::Usage(format!("{}: is a directory", path.display())));
+/// The longest file name the common file systems accept (NAME_MAX).
+const NAME_MAX: usize = 255;
+
+/// An output file made ready before any work that it would record: checked to be
+/// writable where it will be written, locked against other runs writing the same
+/// file, with what earlier killed runs left of it removed. The lock is released
+/// when this is dropped (or the process ends, however it ends).
+#[derive(Debug)]
+pub struct Output {
+    /// Where to write: the path given, or the file a symlink there points to.
+    pub path: PathBuf,
+    lock_path: PathBuf,
+    _lock: File,
+}
+
+impl Output {
+    /// Prepares `path` for writing; `what` names the flag for messages (`--save`).
+    pub fn prepare(path: &Path, what: &str) -> Result<Self> {
+        let bad = |problem: String| Error::Usage(format!("{what} {}: {problem}", path.display()));
+        if path
+            .as_os_str()
+            .to_string_lossy()
+            .ends_with(std::path::MAIN_SEPARATOR)
+        {
+            return Err(bad("names a directory, not a file".into()));
+        }
+        let target = resolve_link(path).map_err(bad)?;
+        match fs::metadata(&target) {
+            Ok(m) if m.is_dir() => return Err(bad("is a directory".into())),
+            Ok(m) if !m.is_file() => {
+                return Err(bad(format!(
+                    "is {}; outputs replace regular files only",
+                    kind_of(&m)
+                )))
+            }
+            _ => {}
+        }
+        let name = target
+            .file_name()
+            .ok_or_else(|| bad("not a file name".into()))?;
+        if name.len() > NAME_MAX {
+            return Err(bad(format!(
+                "the file name is longer than {NAME_MAX} bytes"
+            )));
+        }
+        let lock_path = hidden_sibling(&target, "lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&target, e))?;
+        if lock.try_lock().is_err() {
+            let holder = fs::read_to_string(&lock_path).unwrap_or_default();
+            return Err(bad(format!(
+                "another gpu-mlp run is writing it ({}); wait for it or choose another file",
+                holder.trim()
+            )));
+        }
+        let mut lock = lock;
+        let _ = lock.set_len(0);
+        let _ = write!(lock, "pid {}", std::process::id());
+        remove_stale_temps(&target);
+        // The final rename needs a file created beside the target: try one now.
+        let probe = temp_path(&target);
+        File::create(&probe).map_err(|e| Error::io(&target, e))?;
+        let _ = fs::remove_file(&probe);
+        Ok(Output {
+            path: target,
+            lock_path,
+            _lock: lock,
+        })
     }
-    let probe = dir.join(format!(".gpu-mlp-probe.{}.tmp", std::process::id()));
-    File::create(&probe).map_err(|e| Error::io(path, e))?;
-    let _ = fs::remove_file(&probe);
-    Ok(())
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.lock_path);
+    }
+}
+
+/// `path`, or what the symlink at `path` points to (followed to its end).
+fn resolve_link(path: &Path) -> std::result::Result<PathBuf, String> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)
+            .map_err(|e| format!("a symlink whose target cannot be reached ({e})")),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+/// `.gpu-mlp-<hash of the name>.<suffix>` beside `target`: short whatever the
+/// target's name, and recognisable as ours.
+fn hidden_sibling(target: &Path, suffix: &str) -> PathBuf {
+    let name = target.file_name().unwrap_or_default().as_encoded_bytes();
+    // FNV-1a: stable across versions and platforms, which a std hasher is not.
+    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    parent_dir(target).join(format!(".gpu-mlp-{hash:016x}.{suffix}"))
+}
+
+/// The temporary file `target` is written through by this process.
+pub fn temp_path(target: &Path) -> PathBuf {
+    let lock = hidden_sibling(target, "");
+    lock.with_extension(format!("{}.tmp", std::process::id()))
+}
+
+/// Removes temporary files of `target` that runs killed mid-write left behind.
+/// Only called by the holder of `target`'s lock, so none is still being written.
+fn remove_stale_temps(target: &Path) {
+    let prefix = hidden_sibling(target, "");
+    let (Some(dir), Some(stem)) = (prefix.parent(), prefix.file_name()) else {
+        return;
+    };
+    let stem = stem.to_string_lossy().into_owned();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&stem) && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Renames the complete, synced file `tmp` over `target` and makes the rename

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            cli::out::stderr(format_args!("error: {e}"));
             ExitCode::from(e.exit_code())
         }
     }

@@ -4,9 +4,38 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::{json, Value};
+
 use crate::error::Result;
 use crate::files::write_atomically;
 use crate::train::EpochReport;
+
+/// An epoch's figures as JSON, the form of a metrics line and of a checkpoint's history.
+pub fn report_to_json(r: &EpochReport) -> Value {
+    json!({
+        "epoch": r.epoch,
+        "train_loss": r.train_loss,
+        "train_accuracy": r.train_accuracy,
+        "test_loss": r.test_loss,
+        "test_accuracy": r.test_accuracy,
+        "seconds": r.seconds,
+        "samples_per_second": r.samples_per_second,
+    })
+}
+
+/// The inverse of `report_to_json`; None unless every field is there and finite.
+pub fn report_from_json(v: &Value) -> Option<EpochReport> {
+    let f = |key: &str| v.get(key)?.as_f64().filter(|x| x.is_finite());
+    Some(EpochReport {
+        epoch: usize::try_from(v.get("epoch")?.as_u64()?).ok()?,
+        train_loss: f("train_loss")?,
+        train_accuracy: f("train_accuracy")?,
+        test_loss: f("test_loss")?,
+        test_accuracy: f("test_accuracy")?,
+        seconds: f("seconds")?,
+        samples_per_second: f("samples_per_second")?,
+    })
+}
 
 pub struct MetricsWriter {
     path: PathBuf,
@@ -15,31 +44,32 @@ pub struct MetricsWriter {
 }
 
 impl MetricsWriter {
-    /// Checks up front that `path` can be written, so a typo fails before training.
-    pub fn create(path: &Path, backend: &str) -> Result<Self> {
-        let w = MetricsWriter {
+    /// Starts the file with the epochs of `history` (a resumed run's earlier ones)
+    /// and checks up front that `path` can be written, so a typo fails before training.
+    pub fn create(path: &Path, backend: &str, history: &[EpochReport]) -> Result<Self> {
+        let mut w = MetricsWriter {
             path: path.to_path_buf(),
             backend: backend.to_string(),
             lines: String::new(),
         };
+        for r in history {
+            w.push(r);
+        }
         w.flush()?;
         Ok(w)
     }
 
+    /// Adds an epoch's line and rewrites the file.
     pub fn record(&mut self, r: &EpochReport) -> Result<()> {
-        let line = serde_json::json!({
-            "epoch": r.epoch,
-            "train_loss": r.train_loss,
-            "train_accuracy": r.train_accuracy,
-            "test_loss": r.test_loss,
-            "test_accuracy": r.test_accuracy,
-            "seconds": r.seconds,
-            "samples_per_second": r.samples_per_second,
-            "backend": self.backend,
-        });
+        self.push(r);
+        self.flush()
+    }
+
+    fn push(&mut self, r: &EpochReport) {
+        let mut line = report_to_json(r);
+        line["backend"] = Value::from(self.backend.as_str());
         self.lines.push_str(&line.to_string());
         self.lines.push('\n');
-        self.flush()
     }
 
     fn flush(&self) -> Result<()> {

@@ -90,10 +90,13 @@ pub struct TrainSetup {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     pub batch_size: usize,
-    /// Epochs to train in this run.
+    /// Epochs to train in this run (the unfinished one a resume continues included).
     pub epochs: usize,
-    /// Epochs trained before (by a checkpoint this run resumes); numbering continues.
+    /// Epochs completed before (by a checkpoint this run resumes); numbering continues.
     pub start_epoch: usize,
+    /// Where a checkpoint saved in the middle of an epoch stopped: the first epoch of
+    /// this run replays the same shuffle and continues after those steps.
+    pub resume_within: Option<EpochProgress>,
 }
 
 impl TrainConfig {
@@ -108,6 +111,13 @@ impl TrainConfig {
     }
 }
 
+/// How far an unfinished epoch got: the steps trained and their loss and accuracy.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpochProgress {
+    pub steps: usize,
+    pub totals: Totals,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochReport {
     pub epoch: usize,
@@ -120,20 +130,40 @@ pub struct EpochReport {
     pub samples_per_second: f64,
 }
 
+impl EpochReport {
+    /// The first non-finite loss, as the error a diverged run ends with.
+    pub fn divergence(&self) -> Option<Error> {
+        let (what, value) = [
+            ("training loss", self.train_loss),
+            ("test loss", self.test_loss),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())?;
+        Some(Error::Diverged {
+            epoch: self.epoch,
+            what,
+            value,
+        })
+    }
+}
+
 /// What the loop reports to its caller as it goes.
 pub trait Observer {
     /// After each batch is recorded (not necessarily computed, on the GPU), with the
-    /// epoch's running mean loss where the backend has it for free.
+    /// epoch's running mean loss where the backend has it for free. Returning false
+    /// stops training after this step (an interrupt): the loop returns the
+    /// unfinished epoch's progress.
     fn batch_done(
         &mut self,
         _epoch: usize,
         _done: usize,
         _total: usize,
         _running_loss: Option<f64>,
-    ) {
+    ) -> bool {
+        true
     }
-    /// After each epoch's evaluation, with the backend and the shuffling RNG as they
-    /// stand (what a checkpoint needs).
+    /// After each epoch's evaluation with finite losses, with the backend and the
+    /// shuffling RNG as they stand (what a checkpoint needs).
     fn epoch_done(
         &mut self,
         report: &EpochReport,
@@ -151,40 +181,82 @@ impl Observer for Silent {
     }
 }
 
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainOutcome {
+    pub reports: Vec<EpochReport>,
+    /// Set when the observer stopped the run inside an epoch.
+    pub interrupted: Option<Interruption>,
+}
+
+/// Where an interrupted run stopped: enough to save a checkpoint that resumes to
+/// the same bits as a run that was never interrupted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Interruption {
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// The unfinished epoch's steps and totals so far.
+    pub progress: EpochProgress,
+    /// The shuffling RNG before the unfinished epoch's shuffle.
+    pub rng_state: [u64; 4],
+}
+
 /// Trains for `cfg.epochs` epochs over `n_train` examples, shuffling with `rng`
-/// each epoch, and tells `observer` about each batch and epoch.
+/// each epoch, and tells `observer` about each batch and epoch. A non-finite
+/// training or test loss ends the run with `Error::Diverged` before the observer
+/// sees that epoch, so nothing is ever saved from a diverged model.
 pub fn train(
     backend: &mut dyn Backend,
     n_train: usize,
     cfg: &TrainConfig,
     rng: &mut Rng,
     observer: &mut dyn Observer,
-) -> Result<Vec<EpochReport>> {
+) -> Result<TrainOutcome> {
     cfg.validate()?;
     let mut reports = Vec::with_capacity(cfg.epochs);
     let mut order: Vec<u32> = Vec::with_capacity(n_train);
+    let mut resume = cfg.resume_within;
+    let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
     for epoch in cfg.start_epoch + 1..=cfg.start_epoch + cfg.epochs {
         let started = Instant::now();
+        let rng_state = rng.state();
         order.clear();
         order.extend(0..n_train as u32);
         rng.shuffle(&mut order);
-        let (_, train) = run_epoch(
+        let before = resume.take().unwrap_or_default();
+        let mut keep_going = true;
+        let pass = run_epoch(
             backend,
             &order,
             cfg.batch_size,
-            usize::MAX,
-            |b, done, of| {
-                observer.batch_done(epoch, done, of, b.running_totals().map(|t| t.mean_loss()))
+            before.steps..,
+            |b, done, _| {
+                let loss = b.running_totals().map(|t| t.mean_loss());
+                keep_going = observer.batch_done(epoch, before.steps + done, steps_per_epoch, loss);
+                keep_going
             },
         )?;
+        let mut train = before.totals;
+        train.add(pass.totals.loss_sum, pass.totals.correct, pass.totals.count);
+        let steps = before.steps + pass.steps;
+        if !keep_going && steps < steps_per_epoch {
+            let progress = EpochProgress {
+                steps,
+                totals: train,
+            };
+            let epochs_done = epoch - 1;
+            let interrupted = Some(Interruption {
+                epochs_done,
+                progress,
+                rng_state,
+            });
+            return Ok(TrainOutcome {
+                reports,
+                interrupted,
+            });
+        }
         let seconds = started.elapsed().as_secs_f64();
-        let eval_started = Instant::now();
         let test = backend.evaluate(SplitKind::Test)?;
-        log::debug!(
-            "epoch {epoch}: {:.3} s training, {:.3} s evaluating",
-            seconds,
-            eval_started.elapsed().as_secs_f64()
-        );
         let report = EpochReport {
             epoch,
             train_loss: train.mean_loss(),
@@ -192,45 +264,72 @@ pub fn train(
             test_loss: test.mean_loss(),
             test_accuracy: test.accuracy(),
             seconds,
-            samples_per_second: n_train as f64 / seconds.max(1e-9),
+            samples_per_second: pass.samples as f64 / seconds.max(1e-9),
         };
-        if !report.train_loss.is_finite() {
-            return Err(Error::Diverged {
-                epoch,
-                what: "training loss",
-                value: report.train_loss,
-            });
+        if let Some(diverged) = report.divergence() {
+            return Err(diverged);
         }
         observer.epoch_done(&report, backend, rng)?;
         reports.push(report);
+        if !keep_going {
+            break;
+        }
     }
-    Ok(reports)
+    Ok(TrainOutcome {
+        reports,
+        interrupted: None,
+    })
+}
+
+/// What one pass over (part of) an epoch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Pass {
+    pub steps: usize,
+    pub samples: usize,
+    pub totals: Totals,
 }
 
 /// One pass over `order` (a permutation of the training set) in batches of
-/// `batch_size`, stopping after `max_steps` batches; the last, partial batch is
-/// trained on, not dropped. Calls `after_batch(backend, done, total)` after each
-/// batch and returns the examples trained on with the pass's training totals.
-/// The one epoch loop: training and benchmarks both run it.
+/// `batch_size`, over the batches numbered `steps` (`3..` resumes after three,
+/// `..10` stops after ten); the last, partial batch is trained on, not dropped.
+/// After each batch calls `after_batch(backend, done, total)` (counting this
+/// pass's batches), which returns false to stop there. The one epoch loop:
+/// training and benchmarks both run it.
 pub fn run_epoch(
     backend: &mut dyn Backend,
     order: &[u32],
     batch_size: usize,
-    max_steps: usize,
-    mut after_batch: impl FnMut(&dyn Backend, usize, usize),
-) -> Result<(usize, Totals)> {
+    steps: impl std::ops::RangeBounds<usize>,
+    mut after_batch: impl FnMut(&dyn Backend, usize, usize) -> bool,
+) -> Result<Pass> {
+    use std::ops::Bound;
     backend.begin_epoch(order)?;
     let n = order.len();
-    let steps = n.div_ceil(batch_size).min(max_steps);
-    let mut samples = 0;
-    for step in 0..steps {
+    let total = n.div_ceil(batch_size);
+    let first = match steps.start_bound() {
+        Bound::Included(&s) => s,
+        Bound::Excluded(&s) => s.saturating_add(1),
+        Bound::Unbounded => 0,
+    };
+    let end = match steps.end_bound() {
+        Bound::Included(&e) => e.saturating_add(1),
+        Bound::Excluded(&e) => e,
+        Bound::Unbounded => total,
+    }
+    .min(total);
+    let mut pass = Pass::default();
+    for step in first..end {
         let start = step * batch_size;
         let len = batch_size.min(n - start);
         backend.train_batch(start, len)?;
-        samples += len;
-        after_batch(backend, step + 1, steps);
+        pass.steps += 1;
+        pass.samples += len;
+        if !after_batch(backend, pass.steps, end.saturating_sub(first)) {
+            break;
+        }
     }
-    Ok((samples, backend.end_epoch()?))
+    pass.totals = backend.end_epoch()?;
+    Ok(pass)
 }
 
 /// Index of the first maximum: the prediction rule both paths (and the GPU kernel)

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{
-    describe_run, fresh_setup, gpu_options_from_env, load_data, make_backend, validate, DataArgs,
-    DeviceArgs, NetworkArgs,
+    describe_run, fresh_setup, gpu_options_from_env, load_data, make_backend, DataArgs, DeviceArgs,
+    NetworkArgs,
 };
 use gpu_mlp::bench::{self, BenchReport, Length};
 use gpu_mlp::choice::Choice;
@@ -48,7 +48,7 @@ pub(crate) struct BenchArgs {
 }
 
 pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
-    let opt = validate(&args.net)?;
+    let opt = args.net.optimizer()?;
     if let Some(shape) = &args.matmul {
         return bench_matmul(&args.device, shape);
     }
@@ -59,8 +59,14 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
     }
     let dataset = match args.synthetic {
         Some(0) => return Err(Error::Usage("--synthetic must be at least 1".into())),
-        Some(n) => bench::synthetic_dataset(n, args.net.seed),
-        None => load_data(&args.data, args.net.classes)?,
+        Some(n) => {
+            // 784 pixels and a label per example, and up to 1000 more for the test split.
+            let bytes = (n as u128 + 1000) * 785;
+            let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+            gpu_mlp::files::check_host_memory(bytes, &format!("--synthetic {n}"))?;
+            bench::synthetic_dataset(n, args.net.seed())
+        }
+        None => load_data(&args.data, args.net.classes())?,
     };
     let (setup, _) = fresh_setup(&args.net, opt, &args.device, &dataset)?;
     let dataset = Arc::new(dataset);
@@ -79,7 +85,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
         length,
         args.profile,
     )?;
-    println!(
+    say!(
         "{}",
         describe_run(&dataset, &arch, &opt, batch, &backend.describe())
     );
@@ -97,7 +103,7 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
 
 /// The measurements of one `bench` run; `steps_per_epoch` for the host-traffic line.
 fn print_report(r: &BenchReport, warmup: usize, cpu: bool, steps_per_epoch: usize) {
-    println!(
+    say!(
         "timed {} steps ({} samples, {} epoch pass{}) after {} warm-up steps",
         r.steps,
         r.samples,
@@ -105,45 +111,45 @@ fn print_report(r: &BenchReport, warmup: usize, cpu: bool, steps_per_epoch: usiz
         if r.epochs_timed == 1 { "" } else { "es" },
         warmup
     );
-    println!("samples/s        {:.0}", r.samples_per_second());
-    println!("ms per step      {:.3}", r.ms_per_step());
-    println!(
+    say!("samples/s        {:.0}", r.samples_per_second());
+    say!("ms per step      {:.3}", r.ms_per_step());
+    say!(
         "GFLOP/s          {:.1} (matmul arithmetic actually done: forward, weight and input gradients, none for the input layer)",
         r.matmul_flops / r.seconds / 1e9
     );
-    println!(
+    say!(
         "GFLOP/s (6·P·N)  {:.1} (the customary 6 × parameters × samples estimate of forward + backward)",
         r.customary_flops / r.seconds / 1e9
     );
-    println!(
+    say!(
         "time to 1st step {:.3} s (backend setup, uploads, pipelines, first step)",
         r.first_step_seconds
     );
     match bench::peak_rss_bytes() {
-        Some(b) => println!(
+        Some(b) => say!(
             "peak memory      {:.1} MiB (process peak RSS, data set included)",
             b as f64 / 1048576.0
         ),
-        None => println!("peak memory      n/a on this OS"),
+        None => say!("peak memory      n/a on this OS"),
     }
     if cpu {
         let threads = cpu_threads();
         match bench::cpu_peak_gflops(threads) {
-            Some(peak) => println!(
+            Some(peak) => say!(
                 "CPU FP32 peak    {peak:.1} GFLOP/s measured ({threads} threads of 8-wide FMA chains); this run: {:.0} % of it",
                 100.0 * r.matmul_flops / r.seconds / 1e9 / peak
             ),
-            None => println!("CPU FP32 peak    n/a (needs x86-64 with AVX2 and FMA)"),
+            None => say!("CPU FP32 peak    n/a (needs x86-64 with AVX2 and FMA)"),
         }
     } else {
         let c = &r.counters;
-        println!(
+        say!(
             "host             {:.1} µs per step recording dispatches ({:.2} % of the time); {:.1} % inside write_buffer+encode+submit",
             1e6 * c.record_seconds / r.steps as f64,
             100.0 * c.record_seconds / r.seconds,
             100.0 * c.submit_seconds / r.seconds
         );
-        println!(
+        say!(
             "                 {} submits, {} read-backs in {} epoch pass{} of {} steps each",
             r.counters.submits,
             r.counters.readbacks,
@@ -161,10 +167,14 @@ pub(crate) fn print_profile(profile: &[(&'static str, gpu_mlp::profile::KernelTi
     let total: f64 = profile.iter().map(|(_, k)| k.seconds).sum();
     let mut rows = profile.to_vec();
     rows.sort_by(|a, b| b.1.seconds.total_cmp(&a.1.seconds));
-    println!("\ntime per kernel (GPU: timestamp queries, and profiling waits after every submit; CPU: wall time per phase):");
-    println!(
+    say!("\ntime per kernel (GPU: timestamp queries, and profiling waits after every submit; CPU: wall time per phase):");
+    say!(
         "{:<38} {:>8} {:>11} {:>7} {:>9}",
-        "kernel", "calls", "total ms", "share", "GFLOP/s"
+        "kernel",
+        "calls",
+        "total ms",
+        "share",
+        "GFLOP/s"
     );
     for (name, k) in rows {
         let gflops = if k.flops > 0.0 {
@@ -172,7 +182,7 @@ pub(crate) fn print_profile(profile: &[(&'static str, gpu_mlp::profile::KernelTi
         } else {
             "".into()
         };
-        println!(
+        say!(
             "{:<38} {:>8} {:>11.2} {:>6.1}% {:>9}",
             name,
             k.calls,
@@ -181,7 +191,7 @@ pub(crate) fn print_profile(profile: &[(&'static str, gpu_mlp::profile::KernelTi
             gflops
         );
     }
-    println!("{:<38} {:>8} {:>11.2}", "total", "", 1e3 * total);
+    say!("{:<38} {:>8} {:>11.2}", "total", "", 1e3 * total);
 }
 
 /// "M,K,N" → [M, K, N], each at least 1.
@@ -197,13 +207,14 @@ pub(crate) fn parse_shape(s: &str) -> Result<[usize; 3], String> {
 }
 
 pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Result<(), Error> {
+    let operand_bytes = check_matmul_shape(m, k, n)?;
     let flops = 2.0 * m as f64 * k as f64 * n as f64;
-    println!(
+    say!(
         "matmul C ({m}×{n}) = A ({m}×{k}) · B ({k}×{n}), {:.3} GFLOP per product",
         flops / 1e9
     );
     let cpu_s = time_cpu_gemm(m, k, n);
-    println!(
+    say!(
         "{:<44} {:>10.3} ms {:>9.2} GFLOP/s",
         format!("cpu gemm ({} threads)", cpu_threads()),
         1e3 * cpu_s,
@@ -213,10 +224,17 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
         return Ok(());
     }
     let ctx = GpuContext::new(device.backend, device.adapter.as_deref())?;
-    println!("adapter {}", ctx.describe());
+    say!("adapter {}", ctx.describe());
+    let binding = ctx.limits.max_storage_buffer_binding_size;
+    if let Some(&largest) = operand_bytes.iter().filter(|&&b| b > binding).max() {
+        return Err(Error::Gpu(format!(
+            "--matmul: an operand of {largest} bytes exceeds what {} binds ({binding} bytes)",
+            ctx.info.name
+        )));
+    }
     let options = gpu_options_from_env()?;
     let ratios = time_gpu_variants(&ctx, &options, MatmulParams::forward(m, k, n, 0, 0, 0))?;
-    println!(
+    say!(
         "speed-up over the simple kernel: {}; training uses {} on this adapter",
         ratios.join(", "),
         options
@@ -225,6 +243,22 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
             .name()
     );
     Ok(())
+}
+
+/// The bytes of A, B and C, after checking that each fits the kernels' u32 indices
+/// and that the host can hold all of them (twice: the GPU timing keeps copies).
+fn check_matmul_shape(m: usize, k: usize, n: usize) -> Result<[u64; 3], Error> {
+    let elements = [(m, k), (k, n), (m, n)].map(|(r, c)| (r as u128) * (c as u128));
+    if let Some(&too_many) = elements.iter().find(|&&e| e > u32::MAX as u128) {
+        return Err(Error::Usage(format!(
+            "--matmul {m},{k},{n}: an operand of {too_many} elements; at most {} are supported",
+            u32::MAX
+        )));
+    }
+    let bytes = elements.map(|e| 4 * e as u64);
+    let total = 2 * bytes.iter().sum::<u64>();
+    gpu_mlp::files::check_host_memory(total, &format!("--matmul {m},{k},{n}"))?;
+    Ok(bytes)
 }
 
 /// Seconds per product of the CPU path's GEMM, repeated for about half a second.
@@ -255,7 +289,7 @@ fn time_gpu_variants(
         seconds_per_product(ctx, kernels, product, &p, reps, packs)
     };
     let line = |name: &str, s: f64| {
-        println!(
+        say!(
             "{:<58} {:>10.3} ms {:>9.2} GFLOP/s",
             name,
             1e3 * s,
@@ -293,7 +327,7 @@ fn time_gpu_variants(
             }
         }
     }
-    println!(
+    say!(
         "(* the tile this shape gets: 32×32 only when four times the 64×64 workgroups fit the adapter's {workers} workers)"
     );
     Ok(ratios)

@@ -50,9 +50,9 @@ pub(crate) fn run_download(args: DownloadArgs) -> Result<(), Error> {
             })
             .collect()
     };
-    gpu_mlp::download::fetch_files(&dir, &mirrors, &known.files, |line| eprintln!("{line}"))?;
+    gpu_mlp::download::fetch_files(&dir, &mirrors, &known.files, |line| tell!("{line}"))?;
     // The files must also be valid IDX data, not merely the expected bytes.
     data::load_dir(&dir, 10)?;
-    println!("{}", dir.display());
+    say!("{}", dir.display());
     Ok(())
 }

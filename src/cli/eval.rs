@@ -87,10 +87,10 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<(), Error> {
             "per_class_accuracy": r.per_class_accuracy.iter().map(|&a| if a.is_nan() { None } else { Some(a) }).collect::<Vec<_>>(),
             "confusion": r.confusion,
         });
-        println!("{json}");
+        say!("{json}");
         return Ok(());
     }
-    println!(
+    say!(
         "model {} ({} {}, trained {} epochs) on {} ({} test examples) | backend {}",
         args.model.display(),
         model.arch.shape_string(),
@@ -100,7 +100,7 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<(), Error> {
         r.examples,
         backend.describe()
     );
-    println!(
+    say!(
         "test loss {:.4}  accuracy {:.2}%\n",
         r.loss,
         100.0 * r.accuracy
@@ -167,7 +167,7 @@ fn print_class_accuracy(model: &Checkpoint, r: &EvalReport) {
         .max()
         .unwrap_or(1)
         .max(5);
-    println!("{:<width$}  accuracy  examples", "class");
+    say!("{:<width$}  accuracy  examples", "class");
     for (c, name) in names.iter().enumerate() {
         let n: u64 = r.confusion[c].iter().sum();
         let acc = r.per_class_accuracy[c];
@@ -176,7 +176,7 @@ fn print_class_accuracy(model: &Checkpoint, r: &EvalReport) {
         } else {
             format!("{:6.2}%", 100.0 * acc)
         };
-        println!("{name:<width$}  {acc:>8}  {n:>8}");
+        say!("{name:<width$}  {acc:>8}  {n:>8}");
     }
 }
 
@@ -191,18 +191,18 @@ fn print_confusion(r: &EvalReport) {
         .map_or(1, |m| m.to_string().len())
         .max(classes.to_string().len())
         + 1;
-    println!("\nconfusion matrix (rows: true class, columns: predicted)");
-    print!("{:>4}", "");
+    say!("\nconfusion matrix (rows: true class, columns: predicted)");
+    say_part!("{:>4}", "");
     for c in 0..classes {
-        print!("{c:>cell$}");
+        say_part!("{c:>cell$}");
     }
-    println!();
+    say!();
     for (c, row) in r.confusion.iter().enumerate() {
-        print!("{c:>4}");
+        say_part!("{c:>4}");
         for v in row {
-            print!("{v:>cell$}");
+            say_part!("{v:>cell$}");
         }
-        println!();
+        say!();
     }
 }
 
@@ -231,16 +231,16 @@ fn print_prediction(
         ));
     }
     if truth.is_none() {
-        lines.iter().for_each(|l| println!("{l}"));
+        lines.iter().for_each(|l| say!("{l}"));
         return Ok(());
     }
     let cols = model.image_cols;
     let art = gpu_mlp::eval::ascii_art(pixels, cols);
     for (i, row) in art.iter().enumerate() {
-        println!("{row}  {}", lines.get(i).map_or("", String::as_str));
+        say!("{row}  {}", lines.get(i).map_or("", String::as_str));
     }
     for l in lines.iter().skip(art.len()) {
-        println!("{:w$}  {l}", "", w = 2 * cols);
+        say!("{:w$}  {l}", "", w = 2 * cols);
     }
     Ok(())
 }

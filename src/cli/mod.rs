@@ -2,9 +2,28 @@
 //! (validation, data loading, backend construction). Each subcommand lives in its
 //! own module; none of them touches GPU buffers.
 
+/// `println!` that a closed or full stdout cannot turn into a panic (`out.rs`).
+macro_rules! say {
+    () => { $crate::cli::out::stdout(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::cli::out::stdout(format_args!($($arg)*), true) };
+}
+
+/// `print!`, likewise.
+macro_rules! say_part {
+    ($($arg:tt)*) => { $crate::cli::out::stdout(format_args!($($arg)*), false) };
+}
+
+/// `eprintln!`, likewise for stderr.
+macro_rules! tell {
+    ($($arg:tt)*) => { $crate::cli::out::stderr(format_args!($($arg)*)) };
+}
+
 pub(crate) mod bench;
 pub(crate) mod download;
 pub(crate) mod eval;
+pub(crate) mod network;
+pub(crate) mod observer;
+pub(crate) mod out;
 pub(crate) mod paths;
 pub(crate) mod train;
 
@@ -22,12 +41,13 @@ use gpu_mlp::data::{self, Dataset};
 use gpu_mlp::gpu::context::describe_adapter;
 use gpu_mlp::gpu::matmul::MatmulVariant;
 use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext, GpuOptions};
-use gpu_mlp::model::{Activation, Architecture, Loss};
-use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
+use gpu_mlp::model::Architecture;
+use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::profile::Measured;
 use gpu_mlp::rng::Rng;
-use gpu_mlp::train::{TrainSetup, DEFAULT_BATCH_SIZE};
+use gpu_mlp::train::TrainSetup;
 use gpu_mlp::Error;
+pub(crate) use network::NetworkArgs;
 
 #[derive(Parser)]
 #[command(
@@ -106,56 +126,6 @@ pub(crate) struct DeviceArgs {
     pub(crate) adapter: Option<String>,
 }
 
-/// The network and how it learns.
-#[derive(Args)]
-pub(crate) struct NetworkArgs {
-    /// Hidden layer widths, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "128",
-        value_name = "N,N,..."
-    )]
-    pub(crate) hidden: Vec<usize>,
-    /// Hidden-layer activation.
-    #[arg(long, value_parser = choice::<Activation>(), default_value = "sigmoid")]
-    pub(crate) activation: Activation,
-    /// Output loss (after softmax).
-    #[arg(long, value_parser = choice::<Loss>(), default_value = "cross-entropy")]
-    pub(crate) loss: Loss,
-    /// Optimizer: plain SGD, heavy-ball momentum (PyTorch's form) or Adam.
-    #[arg(long, value_parser = choice::<OptimizerKind>(), default_value = "sgd")]
-    pub(crate) optimizer: OptimizerKind,
-    /// Learning rate [default: 0.1 for sgd, 0.01 for momentum, 0.001 for adam].
-    #[arg(long, allow_negative_numbers = true)]
-    pub(crate) lr: Option<f32>,
-    /// Momentum coefficient (--optimizer momentum).
-    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
-    pub(crate) momentum: f32,
-    /// Examples per step [default: 100, or the checkpoint's with --resume].
-    // The default lives in train::DEFAULT_BATCH_SIZE; --resume takes the checkpoint's.
-    #[arg(long, value_name = "N")]
-    pub(crate) batch_size: Option<usize>,
-    /// Seed for initialisation and shuffling.
-    #[arg(long, default_value_t = 0)]
-    pub(crate) seed: u64,
-    /// Number of classes; every label must be below it.
-    #[arg(long, default_value_t = 10)]
-    pub(crate) classes: usize,
-}
-
-impl NetworkArgs {
-    pub(crate) fn architecture(&self, inputs: usize) -> Result<Architecture, Error> {
-        Architecture::new(
-            inputs,
-            &self.hidden,
-            self.classes,
-            self.activation,
-            self.loss,
-        )
-    }
-}
-
 /// Which data.
 #[derive(Args)]
 pub(crate) struct DataArgs {
@@ -170,22 +140,6 @@ pub(crate) struct DataArgs {
     /// Use the first N test examples only.
     #[arg(long, value_name = "N")]
     pub(crate) test_limit: Option<usize>,
-}
-
-/// Checks the flags that need no data, so that mistakes fail before loading anything.
-pub(crate) fn validate(net: &NetworkArgs) -> Result<Optimizer, Error> {
-    let opt = Optimizer::new(net.optimizer, net.lr, net.momentum);
-    opt.validate()?;
-    if net.batch_size == Some(0) {
-        return Err(Error::Usage("--batch-size must be at least 1".into()));
-    }
-    if !(2..=256).contains(&net.classes) {
-        return Err(Error::Usage(format!(
-            "--classes {} must be between 2 and 256 (labels are bytes)",
-            net.classes
-        )));
-    }
-    Ok(opt)
 }
 
 pub(crate) fn load_data(args: &DataArgs, classes: usize) -> Result<Dataset, Error> {
@@ -223,9 +177,9 @@ pub(crate) fn fresh_setup(
     dataset: &Dataset,
 ) -> Result<(TrainSetup, Rng), Error> {
     let arch = net.architecture(dataset.pixels())?;
-    let batch_size = net.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+    let batch_size = net.batch_size();
     check_memory(device, &arch, &opt, batch_size.min(dataset.train.len()))?;
-    let mut rng = Rng::new(net.seed);
+    let mut rng = Rng::new(net.seed());
     let params = arch.init_params(&mut rng);
     let setup = TrainSetup {
         arch,
@@ -320,20 +274,31 @@ pub(crate) fn describe_run(
 
 pub(crate) fn class_label(names: &Option<Vec<String>>, c: usize) -> String {
     match names {
-        Some(n) => format!("{c} {}", n[c]),
+        Some(n) => format!("{c} {}", printable(&n[c])),
         None => c.to_string(),
     }
+}
+
+/// Text from a file, safe to print: control characters (a terminal's escape
+/// sequences among them) are shown escaped, not sent to the terminal.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|ch| match ch.is_control() {
+            true => ch.escape_default().to_string(),
+            false => ch.to_string(),
+        })
+        .collect()
 }
 
 pub(crate) fn list_devices(backend: BackendChoice) {
     let adapters = list_adapters(backend);
     if adapters.is_empty() {
-        println!(
+        say!(
             "no GPU adapters found for --backend {} (install a Vulkan driver, e.g. `apt-get install mesa-vulkan-drivers`, or use --cpu)",
             backend.name()
         );
     }
     for (i, info) in adapters.iter().enumerate() {
-        println!("{i}: {}", describe_adapter(info));
+        say!("{i}: {}", describe_adapter(info));
     }
 }

@@ -1,22 +1,27 @@
 //! `gpu-mlp train`: the training run, with printing, metrics, checkpoints and plots.
+//!
+//! What a run guarantees (README, "Reliability"): every output is checked and locked
+//! before training starts; a side output that fails (metrics, plot, an intermediate
+//! checkpoint) costs a warning, never the model; a checkpoint is written only from a
+//! model whose losses are finite; SIGINT/SIGTERM stop after the current step, save,
+//! and exit 130.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Args;
 
+use super::observer::{CheckpointInfo, TrainObserver};
 use super::{
-    describe_run, fresh_setup, load_data, make_backend, validate, DataArgs, DeviceArgs, NetworkArgs,
+    describe_run, fresh_setup, load_data, make_backend, DataArgs, DeviceArgs, NetworkArgs,
 };
-use gpu_mlp::checkpoint::{class_names_for, Checkpoint};
+use gpu_mlp::checkpoint::{class_names_for, Checkpoint, MAX_EPOCHS};
 use gpu_mlp::data::Dataset;
-use gpu_mlp::files;
-use gpu_mlp::metrics::MetricsWriter;
-use gpu_mlp::model::Architecture;
+use gpu_mlp::files::Output;
 use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::rng::Rng;
-use gpu_mlp::train::{self, Backend, TrainConfig, TrainSetup};
+use gpu_mlp::train::{self, TrainConfig, TrainOutcome, TrainSetup};
 use gpu_mlp::Error;
 
 #[derive(Args)]
@@ -39,13 +44,9 @@ pub(crate) struct TrainArgs {
     /// Also save every N epochs during training (needs --save).
     #[arg(long, value_name = "N", requires = "save")]
     pub(crate) checkpoint_every: Option<usize>,
-    /// Continue training a checkpoint: its network, optimizer state and RNG position
-    /// (give the data flags again; --lr and --batch-size may change).
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with_all = ["hidden", "activation", "loss", "optimizer", "momentum", "seed", "classes"]
-    )]
+    /// Continue training a checkpoint: its network, optimizer state, RNG position and
+    /// history (give the data flags and --save again; --lr and --batch-size may change).
+    #[arg(long, value_name = "FILE", requires = "save")]
     pub(crate) resume: Option<PathBuf>,
     /// Draw train loss, test loss and test accuracy per epoch into a PNG.
     #[arg(long, value_name = "FILE")]
@@ -55,40 +56,72 @@ pub(crate) struct TrainArgs {
     pub(crate) quiet: bool,
 }
 
+/// The outputs of a run, each prepared (checked, locked) before training.
+pub(crate) struct Outputs {
+    pub(crate) save: Option<Output>,
+    pub(crate) metrics: Option<Output>,
+    pub(crate) plot: Option<Output>,
+}
+
+impl Outputs {
+    fn prepare(args: &TrainArgs) -> Result<Self, Error> {
+        let prepare = |path: &Option<PathBuf>, flag: &str| -> Result<Option<Output>, Error> {
+            let Some(path) = path else { return Ok(None) };
+            let out = Output::prepare(path, flag)?;
+            if out.path != *path {
+                log::info!(
+                    "{flag} {} writes through to {}",
+                    path.display(),
+                    out.path.display()
+                );
+            }
+            Ok(Some(out))
+        };
+        let outputs = Outputs {
+            save: prepare(&args.save, "--save")?,
+            metrics: prepare(&args.metrics, "--metrics")?,
+            plot: prepare(&args.plot, "--plot")?,
+        };
+        let paths: Vec<&PathBuf> = [&outputs.save, &outputs.metrics, &outputs.plot]
+            .into_iter()
+            .flatten()
+            .map(|o| &o.path)
+            .collect();
+        if (1..paths.len()).any(|i| paths[..i].contains(&paths[i])) {
+            return Err(Error::Usage(
+                "--save, --metrics and --plot must name different files".into(),
+            ));
+        }
+        Ok(outputs)
+    }
+}
+
 pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
-    let opt = validate(&args.net)?;
-    if args.epochs == 0 {
-        return Err(Error::Usage("--epochs must be at least 1".into()));
-    }
-    if args.checkpoint_every == Some(0) {
-        return Err(Error::Usage("--checkpoint-every must be at least 1".into()));
-    }
+    let opt = args.net.optimizer()?;
+    check_counts(&args)?;
     let resumed = args.resume.as_deref().map(Checkpoint::load).transpose()?;
-    // Fail on an unwritable output before training, not after.
-    for path in [&args.save, &args.metrics, &args.plot]
-        .into_iter()
-        .flatten()
-    {
-        files::check_writable(path)?;
+    if let Some(c) = &resumed {
+        args.net.check_agrees_with(c)?;
     }
+    let outputs = Outputs::prepare(&args)?;
     let classes = resumed
         .as_ref()
-        .map_or(args.net.classes, |c| c.arch.classes());
+        .map_or(args.net.classes(), |c| c.arch.classes());
     let dataset = Arc::new(load_data(&args.data, classes)?);
-    let start = match &resumed {
-        Some(c) => resume_from(c, &args.net, &dataset)?,
+    let (setup, mut rng, info, cfg) = match &resumed {
+        Some(c) => resume_from(c, &args, &dataset)?,
         None => {
             let (setup, rng) = fresh_setup(&args.net, opt, &args.device, &dataset)?;
             let names = class_names_for(&dataset.dir, setup.arch.classes());
-            let info = CheckpointInfo::new(&setup, args.net.seed, &dataset, names);
-            (setup, rng, info, 0)
+            let info = CheckpointInfo::new(&setup, args.net.seed(), &dataset, names);
+            let cfg = TrainConfig {
+                batch_size: setup.batch_size,
+                epochs: args.epochs,
+                start_epoch: 0,
+                resume_within: None,
+            };
+            (setup, rng, info, cfg)
         }
-    };
-    let (setup, mut rng, snapshot, start_epoch) = start;
-    let cfg = TrainConfig {
-        batch_size: setup.batch_size,
-        epochs: args.epochs,
-        start_epoch,
     };
     let header = describe_run(&dataset, &setup.arch, &setup.opt, cfg.batch_size, "");
     let mut backend = make_backend(&args.device, &dataset, setup)?;
@@ -97,52 +130,78 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
     }
     let describe = backend.describe();
     if !args.quiet {
-        println!("{header}{describe}");
+        say!("{header}{describe}");
         if let (Some(p), Some(c)) = (&args.resume, &resumed) {
-            println!("resuming {} after {} epochs", p.display(), c.epochs_trained);
+            say!("resuming {} after {}", p.display(), progress_words(c));
         }
     }
-    let metrics = match &args.metrics {
-        Some(p) => Some(MetricsWriter::create(p, &describe)?),
-        None => None,
-    };
-    let mut observer = TrainObserver {
-        quiet: args.quiet,
-        batch_size: cfg.batch_size,
-        total_epochs: start_epoch + args.epochs,
-        progress: None,
-        metrics,
-        save: args.save.clone(),
-        every: args.checkpoint_every,
-        snapshot,
-        history: Vec::new(),
-        plot: args.plot.clone(),
-    };
-    let reports = train::train(
+    let history = resumed.map(|c| c.history).unwrap_or_default();
+    let interrupt = on_interrupt()?;
+    let mut observer =
+        TrainObserver::new(&args, &cfg, outputs, info, history, &describe, interrupt);
+    let result = train::train(
         backend.as_mut(),
         dataset.train.len(),
         &cfg,
         &mut rng,
         &mut observer,
-    )?;
-    if let (true, Some(last)) = (args.quiet, reports.last()) {
-        println!(
-            "epoch {} test_loss {:.4} test_acc {:.2}%",
-            last.epoch,
-            last.test_loss,
-            100.0 * last.test_accuracy
-        );
+    );
+    match result {
+        Ok(TrainOutcome {
+            interrupted: Some(stop),
+            ..
+        }) => Err(observer.save_interrupted(backend.as_mut(), &stop)),
+        Ok(outcome) => {
+            observer.finish(&outcome.reports)?;
+            if let (true, Some(last)) = (args.quiet, outcome.reports.last()) {
+                say!(
+                    "epoch {} test_loss {:.4} test_acc {:.2}%",
+                    last.epoch,
+                    last.test_loss,
+                    100.0 * last.test_accuracy
+                );
+            }
+            Ok(())
+        }
+        Err(e @ Error::Diverged { .. }) => Err(observer.save_before_divergence(e)),
+        Err(e) => Err(e),
+    }
+}
+
+fn check_counts(args: &TrainArgs) -> Result<(), Error> {
+    if !(1..=MAX_EPOCHS).contains(&args.epochs) {
+        return Err(Error::Usage(format!(
+            "--epochs {} must be between 1 and {MAX_EPOCHS}",
+            args.epochs
+        )));
+    }
+    if args.checkpoint_every == Some(0) {
+        return Err(Error::Usage("--checkpoint-every must be at least 1".into()));
     }
     Ok(())
 }
 
+/// "3 epochs", or "3 epochs and 120 steps of the 4th" for a checkpoint saved by an interrupt.
+fn progress_words(c: &Checkpoint) -> String {
+    match &c.progress {
+        Some(p) => format!(
+            "{} epochs and {} steps of epoch {}",
+            c.epochs_trained,
+            p.steps,
+            c.epochs_trained + 1
+        ),
+        None => format!("{} epochs", c.epochs_trained),
+    }
+}
+
 /// Where a resumed run starts: the checkpoint's network, parameters, optimizer (with
-/// --lr and --batch-size when given), RNG position and epoch count.
+/// --lr and --batch-size when given), RNG position, epoch count and, for a checkpoint
+/// saved inside an epoch, how far that epoch got.
 fn resume_from(
     c: &Checkpoint,
-    net: &NetworkArgs,
+    args: &TrainArgs,
     dataset: &Dataset,
-) -> Result<(TrainSetup, Rng, CheckpointInfo, usize), Error> {
+) -> Result<(TrainSetup, Rng, CheckpointInfo, TrainConfig), Error> {
     if (dataset.rows, dataset.cols) != (c.image_rows, c.image_cols) {
         return Err(Error::data(
             &dataset.dir,
@@ -152,148 +211,48 @@ fn resume_from(
             ),
         ));
     }
+    let batch_size = args.net.batch_size.unwrap_or(c.batch_size);
+    if c.progress.is_some() && batch_size != c.batch_size {
+        return Err(Error::Usage(format!(
+            "--batch-size {batch_size}: the checkpoint stopped inside an epoch of batches of {}; \
+             finish that epoch with its batch size first",
+            c.batch_size
+        )));
+    }
     let setup = TrainSetup {
         arch: c.arch.clone(),
         opt: Optimizer {
-            lr: net.lr.unwrap_or(c.opt.lr),
+            lr: args.net.lr.unwrap_or(c.opt.lr),
             ..c.opt
         },
         params: c.params.clone(),
-        batch_size: net.batch_size.unwrap_or(c.batch_size),
+        batch_size,
     };
+    setup.opt.validate()?;
     let info = CheckpointInfo::new(&setup, c.seed, dataset, c.class_names.clone());
-    Ok((setup, Rng::from_state(c.rng_state), info, c.epochs_trained))
+    let cfg = TrainConfig {
+        batch_size,
+        epochs: args.epochs,
+        start_epoch: c.epochs_trained,
+        resume_within: c.progress,
+    };
+    Ok((setup, Rng::from_state(c.rng_state), info, cfg))
 }
 
-/// What a checkpoint needs besides the backend's parameters and optimizer state.
-struct CheckpointInfo {
-    arch: Architecture,
-    opt: Optimizer,
-    seed: u64,
-    batch_size: usize,
-    rows: usize,
-    cols: usize,
-    class_names: Option<Vec<String>>,
-}
-
-impl CheckpointInfo {
-    fn new(
-        setup: &TrainSetup,
-        seed: u64,
-        dataset: &Dataset,
-        class_names: Option<Vec<String>>,
-    ) -> Self {
-        CheckpointInfo {
-            arch: setup.arch.clone(),
-            opt: setup.opt,
-            seed,
-            batch_size: setup.batch_size,
-            rows: dataset.rows,
-            cols: dataset.cols,
-            class_names,
-        }
+/// SIGINT and SIGTERM set the returned flag (the run stops after the current step,
+/// saves and exits 130); a second one exits at once.
+fn on_interrupt() -> Result<Arc<AtomicBool>, Error> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let registered =
+            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&flag))
+                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&flag)));
+        registered.map_err(|e| Error::Resources(format!("cannot handle signal {signal}: {e}")))?;
     }
+    Ok(flag)
 }
 
-/// Prints progress and epochs, writes metrics, checkpoints and the plot.
-struct TrainObserver {
-    quiet: bool,
-    batch_size: usize,
-    total_epochs: usize,
-    progress: Option<indicatif::ProgressBar>,
-    metrics: Option<MetricsWriter>,
-    save: Option<PathBuf>,
-    every: Option<usize>,
-    snapshot: CheckpointInfo,
-    history: Vec<train::EpochReport>,
-    plot: Option<PathBuf>,
-}
-
-impl TrainObserver {
-    fn save(
-        &self,
-        path: &std::path::Path,
-        epoch: usize,
-        backend: &mut dyn Backend,
-        rng: &Rng,
-    ) -> Result<(), Error> {
-        let s = &self.snapshot;
-        Checkpoint {
-            arch: s.arch.clone(),
-            opt: s.opt,
-            params: backend.parameters()?,
-            state: backend.optimizer_state()?,
-            epochs_trained: epoch,
-            seed: s.seed,
-            rng_state: rng.state(),
-            batch_size: s.batch_size,
-            image_rows: s.rows,
-            image_cols: s.cols,
-            class_names: s.class_names.clone(),
-        }
-        .save(path)?;
-        log::info!("saved {} after epoch {epoch}", path.display());
-        Ok(())
-    }
-}
-
-impl train::Observer for TrainObserver {
-    fn batch_done(&mut self, epoch: usize, done: usize, total: usize, running_loss: Option<f64>) {
-        if self.quiet || !std::io::stderr().is_terminal() {
-            return;
-        }
-        let bar = self.progress.get_or_insert_with(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:25}] {pos}/{len} batches, eta {eta}",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
-            );
-            bar
-        });
-        let rate = (done * self.batch_size) as f64 / bar.elapsed().as_secs_f64().max(1e-6);
-        let loss = match (running_loss, self.history.last()) {
-            (Some(l), _) => format!(" loss {l:.4}"),
-            (None, Some(r)) => format!(" (last epoch's loss {:.4})", r.train_loss),
-            (None, None) => String::new(),
-        };
-        bar.set_message(format!(
-            "epoch {epoch}/{}{loss} {rate:.0} samples/s",
-            self.total_epochs
-        ));
-        bar.set_position(done as u64);
-    }
-
-    fn epoch_done(
-        &mut self,
-        r: &train::EpochReport,
-        backend: &mut dyn Backend,
-        rng: &Rng,
-    ) -> Result<(), Error> {
-        if let Some(bar) = self.progress.take() {
-            bar.finish_and_clear();
-        }
-        if !self.quiet {
-            println!(
-                "epoch {:>3}/{}  train_loss {:.4}  test_loss {:.4}  test_acc {:6.2}%  {:7.2} s  {:9.0} samples/s",
-                r.epoch, self.total_epochs, r.train_loss, r.test_loss, 100.0 * r.test_accuracy, r.seconds, r.samples_per_second
-            );
-        }
-        if let Some(m) = self.metrics.as_mut() {
-            m.record(r)?;
-        }
-        self.history.push(r.clone());
-        if let Some(p) = &self.plot {
-            gpu_mlp::plot::draw_curves(p, &self.history)?;
-        }
-        if let Some(path) = self.save.clone() {
-            let due = self.every.is_some_and(|n| r.epoch % n == 0);
-            if due || r.epoch == self.total_epochs {
-                self.save(&path, r.epoch, backend, rng)?;
-            }
-        }
-        Ok(())
-    }
+/// Whether an interrupt has arrived.
+pub(crate) fn interrupted(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::Relaxed)
 }

@@ -69,8 +69,9 @@ pub struct GpuBackend {
     params: ParamBuffers,
     update: Binding,
     metrics: MetricSlots,
-    /// Steps recorded in the current epoch (= its metric slots).
+    /// Steps recorded in the current epoch (= its metric slots), and their examples.
     step_in_epoch: usize,
+    epoch_samples: usize,
     /// Optimizer steps taken over the whole run (Adam's t).
     t: u64,
     /// Rows the activation buffers hold.
@@ -391,6 +392,7 @@ impl GpuBackend {
             update,
             metrics,
             step_in_epoch: 0,
+            epoch_samples: 0,
             t: 0,
             max_batch,
             rec,
@@ -475,6 +477,7 @@ impl Backend for GpuBackend {
             .queue
             .write_buffer(&self.order, 0, bytemuck::cast_slice(order));
         self.step_in_epoch = 0;
+        self.epoch_samples = 0;
         self.ctx.check()
     }
 
@@ -483,18 +486,18 @@ impl Backend for GpuBackend {
         let slot = self.step_in_epoch;
         // Submit full chunks lazily, when the next step arrives, so that the epoch's
         // last chunk always goes out with its metrics copy: ceil(steps / 64) submits.
-        if slot > 0 && slot % CHUNK_STEPS == 0 {
+        if slot > 0 && slot.is_multiple_of(CHUNK_STEPS) {
             self.rec.submit(&self.ctx);
         }
         self.record_forward_loss(SplitKind::Train, true, start, len, slot);
         self.record_backward_update(len);
         self.step_in_epoch += 1;
+        self.epoch_samples += len;
         Ok(())
     }
 
     fn end_epoch(&mut self) -> Result<Totals> {
-        let n = self.train.len;
-        self.collect_metrics(self.step_in_epoch, n)
+        self.collect_metrics(self.step_in_epoch, self.epoch_samples)
     }
 
     fn evaluate(&mut self, split: SplitKind) -> Result<Totals> {

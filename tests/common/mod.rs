@@ -194,8 +194,9 @@ pub fn train_run(
         batch_size: batch,
         epochs,
         start_epoch: 0,
+        resume_within: None,
     };
-    let reports = train(
+    let outcome = train(
         backend.as_mut(),
         ds.train.len(),
         &cfg,
@@ -203,7 +204,7 @@ pub fn train_run(
         &mut Silent,
     )
     .unwrap();
-    (reports, backend.parameters().unwrap())
+    (outcome.reports, backend.parameters().unwrap())
 }
 
 /// A Python interpreter that can import `modules`: `$GPU_MLP_PYTHON`, else `python3`.

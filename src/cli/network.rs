@@ -1,0 +1,174 @@
+//! The flags that describe the network and how it learns, shared by `train` and
+//! `bench`. They are options rather than defaults so that `--resume` can tell a
+//! flag the user gave (which must agree with the checkpoint) from one left out.
+
+use clap::Args;
+
+use super::choice;
+use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::choice::Choice;
+use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
+use gpu_mlp::train::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
+use gpu_mlp::Error;
+
+const DEFAULT_HIDDEN: usize = 128;
+const DEFAULT_CLASSES: usize = 10;
+
+#[derive(Args)]
+pub(crate) struct NetworkArgs {
+    /// Hidden layer widths, comma-separated [default: 128].
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    pub(crate) hidden: Option<Vec<usize>>,
+    /// Hidden-layer activation [default: sigmoid].
+    #[arg(long, value_parser = choice::<Activation>())]
+    pub(crate) activation: Option<Activation>,
+    /// Output loss, after softmax [default: cross-entropy].
+    #[arg(long, value_parser = choice::<Loss>())]
+    pub(crate) loss: Option<Loss>,
+    /// Optimizer: SGD, heavy-ball momentum (PyTorch's SGD with momentum) or Adam [default: sgd].
+    #[arg(long, value_parser = choice::<OptimizerKind>())]
+    pub(crate) optimizer: Option<OptimizerKind>,
+    /// Learning rate [default: 0.1 for sgd, 0.01 for momentum, 0.001 for adam].
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) lr: Option<f32>,
+    /// Momentum coefficient [default: 0.9 for momentum]; with sgd, SGD with this
+    /// momentum, as PyTorch's SGD(momentum=…).
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) momentum: Option<f32>,
+    /// Examples per step [default: 100, or the checkpoint's with --resume].
+    #[arg(long, value_name = "N")]
+    pub(crate) batch_size: Option<usize>,
+    /// Seed for initialisation and shuffling [default: 0].
+    #[arg(long)]
+    pub(crate) seed: Option<u64>,
+    /// Number of classes; every label must be below it [default: 10].
+    #[arg(long)]
+    pub(crate) classes: Option<usize>,
+}
+
+impl NetworkArgs {
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed.unwrap_or(0)
+    }
+
+    pub(crate) fn classes(&self) -> usize {
+        self.classes.unwrap_or(DEFAULT_CLASSES)
+    }
+
+    pub(crate) fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
+    }
+
+    pub(crate) fn architecture(&self, inputs: usize) -> Result<Architecture, Error> {
+        let hidden = self.hidden.clone().unwrap_or(vec![DEFAULT_HIDDEN]);
+        Architecture::new(
+            inputs,
+            &hidden,
+            self.classes(),
+            self.activation.unwrap_or(Activation::Sigmoid),
+            self.loss.unwrap_or(Loss::CrossEntropy),
+        )
+    }
+
+    /// Checks the flags that need no data, so that mistakes fail before loading
+    /// anything, and returns the optimizer they describe. `--momentum` with SGD means
+    /// SGD with momentum (PyTorch's meaning); with Adam it is refused (Adam has beta1).
+    pub(crate) fn optimizer(&self) -> Result<Optimizer, Error> {
+        let kind = match (self.optimizer.unwrap_or(OptimizerKind::Sgd), self.momentum) {
+            (OptimizerKind::Sgd, Some(m)) if m != 0.0 => OptimizerKind::Momentum,
+            (OptimizerKind::Adam, Some(m)) => {
+                return Err(Error::Usage(format!(
+                    "--momentum {m} does not apply to --optimizer adam (its first-moment decay is beta1 = 0.9)"
+                )))
+            }
+            (kind, _) => kind,
+        };
+        let lr = self.lr.or(self.optimizer.map(OptimizerKind::default_lr));
+        let opt = Optimizer::new(kind, lr, self.momentum.unwrap_or(0.9));
+        opt.validate()?;
+        if let Some(b) = self.batch_size {
+            if !(1..=MAX_BATCH_SIZE).contains(&b) {
+                return Err(Error::Usage(format!(
+                    "--batch-size {b} must be between 1 and {MAX_BATCH_SIZE}"
+                )));
+            }
+        }
+        if !(2..=256).contains(&self.classes()) {
+            return Err(Error::Usage(format!(
+                "--classes {} must be between 2 and 256 (labels are bytes)",
+                self.classes()
+            )));
+        }
+        Ok(opt)
+    }
+
+    /// For `--resume`: every network flag given must agree with the checkpoint
+    /// (`--lr` and `--batch-size` may change); a conflict names the flag and both values.
+    pub(crate) fn check_agrees_with(&self, c: &Checkpoint) -> Result<(), Error> {
+        let sizes = &c.arch.sizes;
+        let hidden = sizes[1..sizes.len() - 1].to_vec();
+        let conflicts = [
+            differs("--hidden", self.hidden.as_ref(), &hidden, |h| {
+                h.iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
+            differs(
+                "--activation",
+                self.activation.as_ref(),
+                &c.arch.activation,
+                |a| a.name().into(),
+            ),
+            differs("--loss", self.loss.as_ref(), &c.arch.loss, |l| {
+                l.name().into()
+            }),
+            differs("--seed", self.seed.as_ref(), &c.seed, u64::to_string),
+            differs(
+                "--classes",
+                self.classes.as_ref(),
+                &c.arch.classes(),
+                usize::to_string,
+            ),
+            differs(
+                "--momentum",
+                self.momentum.as_ref(),
+                &c.opt.momentum,
+                f32::to_string,
+            )
+            .filter(|_| c.opt.kind == OptimizerKind::Momentum),
+        ];
+        if let Some(conflict) = conflicts.into_iter().flatten().next() {
+            return Err(conflict);
+        }
+        match (self.optimizer, self.momentum) {
+            (Some(kind), _) if self.optimizer().map(|o| o.kind).ok() != Some(c.opt.kind) => Err(
+                resume_conflict("--optimizer", kind.name(), c.opt.kind.name()),
+            ),
+            (None, Some(_)) if c.opt.kind != OptimizerKind::Momentum => Err(Error::Usage(format!(
+                "--momentum: the checkpoint trains with {}, which has no momentum",
+                c.opt.kind.name()
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The conflict error if the flag was given and differs from the checkpoint's value.
+fn differs<T: PartialEq>(
+    flag: &str,
+    given: Option<&T>,
+    saved: &T,
+    show: impl Fn(&T) -> String,
+) -> Option<Error> {
+    let given = given.filter(|g| *g != saved)?;
+    Some(resume_conflict(flag, &show(given), &show(saved)))
+}
+
+fn resume_conflict(flag: &str, given: &str, saved: &str) -> Error {
+    Error::Usage(format!(
+        "{flag} {given} conflicts with the checkpoint's {saved}: a resumed run keeps its \
+         network and optimizer (leave {flag} out, or give the checkpoint's value)"
+    ))
+}

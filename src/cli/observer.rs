@@ -1,0 +1,273 @@
+//! What `train` does as the loop runs: progress and epoch lines, the metrics file,
+//! the plot and the checkpoints, with the rule that only the checkpoint is worth
+//! stopping for, and only a finite model is ever written.
+
+use std::io::IsTerminal;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use super::train::{interrupted, Outputs, TrainArgs};
+use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::data::Dataset;
+use gpu_mlp::metrics::MetricsWriter;
+use gpu_mlp::model::Architecture;
+use gpu_mlp::optimizer::Optimizer;
+use gpu_mlp::rng::Rng;
+use gpu_mlp::train::{self, Backend, EpochReport, Interruption, TrainConfig, TrainSetup};
+use gpu_mlp::Error;
+
+/// What a checkpoint needs besides the backend's parameters and optimizer state.
+pub(crate) struct CheckpointInfo {
+    arch: Architecture,
+    opt: Optimizer,
+    seed: u64,
+    batch_size: usize,
+    rows: usize,
+    cols: usize,
+    class_names: Option<Vec<String>>,
+}
+
+impl CheckpointInfo {
+    pub(crate) fn new(
+        setup: &TrainSetup,
+        seed: u64,
+        dataset: &Dataset,
+        class_names: Option<Vec<String>>,
+    ) -> Self {
+        CheckpointInfo {
+            arch: setup.arch.clone(),
+            opt: setup.opt,
+            seed,
+            batch_size: setup.batch_size,
+            rows: dataset.rows,
+            cols: dataset.cols,
+            class_names,
+        }
+    }
+}
+
+/// Prints progress and epochs, writes metrics, checkpoints and the plot.
+pub(crate) struct TrainObserver {
+    quiet: bool,
+    batch_size: usize,
+    total_epochs: usize,
+    progress: Option<indicatif::ProgressBar>,
+    outputs: Outputs,
+    metrics: Option<MetricsWriter>,
+    every: Option<usize>,
+    info: CheckpointInfo,
+    history: Vec<EpochReport>,
+    interrupt: Arc<AtomicBool>,
+    /// The latest finite model (with --save), and whether it is on disk yet.
+    last_good: Option<Checkpoint>,
+    last_good_written: bool,
+}
+
+impl TrainObserver {
+    pub(crate) fn new(
+        args: &TrainArgs,
+        cfg: &TrainConfig,
+        outputs: Outputs,
+        info: CheckpointInfo,
+        history: Vec<EpochReport>,
+        backend: &str,
+        interrupt: Arc<AtomicBool>,
+    ) -> Self {
+        // The metrics file starts with the resumed run's earlier epochs; if it cannot
+        // be written now it is a side output like the plot: warn and train on.
+        let metrics = outputs.metrics.as_ref().and_then(|out| {
+            MetricsWriter::create(&out.path, backend, &history)
+                .map_err(|e| warn_side_output("--metrics", &e))
+                .ok()
+        });
+        TrainObserver {
+            quiet: args.quiet,
+            batch_size: cfg.batch_size,
+            total_epochs: cfg.start_epoch + cfg.epochs,
+            progress: None,
+            outputs,
+            metrics,
+            every: args.checkpoint_every,
+            info,
+            history,
+            interrupt,
+            last_good: None,
+            last_good_written: false,
+        }
+    }
+
+    /// A checkpoint of the backend as it stands.
+    fn checkpoint(
+        &self,
+        backend: &mut dyn Backend,
+        epochs_trained: usize,
+        rng_state: [u64; 4],
+    ) -> Result<Checkpoint, Error> {
+        let s = &self.info;
+        Ok(Checkpoint {
+            arch: s.arch.clone(),
+            opt: s.opt,
+            params: backend.parameters()?,
+            state: backend.optimizer_state()?,
+            epochs_trained,
+            seed: s.seed,
+            rng_state,
+            batch_size: s.batch_size,
+            image_rows: s.rows,
+            image_cols: s.cols,
+            class_names: s.class_names.clone(),
+            history: self.history.clone(),
+            progress: None,
+        })
+    }
+
+    /// Writes the latest finite model to --save if it is not there yet.
+    fn write_last_good(&mut self) -> Result<(), Error> {
+        let (Some(out), Some(c)) = (&self.outputs.save, &self.last_good) else {
+            return Ok(());
+        };
+        if !self.last_good_written {
+            c.save(&out.path)?;
+            self.last_good_written = true;
+            log::info!(
+                "saved {} after epoch {}",
+                out.path.display(),
+                c.epochs_trained
+            );
+        }
+        Ok(())
+    }
+
+    /// After the last epoch: the final checkpoint must be on disk.
+    pub(crate) fn finish(&mut self, _reports: &[EpochReport]) -> Result<(), Error> {
+        self.write_last_good()
+    }
+
+    /// A diverged run: the model of the last finite epoch is what --save keeps.
+    pub(crate) fn save_before_divergence(&mut self, diverged: Error) -> Error {
+        let epoch = self.last_good.as_ref().map(|c| c.epochs_trained);
+        match (self.write_last_good(), &self.outputs.save, epoch) {
+            (Ok(()), Some(out), Some(epoch)) => tell!(
+                "{} holds the model after epoch {epoch}, the last with finite losses",
+                out.path.display()
+            ),
+            (Err(e), _, _) => tell!("error: {e}"),
+            _ => {}
+        }
+        diverged
+    }
+
+    /// SIGINT/SIGTERM: the model after the last step goes to --save, with the
+    /// unfinished epoch's progress, so that resuming gives the same bits.
+    pub(crate) fn save_interrupted(
+        &mut self,
+        backend: &mut dyn Backend,
+        stop: &Interruption,
+    ) -> Error {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+        let at = format!(
+            "after {} epochs and {} steps",
+            stop.epochs_done, stop.progress.steps
+        );
+        let Some(out) = &self.outputs.save else {
+            return Error::Interrupted(format!("stopped {at}; nothing saved (no --save)"));
+        };
+        let saved = self
+            .checkpoint(backend, stop.epochs_done, stop.rng_state)
+            .and_then(|mut c| {
+                c.progress = Some(stop.progress);
+                c.save(&out.path)
+            });
+        match saved {
+            Ok(()) => Error::Interrupted(format!(
+                "saved {} {at}; --resume {0} --save {0} continues exactly there",
+                out.path.display()
+            )),
+            Err(e) => Error::Interrupted(format!("stopped {at}, but saving failed: {e}")),
+        }
+    }
+
+    fn draw_progress(&mut self, epoch: usize, done: usize, total: usize, loss: Option<f64>) {
+        let bar = self.progress.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:25}] {pos}/{len} batches, eta {eta}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        let rate = (done * self.batch_size) as f64 / bar.elapsed().as_secs_f64().max(1e-6);
+        let loss = match (loss, self.history.last()) {
+            (Some(l), _) => format!(" loss {l:.4}"),
+            (None, Some(r)) => format!(" (last epoch's loss {:.4})", r.train_loss),
+            (None, None) => String::new(),
+        };
+        bar.set_message(format!(
+            "epoch {epoch}/{}{loss} {rate:.0} samples/s",
+            self.total_epochs
+        ));
+        bar.set_position(done as u64);
+    }
+
+    /// Metrics and plot: side outputs, whose failure is a warning.
+    fn write_side_outputs(&mut self, r: &EpochReport) {
+        if let Some(m) = self.metrics.as_mut() {
+            if let Err(e) = m.record(r) {
+                warn_side_output("--metrics", &e);
+            }
+        }
+        if let Some(out) = &self.outputs.plot {
+            if let Err(e) = gpu_mlp::plot::draw_curves(&out.path, &self.history) {
+                warn_side_output("--plot", &e);
+            }
+        }
+    }
+}
+
+fn warn_side_output(flag: &str, e: &Error) {
+    tell!("warning: {flag}: {e}; training goes on, and the model is still saved");
+}
+
+impl train::Observer for TrainObserver {
+    fn batch_done(&mut self, epoch: usize, done: usize, total: usize, loss: Option<f64>) -> bool {
+        if !self.quiet && std::io::stderr().is_terminal() {
+            self.draw_progress(epoch, done, total, loss);
+        }
+        !interrupted(&self.interrupt)
+    }
+
+    fn epoch_done(
+        &mut self,
+        r: &EpochReport,
+        backend: &mut dyn Backend,
+        rng: &Rng,
+    ) -> Result<(), Error> {
+        if let Some(bar) = self.progress.take() {
+            bar.finish_and_clear();
+        }
+        if !self.quiet {
+            say!(
+                "epoch {:>3}/{}  train_loss {:.4}  test_loss {:.4}  test_acc {:6.2}%  {:7.2} s  {:9.0} samples/s",
+                r.epoch, self.total_epochs, r.train_loss, r.test_loss, 100.0 * r.test_accuracy, r.seconds, r.samples_per_second
+            );
+        }
+        self.history.push(r.clone());
+        self.write_side_outputs(r);
+        if self.outputs.save.is_none() {
+            return Ok(());
+        }
+        self.last_good = Some(self.checkpoint(backend, r.epoch, rng.state())?);
+        self.last_good_written = false;
+        let due = self.every.is_some_and(|n| r.epoch.is_multiple_of(n));
+        if due && r.epoch < self.total_epochs {
+            // An intermediate checkpoint that fails is retried at the end.
+            if let Err(e) = self.write_last_good() {
+                warn_side_output("--checkpoint-every", &e);
+            }
+        }
+        Ok(())
+    }
+}
