@@ -5,12 +5,13 @@
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::files::replace_with;
+use crate::files::{replace_with, temp_path, Output};
 
 /// One file to fetch: its name, size in bytes and SHA-256.
 #[derive(Clone, Copy, Debug)]
@@ -109,41 +110,75 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Fetches `url` into `tmp`, hashing as it goes, refusing more than `max_bytes`.
+/// How long a transfer may deliver nothing before the next mirror is tried.
+pub const STALL: Duration = Duration::from_secs(30);
+
+/// Fetches `url` into `tmp`, hashing as it goes, refusing more than `max_bytes`,
+/// and giving up when no byte arrives for `stall`.
 fn fetch(
     agent: &ureq::Agent,
     url: &str,
     tmp: &Path,
     max_bytes: u64,
+    stall: Duration,
 ) -> std::result::Result<String, String> {
     let response = agent.get(url).call().map_err(|e| e.to_string())?;
     let status = response.status();
     if status != 200 {
         return Err(format!("HTTP {}", status.as_u16()));
     }
-    let mut body = response.into_body().into_reader();
+    let chunks = read_in_background(response.into_body().into_reader());
     let mut out = File::create(tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let mut hasher = Sha256::new();
     let mut total = 0u64;
-    let mut buf = vec![0u8; 1 << 16];
     loop {
-        let n = body
-            .read(&mut buf)
-            .map_err(|e| format!("transfer broke off after {total} bytes: {e}"))?;
-        if n == 0 {
-            break;
-        }
-        total += n as u64;
+        let chunk = match chunks.recv_timeout(stall) {
+            Ok(Ok(chunk)) => chunk,
+            Ok(Err(e)) => return Err(format!("transfer broke off after {total} bytes: {e}")),
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "transfer stalled: no data for {} s after {total} bytes",
+                    stall.as_secs_f64()
+                ))
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        total += chunk.len() as u64;
         if total > max_bytes {
             return Err(format!("more than the expected {max_bytes} bytes"));
         }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
+        hasher.update(&chunk);
+        out.write_all(&chunk)
             .map_err(|e| format!("{}: {e}", tmp.display()))?;
     }
     out.sync_all()
         .map_err(|e| format!("{}: {e}", tmp.display()))?;
     Ok(hex(&hasher.finalize()))
+}
+
+/// Reads `body` on a thread of its own and hands over its chunks, so that the
+/// caller can notice a stalled transfer; the channel closes at the end of the body.
+/// A reader abandoned after a stall ends with its connection's own timeout.
+fn read_in_background(mut body: impl Read + Send + 'static) -> Receiver<std::io::Result<Vec<u8>>> {
+    let (tx, rx) = sync_channel(4);
+    std::thread::spawn(move || loop {
+        let mut buf = vec![0u8; 1 << 16];
+        match body.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                if tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// Makes sure `dir` holds every file of `files`, verified, fetching what is missing
@@ -153,6 +188,7 @@ pub fn fetch_files(
     dir: &Path,
     mirrors: &[String],
     files: &[RemoteFile],
+    stall: Duration,
     mut say: impl FnMut(&str),
 ) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -170,7 +206,10 @@ pub fn fetch_files(
             say(&format!("{}: present and verified", file.name));
             continue;
         }
-        let tmp = dir.join(format!(".{}.{}.part", file.name, std::process::id()));
+        // Locked against a second download of the same file, with what killed runs
+        // left of it removed.
+        let _lock = Output::prepare(&target, "download")?;
+        let tmp = temp_path(&target);
         let mut failures = Vec::new();
         let mut done = false;
         for mirror in mirrors {
@@ -183,6 +222,7 @@ pub fn fetch_files(
                 &url,
                 &tmp,
                 file.bytes.saturating_mul(2).max(1 << 20),
+                stall,
             ) {
                 Ok(sum) if sum == file.sha256 => {
                     replace_with(&tmp, &target).map_err(|e| Error::io(&target, e))?;
@@ -193,6 +233,9 @@ pub fn fetch_files(
                     failures.push(format!("{url}: checksum {sum}, expected {}", file.sha256))
                 }
                 Err(e) => failures.push(format!("{url}: {e}")),
+            }
+            if let Some(failure) = failures.last() {
+                say(&format!("{}: {failure}", file.name));
             }
             let _ = fs::remove_file(&tmp);
         }

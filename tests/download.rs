@@ -13,76 +13,99 @@ use std::sync::Arc;
 
 use common::{temp_dir, write_idx_dir};
 use gpu_mlp::download::{fetch_files, RemoteFile};
+
+/// The stall timeout the tests use: long for a loopback transfer, short for a test.
+const STALL: std::time::Duration = std::time::Duration::from_millis(700);
 use sha2::{Digest, Sha256};
 
 /// Serves `files` under /good/, 404s under /missing/, corrupted bytes under /bad/,
-/// and half a file before hanging up under /dies/. Returns the base URL and a
-/// request counter.
+/// half a file before hanging up under /dies/, and half a file then a byte every
+/// two seconds under /slow/. Returns the base URL and a request counter.
 fn serve(files: Vec<(String, Vec<u8>)>) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&requests);
+    let files = Arc::new(files);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
+            let Ok(stream) = stream else { continue };
             counter.fetch_add(1, Ordering::SeqCst);
-            let mut line = String::new();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            // Drain the headers.
-            let mut h = String::new();
-            while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
-                h.clear();
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let (route, name) = path
-                .trim_start_matches('/')
-                .split_once('/')
-                .unwrap_or(("", ""));
-            let body = files
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, b)| b.clone());
-            match (route, body) {
-                ("good", Some(b)) => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        b.len()
-                    );
-                    let _ = stream.write_all(&b);
-                }
-                ("bad", Some(mut b)) => {
-                    let mid = b.len() / 2;
-                    b[mid] ^= 0xff;
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        b.len()
-                    );
-                    let _ = stream.write_all(&b);
-                }
-                ("dies", Some(b)) => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        b.len()
-                    );
-                    let _ = stream.write_all(&b[..b.len() / 2]);
-                }
-                _ => {
-                    let _ = write!(
-                        stream,
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    );
-                }
-            }
+            let files = Arc::clone(&files);
+            std::thread::spawn(move || respond(stream, &files));
         }
     });
     (base, requests)
+}
+
+fn respond(mut stream: std::net::TcpStream, files: &[(String, Vec<u8>)]) {
+    let mut line = String::new();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    // Drain the headers.
+    let mut h = String::new();
+    while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
+        h.clear();
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (route, name) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or(("", ""));
+    let body = files
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, b)| b.clone());
+    match (route, body) {
+        ("good", Some(b)) => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                b.len()
+            );
+            let _ = stream.write_all(&b);
+        }
+        ("bad", Some(mut b)) => {
+            let mid = b.len() / 2;
+            b[mid] ^= 0xff;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                b.len()
+            );
+            let _ = stream.write_all(&b);
+        }
+        ("dies", Some(b)) => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                b.len()
+            );
+            let _ = stream.write_all(&b[..b.len() / 2]);
+        }
+        ("slow", Some(b)) => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                b.len()
+            );
+            let _ = stream.write_all(&b[..b.len() / 2]);
+            for &byte in &b[b.len() / 2..b.len() / 2 + 3] {
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                if stream.write_all(&[byte]).is_err() {
+                    return;
+                }
+            }
+        }
+        _ => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    }
 }
 
 /// A synthetic data set as the four gzip files, and their specs.
@@ -123,12 +146,12 @@ fn good_files_are_fetched_verified_and_kept() {
     let (files, specs) = dataset("dl_src_good");
     let (base, requests) = serve(files);
     let dir = temp_dir("dl_good");
-    fetch_files(&dir, &[format!("{base}/good/")], &specs, |_| {}).unwrap();
+    fetch_files(&dir, &[format!("{base}/good/")], &specs, STALL, |_| {}).unwrap();
     assert_eq!(entries(&dir).len(), 4, "{:?}", entries(&dir));
     gpu_mlp::data::load_dir(&dir, 10).unwrap();
     // A second run finds them verified and fetches nothing.
     let before = requests.load(Ordering::SeqCst);
-    fetch_files(&dir, &[format!("{base}/good/")], &specs, |_| {}).unwrap();
+    fetch_files(&dir, &[format!("{base}/good/")], &specs, STALL, |_| {}).unwrap();
     assert_eq!(requests.load(Ordering::SeqCst), before);
 }
 
@@ -141,6 +164,7 @@ fn a_404_falls_back_to_the_next_mirror() {
         &dir,
         &[format!("{base}/missing/"), format!("{base}/good/")],
         &specs,
+        STALL,
         |_| {},
     )
     .unwrap();
@@ -152,7 +176,7 @@ fn a_bad_checksum_is_rejected_and_leaves_nothing_behind() {
     let (files, specs) = dataset("dl_src_bad");
     let (base, _) = serve(files);
     let dir = temp_dir("dl_bad");
-    let err = fetch_files(&dir, &[format!("{base}/bad/")], &specs, |_| {})
+    let err = fetch_files(&dir, &[format!("{base}/bad/")], &specs, STALL, |_| {})
         .unwrap_err()
         .to_string();
     assert!(
@@ -167,7 +191,7 @@ fn a_server_dying_mid_transfer_is_an_error_or_a_fallback() {
     let (files, specs) = dataset("dl_src_dies");
     let (base, _) = serve(files);
     let dir = temp_dir("dl_dies");
-    let err = fetch_files(&dir, &[format!("{base}/dies/")], &specs, |_| {})
+    let err = fetch_files(&dir, &[format!("{base}/dies/")], &specs, STALL, |_| {})
         .unwrap_err()
         .to_string();
     assert!(
@@ -179,6 +203,7 @@ fn a_server_dying_mid_transfer_is_an_error_or_a_fallback() {
         &dir,
         &[format!("{base}/dies/"), format!("{base}/good/")],
         &specs,
+        STALL,
         |_| {},
     )
     .unwrap();
@@ -251,4 +276,25 @@ fn the_cli_reports_unreachable_mirrors_and_data_names_resolve_to_the_cache() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_stalled_transfer_moves_on_to_the_next_mirror() {
+    let (files, specs) = dataset("dl_src_slow");
+    let (base, _) = serve(files);
+    let dir = temp_dir("dl_slow");
+    let mut said = Vec::new();
+    fetch_files(
+        &dir,
+        &[format!("{base}/slow/"), format!("{base}/good/")],
+        &specs,
+        STALL,
+        |line| said.push(line.to_string()),
+    )
+    .unwrap();
+    assert_eq!(entries(&dir).len(), 4, "{:?}", entries(&dir));
+    gpu_mlp::data::load_dir(&dir, 10).unwrap();
+    // Each file went to /slow/ first, stalled there, and came from /good/.
+    let stalled = said.iter().filter(|l| l.contains("/slow/") && l.contains("stalled"));
+    assert_eq!(stalled.count(), 4, "{said:?}");
 }

@@ -50,7 +50,8 @@ pub(crate) fn run_download(args: DownloadArgs) -> Result<(), Error> {
             })
             .collect()
     };
-    gpu_mlp::download::fetch_files(&dir, &mirrors, &known.files, |line| tell!("{line}"))?;
+    let stall = gpu_mlp::download::STALL;
+    gpu_mlp::download::fetch_files(&dir, &mirrors, &known.files, stall, |line| tell!("{line}"))?;
     // The files must also be valid IDX data, not merely the expected bytes.
     data::load_dir(&dir, 10)?;
     say!("{}", dir.display());
