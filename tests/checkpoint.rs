@@ -300,45 +300,64 @@ fn hostile_checkpoints_are_refused_with_the_problem_named() {
 }
 
 #[test]
-fn resume_refuses_architecture_flags_and_mismatched_data() {
+fn resume_accepts_agreeing_flags_and_refuses_conflicts_and_mismatched_data() {
     let dir = data("ckpt_resume_flags");
     let path = dir.join("m.safetensors");
-    let d = dir.to_str().unwrap();
-    ok(&[
-        "train",
-        "--cpu",
-        "--data",
-        d,
+    let (d, p) = (dir.to_str().unwrap(), path.to_str().unwrap());
+    let net = [
         "--hidden",
         "5",
-        "--epochs",
-        "1",
-        "-q",
-        "--save",
-        path.to_str().unwrap(),
+        "--activation",
+        "relu",
+        "--optimizer",
+        "adam",
+        "--seed",
+        "7",
+    ];
+    let mut first = vec![
+        "train", "--cpu", "--data", d, "--epochs", "1", "-q", "--save", p,
+    ];
+    first.extend_from_slice(&net);
+    ok(&first);
+    // The very flags that trained it are accepted.
+    let mut again = first.clone();
+    again.extend_from_slice(&["--resume", p]);
+    ok(&again);
+    // A real conflict names the flag, the checkpoint's value and the given one.
+    let out = gpu_mlp(&[
+        "train", "--cpu", "--data", d, "--resume", p, "--save", p, "--hidden", "9",
     ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--hidden 9 conflicts with the checkpoint's 5"),
+        "{err}"
+    );
     let out = gpu_mlp(&[
         "train",
         "--cpu",
         "--data",
         d,
         "--resume",
-        path.to_str().unwrap(),
-        "--hidden",
-        "9",
+        p,
+        "--save",
+        p,
+        "--optimizer",
+        "sgd",
     ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--optimizer sgd conflicts with the checkpoint's adam"),
+        "{err}"
+    );
+    // Resuming without --save would throw the result away: refused.
+    let out = gpu_mlp(&["train", "--cpu", "--data", d, "--resume", p]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--hidden"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--save"));
     let other = temp_dir("ckpt_resume_other");
     write_idx_dir(&other, &synthetic_dataset(42, 10, 5, 100, 50), false);
-    let out = gpu_mlp(&[
-        "train",
-        "--cpu",
-        "--data",
-        other.to_str().unwrap(),
-        "--resume",
-        path.to_str().unwrap(),
-    ]);
+    let o = other.to_str().unwrap();
+    let out = gpu_mlp(&["train", "--cpu", "--data", o, "--resume", p, "--save", p]);
     // Data that does not fit the checkpoint is a data error (exit 1), not a bad flag.
     assert_eq!(
         out.status.code(),

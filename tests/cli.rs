@@ -42,7 +42,10 @@ fn invalid_flags_exit_2_with_a_clear_message() {
     let data = small_data("cli_bad_flags");
     let d = data.to_str().unwrap();
     let cases: [(&[&str], &str); 11] = [
-        (&["--batch-size", "0"], "--batch-size must be at least 1"),
+        (
+            &["--batch-size", "0"],
+            "--batch-size 0 must be between 1 and",
+        ),
         (
             &["--lr", "0"],
             "--lr 0 must be a finite number greater than 0",
@@ -56,7 +59,7 @@ fn invalid_flags_exit_2_with_a_clear_message() {
         ),
         (&["--hidden", "64,,32"], "--hidden"),
         (&["--hidden", ""], "--hidden"),
-        (&["--epochs", "0"], "--epochs must be at least 1"),
+        (&["--epochs", "0"], "--epochs 0 must be between 1 and"),
         (
             &["--train-limit", "301"],
             "--train-limit 301 is larger than the 300 examples",

@@ -295,6 +295,8 @@ fn a_stalled_transfer_moves_on_to_the_next_mirror() {
     assert_eq!(entries(&dir).len(), 4, "{:?}", entries(&dir));
     gpu_mlp::data::load_dir(&dir, 10).unwrap();
     // Each file went to /slow/ first, stalled there, and came from /good/.
-    let stalled = said.iter().filter(|l| l.contains("/slow/") && l.contains("stalled"));
+    let stalled = said
+        .iter()
+        .filter(|l| l.contains("/slow/") && l.contains("stalled"));
     assert_eq!(stalled.count(), 4, "{said:?}");
 }

@@ -1,0 +1,285 @@
+//! Fuzzing the three readers of untrusted files (IDX, safetensors checkpoints, PNG)
+//! with proptest, inside the normal test suite: valid files mutated at random (bytes
+//! flipped, cut, inserted, header fields overwritten) and plain random bytes. Each
+//! reader must answer every input with a value or an error: never a panic, a hang
+//! or an allocation the input did not pay for, and a value it accepts must be
+//! consistent.
+//!
+//! Cases per target: `GPU_MLP_FUZZ_CASES` (default 2000, about a second). A longer
+//! run: `GPU_MLP_FUZZ_CASES=100000 cargo test --release --test fuzz`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{gzip_bytes, temp_dir};
+use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::data::idx::{encode_idx_u8, read_idx_u8};
+use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::optimizer::{Optimizer, OptimizerKind, OptimizerState};
+use gpu_mlp::rng::Rng;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+fn cases() -> u32 {
+    std::env::var("GPU_MLP_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
+fn runner() -> TestRunner {
+    TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    })
+}
+
+/// One change to a file's bytes.
+#[derive(Clone, Debug)]
+enum Mutation {
+    Flip {
+        at: usize,
+        bits: u8,
+    },
+    Cut {
+        at: usize,
+    },
+    Insert {
+        at: usize,
+        bytes: Vec<u8>,
+    },
+    /// A big-endian and a little-endian u32 at `at`: IDX dimensions, safetensors lengths.
+    Word {
+        at: usize,
+        value: u32,
+        big_endian: bool,
+    },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<usize>(), 1u8..=255).prop_map(|(at, bits)| Mutation::Flip { at, bits }),
+        any::<usize>().prop_map(|at| Mutation::Cut { at }),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16))
+            .prop_map(|(at, bytes)| Mutation::Insert { at, bytes }),
+        (any::<usize>(), any::<u32>(), any::<bool>()).prop_map(|(at, value, big_endian)| {
+            Mutation::Word {
+                at,
+                value,
+                big_endian,
+            }
+        }),
+    ]
+}
+
+fn mutate(mut bytes: Vec<u8>, changes: &[Mutation], header: usize) -> Vec<u8> {
+    for m in changes {
+        if bytes.is_empty() {
+            break;
+        }
+        // Most changes land in the header, where the parsing decisions are.
+        let place = |at: usize| {
+            if at.is_multiple_of(4) {
+                at % bytes.len()
+            } else {
+                at % header.min(bytes.len())
+            }
+        };
+        match m {
+            Mutation::Flip { at, bits } => {
+                let i = place(*at);
+                bytes[i] ^= bits;
+            }
+            Mutation::Cut { at } => {
+                let i = place(*at);
+                bytes.truncate(i);
+            }
+            Mutation::Insert { at, bytes: extra } => {
+                let i = place(*at);
+                bytes.splice(i..i, extra.iter().copied());
+            }
+            Mutation::Word {
+                at,
+                value,
+                big_endian,
+            } => {
+                let i = place(*at).min(bytes.len().saturating_sub(4));
+                let word = if *big_endian {
+                    value.to_be_bytes()
+                } else {
+                    value.to_le_bytes()
+                };
+                for (b, w) in bytes[i..].iter_mut().zip(word) {
+                    *b = w;
+                }
+            }
+        }
+    }
+    bytes
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn idx_reader_answers_every_mutated_file_without_panicking() {
+    let dir = temp_dir("fuzz_idx");
+    let data: Vec<u8> = (0..6 * 5 * 4).map(|i| (i * 37) as u8).collect();
+    let raw = encode_idx_u8(&[6, 5, 4], &data);
+    let gz = gzip_bytes(&raw);
+    let strategy = (
+        any::<bool>(),
+        prop::collection::vec(mutation(), 1..4),
+        1usize..4,
+    );
+    runner()
+        .run(&strategy, |(gzip, changes, dims)| {
+            let (bytes, header) = if gzip { (&gz, 24) } else { (&raw, 16) };
+            let path = write(&dir, "f", &mutate(bytes.clone(), &changes, header));
+            if let Ok(a) = read_idx_u8(&path, dims) {
+                prop_assert_eq!(a.dims.len(), dims);
+                prop_assert_eq!(a.data.len(), a.dims.iter().product::<usize>());
+            }
+            Ok(())
+        })
+        .unwrap();
+    runner()
+        .run(&prop::collection::vec(any::<u8>(), 0..64), |bytes| {
+            let path = write(&dir, "r", &bytes);
+            let _ = read_idx_u8(&path, 3);
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A small saved checkpoint with Adam state, class names and a history.
+fn checkpoint_bytes() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let arch = Architecture::new(4, &[3], 2, Activation::Relu, Loss::CrossEntropy).unwrap();
+        let opt = Optimizer::new(OptimizerKind::Adam, None, 0.9);
+        let params = arch.init_params(&mut Rng::new(3));
+        let mut state = OptimizerState::new(opt.kind, params.len());
+        state.m.iter_mut().for_each(|m| *m = 0.25);
+        state.v.iter_mut().for_each(|v| *v = 0.5);
+        state.t = 12;
+        let c = Checkpoint {
+            arch,
+            opt,
+            params,
+            state,
+            epochs_trained: 2,
+            seed: 3,
+            rng_state: [1, 2, 3, 4],
+            batch_size: 10,
+            image_rows: 2,
+            image_cols: 2,
+            class_names: Some(vec!["a".into(), "b".into()]),
+            history: Vec::new(),
+            progress: None,
+        };
+        let path = temp_dir("fuzz_ckpt_src").join("c.safetensors");
+        c.save(&path).unwrap();
+        std::fs::read(&path).unwrap()
+    })
+}
+
+#[test]
+fn checkpoint_loader_answers_every_mutated_file_without_panicking() {
+    let dir = temp_dir("fuzz_ckpt");
+    let original = checkpoint_bytes();
+    let header = 8 + u64::from_le_bytes(original[..8].try_into().unwrap()) as usize;
+    runner()
+        .run(&prop::collection::vec(mutation(), 1..4), |changes| {
+            let path = write(&dir, "c", &mutate(original.to_vec(), &changes, header));
+            if let Ok(c) = Checkpoint::load(&path) {
+                prop_assert_eq!(c.params.len(), c.arch.param_count());
+                prop_assert!(c.params.iter().all(|p| p.is_finite()));
+                prop_assert!(c.state.check_fits(c.opt.kind, c.params.len()).is_ok());
+                prop_assert!(c.opt.validate().is_ok());
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn checkpoint_metadata_values_are_all_checked() {
+    let dir = temp_dir("fuzz_ckpt_meta");
+    let original = checkpoint_bytes();
+    let n = u64::from_le_bytes(original[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&original[8..8 + n]).unwrap();
+    let keys: Vec<String> = header["__metadata__"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let values = prop_oneof![
+        Just(String::new()),
+        Just("NaN".to_string()),
+        Just("-1".to_string()),
+        Just("0".to_string()),
+        Just("1".to_string()),
+        Just("18446744073709551615".to_string()),
+        Just("0000000000000000,0000000000000000,0000000000000000,0000000000000000".to_string()),
+        Just("60000,60000,2".to_string()),
+        "[ -~]{0,12}",
+    ];
+    runner()
+        .run(&(0..keys.len(), values), |(k, value)| {
+            let mut h = header.clone();
+            h["__metadata__"][&keys[k]] = serde_json::Value::from(value);
+            let text = serde_json::to_vec(&h).unwrap();
+            let mut bytes = (text.len() as u64).to_le_bytes().to_vec();
+            bytes.extend_from_slice(&text);
+            bytes.extend_from_slice(&original[8 + n..]);
+            let path = write(&dir, "m", &bytes);
+            if let Ok(c) = Checkpoint::load(&path) {
+                prop_assert!(c.opt.validate().is_ok());
+                prop_assert!(c.rng_state != [0; 4]);
+                prop_assert!(c.batch_size >= 1);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn png_bytes(color: png::ColorType, channels: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, 28, 28);
+        enc.set_color(color);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().unwrap();
+        let data: Vec<u8> = (0..28 * 28 * channels).map(|i| (i * 7) as u8).collect();
+        w.write_image_data(&data).unwrap();
+    }
+    out
+}
+
+#[test]
+fn png_reader_answers_every_mutated_file_without_panicking() {
+    let dir = temp_dir("fuzz_png");
+    let pngs = [
+        png_bytes(png::ColorType::Grayscale, 1),
+        png_bytes(png::ColorType::Rgb, 3),
+        png_bytes(png::ColorType::Rgba, 4),
+    ];
+    let strategy = (0..pngs.len(), prop::collection::vec(mutation(), 1..4));
+    runner()
+        .run(&strategy, |(which, changes)| {
+            let path = write(&dir, "p.png", &mutate(pngs[which].clone(), &changes, 33));
+            if let Ok(pixels) = gpu_mlp::eval::read_png_gray(&path, 28, 28) {
+                prop_assert_eq!(pixels.len(), 28 * 28);
+            }
+            Ok(())
+        })
+        .unwrap();
+}

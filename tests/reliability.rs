@@ -1,0 +1,616 @@
+//! Never lose a run: every hostile input, signal and failing output found so far,
+//! kept as a regression test. Each one must end in a clear error or a saved model:
+//! never a panic, a hang, an allocation the input did not pay for, or a trained
+//! network lost or replaced by a worse one. Where a GPU path applies it is run too.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use common::{gpu, gzip_bytes, synthetic_dataset, temp_dir, write_idx_dir};
+use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::data::idx::encode_idx_u8;
+
+fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gpu-mlp"));
+    c.args(args).env_remove("GPU_MLP_DATA");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    command(args).output().expect("run gpu-mlp")
+}
+
+/// Exit status `code` and `words` on stderr, and no panic.
+fn assert_exit(out: &Output, code: i32, words: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {stderr}");
+    assert!(
+        stderr.contains(words),
+        "stderr {stderr:?} does not say {words:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+fn data(name: &str, n_train: usize) -> PathBuf {
+    let dir = temp_dir(name);
+    write_idx_dir(&dir, &synthetic_dataset(17, 10, 6, n_train, 200), true);
+    dir
+}
+
+/// The device flags of each path this machine runs: the CPU, and the GPU where an
+/// adapter exists (a missing one fails the GPU tests elsewhere, as it must).
+fn paths() -> Vec<Vec<&'static str>> {
+    let mut p = vec![vec!["--cpu"]];
+    if gpu().is_some() {
+        p.push(vec!["--backend", "vulkan"]);
+    }
+    p
+}
+
+fn train(device: &[&str], data: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--data", data.to_str().unwrap()];
+    args.extend_from_slice(device);
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// Rewrites one metadata value of a saved checkpoint, keeping its tensors.
+fn set_metadata(path: &Path, key: &str, value: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header["__metadata__"][key] = serde_json::Value::from(value);
+    let text = serde_json::to_vec(&header).unwrap();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&text);
+    out.extend_from_slice(&bytes[8 + n..]);
+    std::fs::write(path, out).unwrap();
+}
+
+/// A small trained checkpoint (Adam, so every optimizer field is present).
+fn saved_model(name: &str) -> (PathBuf, PathBuf) {
+    let dir = data(name, 300);
+    let path = dir.join("m.st");
+    let p = path.to_str().unwrap();
+    let out = train(
+        &["--cpu"],
+        &dir,
+        &[
+            "--hidden",
+            "8",
+            "--optimizer",
+            "adam",
+            "--epochs",
+            "1",
+            "-q",
+            "--save",
+            p,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, path)
+}
+
+#[test]
+fn checkpoint_metadata_out_of_range_is_refused_naming_the_field() {
+    let (dir, path) = saved_model("rel_meta");
+    let (d, p) = (dir.to_str().unwrap(), path.to_str().unwrap());
+    let cases = [
+        ("epochs_trained", "18446744073709551614", "epochs_trained"),
+        (
+            "rng_state",
+            "0000000000000000,0000000000000000,0000000000000000,0000000000000000",
+            "all zeros",
+        ),
+        ("eps", "0", "eps"),
+        ("beta2", "1", "beta2"),
+        ("beta1", "NaN", "beta1"),
+        ("batch_size", "0", "batch_size"),
+        ("layers", "60000,60000,2", "shape"),
+        ("history", "[{\"epoch\":1}]", "history"),
+    ];
+    for (key, value, words) in cases {
+        let bad = dir.join(format!("bad_{key}.st"));
+        std::fs::copy(&path, &bad).unwrap();
+        set_metadata(&bad, key, value);
+        let b = bad.to_str().unwrap();
+        assert_exit(
+            &run(&["eval", "--cpu", "--data", d, "--model", b]),
+            1,
+            words,
+        );
+        let out = run(&["train", "--cpu", "--data", d, "--resume", b, "--save", p]);
+        assert_exit(&out, 1, words);
+    }
+}
+
+#[test]
+fn adams_second_moment_cannot_be_negative() {
+    let (dir, path) = saved_model("rel_negative_v");
+    let mut c = Checkpoint::load(&path).unwrap();
+    c.state.v[0] = -1.0;
+    let bad = dir.join("neg.st");
+    c.save(&bad).unwrap();
+    let out = run(&[
+        "eval",
+        "--cpu",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        bad.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 1, "negative");
+}
+
+#[test]
+fn files_that_are_not_regular_files_are_refused_without_reading() {
+    let (dir, _) = saved_model("rel_special_files");
+    let d = dir.to_str().unwrap();
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for (model, words) in [
+        ("/dev/zero", "a device"),
+        ("/dev/urandom", "a device"),
+        (fifo.to_str().unwrap(), "a FIFO"),
+        (d, "a directory"),
+    ] {
+        assert_exit(
+            &run(&["eval", "--cpu", "--data", d, "--model", model]),
+            1,
+            words,
+        );
+    }
+}
+
+#[test]
+fn sizes_from_flags_are_checked_before_anything_is_allocated() {
+    let dir = data("rel_sizes", 100);
+    for device in paths() {
+        let out = train(&device, &dir, &["--hidden", "4294967296,4294966501"]);
+        assert_exit(&out, 2, "at most 4294967295 are supported");
+    }
+    assert_exit(
+        &run(&["bench", "--cpu", "--synthetic", "4294967296"]),
+        1,
+        "memory",
+    );
+    assert_exit(
+        &run(&["bench", "--cpu", "--matmul", "100000,100000,100000"]),
+        2,
+        "at most",
+    );
+    for threads in ["100000", "0", "abc", "-1"] {
+        let out = command(&["train", "--cpu", "--data", dir.to_str().unwrap()])
+            .env("GPU_MLP_THREADS", threads)
+            .output()
+            .unwrap();
+        assert_exit(&out, 2, "GPU_MLP_THREADS");
+    }
+}
+
+#[test]
+fn idx_headers_are_compared_before_a_body_is_inflated() {
+    let dir = temp_dir("rel_idx_claims");
+    let ds = synthetic_dataset(2, 10, 4, 20, 10);
+    write_idx_dir(&dir, &ds, true);
+    // 5 million 28×28 images claimed (3.9 GB), 20 labels: refused from the headers.
+    let claim = encode_idx_u8(&[5_000_000, 28, 28], &[]);
+    std::fs::write(dir.join("train-images-idx3-ubyte.gz"), gzip_bytes(&claim)).unwrap();
+    let out = run(&["train", "--cpu", "--data", dir.to_str().unwrap()]);
+    assert_exit(&out, 1, "20 labels, but");
+    // Junk after a complete gzip member is named as such.
+    write_idx_dir(&dir, &ds, true);
+    let labels = dir.join("t10k-labels-idx1-ubyte.gz");
+    let mut bytes = std::fs::read(&labels).unwrap();
+    bytes.extend_from_slice(b"junk");
+    std::fs::write(&labels, bytes).unwrap();
+    let out = run(&["train", "--cpu", "--data", dir.to_str().unwrap()]);
+    assert_exit(&out, 1, "trailing data after the gzip stream");
+}
+
+#[test]
+fn a_closed_or_full_stdout_never_costs_the_model() {
+    let dir = data("rel_stdout", 300);
+    for device in paths() {
+        let save = dir.join("piped.st");
+        let _ = std::fs::remove_file(&save);
+        let mut args = vec!["train", "--data", dir.to_str().unwrap(), "--epochs", "2"];
+        args.extend_from_slice(&device);
+        args.extend_from_slice(&["--save", save.to_str().unwrap()]);
+        // Like `| head -1` that has already exited: the read end is closed.
+        let mut child = command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_exit(&out, 0, "");
+        Checkpoint::load(&save).unwrap();
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let out = command(&[
+            "eval",
+            "--cpu",
+            "--data",
+            dir.to_str().unwrap(),
+            "--model",
+            save.to_str().unwrap(),
+        ])
+        .stdout(full)
+        .output()
+        .unwrap();
+        assert_exit(&out, 0, "");
+    }
+    let out = command(&["devices"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map(|mut c| {
+            drop(c.stdout.take());
+            c.wait_with_output().unwrap()
+        });
+    assert_exit(&out.unwrap(), 0, "");
+}
+
+#[test]
+fn a_diverged_model_is_never_saved_nor_replaces_a_good_one() {
+    let dir = data("rel_diverge", 300);
+    for device in paths() {
+        let save = dir.join("nan.st");
+        let _ = std::fs::remove_file(&save);
+        let s = save.to_str().unwrap();
+        let flags = [
+            "--activation",
+            "relu",
+            "--lr",
+            "1e30",
+            "--batch-size",
+            "300",
+            "--save",
+            s,
+        ];
+        let out = train(&device, &dir, &flags);
+        assert_exit(&out, 1, "diverged");
+        assert!(!save.exists(), "a diverged model was saved");
+        // A good checkpoint, resumed with a diverging lr onto itself, stays as it was.
+        let good = dir.join("good.st");
+        let g = good.to_str().unwrap();
+        let out = train(
+            &device,
+            &dir,
+            &["--activation", "relu", "--epochs", "1", "-q", "--save", g],
+        );
+        assert_exit(&out, 0, "");
+        let before = std::fs::read(&good).unwrap();
+        let flags = [
+            "--lr",
+            "1e30",
+            "--batch-size",
+            "300",
+            "--resume",
+            g,
+            "--save",
+            g,
+            "--checkpoint-every",
+            "1",
+        ];
+        assert_exit(&train(&device, &dir, &flags), 1, "diverged");
+        assert_eq!(
+            std::fs::read(&good).unwrap(),
+            before,
+            "the good checkpoint changed"
+        );
+    }
+}
+
+/// Spawns a run with stdout piped and returns it once it has printed `lines` lines.
+fn spawn_until(args: &[&str], lines: usize) -> (Child, Vec<String>) {
+    let mut child = command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    while seen.len() < lines {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push(line);
+    }
+    // Keep draining, so that the child never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    (child, seen)
+}
+
+#[test]
+fn a_failing_plot_warns_and_the_model_is_still_saved() {
+    let dir = data("rel_plot_fails", 3000);
+    let plots = dir.join("plots");
+    std::fs::create_dir_all(&plots).unwrap();
+    let (save, plot) = (dir.join("kept.st"), plots.join("curves.png"));
+    let args = [
+        "train",
+        "--cpu",
+        "--data",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "4",
+        "--save",
+        save.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ];
+    let (child, _) = spawn_until(&args, 2);
+    // After the first epoch the plot's directory disappears (a full or lost disk).
+    std::fs::remove_dir_all(&plots).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0, "warning: --plot");
+    assert_eq!(Checkpoint::load(&save).unwrap().epochs_trained, 4);
+}
+
+#[test]
+fn outputs_are_checked_before_training() {
+    let dir = data("rel_outputs", 100);
+    let d = dir.to_str().unwrap();
+    let cases = [
+        ("/dev/null", "a device"),
+        ("out/newdir/", "names a directory"),
+        (d, "is a directory"),
+    ];
+    for (save, words) in cases {
+        assert_exit(
+            &run(&["train", "--cpu", "--data", d, "--save", save]),
+            2,
+            words,
+        );
+    }
+    // A 254-byte name works (temporary files do not lengthen it); 256 bytes cannot.
+    let long = dir.join("n".repeat(254));
+    assert_exit(
+        &run(&[
+            "train",
+            "--cpu",
+            "--data",
+            d,
+            "--epochs",
+            "1",
+            "-q",
+            "--save",
+            long.to_str().unwrap(),
+        ]),
+        0,
+        "",
+    );
+    assert!(long.exists());
+    let too_long = dir.join("n".repeat(256));
+    assert_exit(
+        &run(&[
+            "train",
+            "--cpu",
+            "--data",
+            d,
+            "--save",
+            too_long.to_str().unwrap(),
+        ]),
+        2,
+        "longer than 255",
+    );
+    // A symlink is written through to its target and stays a symlink.
+    let target = dir.join("target.st");
+    let link = dir.join("link.st");
+    std::fs::write(&target, b"old").unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert_exit(
+        &run(&[
+            "train",
+            "--cpu",
+            "--data",
+            d,
+            "--epochs",
+            "1",
+            "-q",
+            "--save",
+            link.to_str().unwrap(),
+        ]),
+        0,
+        "",
+    );
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    Checkpoint::load(&target).unwrap();
+}
+
+#[test]
+fn a_second_writer_is_refused_and_killed_writers_leave_nothing_behind() {
+    let dir = data("rel_writers", 100);
+    let (d, target) = (dir.to_str().unwrap(), dir.join("shared.st"));
+    let held = gpu_mlp::files::Output::prepare(&target, "--save").unwrap();
+    let out = run(&[
+        "train",
+        "--cpu",
+        "--data",
+        d,
+        "--save",
+        target.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 2, "another gpu-mlp run is writing it");
+    drop(held);
+    // What a writer killed mid-write left behind (another process's temporary file).
+    let stale = gpu_mlp::files::temp_path(&target).with_extension("4000000.tmp");
+    std::fs::write(&stale, vec![0u8; 1000]).unwrap();
+    let out = run(&[
+        "train",
+        "--cpu",
+        "--data",
+        d,
+        "--epochs",
+        "1",
+        "-q",
+        "--save",
+        target.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 0, "");
+    assert!(!stale.exists(), "{} was left behind", stale.display());
+    let hidden: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".gpu-mlp-"))
+        .collect();
+    assert!(hidden.is_empty(), "left behind: {hidden:?}");
+}
+
+fn bits(c: &Checkpoint) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let b = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect();
+    (b(&c.params), b(&c.state.m), b(&c.state.v))
+}
+
+#[test]
+fn an_interrupt_saves_and_resuming_gives_the_uninterrupted_bits() {
+    for device in paths() {
+        let n_train = if device[0] == "--cpu" { 20000 } else { 3000 };
+        let dir = data(&format!("rel_interrupt{}", device.len()), n_train);
+        let d = dir.to_str().unwrap();
+        let (full, cut) = (dir.join("full.st"), dir.join("cut.st"));
+        let common = ["--optimizer", "adam", "--hidden", "64", "--seed", "3"];
+        let mut args = vec!["train", "--data", d, "--epochs", "12", "-q"];
+        args.extend_from_slice(&device);
+        args.extend_from_slice(&common);
+        let mut whole = args.clone();
+        whole.extend_from_slice(&["--save", full.to_str().unwrap()]);
+        assert_exit(&run(&whole), 0, "");
+        let mut interrupted = args.clone();
+        interrupted.extend_from_slice(&["--save", cut.to_str().unwrap(), "--metrics"]);
+        let metrics = dir.join("m.jsonl");
+        interrupted.push(metrics.to_str().unwrap());
+        interrupted.retain(|a| *a != "-q");
+        let (child, _) = spawn_until(&interrupted, 2);
+        let signal = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        assert!(signal.unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        assert_exit(&out, 130, "interrupted: saved");
+        let saved = Checkpoint::load(&cut).unwrap();
+        assert!(
+            saved.epochs_trained < 12,
+            "the run ended before the interrupt"
+        );
+        let remaining = (12 - saved.epochs_trained).to_string();
+        let mut resume = vec!["train", "--data", d, "--epochs", &remaining, "-q"];
+        resume.extend_from_slice(&device);
+        let c = cut.to_str().unwrap();
+        resume.extend_from_slice(&[
+            "--resume",
+            c,
+            "--save",
+            c,
+            "--metrics",
+            metrics.to_str().unwrap(),
+        ]);
+        assert_exit(&run(&resume), 0, "");
+        let (a, b) = (
+            Checkpoint::load(&full).unwrap(),
+            Checkpoint::load(&cut).unwrap(),
+        );
+        assert_eq!(bits(&a), bits(&b), "{device:?}: resumed weights differ");
+        assert_eq!(
+            (a.epochs_trained, a.rng_state),
+            (b.epochs_trained, b.rng_state)
+        );
+        // The resumed run's metrics and history hold every epoch, once.
+        let lines = std::fs::read_to_string(&metrics).unwrap();
+        assert_eq!(lines.lines().count(), 12, "{lines}");
+        let epochs: Vec<usize> = b.history.iter().map(|r| r.epoch).collect();
+        assert_eq!(epochs, (1..=12).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn momentum_with_sgd_means_sgd_with_momentum_and_with_adam_is_refused() {
+    let dir = data("rel_momentum", 100);
+    let save = dir.join("m.st");
+    let s = save.to_str().unwrap();
+    let out = train(
+        &["--cpu"],
+        &dir,
+        &[
+            "--optimizer",
+            "sgd",
+            "--momentum",
+            "0.5",
+            "--epochs",
+            "1",
+            "-q",
+            "--save",
+            s,
+        ],
+    );
+    assert_exit(&out, 0, "");
+    let c = Checkpoint::load(&save).unwrap();
+    assert_eq!(
+        (c.opt.kind, c.opt.momentum, c.opt.lr),
+        (gpu_mlp::optimizer::OptimizerKind::Momentum, 0.5, 0.1)
+    );
+    assert_exit(
+        &train(
+            &["--cpu"],
+            &dir,
+            &["--optimizer", "adam", "--momentum", "0.5"],
+        ),
+        2,
+        "does not apply to --optimizer adam",
+    );
+}
+
+#[test]
+fn class_names_from_a_checkpoint_print_escaped() {
+    let (dir, path) = saved_model("rel_class_names");
+    let mut c = Checkpoint::load(&path).unwrap();
+    let mut names: Vec<String> = (0..10).map(|i| format!("class{i}")).collect();
+    names.iter_mut().for_each(|n| n.push_str("\u{1b}[2J\u{7}"));
+    c.class_names = Some(names);
+    c.save(&path).unwrap();
+    let d = dir.to_str().unwrap();
+    for args in [
+        vec![
+            "eval",
+            "--cpu",
+            "--data",
+            d,
+            "--model",
+            path.to_str().unwrap(),
+        ],
+        vec![
+            "predict",
+            "--data",
+            d,
+            "--model",
+            path.to_str().unwrap(),
+            "--index",
+            "0",
+        ],
+    ] {
+        let out = run(&args);
+        assert_exit(&out, 0, "");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+            "{stdout:?}"
+        );
+        assert!(stdout.contains("\\u{1b}[2J"), "{stdout}");
+    }
+}
