@@ -45,6 +45,7 @@ pub mod data;
 pub mod download;
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod files;
 pub mod gpu;
 pub mod metrics;

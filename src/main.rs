@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => cli::eval::run_eval(args),
         Command::Download(args) => cli::download::run_download(args),
         Command::Predict(args) => cli::eval::run_predict(args),
+        Command::Export(args) => cli::export::run_export(args),
         Command::Devices { backend } => {
             cli::list_devices(backend);
             Ok(())

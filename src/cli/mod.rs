@@ -21,6 +21,7 @@ macro_rules! tell {
 pub(crate) mod bench;
 pub(crate) mod download;
 pub(crate) mod eval;
+pub(crate) mod export;
 pub(crate) mod network;
 pub(crate) mod observer;
 pub(crate) mod out;
@@ -70,6 +71,8 @@ pub(crate) enum Command {
     Eval(eval::EvalArgs),
     /// Classify 28×28 grayscale PNG images (or test example --index) with a saved network.
     Predict(eval::PredictArgs),
+    /// Write a saved network as an ONNX model (onnxruntime, TensorRT, onnxruntime-web).
+    Export(export::ExportArgs),
     /// Fetch mnist or fashion-mnist (four IDX files, SHA-256 verified) into the cache.
     Download(download::DownloadArgs),
     /// List every GPU adapter wgpu can see.

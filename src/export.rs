@@ -1,0 +1,250 @@
+//! `gpu-mlp export`: a trained network as an ONNX model, for onnxruntime, TensorRT,
+//! onnxruntime-web and every other runtime that reads ONNX.
+//!
+//! The graph takes what `gpu-mlp predict` takes, raw pixel values (0–255) as float32
+//! of shape `[batch, features]` with a dynamic batch, and applies the input scaling
+//! the network was trained with as its first node:
+//!
+//! ```text
+//! input ─ Mul(1/255) ─ Gemm(layers.0) ─ act ─ … ─ Gemm(layers.L) ─┬─ logits
+//!                                                                  └─ Softmax ─ probabilities
+//! ```
+//!
+//! Weights are stored as `torch.nn.Linear` stores them ([out, in], `transB = 1`), under
+//! the checkpoint's names. Opset 17 (ONNX 1.12, 2022): every op used here has had its
+//! current definition since opset 13–14, and opset 17 is what onnxruntime ≥ 1.12,
+//! TensorRT ≥ 8.5 and onnxruntime-web all load; newer opsets add nothing this graph
+//! uses and would lock out older deployments.
+
+use std::path::Path;
+
+use prost::Message;
+
+use crate::checkpoint::Checkpoint;
+use crate::choice::Choice;
+use crate::error::{Error, Result};
+use crate::files::write_atomically;
+use crate::model::Activation;
+
+/// Types generated from proto/onnx.proto (the ONNX project's schema) by build.rs.
+#[allow(clippy::all, missing_docs)]
+pub mod onnx {
+    include!(concat!(env!("OUT_DIR"), "/onnx.rs"));
+}
+
+use onnx::tensor_proto::DataType;
+use onnx::{
+    attribute_proto, tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto,
+    NodeProto, OperatorSetIdProto, StringStringEntryProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto,
+};
+
+/// The opset the graph is written against.
+pub const OPSET: i64 = 17;
+/// The IR version that goes with opset 17.
+const IR_VERSION: i64 = 8;
+
+/// The ONNX model of a checkpoint's network.
+pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
+    let arch = &model.arch;
+    // A checkpoint that loaded has a consistent network; these guard a hand-made one.
+    if model.params.len() != arch.param_count() || arch.layers() == 0 {
+        return Err(Error::Usage(format!(
+            "{} parameters do not make a {} network",
+            model.params.len(),
+            arch.shape_string()
+        )));
+    }
+    let mut graph = GraphProto {
+        name: Some(format!("gpu-mlp {}", arch.shape_string())),
+        input: vec![value_info("input", arch.inputs())],
+        output: vec![
+            value_info("logits", arch.classes()),
+            value_info("probabilities", arch.classes()),
+        ],
+        ..Default::default()
+    };
+    graph
+        .initializer
+        .push(tensor("input_scale", &[], &[1.0 / 255.0]));
+    graph
+        .node
+        .push(node("Mul", &["input", "input_scale"], "scaled", vec![]));
+    let mut x = "scaled".to_string();
+    for layer in arch.dense_layers() {
+        let l = layer.index;
+        let (weight, bias) = (format!("layers.{l}.weight"), format!("layers.{l}.bias"));
+        graph.initializer.push(tensor(
+            &weight,
+            &[layer.outputs, layer.inputs],
+            &transpose(
+                &model.params[layer.weight_range()],
+                layer.inputs,
+                layer.outputs,
+            ),
+        ));
+        graph.initializer.push(tensor(
+            &bias,
+            &[layer.outputs],
+            &model.params[layer.bias_range()],
+        ));
+        let z = match layer.activation {
+            Some(_) => format!("layers.{l}.z"),
+            None => "logits".to_string(),
+        };
+        let gemm = node(
+            "Gemm",
+            &[&x, &weight, &bias],
+            &z,
+            vec![int_attr("transB", 1)],
+        );
+        graph.node.push(gemm);
+        x = z;
+        if let Some(act) = layer.activation {
+            let a = format!("layers.{l}.a");
+            graph.node.push(node(activation_op(act), &[&x], &a, vec![]));
+            x = a;
+        }
+    }
+    graph.node.push(node(
+        "Softmax",
+        &["logits"],
+        "probabilities",
+        vec![int_attr("axis", 1)],
+    ));
+    Ok(ModelProto {
+        ir_version: Some(IR_VERSION),
+        opset_import: vec![OperatorSetIdProto {
+            domain: Some(String::new()),
+            version: Some(OPSET),
+        }],
+        producer_name: Some("gpu-mlp".into()),
+        producer_version: Some(env!("CARGO_PKG_VERSION").into()),
+        doc_string: Some(
+            "A multi-layer perceptron trained by gpu-mlp. Input: raw pixel (or feature) \
+             values as float32 [batch, features], scaled by 1/255 inside the graph; \
+             outputs: logits and softmax probabilities [batch, classes]."
+                .into(),
+        ),
+        metadata_props: metadata(model),
+        graph: Some(graph),
+        ..Default::default()
+    })
+}
+
+/// Writes `model`'s ONNX form to `path` atomically.
+pub fn export(model: &Checkpoint, path: &Path) -> Result<()> {
+    let bytes = to_onnx(model)?.encode_to_vec();
+    write_atomically(path, &bytes)
+}
+
+fn activation_op(act: Activation) -> &'static str {
+    match act {
+        Activation::Sigmoid => "Sigmoid",
+        Activation::Relu => "Relu",
+        Activation::Tanh => "Tanh",
+    }
+}
+
+/// The network's description and training settings, as `metadata_props`.
+fn metadata(model: &Checkpoint) -> Vec<StringStringEntryProto> {
+    let arch = &model.arch;
+    let mut props = vec![
+        ("layers", arch.shape_string()),
+        ("activation", arch.activation.name().to_string()),
+        ("loss", arch.loss.name().to_string()),
+        ("optimizer", model.opt.kind.name().to_string()),
+        ("lr", model.opt.lr.to_string()),
+        ("batch_size", model.batch_size.to_string()),
+        ("epochs_trained", model.epochs_trained.to_string()),
+        ("seed", model.seed.to_string()),
+        ("image_rows", model.image_rows.to_string()),
+        ("image_cols", model.image_cols.to_string()),
+        (
+            "input_scaling",
+            "x / 255 (inside the graph: feed raw values)".to_string(),
+        ),
+    ];
+    if let Some(names) = &model.class_names {
+        props.push((
+            "class_names",
+            serde_json::to_string(names).unwrap_or_default(),
+        ));
+    }
+    props
+        .into_iter()
+        .map(|(key, value)| StringStringEntryProto {
+            key: Some(key.to_string()),
+            value: Some(value),
+        })
+        .collect()
+}
+
+/// A float32 tensor of `[batch, width]` with a symbolic batch dimension.
+fn value_info(name: &str, width: usize) -> ValueInfoProto {
+    let dim = |value| tensor_shape_proto::Dimension {
+        value: Some(value),
+        ..Default::default()
+    };
+    let shape = TensorShapeProto {
+        dim: vec![
+            dim(tensor_shape_proto::dimension::Value::DimParam(
+                "batch".into(),
+            )),
+            dim(tensor_shape_proto::dimension::Value::DimValue(width as i64)),
+        ],
+    };
+    ValueInfoProto {
+        name: Some(name.into()),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: Some(DataType::Float as i32),
+                shape: Some(shape),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A float32 initializer, its values little-endian in `raw_data`.
+fn tensor(name: &str, dims: &[usize], values: &[f32]) -> TensorProto {
+    TensorProto {
+        name: Some(name.into()),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: Some(DataType::Float as i32),
+        raw_data: Some(values.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attribute: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        op_type: Some(op.into()),
+        name: Some(format!("{op}:{output}")),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute,
+        ..Default::default()
+    }
+}
+
+fn int_attr(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(attribute_proto::AttributeType::Int as i32),
+        i: Some(value),
+        ..Default::default()
+    }
+}
+
+/// W (in×out, the internal layout) as [out, in].
+fn transpose(w: &[f32], inputs: usize, outputs: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; w.len()];
+    for i in 0..inputs {
+        for j in 0..outputs {
+            t[j * inputs + i] = w[i * outputs + j];
+        }
+    }
+    t
+}
