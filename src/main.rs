@@ -21,18 +21,20 @@ fn main() -> ExitCode {
     };
     env_logger::Builder::new().parse_filters(&filter).init();
     let cli = Cli::parse();
-    let result = cli::cpu_threads_from_env().and_then(|()| match cli.command {
-        Command::Train(args) => cli::train::run_train(args),
-        Command::Bench(args) => cli::bench::run_bench(args),
-        Command::Eval(args) => cli::eval::run_eval(args),
-        Command::Download(args) => cli::download::run_download(args),
-        Command::Predict(args) => cli::eval::run_predict(args),
-        Command::Export(args) => cli::export::run_export(args),
-        Command::Devices { backend } => {
-            cli::list_devices(backend);
-            Ok(())
-        }
-    });
+    let result = cli::cpu_threads_from_env()
+        .and_then(|()| cli::cpu_kernel_from_env())
+        .and_then(|()| match cli.command {
+            Command::Train(args) => cli::train::run_train(args),
+            Command::Bench(args) => cli::bench::run_bench(args),
+            Command::Eval(args) => cli::eval::run_eval(args),
+            Command::Download(args) => cli::download::run_download(args),
+            Command::Predict(args) => cli::eval::run_predict(args),
+            Command::Export(args) => cli::export::run_export(args),
+            Command::Devices { backend } => {
+                cli::list_devices(backend);
+                Ok(())
+            }
+        });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -135,11 +135,11 @@ fn print_report(r: &BenchReport, warmup: usize, cpu: bool, steps_per_epoch: usiz
     if cpu {
         let threads = cpu_threads();
         match bench::cpu_peak_gflops(threads) {
-            Some(peak) => say!(
-                "CPU FP32 peak    {peak:.1} GFLOP/s measured ({threads} threads of 8-wide FMA chains); this run: {:.0} % of it",
+            Some((peak, isa)) => say!(
+                "CPU FP32 peak    {peak:.1} GFLOP/s measured ({threads} threads of {isa} FMA chains); this run: {:.0} % of it",
                 100.0 * r.matmul_flops / r.seconds / 1e9 / peak
             ),
-            None => say!("CPU FP32 peak    n/a (needs x86-64 with AVX2 and FMA)"),
+            None => say!("CPU FP32 peak    n/a (needs x86-64 with AVX2 and FMA, or AVX-512)"),
         }
     } else {
         let c = &r.counters;
@@ -214,9 +214,20 @@ pub(crate) fn bench_matmul(device: &DeviceArgs, &[m, k, n]: &[usize; 3]) -> Resu
         flops / 1e9
     );
     let cpu_s = time_cpu_gemm(m, k, n);
+    let peak = match bench::cpu_peak_gflops(cpu_threads()) {
+        Some((peak, isa)) => format!(
+            " = {:.0} % of the {isa} peak ({peak:.0})",
+            100.0 * flops / cpu_s / 1e9 / peak
+        ),
+        None => String::new(),
+    };
     say!(
-        "{:<44} {:>10.3} ms {:>9.2} GFLOP/s",
-        format!("cpu gemm ({} threads)", cpu_threads()),
+        "{:<44} {:>10.3} ms {:>9.2} GFLOP/s{peak}",
+        format!(
+            "cpu gemm ({} threads, {} kernel)",
+            cpu_threads(),
+            gpu_mlp::cpu::kernel::current().name()
+        ),
         1e3 * cpu_s,
         flops / cpu_s / 1e9
     );

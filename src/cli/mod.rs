@@ -37,6 +37,7 @@ use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
 use gpu_mlp::choice::Choice;
+use gpu_mlp::cpu::kernel::CpuKernel;
 use gpu_mlp::cpu::CpuBackend;
 use gpu_mlp::data::{self, Dataset};
 use gpu_mlp::gpu::context::describe_adapter;
@@ -210,6 +211,18 @@ pub(crate) fn gpu_options_from_env() -> Result<GpuOptions, Error> {
         .and_then(|v| v.parse().ok())
         .filter(|&n: &u32| n > 0);
     Ok(GpuOptions { matmul, workers })
+}
+
+/// `GPU_MLP_CPU_KERNEL`: the CPU path's instruction set (default: the widest the
+/// processor runs; see `cpu::kernel`).
+pub(crate) fn cpu_kernel_from_env() -> Result<(), Error> {
+    let Ok(name) = std::env::var("GPU_MLP_CPU_KERNEL") else {
+        return Ok(());
+    };
+    let kernel =
+        CpuKernel::parse(&name).map_err(|e| Error::Usage(format!("$GPU_MLP_CPU_KERNEL: {e}")))?;
+    gpu_mlp::cpu::kernel::set_kernel(kernel)
+        .map_err(|e| Error::Usage(format!("$GPU_MLP_CPU_KERNEL={name}: {e}")))
 }
 
 /// `GPU_MLP_THREADS`: how many threads the CPU path uses (default: every core).

@@ -8,7 +8,8 @@ use crate::model::Activation;
 /// z (m×n) += b, then z = act(z) in place; `act = None` leaves the logits linear.
 pub fn bias_activation_forward<T: Real>(z: &mut [T], b: &[T], n: usize, act: Option<Activation>) {
     // One loop per activation, each branch-free inside, so that the compiler
-    // vectorises it.
+    // vectorises it. (Built for AVX-512 or AVX2 as well, these loops measured no
+    // faster: they wait on memory, not on arithmetic.)
     match act {
         None => map_with_bias(z, b, n, |v| v),
         Some(Activation::Sigmoid) => map_with_bias(z, b, n, T::sigmoid),

@@ -3,6 +3,7 @@
 //! the oracle every GPU result is checked against.
 
 pub mod activation;
+pub mod kernel;
 pub mod layer;
 pub mod matmul;
 pub mod optimizer;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::choice::Choice;
 use crate::data::{Dataset, Split, SplitKind};
 use crate::error::{Error, Result};
 use crate::model::{train_flops, Architecture};
@@ -212,7 +214,11 @@ impl CpuBackend {
 
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
-        format!("cpu ({} threads)", cpu_threads())
+        format!(
+            "cpu ({} threads, {} kernel)",
+            cpu_threads(),
+            kernel::current().name()
+        )
     }
 
     fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {

@@ -5,6 +5,8 @@
 use std::fmt::Debug;
 use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
+use super::kernel::CpuKernel;
+
 pub trait Real:
     Copy
     + Debug
@@ -77,6 +79,113 @@ const PARALLEL_MIN_MACS: usize = 1 << 20;
 struct Shared<T>(*const T, *const T, *mut T);
 unsafe impl<T> Send for Shared<T> {}
 unsafe impl<T> Sync for Shared<T> {}
+
+/// matrixmultiply's `sgemm`/`dgemm`.
+type MatrixMultiply<T> = unsafe fn(
+    usize,
+    usize,
+    usize,
+    T,
+    *const T,
+    isize,
+    isize,
+    *const T,
+    isize,
+    isize,
+    T,
+    *mut T,
+    isize,
+    isize,
+);
+
+/// A strided operand: pointer, row stride, column stride.
+type View<P> = (P, isize, isize);
+
+/// C (m×n, row stride `c.1`) = beta·C + A (m×k) · B (k×n) on this thread, with
+/// `kernel`'s GEMM.
+///
+/// # Safety
+/// Every element the three views reach must be valid, and C must not alias A or B.
+unsafe fn gemm_part<T: Real>(
+    kernel: CpuKernel,
+    m: usize,
+    k: usize,
+    n: usize,
+    (a, b, c): (View<*const T>, View<*const T>, (*mut T, isize)),
+    beta: T,
+    matrixmultiply: MatrixMultiply<T>,
+) {
+    match kernel {
+        CpuKernel::Avx2 => matrixmultiply(
+            m,
+            k,
+            n,
+            T::ONE,
+            a.0,
+            a.1,
+            a.2,
+            b.0,
+            b.1,
+            b.2,
+            beta,
+            c.0,
+            c.1,
+            1,
+        ),
+        // gemm's dst = alpha·dst + beta·lhs·rhs, columns first in each stride pair.
+        CpuKernel::Avx512 => gemm::gemm(
+            m,
+            n,
+            k,
+            c.0,
+            1,
+            c.1,
+            beta != T::ZERO,
+            a.0,
+            a.2,
+            a.1,
+            b.0,
+            b.2,
+            b.1,
+            beta,
+            T::ONE,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        ),
+        CpuKernel::Portable => portable_gemm(m, k, n, a, b, c, beta),
+    }
+}
+
+/// The plain-loop GEMM: row by row of C, each row a sum of scaled rows of B, in
+/// code the compiler vectorises for the build's baseline target only.
+///
+/// # Safety
+/// As `gemm_part`.
+unsafe fn portable_gemm<T: Real>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: View<*const T>,
+    b: View<*const T>,
+    c: (*mut T, isize),
+    beta: T,
+) {
+    for i in 0..m {
+        let row = std::slice::from_raw_parts_mut(c.0.offset(i as isize * c.1), n);
+        for v in row.iter_mut() {
+            *v = if beta == T::ZERO { T::ZERO } else { beta * *v };
+        }
+        for p in 0..k {
+            let x = *a.0.offset(i as isize * a.1 + p as isize * a.2);
+            let b_row = b.0.offset(p as isize * b.1);
+            for (j, v) in row.iter_mut().enumerate() {
+                *v += x * *b_row.offset(j as isize * b.2);
+            }
+        }
+    }
+}
 
 /// e^x in f32 without a libm call, so that loops over it vectorise: Cephes' expf
 /// (range reduction by ln 2 in two parts, a degree-5 polynomial on |r| ≤ ln2/2,
@@ -154,6 +263,8 @@ macro_rules! impl_real {
                 let (a_rs, a_cs) = a_strides;
                 let (b_rs, b_cs) = b_strides;
                 let ptrs = Shared(a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+                // Read on the calling thread: helper threads run the same kernel.
+                let kernel = super::kernel::current();
                 // C row-block or column-block [start, end): one sub-product on one thread.
                 let part = move |rows: bool, start: usize, end: usize| {
                     let p = ptrs;
@@ -164,41 +275,17 @@ macro_rules! impl_real {
                     // a block of them does too, parts write disjoint blocks of C, and
                     // `c` is borrowed mutably, so it aliases neither `a` nor `b`.
                     unsafe {
-                        if rows {
-                            $gemm(
-                                end - start,
-                                k,
-                                n,
-                                1.0,
-                                p.0.offset(start as isize * a_rs),
-                                a_rs,
-                                a_cs,
-                                p.1,
-                                b_rs,
-                                b_cs,
-                                beta,
-                                p.2.offset(start as isize * c_row_stride),
-                                c_row_stride,
-                                1,
-                            )
+                        let block = if rows {
+                            let a = p.0.offset(start as isize * a_rs);
+                            let c = p.2.offset(start as isize * c_row_stride);
+                            (end - start, n, a, p.1, c)
                         } else {
-                            $gemm(
-                                m,
-                                k,
-                                end - start,
-                                1.0,
-                                p.0,
-                                a_rs,
-                                a_cs,
-                                p.1.offset(start as isize * b_cs),
-                                b_rs,
-                                b_cs,
-                                beta,
-                                p.2.add(start),
-                                c_row_stride,
-                                1,
-                            )
-                        }
+                            let b = p.1.offset(start as isize * b_cs);
+                            (m, end - start, p.0, b, p.2.add(start))
+                        };
+                        let (bm, bn, a, b, c) = block;
+                        let views = ((a, a_rs, a_cs), (b, b_rs, b_cs), (c, c_row_stride));
+                        gemm_part(kernel, bm, k, bn, views, beta, $gemm);
                     }
                 };
                 let pool = if m * k * n >= PARALLEL_MIN_MACS {
