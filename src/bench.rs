@@ -65,9 +65,11 @@ impl BenchReport {
 
 /// Runs `warmup` steps, then `length`, timing only the latter. `make_backend` builds
 /// the backend (timed as part of the first step).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     make_backend: impl FnOnce() -> Result<Box<dyn Measured>>,
     arch: &Architecture,
+    lr: f32,
     n_train: usize,
     batch: usize,
     warmup: usize,
@@ -85,6 +87,7 @@ pub fn run(
         rng: Rng::new(0),
         order: (0..n_train as u32).collect(),
         batch,
+        lr,
     };
     // Warm-up: the first step (compiles shaders on lazy drivers), then the rest.
     steps_run.run(backend.as_mut(), 1)?;
@@ -126,6 +129,7 @@ struct StepRunner {
     rng: Rng,
     order: Vec<u32>,
     batch: usize,
+    lr: f32,
 }
 
 impl StepRunner {
@@ -140,6 +144,7 @@ impl StepRunner {
                 &self.order,
                 self.batch,
                 ..steps - done,
+                &|_| self.lr,
                 |_, _, _| true,
             )?;
             done += pass.steps;

@@ -27,6 +27,7 @@ use crate::files::{read_bounded, write_atomically};
 use crate::metrics::{report_from_json, report_to_json};
 use crate::model::Architecture;
 use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
+use crate::schedule::LrSchedule;
 use crate::train::{EpochProgress, EpochReport, Totals, MAX_BATCH_SIZE};
 
 pub const FORMAT: &str = "gpu-mlp/1";
@@ -61,6 +62,9 @@ pub struct Checkpoint {
     /// Set when the checkpoint was written inside an epoch (an interrupt): how far
     /// that epoch got. `rng_state` is then the RNG before that epoch's shuffle.
     pub progress: Option<EpochProgress>,
+    /// The learning-rate schedule, continued where it stopped on resume (its `lr`
+    /// is `opt.lr`).
+    pub schedule: LrSchedule,
 }
 
 /// Fashion-MNIST's ten classes, in label order.
@@ -174,6 +178,13 @@ impl Checkpoint {
             ("beta1", o.beta1.to_string()),
             ("beta2", o.beta2.to_string()),
             ("eps", o.eps.to_string()),
+            ("weight_decay", o.weight_decay.to_string()),
+            ("lr_schedule", self.schedule.kind.name().to_string()),
+            ("warmup", self.schedule.warmup.to_string()),
+            ("lr_step_every", self.schedule.step_every.to_string()),
+            ("lr_gamma", self.schedule.gamma.to_string()),
+            ("lr_min", self.schedule.min_lr.to_string()),
+            ("lr_span", self.schedule.span.to_string()),
             ("epochs_trained", self.epochs_trained.to_string()),
             ("optimizer_steps", self.state.t.to_string()),
             ("seed", self.seed.to_string()),
@@ -253,6 +264,7 @@ impl Checkpoint {
             batch_size: meta.bounded("batch_size", 1, MAX_BATCH_SIZE)?,
             history: meta.history()?,
             progress: meta.progress()?,
+            schedule: meta.schedule(opt.lr)?,
             image_rows,
             image_cols,
             arch,
@@ -359,6 +371,11 @@ impl Metadata<'_> {
             beta1: self.parse("beta1")?,
             beta2: self.parse("beta2")?,
             eps: self.parse("eps")?,
+            // Absent from checkpoints written before weight decay existed: none.
+            weight_decay: match self.map.contains_key("weight_decay") {
+                true => self.parse("weight_decay")?,
+                false => 0.0,
+            },
         };
         opt.validate()
             .map_err(|e| self.bad(format!("metadata: {e}")))?;
@@ -394,6 +411,26 @@ impl Metadata<'_> {
             )));
         }
         Ok((rows, cols))
+    }
+
+    /// The learning-rate schedule (absent in older checkpoints: constant).
+    fn schedule(&self, lr: f32) -> Result<LrSchedule> {
+        if !self.map.contains_key("lr_schedule") {
+            return Ok(LrSchedule::constant(lr));
+        }
+        let schedule = LrSchedule {
+            kind: self.choice("lr_schedule")?,
+            lr,
+            warmup: self.bounded("warmup", 0, MAX_EPOCHS)?,
+            step_every: self.bounded("lr_step_every", 1, MAX_EPOCHS)?,
+            gamma: self.parse("lr_gamma")?,
+            min_lr: self.parse("lr_min")?,
+            span: self.bounded("lr_span", 1, MAX_EPOCHS)?,
+        };
+        schedule
+            .validate()
+            .map_err(|e| self.bad(format!("metadata: {e}")))?;
+        Ok(schedule)
     }
 
     /// The per-epoch history (absent in older checkpoints: empty).

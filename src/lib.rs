@@ -54,6 +54,7 @@ pub mod optimizer;
 pub mod plot;
 pub mod profile;
 pub mod rng;
+pub mod schedule;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -20,6 +20,7 @@ pub fn report_to_json(r: &EpochReport) -> Value {
         "test_accuracy": r.test_accuracy,
         "seconds": r.seconds,
         "samples_per_second": r.samples_per_second,
+        "lr": r.lr,
     })
 }
 
@@ -34,6 +35,8 @@ pub fn report_from_json(v: &Value) -> Option<EpochReport> {
         test_accuracy: f("test_accuracy")?,
         seconds: f("seconds")?,
         samples_per_second: f("samples_per_second")?,
+        // Absent from histories written before schedules existed.
+        lr: v.get("lr").and_then(|x| x.as_f64()).unwrap_or(f64::NAN),
     })
 }
 

@@ -9,6 +9,8 @@ pub enum OptimizerKind {
     Sgd,
     Momentum,
     Adam,
+    /// Adam with decoupled weight decay (PyTorch's `AdamW`).
+    AdamW,
 }
 
 impl Choice for OptimizerKind {
@@ -16,6 +18,7 @@ impl Choice for OptimizerKind {
         OptimizerKind::Sgd,
         OptimizerKind::Momentum,
         OptimizerKind::Adam,
+        OptimizerKind::AdamW,
     ];
     const WHAT: &'static str = "optimizer";
 
@@ -24,6 +27,7 @@ impl Choice for OptimizerKind {
             OptimizerKind::Sgd => "sgd",
             OptimizerKind::Momentum => "momentum",
             OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
         }
     }
 }
@@ -35,7 +39,16 @@ impl OptimizerKind {
             OptimizerKind::Sgd => 0.1,
             // Heavy-ball momentum 0.9 multiplies the step by ~10, so 0.01 moves like SGD at 0.1.
             OptimizerKind::Momentum => 0.01,
-            OptimizerKind::Adam => 0.001,
+            OptimizerKind::Adam | OptimizerKind::AdamW => 0.001,
+        }
+    }
+
+    /// Weight decay when `--weight-decay` is not given: PyTorch's defaults (0 for
+    /// SGD and Adam, 0.01 for AdamW).
+    pub fn default_weight_decay(self) -> f32 {
+        match self {
+            OptimizerKind::AdamW => 0.01,
+            _ => 0.0,
         }
     }
 
@@ -45,13 +58,16 @@ impl OptimizerKind {
         match self {
             OptimizerKind::Sgd => 0,
             OptimizerKind::Momentum => 1,
-            OptimizerKind::Adam => 2,
+            OptimizerKind::Adam | OptimizerKind::AdamW => 2,
         }
     }
 }
 
 /// Optimizer hyper-parameters. Momentum is PyTorch's form (`v = μv + g; p -= lr·v`);
-/// Adam is Kingma & Ba with bias correction.
+/// Adam is Kingma & Ba with bias correction. `weight_decay` is PyTorch's: for sgd,
+/// momentum and adam an L2 term added to the gradient (`g + wd·p`), for adamw a
+/// decoupled decay (`p ← p·(1 − lr·wd)` before the Adam step); biases are decayed
+/// too, as PyTorch does by default.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Optimizer {
     pub kind: OptimizerKind,
@@ -60,6 +76,7 @@ pub struct Optimizer {
     pub beta1: f32,
     pub beta2: f32,
     pub eps: f32,
+    pub weight_decay: f32,
 }
 
 impl Optimizer {
@@ -71,6 +88,7 @@ impl Optimizer {
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
+            weight_decay: kind.default_weight_decay(),
         }
     }
 
@@ -92,6 +110,12 @@ impl Optimizer {
             if !(0.0..1.0).contains(&beta) {
                 return Err(Error::Usage(format!("{name} {beta} must be in [0, 1)")));
             }
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::Usage(format!(
+                "--weight-decay {} must be a finite number of at least 0",
+                self.weight_decay
+            )));
         }
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return Err(Error::Usage(format!(

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::Architecture;
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::rng::Rng;
+use crate::schedule::LrSchedule;
 
 /// Examples per forward pass when evaluating (no gradients, so larger batches are fine).
 pub const EVAL_BATCH: usize = 500;
@@ -64,6 +65,9 @@ pub trait Backend {
     /// The current parameters, in `model::Architecture`'s flat layout.
     fn parameters(&mut self) -> Result<Vec<f32>>;
 
+    /// Sets the learning rate of the steps that follow (a schedule's value per step).
+    fn set_learning_rate(&mut self, lr: f32);
+
     /// The optimizer's state (momentum's velocity, Adam's moments, the step count),
     /// for checkpoints.
     fn optimizer_state(&mut self) -> Result<OptimizerState<f32>>;
@@ -97,6 +101,8 @@ pub struct TrainConfig {
     /// Where a checkpoint saved in the middle of an epoch stopped: the first epoch of
     /// this run replays the same shuffle and continues after those steps.
     pub resume_within: Option<EpochProgress>,
+    /// The learning rate of every step.
+    pub schedule: LrSchedule,
 }
 
 impl TrainConfig {
@@ -128,6 +134,8 @@ pub struct EpochReport {
     /// Wall time of the training steps (shuffle to the epoch's metrics), without evaluation.
     pub seconds: f64,
     pub samples_per_second: f64,
+    /// The learning rate of the epoch's last step.
+    pub lr: f64,
 }
 
 impl EpochReport {
@@ -225,11 +233,13 @@ pub fn train(
         rng.shuffle(&mut order);
         let before = resume.take().unwrap_or_default();
         let mut keep_going = true;
+        let lr_at = |step| cfg.schedule.lr_at(epoch - 1, step, steps_per_epoch);
         let pass = run_epoch(
             backend,
             &order,
             cfg.batch_size,
             before.steps..,
+            &lr_at,
             |b, done, _| {
                 let loss = b.running_totals().map(|t| t.mean_loss());
                 keep_going = observer.batch_done(epoch, before.steps + done, steps_per_epoch, loss);
@@ -265,6 +275,7 @@ pub fn train(
             test_accuracy: test.accuracy(),
             seconds,
             samples_per_second: pass.samples as f64 / seconds.max(1e-9),
+            lr: lr_at(steps - 1) as f64,
         };
         if let Some(diverged) = report.divergence() {
             return Err(diverged);
@@ -292,14 +303,15 @@ pub struct Pass {
 /// One pass over `order` (a permutation of the training set) in batches of
 /// `batch_size`, over the batches numbered `steps` (`3..` resumes after three,
 /// `..10` stops after ten); the last, partial batch is trained on, not dropped.
-/// After each batch calls `after_batch(backend, done, total)` (counting this
-/// pass's batches), which returns false to stop there. The one epoch loop:
-/// training and benchmarks both run it.
+/// Each step runs at `lr_at(step)`. After each batch calls `after_batch(backend,
+/// done, total)` (counting this pass's batches), which returns false to stop there.
+/// The one epoch loop: training and benchmarks both run it.
 pub fn run_epoch(
     backend: &mut dyn Backend,
     order: &[u32],
     batch_size: usize,
     steps: impl std::ops::RangeBounds<usize>,
+    lr_at: &dyn Fn(usize) -> f32,
     mut after_batch: impl FnMut(&dyn Backend, usize, usize) -> bool,
 ) -> Result<Pass> {
     use std::ops::Bound;
@@ -321,6 +333,7 @@ pub fn run_epoch(
     for step in first..end {
         let start = step * batch_size;
         let len = batch_size.min(n - start);
+        backend.set_learning_rate(lr_at(step));
         backend.train_batch(start, len)?;
         pass.steps += 1;
         pass.samples += len;

@@ -183,6 +183,7 @@ fn checkpoint_bytes() -> &'static [u8] {
             class_names: Some(vec!["a".into(), "b".into()]),
             history: Vec::new(),
             progress: None,
+            schedule: gpu_mlp::schedule::LrSchedule::constant(0.001),
         };
         let path = temp_dir("fuzz_ckpt_src").join("c.safetensors");
         c.save(&path).unwrap();

@@ -25,16 +25,37 @@ const PARAM_REL: f64 = 1e-6;
 
 fn one_step(activation: Activation, loss: Loss, kind: OptimizerKind) {
     for &variant in MatmulVariant::ALL {
-        one_step_with(activation, loss, kind, variant);
+        one_step_with(activation, loss, kind, variant, None);
     }
 }
 
-fn one_step_with(activation: Activation, loss: Loss, kind: OptimizerKind, variant: MatmulVariant) {
+/// Two steps as `one_step_with`, with weight decay `wd` and the second step at half
+/// the learning rate (a schedule's change between steps).
+fn one_step_decayed(kind: OptimizerKind, wd: f32) {
+    one_step_with(
+        Activation::Relu,
+        Loss::CrossEntropy,
+        kind,
+        MatmulVariant::Blocked,
+        Some(wd),
+    );
+}
+
+fn one_step_with(
+    activation: Activation,
+    loss: Loss,
+    kind: OptimizerKind,
+    variant: MatmulVariant,
+    decay: Option<f32>,
+) {
     let Some(ctx) = gpu() else { return };
     let ds = Arc::new(synthetic_dataset(21, 10, 7, 37, 10));
     // Two hidden layers so that the hidden-to-hidden input gradient is covered too.
     let arch = Architecture::new(49, &[24, 13], 10, activation, loss).unwrap();
-    let opt = Optimizer::new(kind, Some(0.05), 0.9);
+    let mut opt = Optimizer::new(kind, Some(0.05), 0.9);
+    if let Some(wd) = decay {
+        opt.weight_decay = wd;
+    }
     let params = arch.init_params(&mut Rng::new(4));
     let mut order: Vec<u32> = (0..37).collect();
     Rng::new(5).shuffle(&mut order);
@@ -54,6 +75,9 @@ fn one_step_with(activation: Activation, loss: Loss, kind: OptimizerKind, varian
         b.begin_epoch(&order).unwrap();
         // A ragged batch (37 examples, not a tile multiple), then a 1-example batch.
         b.train_batch(0, 36).unwrap();
+        if decay.is_some() {
+            b.set_learning_rate(0.025);
+        }
         b.train_batch(36, 1).unwrap();
         b.end_epoch().unwrap();
     }
@@ -99,6 +123,20 @@ step_tests! {
     step_matches_cpu_tanh_adam: Tanh, CrossEntropy, Adam;
     step_matches_cpu_sigmoid_mse_sgd: Sigmoid, Mse, Sgd;
     step_matches_cpu_relu_mse_adam: Relu, Mse, Adam;
+    step_matches_cpu_sigmoid_adamw: Sigmoid, CrossEntropy, AdamW;
+}
+
+#[test]
+fn weight_decay_and_a_changed_lr_match_the_cpu_for_every_optimizer() {
+    for kind in [
+        OptimizerKind::Sgd,
+        OptimizerKind::Momentum,
+        OptimizerKind::Adam,
+    ] {
+        one_step_decayed(kind, 0.05);
+    }
+    one_step_decayed(OptimizerKind::AdamW, 0.01);
+    one_step_decayed(OptimizerKind::AdamW, 0.5);
 }
 
 /// Ten steps: each "epoch" is one full batch, so each epoch's training loss is one

@@ -76,9 +76,11 @@ pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
         (None, None) => Length::Epochs(1),
     };
     let (arch, batch) = (setup.arch.clone(), setup.batch_size);
+    let lr = setup.opt.lr;
     let (backend, r) = bench::run(
         || make_backend(&args.device, &dataset, setup),
         &arch,
+        lr,
         dataset.train.len(),
         batch,
         args.warmup.max(1),

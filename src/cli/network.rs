@@ -26,7 +26,8 @@ pub(crate) struct NetworkArgs {
     /// Output loss, after softmax [default: cross-entropy].
     #[arg(long, value_parser = choice::<Loss>())]
     pub(crate) loss: Option<Loss>,
-    /// Optimizer: SGD, heavy-ball momentum (PyTorch's SGD with momentum) or Adam [default: sgd].
+    /// Optimizer: SGD, heavy-ball momentum (PyTorch's SGD with momentum), Adam or
+    /// AdamW (decoupled weight decay) [default: sgd].
     #[arg(long, value_parser = choice::<OptimizerKind>())]
     pub(crate) optimizer: Option<OptimizerKind>,
     /// Learning rate [default: 0.1 for sgd, 0.01 for momentum, 0.001 for adam].
@@ -36,6 +37,10 @@ pub(crate) struct NetworkArgs {
     /// momentum, as PyTorch's SGD(momentum=…).
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) momentum: Option<f32>,
+    /// Weight decay: L2 added to the gradient for sgd, momentum and adam, decoupled
+    /// for adamw, as PyTorch's weight_decay; biases too [default: 0, adamw 0.01].
+    #[arg(long, value_name = "F", allow_negative_numbers = true)]
+    pub(crate) weight_decay: Option<f32>,
     /// Examples per step [default: 100, or the checkpoint's with --resume].
     #[arg(long, value_name = "N")]
     pub(crate) batch_size: Option<usize>,
@@ -77,15 +82,19 @@ impl NetworkArgs {
     pub(crate) fn optimizer(&self) -> Result<Optimizer, Error> {
         let kind = match (self.optimizer.unwrap_or(OptimizerKind::Sgd), self.momentum) {
             (OptimizerKind::Sgd, Some(m)) if m != 0.0 => OptimizerKind::Momentum,
-            (OptimizerKind::Adam, Some(m)) => {
+            (kind @ (OptimizerKind::Adam | OptimizerKind::AdamW), Some(m)) => {
                 return Err(Error::Usage(format!(
-                    "--momentum {m} does not apply to --optimizer adam (its first-moment decay is beta1 = 0.9)"
+                    "--momentum {m} does not apply to --optimizer {} (its first-moment decay is beta1 = 0.9)",
+                    kind.name()
                 )))
             }
             (kind, _) => kind,
         };
         let lr = self.lr.or(self.optimizer.map(OptimizerKind::default_lr));
-        let opt = Optimizer::new(kind, lr, self.momentum.unwrap_or(0.9));
+        let mut opt = Optimizer::new(kind, lr, self.momentum.unwrap_or(0.9));
+        if let Some(wd) = self.weight_decay {
+            opt.weight_decay = wd;
+        }
         opt.validate()?;
         if let Some(b) = self.batch_size {
             if !(1..=MAX_BATCH_SIZE).contains(&b) {

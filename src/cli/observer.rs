@@ -13,6 +13,7 @@ use gpu_mlp::metrics::MetricsWriter;
 use gpu_mlp::model::Architecture;
 use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::rng::Rng;
+use gpu_mlp::schedule::LrSchedule;
 use gpu_mlp::train::{self, Backend, EpochReport, Interruption, TrainConfig, TrainSetup};
 use gpu_mlp::Error;
 
@@ -25,9 +26,15 @@ pub(crate) struct CheckpointInfo {
     rows: usize,
     cols: usize,
     class_names: Option<Vec<String>>,
+    schedule: LrSchedule,
 }
 
 impl CheckpointInfo {
+    /// The run's learning-rate schedule, for the checkpoints.
+    pub(crate) fn with_schedule(self, schedule: LrSchedule) -> Self {
+        CheckpointInfo { schedule, ..self }
+    }
+
     pub(crate) fn new(
         setup: &TrainSetup,
         seed: u64,
@@ -42,6 +49,7 @@ impl CheckpointInfo {
             rows: dataset.rows,
             cols: dataset.cols,
             class_names,
+            schedule: LrSchedule::constant(setup.opt.lr),
         }
     }
 }
@@ -118,6 +126,7 @@ impl TrainObserver {
             class_names: s.class_names.clone(),
             history: self.history.clone(),
             progress: None,
+            schedule: s.schedule,
         })
     }
 

@@ -14,13 +14,14 @@ use clap::Args;
 
 use super::observer::{CheckpointInfo, TrainObserver};
 use super::{
-    describe_run, fresh_setup, load_data, make_backend, DataArgs, DeviceArgs, NetworkArgs,
+    choice, describe_run, fresh_setup, load_data, make_backend, DataArgs, DeviceArgs, NetworkArgs,
 };
 use gpu_mlp::checkpoint::{class_names_for, Checkpoint, MAX_EPOCHS};
 use gpu_mlp::data::Dataset;
 use gpu_mlp::files::Output;
 use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::rng::Rng;
+use gpu_mlp::schedule::{LrSchedule, ScheduleKind};
 use gpu_mlp::train::{self, TrainConfig, TrainOutcome, TrainSetup};
 use gpu_mlp::Error;
 
@@ -48,12 +49,68 @@ pub(crate) struct TrainArgs {
     /// history (give the data flags and --save again; --lr and --batch-size may change).
     #[arg(long, value_name = "FILE", requires = "save")]
     pub(crate) resume: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) schedule: ScheduleArgs,
     /// Draw train loss, test loss and test accuracy per epoch into a PNG.
     #[arg(long, value_name = "FILE")]
     pub(crate) plot: Option<PathBuf>,
     /// Print only the final result (no progress bar, no per-epoch lines).
     #[arg(long, short)]
     pub(crate) quiet: bool,
+}
+
+/// The learning-rate schedule (src/schedule.rs gives each formula).
+#[derive(Args)]
+pub(crate) struct ScheduleArgs {
+    /// Learning-rate schedule: constant, step (StepLR, per epoch), cosine
+    /// (CosineAnnealingLR, per epoch) or onecycle (OneCycleLR, per step) [default: constant].
+    #[arg(long, value_parser = choice::<ScheduleKind>())]
+    pub(crate) lr_schedule: Option<ScheduleKind>,
+    /// Epochs of linear warmup, ramped per step (not with onecycle) [default: 0].
+    #[arg(long, value_name = "EPOCHS")]
+    pub(crate) warmup: Option<usize>,
+    /// step: epochs between decays [default: 10].
+    #[arg(long, value_name = "EPOCHS")]
+    pub(crate) lr_step_every: Option<usize>,
+    /// step: the decay factor [default: 0.1].
+    #[arg(long, value_name = "F")]
+    pub(crate) lr_gamma: Option<f32>,
+    /// cosine: the final learning rate [default: 0].
+    #[arg(long, value_name = "F")]
+    pub(crate) lr_min: Option<f32>,
+    /// cosine, onecycle: the epochs the schedule spans [default: the run's epochs].
+    #[arg(long, value_name = "EPOCHS")]
+    pub(crate) lr_span: Option<usize>,
+}
+
+impl ScheduleArgs {
+    /// The schedule the flags describe over `base` (a resumed checkpoint's, or a
+    /// constant one): given flags replace its settings, at learning rate `lr`.
+    fn schedule(
+        &self,
+        base: LrSchedule,
+        lr: f32,
+        total_epochs: usize,
+    ) -> Result<LrSchedule, Error> {
+        let fresh = self.lr_schedule.is_some() && base.kind == ScheduleKind::Constant;
+        let s = LrSchedule {
+            kind: self.lr_schedule.unwrap_or(base.kind),
+            lr,
+            warmup: self.warmup.unwrap_or(base.warmup),
+            step_every: self
+                .lr_step_every
+                .unwrap_or(if fresh { 10 } else { base.step_every }),
+            gamma: self
+                .lr_gamma
+                .unwrap_or(if fresh { 0.1 } else { base.gamma }),
+            min_lr: self.lr_min.unwrap_or(base.min_lr),
+            span: self
+                .lr_span
+                .unwrap_or(if fresh { total_epochs } else { base.span }),
+        };
+        s.validate()?;
+        Ok(s)
+    }
 }
 
 /// The outputs of a run, each prepared (checked, locked) before training.
@@ -114,11 +171,13 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
             let (setup, rng) = fresh_setup(&args.net, opt, &args.device, &dataset)?;
             let names = class_names_for(&dataset.dir, setup.arch.classes());
             let info = CheckpointInfo::new(&setup, args.net.seed(), &dataset, names);
+            let base = LrSchedule::constant(setup.opt.lr);
             let cfg = TrainConfig {
                 batch_size: setup.batch_size,
                 epochs: args.epochs,
                 start_epoch: 0,
                 resume_within: None,
+                schedule: args.schedule.schedule(base, setup.opt.lr, args.epochs)?,
             };
             (setup, rng, info, cfg)
         }
@@ -137,6 +196,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
     }
     let history = resumed.map(|c| c.history).unwrap_or_default();
     let interrupt = on_interrupt()?;
+    let info = info.with_schedule(cfg.schedule);
     let mut observer =
         TrainObserver::new(&args, &cfg, outputs, info, history, &describe, interrupt);
     let result = train::train(
@@ -223,6 +283,7 @@ fn resume_from(
         arch: c.arch.clone(),
         opt: Optimizer {
             lr: args.net.lr.unwrap_or(c.opt.lr),
+            weight_decay: args.net.weight_decay.unwrap_or(c.opt.weight_decay),
             ..c.opt
         },
         params: c.params.clone(),
@@ -235,6 +296,11 @@ fn resume_from(
         epochs: args.epochs,
         start_epoch: c.epochs_trained,
         resume_within: c.progress,
+        schedule: args.schedule.schedule(
+            c.schedule,
+            setup.opt.lr,
+            c.epochs_trained + args.epochs,
+        )?,
     };
     Ok((setup, Rng::from_state(c.rng_state), info, cfg))
 }

@@ -297,6 +297,10 @@ impl Backend for CpuBackend {
         Ok(self.params.clone())
     }
 
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.opt.lr = lr;
+    }
+
     fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
         Ok(self.state.clone())
     }

@@ -24,6 +24,8 @@ pub fn optimizer_update<T: Real>(
         eps: T::from_f32(opt.eps),
         c1: T::ONE / (T::ONE - b1.powi(t)),
         c2: T::ONE / (T::ONE - b2.powi(t)),
+        wd: T::from_f32(opt.weight_decay),
+        decay: T::from_f32(1.0 - opt.lr * opt.weight_decay),
     };
     // Elementwise and independent: split over the CPU threads in fixed ranges, for
     // large networks only (below a million parameters it is memory-bound, and one
@@ -51,6 +53,10 @@ struct Step<T> {
     eps: T,
     c1: T,
     c2: T,
+    /// L2 weight decay, added to the gradient (sgd, momentum, adam).
+    wd: T,
+    /// AdamW's decoupled decay factor 1 − lr·wd, computed in f32 as the GPU gets it.
+    decay: T,
 }
 
 impl<T: Real> Step<T> {
@@ -64,22 +70,35 @@ impl<T: Real> Step<T> {
             eps,
             c1,
             c2,
+            wd,
+            decay,
             ..
         } = *self;
         match self.kind {
             OptimizerKind::Sgd => {
                 for (p, &g) in params.iter_mut().zip(grads) {
+                    let g = g + wd * *p;
                     *p -= lr * g;
                 }
             }
             OptimizerKind::Momentum => {
                 for ((p, &g), v) in params.iter_mut().zip(grads).zip(m) {
+                    let g = g + wd * *p;
                     *v = mu * *v + g;
                     *p -= lr * *v;
                 }
             }
             OptimizerKind::Adam => {
                 for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+                    let g = g + wd * *p;
+                    *m = b1 * *m + (T::ONE - b1) * g;
+                    *v = b2 * *v + (T::ONE - b2) * g * g;
+                    *p -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);
+                }
+            }
+            OptimizerKind::AdamW => {
+                for (((p, &g), m), v) in params.iter_mut().zip(grads).zip(m).zip(v) {
+                    *p *= decay;
                     *m = b1 * *m + (T::ONE - b1) * g;
                     *v = b2 * *v + (T::ONE - b2) * g * g;
                     *p -= lr * (*m * c1) / ((*v * c2).sqrt() + eps);

@@ -531,6 +531,11 @@ impl Backend for GpuBackend {
         read_f32(&self.ctx, &self.params.values, self.arch.param_count())
     }
 
+    fn set_learning_rate(&mut self, lr: f32) {
+        // Recorded into the next steps' parameters: no device work, no read-back.
+        self.opt.lr = lr;
+    }
+
     fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
         self.rec.submit(&self.ctx);
         let mut state = OptimizerState::new(self.opt.kind, self.arch.param_count());

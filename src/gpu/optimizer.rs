@@ -23,7 +23,9 @@ pub struct OptimizerParams {
     pub eps: f32,
     pub c1: f32,
     pub c2: f32,
-    pub _pad2: f32,
+    pub weight_decay: f32,
+    pub decay: f32,
+    pub _pad2: [u32; 3],
 }
 
 impl OptimizerParams {
@@ -42,7 +44,9 @@ impl OptimizerParams {
             eps: opt.eps,
             c1: 1.0 / (1.0 - opt.beta1.powi(t)),
             c2: 1.0 / (1.0 - opt.beta2.powi(t)),
-            _pad2: 0.0,
+            weight_decay: opt.weight_decay,
+            decay: 1.0 - opt.lr * opt.weight_decay,
+            _pad2: [0; 3],
         }
     }
 
@@ -58,6 +62,7 @@ pub fn kernel(ctx: &GpuContext, kind: OptimizerKind) -> Result<Kernel> {
         OptimizerKind::Sgd => "sgd_update",
         OptimizerKind::Momentum => "momentum_update",
         OptimizerKind::Adam => "adam_update",
+        OptimizerKind::AdamW => "adamw_update",
     };
     Ok(Kernel::new::<OptimizerParams>(
         ctx,

@@ -195,6 +195,7 @@ pub fn train_run(
         epochs,
         start_epoch: 0,
         resume_within: None,
+        schedule: gpu_mlp::schedule::LrSchedule::constant(opt.lr),
     };
     let outcome = train(
         backend.as_mut(),
