@@ -25,6 +25,7 @@ pub fn synthetic_dataset(n: usize, seed: u64) -> Dataset {
         dir: format!("<synthetic, {n} examples>").into(),
         train: split(&mut rng, n),
         test: split(&mut rng, n.min(1000)),
+        val: None,
         rows: 28,
         cols: 28,
         classes: 10,

@@ -28,7 +28,7 @@ use crate::metrics::{report_from_json, report_to_json};
 use crate::model::Architecture;
 use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use crate::schedule::LrSchedule;
-use crate::train::{EpochProgress, EpochReport, Totals, MAX_BATCH_SIZE};
+use crate::train::{BestSoFar, EarlyStopping, EpochProgress, EpochReport, Totals, MAX_BATCH_SIZE};
 
 pub const FORMAT: &str = "gpu-mlp/1";
 
@@ -65,6 +65,12 @@ pub struct Checkpoint {
     /// The learning-rate schedule, continued where it stopped on resume (its `lr`
     /// is `opt.lr`).
     pub schedule: LrSchedule,
+    /// The fraction held out for validation (`--val-split`), so a resumed run holds
+    /// out the same examples.
+    pub val_split: Option<f64>,
+    /// Early stopping's settings and where it stood.
+    pub early_stopping: Option<EarlyStopping>,
+    pub best: BestSoFar,
 }
 
 /// Fashion-MNIST's ten classes, in label order.
@@ -128,6 +134,24 @@ fn to_tensors(
 }
 
 impl Checkpoint {
+    /// The validation and early-stopping entries of the metadata.
+    fn validation_metadata(&self) -> Vec<(String, String)> {
+        let mut meta = Vec::new();
+        if let Some(f) = self.val_split {
+            meta.push(("val_split", f.to_string()));
+        }
+        if let Some(s) = &self.early_stopping {
+            meta.push(("patience", s.patience.to_string()));
+            meta.push(("monitor", s.monitor.name().to_string()));
+        }
+        if let Some(v) = self.best.value {
+            meta.push(("best_value", v.to_string()));
+            meta.push(("best_epoch", self.best.epoch.to_string()));
+            meta.push(("epochs_since_best", self.best.since.to_string()));
+        }
+        meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
     /// Writes the checkpoint atomically: a kill at any moment leaves either the
     /// previous file or this one, never a torn one.
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -214,6 +238,7 @@ impl Checkpoint {
             .map(|(k, v)| (k.to_string(), v))
         }))
         .chain([("history".to_string(), history_json(&self.history))])
+        .chain(self.validation_metadata())
         .collect();
         let bytes = safetensors::serialize(views, Some(meta))
             .map_err(|e| Error::output(path, format!("cannot encode the checkpoint: {e}")))?;
@@ -265,6 +290,9 @@ impl Checkpoint {
             history: meta.history()?,
             progress: meta.progress()?,
             schedule: meta.schedule(opt.lr)?,
+            val_split: meta.val_split()?,
+            early_stopping: meta.early_stopping()?,
+            best: meta.best()?,
             image_rows,
             image_cols,
             arch,
@@ -431,6 +459,42 @@ impl Metadata<'_> {
             .validate()
             .map_err(|e| self.bad(format!("metadata: {e}")))?;
         Ok(schedule)
+    }
+
+    fn val_split(&self) -> Result<Option<f64>> {
+        if !self.map.contains_key("val_split") {
+            return Ok(None);
+        }
+        let f: f64 = self.parse("val_split")?;
+        if !(f > 0.0 && f < 1.0) {
+            return Err(self.bad(format!("metadata val_split={f} is not in (0, 1)")));
+        }
+        Ok(Some(f))
+    }
+
+    fn early_stopping(&self) -> Result<Option<EarlyStopping>> {
+        if !self.map.contains_key("patience") {
+            return Ok(None);
+        }
+        Ok(Some(EarlyStopping {
+            patience: self.bounded("patience", 1, MAX_EPOCHS)?,
+            monitor: self.choice("monitor")?,
+        }))
+    }
+
+    fn best(&self) -> Result<BestSoFar> {
+        if !self.map.contains_key("best_value") {
+            return Ok(BestSoFar::default());
+        }
+        let value: f64 = self.parse("best_value")?;
+        if !value.is_finite() {
+            return Err(self.bad(format!("metadata best_value={value} is not finite")));
+        }
+        Ok(BestSoFar {
+            value: Some(value),
+            epoch: self.bounded("best_epoch", 1, MAX_EPOCHS)?,
+            since: self.bounded("epochs_since_best", 0, MAX_EPOCHS)?,
+        })
     }
 
     /// The per-epoch history (absent in older checkpoints: empty).

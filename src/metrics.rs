@@ -10,33 +10,53 @@ use crate::error::Result;
 use crate::files::write_atomically;
 use crate::train::EpochReport;
 
-/// An epoch's figures as JSON, the form of a metrics line and of a checkpoint's history.
+/// An epoch's figures as JSON, the form of a metrics line and of a checkpoint's
+/// history. Figures of splits not evaluated that epoch are absent.
 pub fn report_to_json(r: &EpochReport) -> Value {
-    json!({
+    let mut line = json!({
         "epoch": r.epoch,
         "train_loss": r.train_loss,
         "train_accuracy": r.train_accuracy,
-        "test_loss": r.test_loss,
-        "test_accuracy": r.test_accuracy,
         "seconds": r.seconds,
         "samples_per_second": r.samples_per_second,
         "lr": r.lr,
-    })
+    });
+    let optional = [
+        ("val_loss", r.val_loss),
+        ("val_accuracy", r.val_accuracy),
+        ("test_loss", r.test_loss),
+        ("test_accuracy", r.test_accuracy),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value {
+            line[key] = Value::from(v);
+        }
+    }
+    line
 }
 
-/// The inverse of `report_to_json`; None unless every field is there and finite.
+/// The inverse of `report_to_json`; None unless every figure present is finite and
+/// the required ones are there.
 pub fn report_from_json(v: &Value) -> Option<EpochReport> {
     let f = |key: &str| v.get(key)?.as_f64().filter(|x| x.is_finite());
+    let optional = |key: &str| match v.get(key) {
+        None => Some(None),
+        Some(_) => f(key).map(Some),
+    };
     Some(EpochReport {
         epoch: usize::try_from(v.get("epoch")?.as_u64()?).ok()?,
         train_loss: f("train_loss")?,
         train_accuracy: f("train_accuracy")?,
-        test_loss: f("test_loss")?,
-        test_accuracy: f("test_accuracy")?,
+        val_loss: optional("val_loss")?,
+        val_accuracy: optional("val_accuracy")?,
+        test_loss: optional("test_loss")?,
+        test_accuracy: optional("test_accuracy")?,
         seconds: f("seconds")?,
         samples_per_second: f("samples_per_second")?,
         // Absent from histories written before schedules existed.
         lr: v.get("lr").and_then(|x| x.as_f64()).unwrap_or(f64::NAN),
+        best: false,
+        best_so_far: Default::default(),
     })
 }
 

@@ -37,7 +37,8 @@ pub fn draw_curves(path: &Path, history: &[EpochReport]) -> Result<()> {
         let x_range = (first - 0.5).min(last - 0.5)..(last + 0.5);
         let max_loss = history
             .iter()
-            .flat_map(|r| [r.train_loss, r.test_loss])
+            .flat_map(|r| [Some(r.train_loss), r.val_loss, r.test_loss])
+            .flatten()
             .fold(0.0f64, f64::max)
             .max(1e-3)
             * 1.1;
@@ -60,16 +61,26 @@ pub fn draw_curves(path: &Path, history: &[EpochReport]) -> Result<()> {
             .map_err(|e| fail(e.to_string()))?;
         chart
             .configure_secondary_axes()
-            .y_desc("test accuracy")
+            .y_desc("accuracy")
             .draw()
             .map_err(|e| fail(e.to_string()))?;
-        let series = |f: fn(&EpochReport) -> f64| -> Vec<(f64, f64)> {
-            history.iter().map(|r| (r.epoch as f64, f(r))).collect()
+        // A split evaluated only some epochs (the test set, with a validation set)
+        // draws the points it has.
+        let series = |f: fn(&EpochReport) -> Option<f64>| -> Vec<(f64, f64)> {
+            history
+                .iter()
+                .filter_map(|r| Some((r.epoch as f64, f(r)?)))
+                .collect()
         };
+        let orange = RGBColor(230, 130, 0);
         for (name, color, points) in [
-            ("train loss", BLUE, series(|r| r.train_loss)),
+            ("train loss", BLUE, series(|r| Some(r.train_loss))),
+            ("validation loss", orange, series(|r| r.val_loss)),
             ("test loss", RED, series(|r| r.test_loss)),
         ] {
+            if points.is_empty() {
+                continue;
+            }
             chart
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
                 .map_err(|e| fail(e.to_string()))?
@@ -81,18 +92,29 @@ pub fn draw_curves(path: &Path, history: &[EpochReport]) -> Result<()> {
                 .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| fail(e.to_string()))?;
         }
-        let green = RGBColor(0, 140, 60);
-        let acc = series(|r| r.test_accuracy);
-        chart
-            .draw_secondary_series(LineSeries::new(acc.clone(), green.stroke_width(2)))
-            .map_err(|e| fail(e.to_string()))?
-            .label("test accuracy (right)")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], green.stroke_width(2))
-            });
-        chart
-            .draw_secondary_series(acc.iter().map(|&p| Circle::new(p, 3, green.filled())))
-            .map_err(|e| fail(e.to_string()))?;
+        let (green, purple) = (RGBColor(0, 140, 60), RGBColor(140, 60, 160));
+        for (name, color, points) in [
+            (
+                "validation accuracy (right)",
+                purple,
+                series(|r| r.val_accuracy),
+            ),
+            ("test accuracy (right)", green, series(|r| r.test_accuracy)),
+        ] {
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_secondary_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(|e| fail(e.to_string()))?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_secondary_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| fail(e.to_string()))?;
+        }
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))

@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use crate::choice::Choice;
 use crate::data::Dataset;
 pub use crate::data::SplitKind;
 use crate::error::{Error, Result};
@@ -67,6 +68,9 @@ pub trait Backend {
 
     /// Sets the learning rate of the steps that follow (a schedule's value per step).
     fn set_learning_rate(&mut self, lr: f32);
+    /// Replaces the parameters (in `Architecture`'s flat layout), e.g. with the best
+    /// epoch's to evaluate them.
+    fn set_parameters(&mut self, params: &[f32]) -> Result<()>;
 
     /// The optimizer's state (momentum's velocity, Adam's moments, the step count),
     /// for checkpoints.
@@ -103,6 +107,79 @@ pub struct TrainConfig {
     pub resume_within: Option<EpochProgress>,
     /// The learning rate of every step.
     pub schedule: LrSchedule,
+    /// Whether the data has a validation split, evaluated every epoch; the test
+    /// split is then evaluated per epoch only if `test_every_epoch`.
+    pub validation: bool,
+    pub test_every_epoch: bool,
+    /// Stop when the validation figure stops improving (`--patience`).
+    pub early_stopping: Option<EarlyStopping>,
+    /// Where early stopping stood (a resumed run's).
+    pub best: BestSoFar,
+}
+
+/// The validation figure early stopping watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Monitor {
+    ValLoss,
+    ValAccuracy,
+}
+
+impl Choice for Monitor {
+    const ALL: &'static [Self] = &[Monitor::ValLoss, Monitor::ValAccuracy];
+    const WHAT: &'static str = "monitored figure";
+
+    fn name(self) -> &'static str {
+        match self {
+            Monitor::ValLoss => "val_loss",
+            Monitor::ValAccuracy => "val_accuracy",
+        }
+    }
+}
+
+/// Early stopping: stop once `monitor` has not improved for `patience` epochs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EarlyStopping {
+    pub patience: usize,
+    pub monitor: Monitor,
+}
+
+/// The best epoch so far by the monitored figure, and the epochs since it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BestSoFar {
+    pub value: Option<f64>,
+    pub epoch: usize,
+    pub since: usize,
+}
+
+impl EarlyStopping {
+    /// Records `report`'s monitored figure; returns whether the epoch is the best
+    /// so far (strictly lower loss, or strictly higher accuracy).
+    pub fn observe(&self, best: &mut BestSoFar, report: &EpochReport) -> bool {
+        let (value, lower_is_better) = match self.monitor {
+            Monitor::ValLoss => (report.val_loss, true),
+            Monitor::ValAccuracy => (report.val_accuracy, false),
+        };
+        let Some(value) = value else { return false };
+        let improved = match best.value {
+            None => true,
+            Some(b) if lower_is_better => value < b,
+            Some(b) => value > b,
+        };
+        if improved {
+            *best = BestSoFar {
+                value: Some(value),
+                epoch: report.epoch,
+                since: 0,
+            };
+        } else {
+            best.since += 1;
+        }
+        improved
+    }
+
+    pub fn should_stop(&self, best: &BestSoFar) -> bool {
+        best.since >= self.patience
+    }
 }
 
 impl TrainConfig {
@@ -129,24 +206,33 @@ pub struct EpochReport {
     pub epoch: usize,
     pub train_loss: f64,
     pub train_accuracy: f64,
-    pub test_loss: f64,
-    pub test_accuracy: f64,
+    /// Validation figures, where the data has a validation split.
+    pub val_loss: Option<f64>,
+    pub val_accuracy: Option<f64>,
+    /// Test figures, where the test split was evaluated this epoch.
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
     /// Wall time of the training steps (shuffle to the epoch's metrics), without evaluation.
     pub seconds: f64,
     pub samples_per_second: f64,
     /// The learning rate of the epoch's last step.
     pub lr: f64,
+    /// Whether this epoch's model is the best so far by the early-stopping monitor
+    /// (without early stopping: every epoch), and where early stopping stands.
+    pub best: bool,
+    pub best_so_far: BestSoFar,
 }
 
 impl EpochReport {
     /// The first non-finite loss, as the error a diverged run ends with.
     pub fn divergence(&self) -> Option<Error> {
         let (what, value) = [
-            ("training loss", self.train_loss),
+            ("training loss", Some(self.train_loss)),
+            ("validation loss", self.val_loss),
             ("test loss", self.test_loss),
         ]
         .into_iter()
-        .find(|(_, v)| !v.is_finite())?;
+        .find_map(|(what, v)| v.filter(|v| !v.is_finite()).map(|v| (what, v)))?;
         Some(Error::Diverged {
             epoch: self.epoch,
             what,
@@ -195,6 +281,8 @@ pub struct TrainOutcome {
     pub reports: Vec<EpochReport>,
     /// Set when the observer stopped the run inside an epoch.
     pub interrupted: Option<Interruption>,
+    /// Set when early stopping ended the run: the best epoch.
+    pub stopped_early: Option<usize>,
 }
 
 /// Where an interrupted run stopped: enough to save a checkpoint that resumes to
@@ -207,6 +295,8 @@ pub struct Interruption {
     pub progress: EpochProgress,
     /// The shuffling RNG before the unfinished epoch's shuffle.
     pub rng_state: [u64; 4],
+    /// Where early stopping stood.
+    pub best: BestSoFar,
 }
 
 /// Trains for `cfg.epochs` epochs over `n_train` examples, shuffling with `rng`
@@ -224,6 +314,7 @@ pub fn train(
     let mut reports = Vec::with_capacity(cfg.epochs);
     let mut order: Vec<u32> = Vec::with_capacity(n_train);
     let mut resume = cfg.resume_within;
+    let mut best = cfg.best;
     let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
     for epoch in cfg.start_epoch + 1..=cfg.start_epoch + cfg.epochs {
         let started = Instant::now();
@@ -259,29 +350,62 @@ pub fn train(
                 epochs_done,
                 progress,
                 rng_state,
+                best,
             });
             return Ok(TrainOutcome {
                 reports,
                 interrupted,
+                stopped_early: None,
             });
         }
         let seconds = started.elapsed().as_secs_f64();
-        let test = backend.evaluate(SplitKind::Test)?;
-        let report = EpochReport {
+        let evaluate = |backend: &mut dyn Backend, kind, wanted: bool| -> Result<Option<Totals>> {
+            if wanted {
+                return backend.evaluate(kind).map(Some);
+            }
+            Ok(None)
+        };
+        let val = evaluate(backend, SplitKind::Val, cfg.validation)?;
+        let test = evaluate(
+            backend,
+            SplitKind::Test,
+            !cfg.validation || cfg.test_every_epoch,
+        )?;
+        let mut report = EpochReport {
             epoch,
             train_loss: train.mean_loss(),
             train_accuracy: train.accuracy(),
-            test_loss: test.mean_loss(),
-            test_accuracy: test.accuracy(),
+            val_loss: val.map(|t| t.mean_loss()),
+            val_accuracy: val.map(|t| t.accuracy()),
+            test_loss: test.map(|t| t.mean_loss()),
+            test_accuracy: test.map(|t| t.accuracy()),
             seconds,
             samples_per_second: pass.samples as f64 / seconds.max(1e-9),
             lr: lr_at(steps - 1) as f64,
+            best: true,
+            best_so_far: best,
         };
         if let Some(diverged) = report.divergence() {
             return Err(diverged);
         }
+        if let Some(stopping) = &cfg.early_stopping {
+            report.best = stopping.observe(&mut best, &report);
+            report.best_so_far = best;
+        }
         observer.epoch_done(&report, backend, rng)?;
         reports.push(report);
+        if let Some(stopping) = cfg.early_stopping.filter(|s| s.should_stop(&best)) {
+            log::info!(
+                "no improvement in {} for {} epochs",
+                stopping.monitor.name(),
+                stopping.patience
+            );
+            return Ok(TrainOutcome {
+                reports,
+                interrupted: None,
+                stopped_early: Some(best.epoch),
+            });
+        }
         if !keep_going {
             break;
         }
@@ -289,6 +413,7 @@ pub fn train(
     Ok(TrainOutcome {
         reports,
         interrupted: None,
+        stopped_early: None,
     })
 }
 

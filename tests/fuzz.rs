@@ -184,6 +184,16 @@ fn checkpoint_bytes() -> &'static [u8] {
             history: Vec::new(),
             progress: None,
             schedule: gpu_mlp::schedule::LrSchedule::constant(0.001),
+            val_split: Some(0.1),
+            early_stopping: Some(gpu_mlp::train::EarlyStopping {
+                patience: 3,
+                monitor: gpu_mlp::train::Monitor::ValLoss,
+            }),
+            best: gpu_mlp::train::BestSoFar {
+                value: Some(0.5),
+                epoch: 2,
+                since: 0,
+            },
         };
         let path = temp_dir("fuzz_ckpt_src").join("c.safetensors");
         c.save(&path).unwrap();

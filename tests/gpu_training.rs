@@ -153,7 +153,7 @@ fn ten_step_loss_sequences_agree() {
     for (c, g) in cpu.iter().zip(&gpu) {
         for (what, a, b) in [
             ("train", c.train_loss, g.train_loss),
-            ("test", c.test_loss, g.test_loss),
+            ("test", c.test_loss.unwrap(), g.test_loss.unwrap()),
         ] {
             assert!(
                 (a - b).abs() <= 1e-4 * a.abs(),

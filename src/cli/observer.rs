@@ -9,12 +9,15 @@ use std::sync::Arc;
 use super::train::{interrupted, Outputs, TrainArgs};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::data::Dataset;
+use gpu_mlp::files::Output;
 use gpu_mlp::metrics::MetricsWriter;
 use gpu_mlp::model::Architecture;
 use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::rng::Rng;
 use gpu_mlp::schedule::LrSchedule;
-use gpu_mlp::train::{self, Backend, EpochReport, Interruption, TrainConfig, TrainSetup};
+use gpu_mlp::train::{
+    self, Backend, EarlyStopping, EpochReport, Interruption, TrainConfig, TrainSetup,
+};
 use gpu_mlp::Error;
 
 /// What a checkpoint needs besides the backend's parameters and optimizer state.
@@ -27,12 +30,24 @@ pub(crate) struct CheckpointInfo {
     cols: usize,
     class_names: Option<Vec<String>>,
     schedule: LrSchedule,
+    val_split: Option<f64>,
+    early_stopping: Option<EarlyStopping>,
 }
 
 impl CheckpointInfo {
-    /// The run's learning-rate schedule, for the checkpoints.
-    pub(crate) fn with_schedule(self, schedule: LrSchedule) -> Self {
-        CheckpointInfo { schedule, ..self }
+    /// The run's schedule, validation split and early stopping, for the checkpoints.
+    pub(crate) fn with_run(
+        self,
+        schedule: LrSchedule,
+        val_split: Option<f64>,
+        early_stopping: Option<EarlyStopping>,
+    ) -> Self {
+        CheckpointInfo {
+            schedule,
+            val_split,
+            early_stopping,
+            ..self
+        }
     }
 
     pub(crate) fn new(
@@ -50,6 +65,8 @@ impl CheckpointInfo {
             cols: dataset.cols,
             class_names,
             schedule: LrSchedule::constant(setup.opt.lr),
+            val_split: None,
+            early_stopping: None,
         }
     }
 }
@@ -66,9 +83,43 @@ pub(crate) struct TrainObserver {
     info: CheckpointInfo,
     history: Vec<EpochReport>,
     interrupt: Arc<AtomicBool>,
-    /// The latest finite model (with --save), and whether it is on disk yet.
-    last_good: Option<Checkpoint>,
-    last_good_written: bool,
+    /// The latest finite model and, with early stopping, the best one (kept where a
+    /// file or the final test evaluation needs them), each with whether it is on disk.
+    last: Snapshot,
+    best: Snapshot,
+}
+
+/// A model kept in memory until it is written.
+#[derive(Default)]
+struct Snapshot {
+    model: Option<Checkpoint>,
+    written: bool,
+}
+
+impl Snapshot {
+    fn replace(&mut self, model: Checkpoint) {
+        *self = Snapshot {
+            model: Some(model),
+            written: false,
+        };
+    }
+
+    /// Writes the model to `out` unless it is there already.
+    fn write(&mut self, out: Option<&Output>) -> Result<(), Error> {
+        let (Some(out), Some(c)) = (out, &self.model) else {
+            return Ok(());
+        };
+        if !self.written {
+            c.save(&out.path)?;
+            self.written = true;
+            log::info!(
+                "saved {} after epoch {}",
+                out.path.display(),
+                c.epochs_trained
+            );
+        }
+        Ok(())
+    }
 }
 
 impl TrainObserver {
@@ -99,8 +150,8 @@ impl TrainObserver {
             info,
             history,
             interrupt,
-            last_good: None,
-            last_good_written: false,
+            last: Snapshot::default(),
+            best: Snapshot::default(),
         }
     }
 
@@ -127,37 +178,59 @@ impl TrainObserver {
             history: self.history.clone(),
             progress: None,
             schedule: s.schedule,
+            val_split: s.val_split,
+            early_stopping: s.early_stopping,
+            best: self
+                .history
+                .last()
+                .map(|r| r.best_so_far)
+                .unwrap_or_default(),
         })
     }
 
-    /// Writes the latest finite model to --save if it is not there yet.
-    fn write_last_good(&mut self) -> Result<(), Error> {
-        let (Some(out), Some(c)) = (&self.outputs.save, &self.last_good) else {
-            return Ok(());
-        };
-        if !self.last_good_written {
-            c.save(&out.path)?;
-            self.last_good_written = true;
-            log::info!(
-                "saved {} after epoch {}",
-                out.path.display(),
-                c.epochs_trained
-            );
+    /// What --save keeps: the best epoch's model with early stopping, else the last.
+    fn saved(&mut self) -> &mut Snapshot {
+        match self.info.early_stopping {
+            Some(_) => &mut self.best,
+            None => &mut self.last,
         }
-        Ok(())
     }
 
-    /// After the last epoch: the final checkpoint must be on disk.
-    pub(crate) fn finish(&mut self, _reports: &[EpochReport]) -> Result<(), Error> {
-        self.write_last_good()
+    /// Writes --save and --save-last where they are not on disk yet.
+    fn write_models(&mut self) -> Result<(), Error> {
+        let (save, save_last) = (self.outputs.save.take(), self.outputs.save_last.take());
+        let written = self
+            .saved()
+            .write(save.as_ref())
+            .and_then(|()| self.last.write(save_last.as_ref()));
+        (self.outputs.save, self.outputs.save_last) = (save, save_last);
+        written
     }
 
-    /// A diverged run: the model of the last finite epoch is what --save keeps.
+    /// After the last epoch: the final checkpoints must be on disk.
+    pub(crate) fn finish(&mut self) -> Result<(), Error> {
+        self.write_models()
+    }
+
+    /// Puts the model --save holds into `backend` (the best epoch's, with early
+    /// stopping) and returns its epoch.
+    pub(crate) fn select_saved_model(&mut self, backend: &mut dyn Backend) -> Result<usize, Error> {
+        let last_epoch = self.history.last().map_or(0, |r| r.epoch);
+        match &self.best.model {
+            Some(best) if self.info.early_stopping.is_some() => {
+                backend.set_parameters(&best.params)?;
+                Ok(best.epochs_trained)
+            }
+            _ => Ok(last_epoch),
+        }
+    }
+
+    /// A diverged run: --save keeps the last finite (or best) epoch's model.
     pub(crate) fn save_before_divergence(&mut self, diverged: Error) -> Error {
-        let epoch = self.last_good.as_ref().map(|c| c.epochs_trained);
-        match (self.write_last_good(), &self.outputs.save, epoch) {
+        let epoch = self.saved().model.as_ref().map(|c| c.epochs_trained);
+        match (self.write_models(), &self.outputs.save, epoch) {
             (Ok(()), Some(out), Some(epoch)) => tell!(
-                "{} holds the model after epoch {epoch}, the last with finite losses",
+                "{} holds the model after epoch {epoch}, from before the losses turned non-finite",
                 out.path.display()
             ),
             (Err(e), _, _) => tell!("error: {e}"),
@@ -180,13 +253,20 @@ impl TrainObserver {
             "after {} epochs and {} steps",
             stop.epochs_done, stop.progress.steps
         );
-        let Some(out) = &self.outputs.save else {
+        // The run as it stands: --save-last where given (--save may hold the best).
+        let Some(out) = self
+            .outputs
+            .save_last
+            .as_ref()
+            .or(self.outputs.save.as_ref())
+        else {
             return Error::Interrupted(format!("stopped {at}; nothing saved (no --save)"));
         };
         let saved = self
             .checkpoint(backend, stop.epochs_done, stop.rng_state)
             .and_then(|mut c| {
                 c.progress = Some(stop.progress);
+                c.best = stop.best;
                 c.save(&out.path)
             });
         match saved {
@@ -236,6 +316,34 @@ impl TrainObserver {
     }
 }
 
+impl TrainObserver {
+    /// One epoch's line: training, validation and test figures where evaluated, a
+    /// star on the best epoch by the early-stopping monitor.
+    fn epoch_line(&self, r: &EpochReport) -> String {
+        let mut line = format!(
+            "epoch {:>3}/{}  train_loss {:.4}",
+            r.epoch, self.total_epochs, r.train_loss
+        );
+        let figures = [
+            ("val", r.val_loss, r.val_accuracy),
+            ("test", r.test_loss, r.test_accuracy),
+        ];
+        for (name, loss, accuracy) in figures {
+            if let (Some(l), Some(a)) = (loss, accuracy) {
+                line += &format!("  {name}_loss {l:.4}  {name}_acc {:6.2}%", 100.0 * a);
+            }
+        }
+        line += &format!(
+            "  {:7.2} s  {:9.0} samples/s",
+            r.seconds, r.samples_per_second
+        );
+        if r.best && self.info.early_stopping.is_some() {
+            line += "  *";
+        }
+        line
+    }
+}
+
 fn warn_side_output(flag: &str, e: &Error) {
     tell!("warning: {flag}: {e}; training goes on, and the model is still saved");
 }
@@ -258,22 +366,23 @@ impl train::Observer for TrainObserver {
             bar.finish_and_clear();
         }
         if !self.quiet {
-            say!(
-                "epoch {:>3}/{}  train_loss {:.4}  test_loss {:.4}  test_acc {:6.2}%  {:7.2} s  {:9.0} samples/s",
-                r.epoch, self.total_epochs, r.train_loss, r.test_loss, 100.0 * r.test_accuracy, r.seconds, r.samples_per_second
-            );
+            say!("{}", self.epoch_line(r));
         }
         self.history.push(r.clone());
         self.write_side_outputs(r);
-        if self.outputs.save.is_none() {
+        let keep = self.outputs.save.is_some() || self.info.early_stopping.is_some();
+        if !keep {
             return Ok(());
         }
-        self.last_good = Some(self.checkpoint(backend, r.epoch, rng.state())?);
-        self.last_good_written = false;
+        let model = self.checkpoint(backend, r.epoch, rng.state())?;
+        if r.best && self.info.early_stopping.is_some() {
+            self.best.replace(model.clone());
+        }
+        self.last.replace(model);
         let due = self.every.is_some_and(|n| r.epoch.is_multiple_of(n));
         if due && r.epoch < self.total_epochs {
             // An intermediate checkpoint that fails is retried at the end.
-            if let Err(e) = self.write_last_good() {
+            if let Err(e) = self.write_models() {
                 warn_side_output("--checkpoint-every", &e);
             }
         }

@@ -17,12 +17,16 @@ use super::{
     choice, describe_run, fresh_setup, load_data, make_backend, DataArgs, DeviceArgs, NetworkArgs,
 };
 use gpu_mlp::checkpoint::{class_names_for, Checkpoint, MAX_EPOCHS};
+use gpu_mlp::choice::Choice;
 use gpu_mlp::data::Dataset;
+use gpu_mlp::data::{self, SplitKind};
 use gpu_mlp::files::Output;
 use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::rng::Rng;
 use gpu_mlp::schedule::{LrSchedule, ScheduleKind};
-use gpu_mlp::train::{self, TrainConfig, TrainOutcome, TrainSetup};
+use gpu_mlp::train::{
+    self, Backend, EarlyStopping, Monitor, TrainConfig, TrainOutcome, TrainSetup,
+};
 use gpu_mlp::Error;
 
 #[derive(Args)]
@@ -51,12 +55,99 @@ pub(crate) struct TrainArgs {
     pub(crate) resume: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) schedule: ScheduleArgs,
+    #[command(flatten)]
+    pub(crate) validation: ValidationArgs,
+    /// Also save the last epoch's model here (with --patience, --save keeps the best).
+    #[arg(long, value_name = "FILE", requires = "save")]
+    pub(crate) save_last: Option<PathBuf>,
     /// Draw train loss, test loss and test accuracy per epoch into a PNG.
     #[arg(long, value_name = "FILE")]
     pub(crate) plot: Option<PathBuf>,
     /// Print only the final result (no progress bar, no per-epoch lines).
     #[arg(long, short)]
     pub(crate) quiet: bool,
+}
+
+/// Validation and early stopping.
+#[derive(Args)]
+pub(crate) struct ValidationArgs {
+    /// Hold out this fraction of the training examples, after one shuffle seeded by
+    /// --seed, as a validation set, evaluated every epoch; the test set is then
+    /// evaluated once, at the end (see --eval-test-every-epoch).
+    #[arg(long, value_name = "F", conflicts_with = "val_data")]
+    pub(crate) val_split: Option<f64>,
+    /// A data directory whose test files (t10k-*) are the validation set.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) val_data: Option<PathBuf>,
+    /// With a validation set, evaluate the test set every epoch too.
+    #[arg(long)]
+    pub(crate) eval_test_every_epoch: bool,
+    /// Stop when the monitored validation figure has not improved for N epochs;
+    /// --save then keeps the best epoch's model (needs a validation set).
+    #[arg(long, value_name = "N")]
+    pub(crate) patience: Option<usize>,
+    /// What --patience watches: val_loss or val_accuracy [default: val_loss].
+    #[arg(long, value_parser = choice::<Monitor>(), requires = "patience")]
+    pub(crate) monitor: Option<Monitor>,
+}
+
+impl ValidationArgs {
+    /// Gives `dataset` its validation split: --val-data's test files, or
+    /// --val-split (else a resumed run's) held out with `seed`.
+    fn attach(
+        &self,
+        dataset: &mut Dataset,
+        resumed: Option<&Checkpoint>,
+        seed: u64,
+    ) -> Result<Option<f64>, Error> {
+        if let Some(dir) = &self.val_data {
+            let mut other = data::load_dir(dir, dataset.classes)?;
+            if (other.rows, other.cols) != (dataset.rows, dataset.cols) {
+                return Err(Error::data(
+                    dir,
+                    format!(
+                        "validation images are {}×{}, training images {}×{}",
+                        other.rows, other.cols, dataset.rows, dataset.cols
+                    ),
+                ));
+            }
+            dataset.val = Some(std::mem::replace(&mut other.test, other.train));
+            return Ok(None);
+        }
+        let split = self.val_split.or(resumed.and_then(|c| c.val_split));
+        if let Some(f) = split {
+            dataset.hold_out_validation(f, seed)?;
+        }
+        Ok(split)
+    }
+
+    /// Early stopping as the flags (else a resumed run) say; it needs a validation set.
+    fn early_stopping(
+        &self,
+        resumed: Option<&Checkpoint>,
+        validation: bool,
+    ) -> Result<Option<EarlyStopping>, Error> {
+        let saved = resumed.and_then(|c| c.early_stopping);
+        let stopping = match (self.patience, saved) {
+            (Some(patience), _) => Some(EarlyStopping {
+                patience,
+                monitor: self.monitor.unwrap_or(Monitor::ValLoss),
+            }),
+            (None, saved) => saved,
+        };
+        if let Some(s) = &stopping {
+            if s.patience == 0 {
+                return Err(Error::Usage("--patience must be at least 1".into()));
+            }
+            if !validation {
+                return Err(Error::Usage(
+                    "--patience watches a validation set: add --val-split F or --val-data DIR"
+                        .into(),
+                ));
+            }
+        }
+        Ok(stopping)
+    }
 }
 
 /// The learning-rate schedule (src/schedule.rs gives each formula).
@@ -116,6 +207,7 @@ impl ScheduleArgs {
 /// The outputs of a run, each prepared (checked, locked) before training.
 pub(crate) struct Outputs {
     pub(crate) save: Option<Output>,
+    pub(crate) save_last: Option<Output>,
     pub(crate) metrics: Option<Output>,
     pub(crate) plot: Option<Output>,
 }
@@ -136,17 +228,23 @@ impl Outputs {
         };
         let outputs = Outputs {
             save: prepare(&args.save, "--save")?,
+            save_last: prepare(&args.save_last, "--save-last")?,
             metrics: prepare(&args.metrics, "--metrics")?,
             plot: prepare(&args.plot, "--plot")?,
         };
-        let paths: Vec<&PathBuf> = [&outputs.save, &outputs.metrics, &outputs.plot]
-            .into_iter()
-            .flatten()
-            .map(|o| &o.path)
-            .collect();
+        let paths: Vec<&PathBuf> = [
+            &outputs.save,
+            &outputs.save_last,
+            &outputs.metrics,
+            &outputs.plot,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|o| &o.path)
+        .collect();
         if (1..paths.len()).any(|i| paths[..i].contains(&paths[i])) {
             return Err(Error::Usage(
-                "--save, --metrics and --plot must name different files".into(),
+                "--save, --save-last, --metrics and --plot must name different files".into(),
             ));
         }
         Ok(outputs)
@@ -164,24 +262,22 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
     let classes = resumed
         .as_ref()
         .map_or(args.net.classes(), |c| c.arch.classes());
-    let dataset = Arc::new(load_data(&args.data, classes)?);
-    let (setup, mut rng, info, cfg) = match &resumed {
+    let mut dataset = load_data(&args.data, classes)?;
+    let seed = resumed.as_ref().map_or(args.net.seed(), |c| c.seed);
+    let val_split = args
+        .validation
+        .attach(&mut dataset, resumed.as_ref(), seed)?;
+    let early_stopping = args
+        .validation
+        .early_stopping(resumed.as_ref(), dataset.val.is_some())?;
+    let dataset = Arc::new(dataset);
+    let (setup, mut rng, info, mut cfg) = match &resumed {
         Some(c) => resume_from(c, &args, &dataset)?,
-        None => {
-            let (setup, rng) = fresh_setup(&args.net, opt, &args.device, &dataset)?;
-            let names = class_names_for(&dataset.dir, setup.arch.classes());
-            let info = CheckpointInfo::new(&setup, args.net.seed(), &dataset, names);
-            let base = LrSchedule::constant(setup.opt.lr);
-            let cfg = TrainConfig {
-                batch_size: setup.batch_size,
-                epochs: args.epochs,
-                start_epoch: 0,
-                resume_within: None,
-                schedule: args.schedule.schedule(base, setup.opt.lr, args.epochs)?,
-            };
-            (setup, rng, info, cfg)
-        }
+        None => fresh_start(&args, opt, &dataset)?,
     };
+    cfg.validation = dataset.val.is_some();
+    cfg.test_every_epoch = args.validation.eval_test_every_epoch;
+    cfg.early_stopping = early_stopping;
     let header = describe_run(&dataset, &setup.arch, &setup.opt, cfg.batch_size, "");
     let mut backend = make_backend(&args.device, &dataset, setup)?;
     if let Some(c) = &resumed {
@@ -196,7 +292,7 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
     }
     let history = resumed.map(|c| c.history).unwrap_or_default();
     let interrupt = on_interrupt()?;
-    let info = info.with_schedule(cfg.schedule);
+    let info = info.with_run(cfg.schedule, val_split, early_stopping);
     let mut observer =
         TrainObserver::new(&args, &cfg, outputs, info, history, &describe, interrupt);
     let result = train::train(
@@ -212,20 +308,81 @@ pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
             ..
         }) => Err(observer.save_interrupted(backend.as_mut(), &stop)),
         Ok(outcome) => {
-            observer.finish(&outcome.reports)?;
-            if let (true, Some(last)) = (args.quiet, outcome.reports.last()) {
-                say!(
-                    "epoch {} test_loss {:.4} test_acc {:.2}%",
-                    last.epoch,
-                    last.test_loss,
-                    100.0 * last.test_accuracy
-                );
-            }
-            Ok(())
+            observer.finish()?;
+            report_end(&args, &cfg, &outcome, &mut observer, backend.as_mut())
         }
         Err(e @ Error::Diverged { .. }) => Err(observer.save_before_divergence(e)),
         Err(e) => Err(e),
     }
+}
+
+/// A fresh run: a new network from the seed, a schedule from the flags.
+fn fresh_start(
+    args: &TrainArgs,
+    opt: Optimizer,
+    dataset: &Dataset,
+) -> Result<(TrainSetup, Rng, CheckpointInfo, TrainConfig), Error> {
+    let (setup, rng) = fresh_setup(&args.net, opt, &args.device, dataset)?;
+    let names = class_names_for(&dataset.dir, setup.arch.classes());
+    let info = CheckpointInfo::new(&setup, args.net.seed(), dataset, names);
+    let base = LrSchedule::constant(setup.opt.lr);
+    let cfg = TrainConfig {
+        batch_size: setup.batch_size,
+        epochs: args.epochs,
+        start_epoch: 0,
+        resume_within: None,
+        schedule: args.schedule.schedule(base, setup.opt.lr, args.epochs)?,
+        validation: false,
+        test_every_epoch: false,
+        early_stopping: None,
+        best: Default::default(),
+    };
+    Ok((setup, rng, info, cfg))
+}
+
+/// The end of a run: how it ended, and the test set, evaluated once with the model
+/// --save holds when a validation set kept it from being seen every epoch.
+fn report_end(
+    args: &TrainArgs,
+    cfg: &TrainConfig,
+    outcome: &TrainOutcome,
+    observer: &mut TrainObserver,
+    backend: &mut dyn Backend,
+) -> Result<(), Error> {
+    let Some(last) = outcome.reports.last() else {
+        return Ok(());
+    };
+    if let (Some(best), Some(s)) = (outcome.stopped_early, &cfg.early_stopping) {
+        say!(
+            "stopped early: {} has not improved for {} epochs; the best epoch was {best}",
+            s.monitor.name(),
+            s.patience
+        );
+    }
+    let (test_loss, test_accuracy, epoch) = match (last.test_loss, last.test_accuracy) {
+        (Some(l), Some(a)) if cfg.early_stopping.is_none() => (l, a, last.epoch),
+        _ => {
+            let epoch = observer.select_saved_model(backend)?;
+            let t = backend.evaluate(SplitKind::Test)?;
+            (t.mean_loss(), t.accuracy(), epoch)
+        }
+    };
+    let which = match cfg.early_stopping {
+        Some(s) => format!("epoch {epoch}'s model, the best by {}", s.monitor.name()),
+        None => format!("epoch {epoch}'s model"),
+    };
+    match args.quiet {
+        true => say!(
+            "epoch {epoch} test_loss {test_loss:.4} test_acc {:.2}%",
+            100.0 * test_accuracy
+        ),
+        false if last.test_loss.is_none() || cfg.early_stopping.is_some() => say!(
+            "test  loss {test_loss:.4}  accuracy {:.2}%  ({which})",
+            100.0 * test_accuracy
+        ),
+        false => {}
+    }
+    Ok(())
 }
 
 fn check_counts(args: &TrainArgs) -> Result<(), Error> {
@@ -296,6 +453,10 @@ fn resume_from(
         epochs: args.epochs,
         start_epoch: c.epochs_trained,
         resume_within: c.progress,
+        validation: false,
+        test_every_epoch: false,
+        early_stopping: None,
+        best: c.best,
         schedule: args.schedule.schedule(
             c.schedule,
             setup.opt.lr,

@@ -301,6 +301,12 @@ impl Backend for CpuBackend {
         self.opt.lr = lr;
     }
 
+    fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
+        check_params_len(params.len(), self.params.len())?;
+        self.params.copy_from_slice(params);
+        Ok(())
+    }
+
     fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
         Ok(self.state.clone())
     }
@@ -324,6 +330,15 @@ impl Measured for CpuBackend {
             .flat_map(|p| p.phases.iter().map(|(&k, &v)| (k, v)))
             .collect()
     }
+}
+
+fn check_params_len(given: usize, network: usize) -> Result<()> {
+    if given != network {
+        return Err(Error::Usage(format!(
+            "{given} parameters for a network of {network}"
+        )));
+    }
+    Ok(())
 }
 
 /// Wall time and arithmetic per phase of a training step.

@@ -40,6 +40,8 @@ pub struct Dataset {
     pub dir: PathBuf,
     pub train: Split,
     pub test: Split,
+    /// Held-out examples for model selection (`--val-split`, `--val-data`).
+    pub val: Option<Split>,
     pub rows: usize,
     pub cols: usize,
     pub classes: usize,
@@ -50,19 +52,60 @@ impl Dataset {
         self.rows * self.cols
     }
 
+    /// The split of that kind; the test split stands in for a validation split
+    /// the data set does not have (callers check `val` first where it matters).
     pub fn split(&self, kind: SplitKind) -> &Split {
         match kind {
             SplitKind::Train => &self.train,
             SplitKind::Test => &self.test,
+            SplitKind::Val => self.val.as_ref().unwrap_or(&self.test),
         }
     }
+
+    /// Holds out ⌈fraction·N⌉ training examples as the validation split: the
+    /// training split is shuffled once with a stream of its own seeded by `seed`
+    /// (so the split never depends on how training shuffles), and its last
+    /// examples become the validation set. Not stratified: a class's share of the
+    /// validation set varies by chance, as with PyTorch's `random_split`.
+    pub fn hold_out_validation(&mut self, fraction: f64, seed: u64) -> Result<()> {
+        let n = self.train.len();
+        let held = (fraction * n as f64).ceil() as usize;
+        if !(fraction > 0.0 && fraction < 1.0) || held == 0 || held >= n {
+            return Err(Error::Usage(format!(
+                "--val-split {fraction} must be above 0 and below 1, and leave examples on both sides of {n}"
+            )));
+        }
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        crate::rng::Rng::new(seed ^ VALIDATION_STREAM).shuffle(&mut order);
+        let pick = |indices: &[u32]| Split {
+            images: indices
+                .iter()
+                .flat_map(|&i| self.train.image(i as usize).iter().copied())
+                .collect(),
+            labels: indices
+                .iter()
+                .map(|&i| self.train.labels[i as usize])
+                .collect(),
+            pixels: self.train.pixels,
+        };
+        let (keep, hold) = order.split_at(n - held);
+        let (train, val) = (pick(keep), pick(hold));
+        self.train = train;
+        self.val = Some(val);
+        Ok(())
+    }
 }
+
+/// Mixed into the seed of the validation shuffle, so that it differs from the
+/// stream that initialises and shuffles training.
+const VALIDATION_STREAM: u64 = 0x7661_6c69_6461_7465;
 
 /// Which split of a data set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SplitKind {
     Train,
     Test,
+    Val,
 }
 
 /// The four files of a data directory, by their standard names.
@@ -166,6 +209,7 @@ pub fn load_dir(dir: &Path, classes: usize) -> Result<Dataset> {
         dir: dir.to_path_buf(),
         train,
         test,
+        val: None,
         rows,
         cols,
         classes,

@@ -62,6 +62,7 @@ pub struct GpuBackend {
     variant: MatmulVariant,
     train: DeviceSplit,
     test: DeviceSplit,
+    val: Option<DeviceSplit>,
     /// The epoch's shuffled order, read by the training split's gather.
     order: wgpu::Buffer,
     layers: Vec<DenseLayer>,
@@ -219,22 +220,30 @@ impl DeviceSplit {
         }
     }
 
-    /// The training and test splits, with the `order` buffer the training gather
-    /// reads and a shared 0, 1, 2, … sequence for evaluation.
-    fn both(
+    /// The training, test and (where there is one) validation splits, with the
+    /// `order` buffer the training gather reads and a shared 0, 1, 2, … sequence
+    /// for evaluation.
+    fn all(
         ctx: &GpuContext,
         rec: &Recorder,
         gather: &Kernel,
         data: &Dataset,
         order: &wgpu::Buffer,
         batch: &Activations,
-    ) -> (Self, Self) {
-        let sequence: Vec<u32> = (0..data.train.len().max(data.test.len()) as u32).collect();
+    ) -> (Self, Self, Option<Self>) {
+        let longest = [Some(&data.train), Some(&data.test), data.val.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(Split::len)
+            .max()
+            .unwrap_or(0);
+        let sequence: Vec<u32> = (0..longest as u32).collect();
         let sequence = storage_buffer_init(ctx, "sequence", bytemuck::cast_slice(&sequence));
         let bind = |split: &Split, name: &str| {
             Self::new(ctx, rec, gather, split, name, [order, &sequence], batch)
         };
-        (bind(&data.train, "train"), bind(&data.test, "test"))
+        let val = data.val.as_ref().map(|v| bind(v, "validation"));
+        (bind(&data.train, "train"), bind(&data.test, "test"), val)
     }
 
     /// Gathers examples `start..start + len` (of the shuffled order, or in sequence)
@@ -367,7 +376,8 @@ impl GpuBackend {
             })
             .collect();
         let order = storage_buffer(&ctx, "order", f32_bytes(data.train.len()));
-        let (train, test) = DeviceSplit::both(&ctx, &rec, &kernels.gather, &data, &order, &batch);
+        let (train, test, val) =
+            DeviceSplit::all(&ctx, &rec, &kernels.gather, &data, &order, &batch);
         let metrics = MetricSlots::new(&ctx, &data);
         let head = LossHead::new(&ctx, arena, &kernels, &batch, &metrics, &arch);
         let p = &param_buffers;
@@ -385,6 +395,7 @@ impl GpuBackend {
             variant,
             train,
             test,
+            val,
             order,
             layers,
             head,
@@ -404,6 +415,7 @@ impl GpuBackend {
         match kind {
             SplitKind::Train => &self.train,
             SplitKind::Test => &self.test,
+            SplitKind::Val => self.val.as_ref().unwrap_or(&self.test),
         }
     }
 
@@ -420,6 +432,7 @@ impl GpuBackend {
         let split = match split {
             SplitKind::Train => &self.train,
             SplitKind::Test => &self.test,
+            SplitKind::Val => self.val.as_ref().unwrap_or(&self.test),
         };
         let (ctx, rec) = (&self.ctx, &mut self.rec);
         split.record_gather(ctx, rec, shuffled, start, len);
@@ -536,6 +549,22 @@ impl Backend for GpuBackend {
         self.opt.lr = lr;
     }
 
+    fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
+        if params.len() != self.arch.param_count() {
+            return Err(Error::Usage(format!(
+                "{} parameters for a network of {}",
+                params.len(),
+                self.arch.param_count()
+            )));
+        }
+        self.rec.submit(&self.ctx);
+        let values = &self.params.values;
+        self.ctx
+            .queue
+            .write_buffer(values, 0, bytemuck::cast_slice(params));
+        Ok(())
+    }
+
     fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
         self.rec.submit(&self.ctx);
         let mut state = OptimizerState::new(self.opt.kind, self.arch.param_count());
@@ -649,6 +678,9 @@ fn check_limits(
     };
     fits("the training images".into(), data.train.images.len() as u64)?;
     fits("the test images".into(), data.test.images.len() as u64)?;
+    if let Some(val) = &data.val {
+        fits("the validation images".into(), val.images.len() as u64)?;
+    }
     fits("the parameters".into(), arch.param_count() as u64 * 4)?;
     fits(
         format!(

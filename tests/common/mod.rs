@@ -96,6 +96,7 @@ pub fn synthetic_dataset(
         dir: PathBuf::from("<synthetic>"),
         train: synthetic_split(&mut rng, &prototypes, n_train, 60),
         test: synthetic_split(&mut rng, &prototypes, n_test, 60),
+        val: None,
         rows: side,
         cols: side,
         classes,
@@ -196,6 +197,10 @@ pub fn train_run(
         start_epoch: 0,
         resume_within: None,
         schedule: gpu_mlp::schedule::LrSchedule::constant(opt.lr),
+        validation: false,
+        test_every_epoch: false,
+        early_stopping: None,
+        best: Default::default(),
     };
     let outcome = train(
         backend.as_mut(),
