@@ -195,6 +195,7 @@ impl Checkpoint {
                     .join(","),
             ),
             ("activation", arch.activation.name().into()),
+            ("dropout", arch.dropout.to_string()),
             ("loss", arch.loss.name().into()),
             ("optimizer", o.kind.name().into()),
             ("lr", o.lr.to_string()),
@@ -392,6 +393,14 @@ impl Metadata<'_> {
             self.choice("loss")?,
         )
         .map_err(|e| self.bad(format!("metadata layers: {e}")))?;
+        // Absent from checkpoints written before dropout existed: none.
+        let dropout = match self.map.contains_key("dropout") {
+            true => self.parse("dropout")?,
+            false => 0.0,
+        };
+        let arch = arch
+            .with_dropout(dropout)
+            .map_err(|e| self.bad(format!("metadata: {e}")))?;
         let opt = Optimizer {
             kind: self.choice::<OptimizerKind>("optimizer")?,
             lr: self.parse("lr")?,

@@ -87,7 +87,7 @@ impl Loss {
 /// (batch×inputs), `W` (inputs×outputs) and `b` (outputs) at their offsets in the
 /// flat parameter array. Built only by `Architecture::layer`, so that the two
 /// paths cannot disagree about a layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Layer {
     /// Position in the network, 0 for the layer that reads the input batch.
     pub index: usize,
@@ -101,6 +101,8 @@ pub struct Layer {
     /// The activation that produced this layer's input, whose derivative the input
     /// gradient needs; None for the first layer, whose input needs no gradient.
     pub input_activation: Option<Activation>,
+    /// Dropout on this layer's output while training (hidden layers only).
+    pub dropout: Option<f32>,
 }
 
 impl Layer {
@@ -121,11 +123,13 @@ impl Layer {
 }
 
 /// Layer sizes (input, hidden…, classes), hidden activation and output loss.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Architecture {
     pub sizes: Vec<usize>,
     pub activation: Activation,
     pub loss: Loss,
+    /// Inverted dropout on every hidden layer's output while training (0: none).
+    pub dropout: f32,
 }
 
 impl Architecture {
@@ -170,6 +174,7 @@ impl Architecture {
             sizes,
             activation,
             loss,
+            dropout: 0.0,
         })
     }
 
@@ -191,6 +196,14 @@ impl Architecture {
         (self.sizes[l], self.sizes[l + 1])
     }
 
+    /// The same network with dropout `p` on its hidden layers.
+    pub fn with_dropout(self, p: f32) -> Result<Self> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::Usage(format!("--dropout {p} must be in [0, 1)")));
+        }
+        Ok(Architecture { dropout: p, ..self })
+    }
+
     /// Layer `l`'s description.
     pub fn layer(&self, l: usize) -> Layer {
         let (inputs, outputs) = self.layer_shape(l);
@@ -203,6 +216,7 @@ impl Architecture {
             bias_offset: self.bias_offset(l),
             activation: hidden(l),
             input_activation: l.checked_sub(1).and_then(hidden),
+            dropout: hidden(l).and((self.dropout > 0.0).then_some(self.dropout)),
         }
     }
 

@@ -93,6 +93,8 @@ pub struct TrainSetup {
     pub opt: Optimizer,
     pub params: Vec<f32>,
     pub batch_size: usize,
+    /// The run's seed, which (with the step, layer and element) picks dropout masks.
+    pub seed: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -116,7 +116,9 @@ fn converges(kind: OptimizerKind, lr: Option<f32>, activation: Activation, loss:
         last.train_loss < first.train_loss,
         "{kind:?}: loss did not fall: {reports:?}"
     );
-    let accuracy = last.test_accuracy.expect("the test set is evaluated every epoch");
+    let accuracy = last
+        .test_accuracy
+        .expect("the test set is evaluated every epoch");
     assert!(
         accuracy >= 0.95,
         "{kind:?}/{activation:?}/{loss:?}: test accuracy {accuracy} < 0.95"

@@ -510,3 +510,72 @@ fn metrics_sum_losses_and_correct_counts_in_a_fixed_order() {
         );
     }
 }
+
+/// Dropout: the GPU's masks are the CPU's to the bit (the same counter-based hash),
+/// forward and backward, for several rates, seeds, steps and layers; and the share
+/// of dropped units is the rate.
+#[test]
+fn dropout_masks_are_bit_identical_to_the_cpu() {
+    use gpu_mlp::cpu::dropout::{dropout_backward, dropout_forward, DropoutMask};
+    use gpu_mlp::gpu::dropout::{kernels, DropoutParams};
+    let Some(ctx) = gpu() else { return };
+    let (forward, backward) = kernels(&ctx).unwrap();
+    let n = 70_001;
+    let mut rng = Rng::new(12);
+    let a = random_f32(&mut rng, n, 2.0);
+    for (p, seed, step, layer) in [
+        (0.2, 0u64, 1u32, 0u32),
+        (0.5, 7, 12345, 1),
+        (0.9, u64::MAX, u32::MAX, 3),
+    ] {
+        let mask = DropoutMask {
+            p,
+            seed,
+            step,
+            layer,
+        };
+        let params = DropoutParams::new(n, Some(&mask));
+        let zeros = vec![0u8; n * 4];
+        let out = run_once(
+            &ctx,
+            &forward,
+            &params,
+            params.workgroups(),
+            &[bytemuck::cast_slice(&a), &zeros],
+        )
+        .unwrap();
+        let gpu_kept: Vec<f32> = bytemuck::pod_collect_to_vec(&out[1]);
+        let mut cpu_kept = vec![0.0f32; n];
+        dropout_forward(&a, &mut cpu_kept, &mask);
+        assert!(
+            gpu_kept
+                .iter()
+                .zip(&cpu_kept)
+                .all(|(g, c)| g.to_bits() == c.to_bits()),
+            "forward p {p}"
+        );
+        let dropped = cpu_kept.iter().filter(|&&v| v == 0.0).count() as f64 / n as f64;
+        assert!(
+            (dropped - p as f64).abs() < 0.01,
+            "p {p}: dropped {dropped}"
+        );
+        let out = run_once(
+            &ctx,
+            &backward,
+            &params,
+            params.workgroups(),
+            &[&zeros, bytemuck::cast_slice(&a)],
+        )
+        .unwrap();
+        let gpu_grad: Vec<f32> = bytemuck::pod_collect_to_vec(&out[1]);
+        let mut cpu_grad = a.clone();
+        dropout_backward(&mut cpu_grad, &mask);
+        assert!(
+            gpu_grad
+                .iter()
+                .zip(&cpu_grad)
+                .all(|(g, c)| g.to_bits() == c.to_bits()),
+            "backward p {p}"
+        );
+    }
+}

@@ -48,10 +48,24 @@ fn one_step_with(
     variant: MatmulVariant,
     decay: Option<f32>,
 ) {
+    one_step_full(activation, loss, kind, variant, decay, 0.0);
+}
+
+fn one_step_full(
+    activation: Activation,
+    loss: Loss,
+    kind: OptimizerKind,
+    variant: MatmulVariant,
+    decay: Option<f32>,
+    dropout: f32,
+) {
     let Some(ctx) = gpu() else { return };
     let ds = Arc::new(synthetic_dataset(21, 10, 7, 37, 10));
     // Two hidden layers so that the hidden-to-hidden input gradient is covered too.
-    let arch = Architecture::new(49, &[24, 13], 10, activation, loss).unwrap();
+    let arch = Architecture::new(49, &[24, 13], 10, activation, loss)
+        .unwrap()
+        .with_dropout(dropout)
+        .unwrap();
     let mut opt = Optimizer::new(kind, Some(0.05), 0.9);
     if let Some(wd) = decay {
         opt.weight_decay = wd;
@@ -64,6 +78,7 @@ fn one_step_with(
         opt,
         params: params.clone(),
         batch_size: 37,
+        seed: 6,
     };
     let mut cpu = CpuBackend::new(ds.clone(), setup.clone()).unwrap();
     let options = GpuOptions {
@@ -124,6 +139,22 @@ step_tests! {
     step_matches_cpu_sigmoid_mse_sgd: Sigmoid, Mse, Sgd;
     step_matches_cpu_relu_mse_adam: Relu, Mse, Adam;
     step_matches_cpu_sigmoid_adamw: Sigmoid, CrossEntropy, AdamW;
+}
+
+#[test]
+fn dropout_training_steps_match_the_cpu() {
+    for activation in [Activation::Sigmoid, Activation::Relu] {
+        for &variant in MatmulVariant::ALL {
+            one_step_full(
+                activation,
+                Loss::CrossEntropy,
+                OptimizerKind::AdamW,
+                variant,
+                None,
+                0.3,
+            );
+        }
+    }
 }
 
 #[test]
@@ -203,6 +234,7 @@ fn an_epoch_costs_one_submit_per_64_steps_and_one_readback() {
             opt,
             params: arch.init_params(&mut Rng::new(1)),
             batch_size: batch,
+            seed: 1,
         };
         let mut b = GpuBackend::new(gpu().unwrap(), ds.clone(), setup).unwrap();
         let order: Vec<u32> = (0..300).collect();
@@ -252,6 +284,7 @@ fn networks_too_wide_for_textures_fall_back_to_buffers() {
         opt,
         params: params.clone(),
         batch_size: 3,
+        seed: 3,
     };
     let mut b = GpuBackend::new(ctx, ds, setup).unwrap();
     assert!(

@@ -5,7 +5,7 @@
 //! rounding. With h = 1e-5 the central difference's truncation error is O(h²·L''')
 //! ≈ 1e-10 and its rounding error O(ε·L/h) ≈ 1e-11, far below the bound.
 
-use gpu_mlp::cpu::CpuNet;
+use gpu_mlp::cpu::{CpuNet, DropoutStep};
 use gpu_mlp::model::{Activation, Architecture, Loss};
 use gpu_mlp::rng::Rng;
 
@@ -15,15 +15,26 @@ const REL: f64 = 1e-6;
 /// Gradients that are truly 0 (or ~1e-12) have no meaningful relative error.
 const ABS_FLOOR: f64 = 1e-10;
 
+/// With dropout, every evaluation uses the same training step's masks: the loss is
+/// then a fixed function of the parameters, whose gradient backprop must give.
+const STEP: DropoutStep = DropoutStep { seed: 9, step: 4 };
+
 fn mean_loss(net: &mut CpuNet<f64>, params: &[f64], x: &[f64], labels: &[u8]) -> f64 {
     let batch = labels.len();
     net.input_mut(batch).copy_from_slice(x);
-    net.forward(params, batch).unwrap();
+    net.forward_training(params, batch, STEP).unwrap();
     net.loss_backward(labels, batch).loss_sum / batch as f64
 }
 
 fn check(activation: Activation, loss: Loss) {
-    let arch = Architecture::new(6, &[5, 4], 3, activation, loss).unwrap();
+    check_with_dropout(activation, loss, 0.0);
+}
+
+fn check_with_dropout(activation: Activation, loss: Loss, dropout: f32) {
+    let arch = Architecture::new(6, &[5, 4], 3, activation, loss)
+        .unwrap()
+        .with_dropout(dropout)
+        .unwrap();
     let batch = 7;
     let mut rng = Rng::new(42);
     let params: Vec<f64> = arch
@@ -61,7 +72,14 @@ fn check(activation: Activation, loss: Loss) {
         );
         worst = worst.max(err / (analytic.abs().max(numeric.abs()) + ABS_FLOOR));
     }
-    println!("{activation:?}/{loss:?}: worst relative error {worst:e}");
+    println!("{activation:?}/{loss:?}/dropout {dropout}: worst relative error {worst:e}");
+}
+
+#[test]
+fn backprop_matches_numerical_gradient_through_a_fixed_dropout_mask() {
+    for activation in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
+        check_with_dropout(activation, Loss::CrossEntropy, 0.3);
+    }
 }
 
 #[test]

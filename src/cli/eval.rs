@@ -73,6 +73,7 @@ pub(crate) fn run_eval(args: EvalArgs) -> Result<(), Error> {
         opt: model.opt,
         params: model.params.clone(),
         batch_size: EVAL_BATCH,
+        seed: model.seed,
     };
     let mut backend = make_backend(&args.device, &dataset, setup)?;
     let r = gpu_mlp::eval::evaluate(backend.as_mut(), &dataset.test.labels, classes)?;

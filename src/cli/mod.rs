@@ -190,6 +190,7 @@ pub(crate) fn fresh_setup(
         opt,
         params,
         batch_size,
+        seed: net.seed(),
     };
     Ok((setup, rng))
 }

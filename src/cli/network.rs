@@ -23,6 +23,10 @@ pub(crate) struct NetworkArgs {
     /// Hidden-layer activation [default: sigmoid].
     #[arg(long, value_parser = choice::<Activation>())]
     pub(crate) activation: Option<Activation>,
+    /// Inverted dropout on every hidden layer's output while training, with this
+    /// probability (PyTorch's nn.Dropout(p)) [default: 0].
+    #[arg(long, value_name = "P")]
+    pub(crate) dropout: Option<f32>,
     /// Output loss, after softmax [default: cross-entropy].
     #[arg(long, value_parser = choice::<Loss>())]
     pub(crate) loss: Option<Loss>,
@@ -73,7 +77,8 @@ impl NetworkArgs {
             self.classes(),
             self.activation.unwrap_or(Activation::Sigmoid),
             self.loss.unwrap_or(Loss::CrossEntropy),
-        )
+        )?
+        .with_dropout(self.dropout.unwrap_or(0.0))
     }
 
     /// Checks the flags that need no data, so that mistakes fail before loading
@@ -102,6 +107,9 @@ impl NetworkArgs {
                     "--batch-size {b} must be between 1 and {MAX_BATCH_SIZE}"
                 )));
             }
+        }
+        if let Some(p) = self.dropout.filter(|p| !(0.0..1.0).contains(p)) {
+            return Err(Error::Usage(format!("--dropout {p} must be in [0, 1)")));
         }
         if !(2..=256).contains(&self.classes()) {
             return Err(Error::Usage(format!(

@@ -445,6 +445,7 @@ fn resume_from(
         },
         params: c.params.clone(),
         batch_size,
+        seed: c.seed,
     };
     setup.opt.validate()?;
     let info = CheckpointInfo::new(&setup, c.seed, dataset, c.class_names.clone());

@@ -27,11 +27,15 @@ pub fn dense_forward<T: Real>(layer: &Layer, params: &[T], a: &[T], z: &mut [T],
 /// From dz (batch×out, the gradient at the layer's pre-activation output): dW = aᵀ·dz
 /// and db = Σ_rows dz into `grads`, and, where the layer has an input gradient to
 /// pass down, da = (dz·Wᵀ) ⊙ act'(a) into `da` (the gradient at the layer below's
-/// pre-activation output).
+/// pre-activation output). `a` is what the forward pass read (after the layer
+/// below's dropout), `a_act` the layer below's activation output before dropout,
+/// whose derivative act' needs (the same slice without dropout).
+#[allow(clippy::too_many_arguments)]
 pub fn dense_backward<T: Real>(
     layer: &Layer,
     params: &[T],
     a: &[T],
+    a_act: &[T],
     dz: &[T],
     grads: &mut [T],
     da: Option<&mut [T]>,
@@ -47,6 +51,6 @@ pub fn dense_backward<T: Real>(
     let da = Disjoint::new(da);
     pool::for_ranges(batch * k, ELEMENTWISE_MIN, &|r| {
         // SAFETY: for_ranges hands every part a range of its own.
-        activation_backward(unsafe { da.range(r.clone()) }, &a[r], act);
+        activation_backward(unsafe { da.range(r.clone()) }, &a_act[r], act);
     });
 }

@@ -3,6 +3,7 @@
 //! the oracle every GPU result is checked against.
 
 pub mod activation;
+pub mod dropout;
 pub mod kernel;
 pub mod layer;
 pub mod matmul;
@@ -18,13 +19,14 @@ use std::time::Instant;
 use crate::choice::Choice;
 use crate::data::{Dataset, Split, SplitKind};
 use crate::error::{Error, Result};
-use crate::model::{train_flops, Architecture};
+use crate::model::{train_flops, Architecture, Layer};
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::profile::{KernelTime, Measured};
 use crate::train::{
     argmax, batch_rows, check_batch, check_order, check_setup, Backend, Totals, TrainSetup,
     EVAL_BATCH,
 };
+use dropout::{dropout_backward, dropout_forward, DropoutMask};
 use layer::{dense_backward, dense_forward};
 use optimizer::optimizer_update;
 use pool::Disjoint;
@@ -41,6 +43,19 @@ pub struct CpuNet<T> {
     acts: Vec<Vec<T>>,
     /// dz[l]: gradient of the mean loss with respect to layer l's pre-activation output.
     dz: Vec<Vec<T>>,
+    /// kept[l+1]: layer l's output after dropout, where the layer has dropout; what
+    /// the next layer reads while training.
+    kept: Vec<Option<Vec<T>>>,
+    /// The dropout step of the last training forward pass, which backward repeats.
+    step: Option<DropoutStep>,
+}
+
+/// Which training step's dropout masks a forward pass uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DropoutStep {
+    pub seed: u64,
+    /// The optimizer step being taken (1-based).
+    pub step: u32,
 }
 
 impl<T: Real> CpuNet<T> {
@@ -54,11 +69,19 @@ impl<T: Real> CpuNet<T> {
             .iter()
             .map(|&s| vec![T::ZERO; s * max_batch])
             .collect();
+        let kept = std::iter::once(None)
+            .chain(
+                arch.dense_layers()
+                    .map(|l| l.dropout.map(|_| vec![T::ZERO; l.outputs * max_batch])),
+            )
+            .collect();
         CpuNet {
             arch: arch.clone(),
             max_batch,
             acts,
             dz,
+            kept,
+            step: None,
         }
     }
 
@@ -96,14 +119,42 @@ impl<T: Real> CpuNet<T> {
         Ok(())
     }
 
-    /// Runs every layer on the `batch` rows of the input batch.
+    /// Runs every layer on the `batch` rows of the input batch, without dropout
+    /// (evaluation).
     pub fn forward(&mut self, params: &[T], batch: usize) -> Result<()> {
+        self.forward_with(params, batch, None)
+    }
+
+    /// The forward pass of training step `step`, with dropout where the network has it.
+    pub fn forward_training(
+        &mut self,
+        params: &[T],
+        batch: usize,
+        step: DropoutStep,
+    ) -> Result<()> {
+        self.forward_with(params, batch, Some(step))
+    }
+
+    fn forward_with(
+        &mut self,
+        params: &[T],
+        batch: usize,
+        step: Option<DropoutStep>,
+    ) -> Result<()> {
         self.check_batch(batch)?;
+        self.step = step;
         for layer in self.arch.dense_layers() {
-            let (before, after) = self.acts.split_at_mut(layer.index + 1);
-            let a = &before[layer.index][..batch * layer.inputs];
+            let l = layer.index;
+            let (before, after) = self.acts.split_at_mut(l + 1);
+            let input = match (&self.kept[l], step) {
+                (Some(kept), Some(_)) => &kept[..batch * layer.inputs],
+                _ => &before[l][..batch * layer.inputs],
+            };
             let z = &mut after[0][..batch * layer.outputs];
-            dense_forward(&layer, params, a, z, batch);
+            dense_forward(&layer, params, input, z, batch);
+            if let (Some(kept), Some(mask)) = (&mut self.kept[l + 1], dropout_mask(&layer, step)) {
+                dropout_forward(z, &mut kept[..batch * layer.outputs], &mask);
+            }
         }
         Ok(())
     }
@@ -126,16 +177,24 @@ impl<T: Real> CpuNet<T> {
         )
     }
 
-    /// Backpropagates from the logits gradient into `grads` (same layout as params).
+    /// Backpropagates from the logits gradient into `grads` (same layout as params),
+    /// through the dropout masks of the last training forward pass.
     pub fn backward(&mut self, params: &[T], grads: &mut [T], batch: usize) -> Result<()> {
         self.check_batch(batch)?;
         for layer in self.arch.dense_layers().rev() {
             let l = layer.index;
-            let a = &self.acts[l][..batch * layer.inputs];
             let (below, this) = self.dz.split_at_mut(l);
-            let dz = &this[0][..batch * layer.outputs];
+            let dz = &mut this[0][..batch * layer.outputs];
+            if let Some(mask) = dropout_mask(&layer, self.step) {
+                dropout_backward(dz, &mask);
+            }
+            let a_act = &self.acts[l][..batch * layer.inputs];
+            let a = match (&self.kept[l], self.step) {
+                (Some(kept), Some(_)) => &kept[..batch * layer.inputs],
+                _ => a_act,
+            };
             let da = below.last_mut().map(|d| &mut d[..batch * layer.inputs]);
-            dense_backward(&layer, params, a, dz, grads, da, batch);
+            dense_backward(&layer, params, a, a_act, dz, grads, da, batch);
         }
         Ok(())
     }
@@ -151,6 +210,17 @@ impl<T: Real> CpuNet<T> {
     }
 }
 
+/// `layer`'s dropout mask for a training step; None when evaluating or without dropout.
+fn dropout_mask(layer: &Layer, step: Option<DropoutStep>) -> Option<DropoutMask> {
+    let (p, step) = (layer.dropout?, step?);
+    Some(DropoutMask {
+        p,
+        seed: step.seed,
+        step: step.step,
+        layer: layer.index as u32,
+    })
+}
+
 /// `--cpu`: trains on the host with the reference operations.
 pub struct CpuBackend {
     data: Arc<Dataset>,
@@ -164,6 +234,8 @@ pub struct CpuBackend {
     epoch: Totals,
     /// Time per phase of a step, when a benchmark asks (`Measured::enable_profiling`).
     phases: Option<PhaseClock>,
+    /// The run's seed, for dropout masks.
+    seed: u64,
 }
 
 impl CpuBackend {
@@ -174,6 +246,7 @@ impl CpuBackend {
             opt,
             params,
             batch_size,
+            seed,
         } = setup;
         let max_batch = batch_rows(batch_size, data.train.len()).1;
         Ok(CpuBackend {
@@ -186,6 +259,7 @@ impl CpuBackend {
             labels: vec![0; max_batch],
             epoch: Totals::default(),
             phases: None,
+            seed,
             data,
         })
     }
@@ -240,7 +314,12 @@ impl Backend for CpuBackend {
             *l = train.labels[i as usize];
         }
         lap(&mut clock, "gather", 0.0);
-        self.net.forward(&self.params, len)?;
+        let step = DropoutStep {
+            seed: self.seed,
+            // The optimizer step this batch takes (its count, after the update).
+            step: (self.state.t + 1) as u32,
+        };
+        self.net.forward_training(&self.params, len, step)?;
         let forward_flops = forward_flops(&arch, len);
         lap(
             &mut clock,

@@ -26,8 +26,9 @@ use super::matmul::{MatmulKernels, MatmulVariant, OperandTexture};
 use super::metrics::MetricsParams;
 use super::optimizer::OptimizerParams;
 use super::softmax_xent::LossParams;
-use super::{gather, metrics, optimizer, reduce, softmax_xent};
+use super::{dropout, gather, metrics, optimizer, reduce, softmax_xent};
 use crate::choice::Choice;
+use crate::cpu::DropoutStep;
 use crate::data::{Dataset, Split, SplitKind};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, Loss};
@@ -77,11 +78,14 @@ pub struct GpuBackend {
     t: u64,
     /// Rows the activation buffers hold.
     max_batch: usize,
+    /// The run's seed, for dropout masks.
+    seed: u64,
 }
 
 /// Every pipeline a training step uses.
 struct Kernels {
     matmul: MatmulKernels,
+    dropout: (Kernel, Kernel),
     gather: Kernel,
     loss: Kernel,
     bias: Kernel,
@@ -103,6 +107,7 @@ impl Kernels {
                 None => matmul,
             },
             gather: gather::kernel(ctx)?,
+            dropout: dropout::kernels(ctx)?,
             loss: softmax_xent::kernel(ctx)?,
             bias: reduce::kernel(ctx)?,
             metrics: metrics::kernel(ctx)?,
@@ -117,6 +122,8 @@ impl Kernels {
 struct Activations {
     acts: Vec<wgpu::Buffer>,
     dz: Vec<wgpu::Buffer>,
+    /// kept[l+1]: layer l's output after dropout, where it has dropout.
+    kept: Vec<Option<wgpu::Buffer>>,
     labels: wgpu::Buffer,
     row_loss: wgpu::Buffer,
     row_correct: wgpu::Buffer,
@@ -138,6 +145,12 @@ impl Activations {
                 .enumerate()
                 .map(|(l, &s)| buffer(format!("dz[{l}]"), s))
                 .collect(),
+            kept: std::iter::once(None)
+                .chain(arch.dense_layers().map(|l| {
+                    let name = format!("kept[{}]", l.index + 1);
+                    l.dropout.map(|_| buffer(name, l.outputs))
+                }))
+                .collect(),
             labels: buffer("batch labels".into(), 1),
             row_loss: buffer("row loss".into(), 1),
             row_correct: buffer("row correct".into(), 1),
@@ -147,8 +160,10 @@ impl Activations {
     /// What layer `l` reads and writes.
     fn layer<'a>(&'a self, l: usize, params: &'a ParamBuffers) -> LayerBuffers<'a> {
         LayerBuffers {
-            input: &self.acts[l],
+            input: self.kept[l].as_ref().unwrap_or(&self.acts[l]),
+            input_activation: &self.acts[l],
             output: &self.acts[l + 1],
+            kept: self.kept[l + 1].as_ref(),
             output_grad: &self.dz[l],
             input_grad: l.checked_sub(1).map(|below| &self.dz[below]),
             params: &params.values,
@@ -355,6 +370,7 @@ impl GpuBackend {
             opt,
             params,
             batch_size,
+            seed,
         } = setup;
         // A batch never holds more than the training set, whatever the caller asked for.
         let (batch_size, max_batch) = batch_rows(batch_size, data.train.len());
@@ -364,15 +380,16 @@ impl GpuBackend {
         let kernels = Kernels::new(&ctx, variant, &opt, options.workers)?;
         let batch = Activations::new(&ctx, &arch, max_batch);
         let param_buffers = ParamBuffers::new(&ctx, &params, &opt);
-        // Per layer: 3 products, the bias gradient and 3 packs (texture variant).
-        let rec = Recorder::new(&ctx, CHUNK_STEPS * (7 * arch.layers() + 3));
+        // Per layer: 3 products, the bias gradient, 3 packs (texture variant) and
+        // 2 dropouts.
+        let rec = Recorder::new(&ctx, CHUNK_STEPS * (9 * arch.layers() + 3));
         let arena = rec.arena();
         let layers = arch
             .dense_layers()
             .map(|spec| {
                 let bufs = batch.layer(spec.index, &param_buffers);
-                let (matmul, bias) = (&kernels.matmul, &kernels.bias);
-                DenseLayer::new(&ctx, arena, matmul, bias, spec, &bufs, max_batch)
+                let (matmul, bias, dropout) = (&kernels.matmul, &kernels.bias, &kernels.dropout);
+                DenseLayer::new(&ctx, arena, matmul, bias, dropout, spec, &bufs, max_batch)
             })
             .collect();
         let order = storage_buffer(&ctx, "order", f32_bytes(data.train.len()));
@@ -406,6 +423,7 @@ impl GpuBackend {
             epoch_samples: 0,
             t: 0,
             max_batch,
+            seed,
             rec,
             ctx,
         })
@@ -434,23 +452,34 @@ impl GpuBackend {
             SplitKind::Test => &self.test,
             SplitKind::Val => self.val.as_ref().unwrap_or(&self.test),
         };
+        // Training batches (shuffled) run the step's dropout; evaluation none.
+        let step = shuffled.then_some(self.dropout_step());
         let (ctx, rec) = (&self.ctx, &mut self.rec);
         split.record_gather(ctx, rec, shuffled, start, len);
         for layer in &self.layers {
-            layer.record_forward(ctx, rec, len);
+            layer.record_forward(ctx, rec, len, step);
         }
         self.head.record(ctx, rec, len, slot);
     }
 
     /// Records every layer's backward, last layer first, then the optimizer step.
     fn record_backward_update(&mut self, len: usize) {
+        let step = self.dropout_step();
         let (ctx, rec) = (&self.ctx, &mut self.rec);
         for layer in self.layers.iter().rev() {
-            layer.record_backward(ctx, rec, len);
+            layer.record_backward(ctx, rec, len, step);
         }
         self.t += 1;
         let p = OptimizerParams::new(&self.opt, self.arch.param_count(), self.t);
         rec.dispatch(ctx, &self.update, &p, p.workgroups());
+    }
+
+    /// The dropout step of the optimizer step being recorded (its count after the update).
+    fn dropout_step(&self) -> DropoutStep {
+        DropoutStep {
+            seed: self.seed,
+            step: (self.t + 1) as u32,
+        }
     }
 
     /// Submits what is recorded, then reads and adds the first `slots` metric slots

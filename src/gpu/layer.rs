@@ -3,19 +3,28 @@
 //! Shapes: a: batch×in (the layer input), W: in×out, z: batch×out (row-major).
 
 use super::context::GpuContext;
+use super::dropout::DropoutParams;
 use super::kernel::{Binding, Kernel, Recorder};
 use super::matmul::{
     BoundProduct, MatmulKernels, MatmulParams, OperandTexture, PackParams, Product,
 };
 use super::reduce::ReduceParams;
+use crate::cpu::dropout::DropoutMask;
+use crate::cpu::DropoutStep;
 use crate::model::{Activation, Layer};
 
 /// The buffers one layer reads and writes.
 pub struct LayerBuffers<'a> {
-    /// `acts[l]`: the layer input a (batch×in).
+    /// The layer input a (batch×in): `kept[l]` where the layer below has dropout,
+    /// else `acts[l]`.
     pub input: &'a wgpu::Buffer,
+    /// `acts[l]`: the layer below's activation output before dropout, whose
+    /// derivative the input gradient needs (the same buffer as `input` without dropout).
+    pub input_activation: &'a wgpu::Buffer,
     /// `acts[l+1]`: the layer output act(z) (batch×out).
     pub output: &'a wgpu::Buffer,
+    /// `kept[l+1]`: the output after this layer's dropout, where it has dropout.
+    pub kept: Option<&'a wgpu::Buffer>,
     /// `dz[l]`: the gradient at the pre-activation output (batch×out).
     pub output_grad: &'a wgpu::Buffer,
     /// `dz[l−1]`: the gradient passed down to the layer below (batch×in); None for
@@ -39,16 +48,20 @@ pub struct DenseLayer {
     backward_input: Option<BoundProduct>,
     /// The texture variant's copies of the operands into textures.
     packs: Option<OperandPacks>,
+    /// Dropout on the output: forward (output → kept) and backward (dz in place).
+    dropout: Option<(Binding, Binding)>,
 }
 
 impl DenseLayer {
     /// Binds `spec`'s products to `bufs`, with operand textures of up to `max_batch`
     /// rows when the matmul variant reads textures.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &GpuContext,
         arena: &wgpu::Buffer,
         matmul: &MatmulKernels,
         bias: &Kernel,
+        dropout: &(Kernel, Kernel),
         spec: Layer,
         bufs: &LayerBuffers,
         max_batch: usize,
@@ -97,36 +110,60 @@ impl DenseLayer {
                             output_grad,
                             weights,
                             da.as_entire_binding(),
-                            bufs.input.as_entire_binding(),
+                            bufs.input_activation.as_entire_binding(),
                         ],
                     )
                 }),
             packs,
+            dropout: bufs.kept.filter(|_| spec.dropout.is_some()).map(|kept| {
+                let (forward, backward) = dropout;
+                (
+                    forward.bind(ctx, arena, &[bufs.output, kept]),
+                    // Reads and writes dz in place; its source binding goes unused.
+                    backward.bind(ctx, arena, &[bufs.output, bufs.output_grad]),
+                )
+            }),
             spec,
         }
     }
 
-    /// z = act(a·W + b) for `batch` rows.
-    pub fn record_forward(&self, ctx: &GpuContext, rec: &mut Recorder, batch: usize) {
+    /// z = act(a·W + b) for `batch` rows, then dropout while training (`step`); when
+    /// evaluating, the output is copied unchanged to where the next layer reads it.
+    pub fn record_forward(
+        &self,
+        ctx: &GpuContext,
+        rec: &mut Recorder,
+        batch: usize,
+        step: Option<DropoutStep>,
+    ) {
         let l = &self.spec;
         if let Some(packs) = &self.packs {
             packs.record_forward(ctx, rec, l, batch);
         }
         let act = Activation::code_of(l.activation);
-        let p = MatmulParams::forward(
-            batch,
-            l.inputs,
-            l.outputs,
-            l.weight_offset,
-            l.bias_offset,
-            act,
-        );
+        let (k, n) = (l.inputs, l.outputs);
+        let p = MatmulParams::forward(batch, k, n, l.weight_offset, l.bias_offset, act);
         self.forward.record(ctx, rec, &p);
+        if let Some((forward, _)) = &self.dropout {
+            let p = DropoutParams::new(batch * n, self.mask(step).as_ref());
+            rec.dispatch(ctx, forward, &p, p.workgroups());
+        }
     }
 
-    /// dW, db and (except for the first layer) da from dz, for `batch` rows.
-    pub fn record_backward(&self, ctx: &GpuContext, rec: &mut Recorder, batch: usize) {
+    /// dW, db and (except for the first layer) da from dz, for `batch` rows of
+    /// training step `step`, whose dropout mask dz passes through first.
+    pub fn record_backward(
+        &self,
+        ctx: &GpuContext,
+        rec: &mut Recorder,
+        batch: usize,
+        step: DropoutStep,
+    ) {
         let l = &self.spec;
+        if let (Some((_, backward)), Some(mask)) = (&self.dropout, self.mask(Some(step))) {
+            let p = DropoutParams::new(batch * l.outputs, Some(&mask));
+            rec.dispatch(ctx, backward, &p, p.workgroups());
+        }
         if let Some(packs) = &self.packs {
             packs.record_backward(ctx, rec, l, batch);
         }
@@ -140,6 +177,18 @@ impl DenseLayer {
             let p = MatmulParams::backward_input(batch, k, n, l.weight_offset, act);
             b.record(ctx, rec, &p);
         }
+    }
+}
+
+impl DenseLayer {
+    fn mask(&self, step: Option<DropoutStep>) -> Option<DropoutMask> {
+        let (p, step) = (self.spec.dropout?, step?);
+        Some(DropoutMask {
+            p,
+            seed: step.seed,
+            step: step.step,
+            layer: self.spec.index as u32,
+        })
     }
 }
 

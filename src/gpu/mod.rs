@@ -47,6 +47,7 @@
 
 pub mod backend;
 pub mod context;
+pub mod dropout;
 pub mod gather;
 pub mod kernel;
 pub mod layer;

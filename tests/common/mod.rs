@@ -186,6 +186,7 @@ pub fn train_run(
         opt,
         params: arch.init_params(&mut rng),
         batch_size: batch,
+        seed,
     };
     let mut backend: Box<dyn Backend> = match gpu {
         None => Box::new(gpu_mlp::cpu::CpuBackend::new(ds.clone(), setup).unwrap()),
