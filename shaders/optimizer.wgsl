@@ -35,6 +35,12 @@ const WG: u32 = 256u;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 
+// Optimizer state below the smallest normal f32 becomes zero, as on the CPU path
+// (cpu/optimizer.rs says why).
+fn flush(x: f32) -> f32 {
+    return select(x, 0.0, abs(x) < 1.17549435e-38);
+}
+
 fn flat_index(gid: vec3<u32>) -> u32 {
     return gid.y * p.groups_x * WG + gid.x;
 }
@@ -56,7 +62,7 @@ fn momentum_update(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let g = grads[i] + p.weight_decay * params[i];
-    let vel = p.momentum * m[i] + g;
+    let vel = flush(p.momentum * m[i] + g);
     m[i] = vel;
     params[i] -= p.lr * vel;
 }
@@ -68,8 +74,8 @@ fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let g = grads[i] + p.weight_decay * params[i];
-    let m1 = p.beta1 * m[i] + (1.0 - p.beta1) * g;
-    let v1 = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+    let m1 = flush(p.beta1 * m[i] + (1.0 - p.beta1) * g);
+    let v1 = flush(p.beta2 * v[i] + (1.0 - p.beta2) * g * g);
     m[i] = m1;
     v[i] = v1;
     params[i] -= p.lr * (m1 * p.c1) / (sqrt(v1 * p.c2) + p.eps);
@@ -82,8 +88,8 @@ fn adamw_update(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let g = grads[i];
-    let m1 = p.beta1 * m[i] + (1.0 - p.beta1) * g;
-    let v1 = p.beta2 * v[i] + (1.0 - p.beta2) * g * g;
+    let m1 = flush(p.beta1 * m[i] + (1.0 - p.beta1) * g);
+    let v1 = flush(p.beta2 * v[i] + (1.0 - p.beta2) * g * g);
     m[i] = m1;
     v[i] = v1;
     let decayed = params[i] * p.decay;

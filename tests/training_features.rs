@@ -1,0 +1,222 @@
+//! The training features users control: early stopping stops at the right epoch
+//! and keeps the best model, and a run with a validation split, dropout, AdamW
+//! and a cosine schedule resumes mid-schedule to the same bits, on both paths.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{gpu, synthetic_dataset, temp_dir, write_idx_dir};
+use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::train::{BestSoFar, EarlyStopping, EpochReport, Monitor};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+        .args(args)
+        .output()
+        .expect("run gpu-mlp")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn data(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    write_idx_dir(&dir, &synthetic_dataset(41, 10, 6, 1200, 300), true);
+    dir
+}
+
+fn report(epoch: usize, val_loss: f64, val_accuracy: f64) -> EpochReport {
+    EpochReport {
+        epoch,
+        train_loss: 1.0,
+        train_accuracy: 0.5,
+        val_loss: Some(val_loss),
+        val_accuracy: Some(val_accuracy),
+        test_loss: None,
+        test_accuracy: None,
+        seconds: 1.0,
+        samples_per_second: 1.0,
+        lr: 0.1,
+        best: false,
+        best_so_far: BestSoFar::default(),
+    }
+}
+
+#[test]
+fn early_stopping_stops_after_patience_epochs_without_improvement() {
+    // val_loss by epoch: improves at 1, 2 and 4; epochs 5, 6, 7 do not.
+    let losses = [0.9, 0.7, 0.75, 0.6, 0.6, 0.65, 0.61, 0.5];
+    let accuracies = [0.5, 0.6, 0.6, 0.7, 0.71, 0.69, 0.7, 0.71];
+    for (monitor, best_epoch, stop_epoch) in
+        [(Monitor::ValLoss, 4, 7), (Monitor::ValAccuracy, 5, 8)]
+    {
+        let stopping = EarlyStopping {
+            patience: 3,
+            monitor,
+        };
+        let mut best = BestSoFar::default();
+        let mut stopped = None;
+        for (i, (&l, &a)) in losses.iter().zip(&accuracies).enumerate() {
+            stopping.observe(&mut best, &report(i + 1, l, a));
+            if stopping.should_stop(&best) {
+                stopped = Some(i + 1);
+                break;
+            }
+        }
+        assert_eq!(best.epoch, best_epoch, "{monitor:?}");
+        assert_eq!(
+            stopped,
+            Some(stop_epoch).filter(|&e| e <= losses.len()),
+            "{monitor:?}"
+        );
+    }
+}
+
+fn epochs_in(stdout: &str) -> usize {
+    stdout.lines().filter(|l| l.starts_with("epoch ")).count()
+}
+
+#[test]
+fn a_real_run_stops_early_and_saves_the_best_epochs_model() {
+    let Some(fashion) = common::fashion_mnist() else {
+        return;
+    };
+    let dir = temp_dir("tf_early");
+    let d = fashion.to_str().unwrap();
+    let (best, last) = (dir.join("best.st"), dir.join("last.st"));
+    // 3000 examples and a wide network at a high rate: it overfits within a few
+    // epochs, and the validation loss turns up.
+    let limits = ["--train-limit", "3000", "--test-limit", "2000"];
+    let mut args = vec!["train", "--cpu", "--data", d, "--hidden", "256"];
+    args.extend_from_slice(&limits);
+    args.extend_from_slice(&[
+        "--activation",
+        "relu",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.005",
+    ]);
+    args.extend_from_slice(&["--val-split", "0.2", "--patience", "2", "--epochs", "60"]);
+    args.extend_from_slice(&["--save", best.to_str().unwrap()]);
+    args.extend_from_slice(&["--save-last", last.to_str().unwrap()]);
+    let out = ok(&args);
+    assert!(out.contains("stopped early"), "{out}");
+    let (b, l) = (
+        Checkpoint::load(&best).unwrap(),
+        Checkpoint::load(&last).unwrap(),
+    );
+    assert_eq!(l.epochs_trained, epochs_in(&out), "{out}");
+    assert_eq!(l.epochs_trained, b.epochs_trained + 2, "{out}");
+    // The saved best is the epoch with the lowest validation loss, marked with *.
+    let lowest = l
+        .history
+        .iter()
+        .min_by(|x, y| x.val_loss.unwrap().total_cmp(&y.val_loss.unwrap()))
+        .unwrap();
+    assert_eq!(b.epochs_trained, lowest.epoch);
+    let marked = out
+        .lines()
+        .filter(|line| line.ends_with('*'))
+        .last()
+        .unwrap();
+    assert!(
+        marked.starts_with(&format!("epoch {:>3}/", lowest.epoch)),
+        "{marked}"
+    );
+    // `eval` of the saved model gives the test figures the run printed for it.
+    let printed = out.lines().find(|l| l.starts_with("test ")).unwrap();
+    let mut eval = vec!["eval", "--cpu", "--data", d, "--json"];
+    eval.extend_from_slice(&limits[2..]);
+    eval.extend_from_slice(&["--model", best.to_str().unwrap()]);
+    let eval: serde_json::Value = serde_json::from_str(&ok(&eval)).unwrap();
+    let accuracy = format!("{:.2}%", 100.0 * eval["accuracy"].as_f64().unwrap());
+    assert!(printed.contains(&accuracy), "{printed} vs eval {accuracy}");
+    // The test set was not evaluated per epoch: the metrics never saw it.
+    assert!(l
+        .history
+        .iter()
+        .all(|r| r.test_loss.is_none() && r.val_loss.is_some()));
+}
+
+fn bits(path: &Path) -> Vec<u32> {
+    let c = Checkpoint::load(path).unwrap();
+    c.params
+        .iter()
+        .chain(&c.state.m)
+        .chain(&c.state.v)
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+#[test]
+fn resuming_mid_schedule_with_dropout_and_adamw_gives_the_same_bits() {
+    let mut devices = vec![vec!["--cpu"]];
+    if gpu().is_some() {
+        devices.push(vec!["--backend", "vulkan"]);
+    }
+    let dir = data("tf_resume");
+    let d = dir.to_str().unwrap();
+    let recipe = [
+        "--hidden",
+        "32,16",
+        "--activation",
+        "relu",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "0.003",
+        "--dropout",
+        "0.2",
+        "--lr-schedule",
+        "cosine",
+        "--lr-span",
+        "4",
+        "--warmup",
+        "1",
+        "--val-split",
+        "0.2",
+        "--patience",
+        "5",
+        "-q",
+    ];
+    for device in devices {
+        let (whole, part) = (dir.join("whole.st"), dir.join("part.st"));
+        let mut base = vec!["train", "--data", d];
+        base.extend_from_slice(&device);
+        base.extend_from_slice(&recipe);
+        let mut four = base.clone();
+        four.extend_from_slice(&["--epochs", "4", "--save", whole.to_str().unwrap()]);
+        ok(&four);
+        let mut two = base.clone();
+        two.extend_from_slice(&["--epochs", "2", "--save", part.to_str().unwrap()]);
+        ok(&two);
+        // The schedule, split, dropout and early stopping come from the checkpoint.
+        let mut more = vec!["train", "--data", d, "-q", "--epochs", "2"];
+        more.extend_from_slice(&device);
+        let p = part.to_str().unwrap();
+        more.extend_from_slice(&["--resume", p, "--save", p]);
+        ok(&more);
+        assert_eq!(
+            bits(&whole),
+            bits(&part),
+            "{device:?}: 2 + 2 epochs differ from 4"
+        );
+        let (a, b) = (
+            Checkpoint::load(&whole).unwrap(),
+            Checkpoint::load(&part).unwrap(),
+        );
+        let lrs = |c: &Checkpoint| c.history.iter().map(|r| r.lr.to_bits()).collect::<Vec<_>>();
+        assert_eq!(lrs(&a), lrs(&b), "{device:?}: the lr sequence differs");
+        assert_eq!((a.best, a.rng_state), (b.best, b.rng_state));
+    }
+}
