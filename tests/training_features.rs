@@ -124,11 +124,7 @@ fn a_real_run_stops_early_and_saves_the_best_epochs_model() {
         .min_by(|x, y| x.val_loss.unwrap().total_cmp(&y.val_loss.unwrap()))
         .unwrap();
     assert_eq!(b.epochs_trained, lowest.epoch);
-    let marked = out
-        .lines()
-        .filter(|line| line.ends_with('*'))
-        .last()
-        .unwrap();
+    let marked = out.lines().rfind(|line| line.ends_with('*')).unwrap();
     assert!(
         marked.starts_with(&format!("epoch {:>3}/", lowest.epoch)),
         "{marked}"
