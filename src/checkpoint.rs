@@ -11,10 +11,15 @@
 //!   has them.
 //!
 //! String metadata: `format` (`gpu-mlp/1`), `layers` (`784,128,10`), `activation`,
-//! `loss`, `optimizer`, `lr`, `momentum`, `beta1`, `beta2`, `eps`, `epochs_trained`,
-//! `optimizer_steps`, `seed`, `rng_state` (four hex words), `batch_size`,
-//! `image_rows`, `image_cols`, `gpu_mlp_version`, and `class_names` (one per line)
-//! where the data set is known.
+//! `dropout`, `loss`, `optimizer`, `lr`, `momentum`, `beta1`, `beta2`, `eps`,
+//! `weight_decay`, `lr_schedule`, `warmup`, `lr_step_every`, `lr_gamma`, `lr_min`,
+//! `lr_span`, `epochs_trained`, `optimizer_steps`, `seed`, `rng_state` (four hex
+//! words), `batch_size`, `image_rows`, `image_cols`, `gpu_mlp_version`, `history`
+//! (a JSON list of the epochs' figures); where they apply, `class_names` (one per
+//! line), `val_split`, `patience` and `monitor`, `best_value`, `best_epoch` and
+//! `epochs_since_best`, and for a checkpoint written inside an epoch (an
+//! interrupt) `epoch_steps`, `epoch_loss_sum`, `epoch_correct`, `epoch_examples`.
+//! Keys added after the first release are optional, so older checkpoints load.
 
 use std::collections::HashMap;
 use std::path::Path;
