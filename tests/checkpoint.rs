@@ -7,25 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{synthetic_dataset, temp_dir, write_idx_dir};
+use common::{gpu_mlp, ok, synthetic_dataset, temp_dir, write_idx_dir};
 use gpu_mlp::checkpoint::Checkpoint;
-
-fn gpu_mlp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
-        .args(args)
-        .output()
-        .expect("run gpu-mlp")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = gpu_mlp(args);
-    assert!(
-        out.status.success(),
-        "gpu-mlp {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn data(name: &str) -> PathBuf {
     let dir = temp_dir(name);

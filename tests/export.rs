@@ -5,30 +5,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 
-use common::{fashion_mnist, python_with, temp_dir};
+use common::{fashion_mnist, gpu_mlp, ok, python_with, temp_dir};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::cpu::CpuNet;
 use gpu_mlp::data::load_dir;
-
-fn gpu_mlp(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
-        .args(args)
-        .output()
-        .expect("run gpu-mlp")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = gpu_mlp(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// gpu-mlp's own logits for every test image, through the CPU reference.
 fn reference_logits(model: &Checkpoint, images: &[u8]) -> Vec<f32> {

@@ -238,3 +238,23 @@ pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
         }
     }
 }
+
+/// Runs the gpu-mlp binary with `args`.
+pub fn gpu_mlp(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+        .args(args)
+        .output()
+        .expect("run gpu-mlp")
+}
+
+/// Runs the gpu-mlp binary, failing the test (with its stderr) unless it succeeds;
+/// returns its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = gpu_mlp(args);
+    assert!(
+        out.status.success(),
+        "gpu-mlp {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
