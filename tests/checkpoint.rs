@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::{gpu_mlp, ok, synthetic_dataset, temp_dir, write_idx_dir};
 use gpu_mlp::checkpoint::Checkpoint;
