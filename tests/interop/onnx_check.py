@@ -19,14 +19,14 @@ onnx.checker.check_model(model, full_check=True)
 x = np.fromfile(inputs_path, dtype=np.uint8).reshape(-1, features).astype(np.float32)
 want = np.fromfile(logits_path, dtype=np.float32).reshape(len(x), -1)
 labels = np.fromfile(labels_path, dtype=np.uint8)
-session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+runtime = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
 logits, probs = [], []
 for start in range(0, len(x), 1000):
-    z, p = session.run(["logits", "probabilities"], {"input": x[start:start + 1000]})
+    z, p = runtime.run(["logits", "probabilities"], {"input": x[start:start + 1000]})
     logits.append(z)
     probs.append(p)
 logits, probs = np.concatenate(logits), np.concatenate(probs)
-single = np.concatenate([session.run(["logits"], {"input": x[i:i + 1]})[0] for i in range(50)])
+single = np.concatenate([runtime.run(["logits"], {"input": x[i:i + 1]})[0] for i in range(50)])
 # Relative to each row's largest logit: a logit near zero has no meaningful relative error.
 scale = np.maximum(np.abs(want).max(axis=1, keepdims=True), 1e-6)
 print(json.dumps({
