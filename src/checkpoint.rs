@@ -103,8 +103,40 @@ pub fn class_names_for(dir: &Path, classes: usize) -> Option<Vec<String>> {
     })
 }
 
+/// The history as stored: what each epoch learned, without its timing, so that two
+/// identical runs write identical files.
 fn history_json(history: &[EpochReport]) -> String {
-    serde_json::Value::Array(history.iter().map(report_to_json).collect()).to_string()
+    let epochs = history.iter().map(|r| {
+        let mut line = report_to_json(r);
+        if let Some(fields) = line.as_object_mut() {
+            fields.remove("seconds");
+            fields.remove("samples_per_second");
+        }
+        line
+    });
+    serde_json::Value::Array(epochs.collect()).to_string()
+}
+
+/// `bytes` (a safetensors file) with its header's keys in sorted order: the
+/// encoder writes metadata in hash-map order, which differs from run to run.
+fn with_sorted_header(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    let n = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize)
+        .filter(|&n| 8 + n <= bytes.len())
+        .ok_or("the encoder wrote no header")?;
+    // serde_json's maps are ordered by key.
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[8..8 + n]).map_err(|e| e.to_string())?;
+    let mut text = serde_json::to_string(&header).map_err(|e| e.to_string())?;
+    // The data that follows must stay 8-byte aligned: pad with spaces, as the format allows.
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 /// Splits a flat internal array into named tensors: weights transposed to [out, in].
@@ -247,6 +279,8 @@ impl Checkpoint {
         .chain(self.validation_metadata())
         .collect();
         let bytes = safetensors::serialize(views, Some(meta))
+            .map_err(|e| e.to_string())
+            .and_then(with_sorted_header)
             .map_err(|e| Error::output(path, format!("cannot encode the checkpoint: {e}")))?;
         write_atomically(path, &bytes)
     }

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         _ => "warn".to_string(),
     };
     env_logger::Builder::new().parse_filters(&filter).init();
+    quiet_mesa_loader();
     let cli = Cli::parse();
     let result = cli::cpu_threads_from_env()
         .and_then(|()| cli::cpu_kernel_from_env())
@@ -40,6 +41,27 @@ fn main() -> ExitCode {
         Err(e) => {
             cli::out::stderr(format_args!("error: {e}"));
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Mesa's Vulkan loader prints "error: XDG_RUNTIME_DIR is invalid or not set" on
+/// stderr when the variable is missing, indistinguishable from gpu-mlp's own errors.
+/// Where it is unset, point it at a private directory of this user's before any
+/// thread starts.
+fn quiet_mesa_loader() {
+    #[cfg(unix)]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+        let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+        let dir = std::env::temp_dir().join(format!("gpu-mlp-runtime-{uid}"));
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        // Only a directory of ours, private, will do (as the XDG spec asks).
+        let ours = std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.permissions().mode() & 0o077 == 0);
+        if ours {
+            // SAFETY: called at the start of main, before any other thread exists.
+            unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
         }
     }
 }

@@ -17,11 +17,12 @@ pub fn report_to_json(r: &EpochReport) -> Value {
         "epoch": r.epoch,
         "train_loss": r.train_loss,
         "train_accuracy": r.train_accuracy,
-        "seconds": r.seconds,
-        "samples_per_second": r.samples_per_second,
         "lr": r.lr,
     });
+    // Timing is absent for epochs restored from a checkpoint.
     let optional = [
+        ("seconds", r.seconds),
+        ("samples_per_second", r.samples_per_second),
         ("val_loss", r.val_loss),
         ("val_accuracy", r.val_accuracy),
         ("test_loss", r.test_loss),
@@ -51,8 +52,8 @@ pub fn report_from_json(v: &Value) -> Option<EpochReport> {
         val_accuracy: optional("val_accuracy")?,
         test_loss: optional("test_loss")?,
         test_accuracy: optional("test_accuracy")?,
-        seconds: f("seconds")?,
-        samples_per_second: f("samples_per_second")?,
+        seconds: optional("seconds")?,
+        samples_per_second: optional("samples_per_second")?,
         // Absent from histories written before schedules existed.
         lr: v.get("lr").and_then(|x| x.as_f64()).unwrap_or(f64::NAN),
         best: false,

@@ -214,9 +214,11 @@ pub struct EpochReport {
     /// Test figures, where the test split was evaluated this epoch.
     pub test_loss: Option<f64>,
     pub test_accuracy: Option<f64>,
-    /// Wall time of the training steps (shuffle to the epoch's metrics), without evaluation.
-    pub seconds: f64,
-    pub samples_per_second: f64,
+    /// Wall time of the training steps (shuffle to the epoch's metrics), without
+    /// evaluation, and its throughput; None for epochs restored from a checkpoint,
+    /// which records what was learned, not how long it took.
+    pub seconds: Option<f64>,
+    pub samples_per_second: Option<f64>,
     /// The learning rate of the epoch's last step.
     pub lr: f64,
     /// Whether this epoch's model is the best so far by the early-stopping monitor
@@ -381,8 +383,8 @@ pub fn train(
             val_accuracy: val.map(|t| t.accuracy()),
             test_loss: test.map(|t| t.mean_loss()),
             test_accuracy: test.map(|t| t.accuracy()),
-            seconds,
-            samples_per_second: pass.samples as f64 / seconds.max(1e-9),
+            seconds: Some(seconds),
+            samples_per_second: Some(pass.samples as f64 / seconds.max(1e-9)),
             lr: lr_at(steps - 1) as f64,
             best: true,
             best_so_far: best,

@@ -496,3 +496,40 @@ fn a_bad_matmul_choice_fails_naming_the_variable_or_the_limit() {
     assert_fails(&out, 1, "max_texture_dimension_2d");
     assert_fails(&out, 1, "GPU_MLP_MATMUL=blocked");
 }
+
+/// With only a software adapter (lavapipe), the default device is the CPU path,
+/// said in one line, and Mesa's loader stays quiet even without XDG_RUNTIME_DIR;
+/// `--backend vulkan` still uses the adapter.
+#[test]
+fn the_default_device_is_the_cpu_when_only_a_software_adapter_exists() {
+    let adapters = gpu_mlp::gpu::list_adapters(gpu_mlp::gpu::BackendChoice::Auto);
+    if adapters
+        .iter()
+        .any(|a| a.device_type != wgpu::DeviceType::Cpu)
+    {
+        println!("SKIPPED: this machine has a hardware adapter");
+        return;
+    }
+    let data = small_data("cli_default_device");
+    let d = data.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+        .args(["train", "--data", d, "--epochs", "1"])
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("backend cpu ("), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("note: ") && stderr.contains("--backend vulkan"),
+        "{stderr}"
+    );
+    if common::gpu().is_some() {
+        let out = gpu_mlp(&["train", "--data", d, "--epochs", "1", "--backend", "vulkan"]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("llvmpipe"));
+    }
+}

@@ -47,7 +47,8 @@ pub(crate) struct BenchArgs {
     pub(crate) matmul: Option<[usize; 3]>,
 }
 
-pub(crate) fn run_bench(args: BenchArgs) -> Result<(), Error> {
+pub(crate) fn run_bench(mut args: BenchArgs) -> Result<(), Error> {
+    args.device = args.device.resolved();
     let opt = args.net.optimizer()?;
     if let Some(shape) = &args.matmul {
         return bench_matmul(&args.device, shape);

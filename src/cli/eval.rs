@@ -50,7 +50,8 @@ pub(crate) struct PredictArgs {
     pub(crate) invert: bool,
 }
 
-pub(crate) fn run_eval(args: EvalArgs) -> Result<(), Error> {
+pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
+    args.device = args.device.resolved();
     let model = Checkpoint::load(&args.model)?;
     let dataset = load_data(&args.data, model.arch.classes())?;
     if dataset.pixels() != model.arch.inputs() {

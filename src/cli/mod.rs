@@ -117,7 +117,7 @@ impl<T: Choice + Send + Sync> TypedValueParser for ChoiceParser<T> {
 }
 
 /// Where the math runs.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub(crate) struct DeviceArgs {
     /// Run on the CPU reference path instead of the GPU.
     #[arg(long, conflicts_with_all = ["backend", "adapter"])]
@@ -128,6 +128,37 @@ pub(crate) struct DeviceArgs {
     /// Use the adapter whose name contains this text (case-insensitive); see `gpu-mlp devices`.
     #[arg(long, value_name = "SUBSTRING")]
     pub(crate) adapter: Option<String>,
+}
+
+impl DeviceArgs {
+    /// The device to run on: as the flags say, except that `--backend auto` on a
+    /// machine whose only adapters are software ones (lavapipe: a CPU posing as a
+    /// GPU, several times slower than the CPU path) trains on the CPU path instead,
+    /// saying so in one line. `--backend vulkan` still forces the software adapter.
+    pub(crate) fn resolved(&self) -> DeviceArgs {
+        if self.cpu || self.backend != BackendChoice::Auto || self.adapter.is_some() {
+            return self.clone();
+        }
+        let adapters = list_adapters(BackendChoice::Auto);
+        if adapters
+            .iter()
+            .any(|a| a.device_type != wgpu::DeviceType::Cpu)
+        {
+            return self.clone();
+        }
+        let found = match adapters.first() {
+            Some(a) => format!("only the software adapter {}", a.name),
+            None => "no GPU adapter".to_string(),
+        };
+        tell!(
+            "note: {found} here; training on the CPU path, which is faster \
+             (--backend vulkan uses the software adapter anyway)"
+        );
+        DeviceArgs {
+            cpu: true,
+            ..self.clone()
+        }
+    }
 }
 
 /// Which data.

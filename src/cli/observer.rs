@@ -333,10 +333,9 @@ impl TrainObserver {
                 line += &format!("  {name}_loss {l:.4}  {name}_acc {:6.2}%", 100.0 * a);
             }
         }
-        line += &format!(
-            "  {:7.2} s  {:9.0} samples/s",
-            r.seconds, r.samples_per_second
-        );
+        if let (Some(s), Some(rate)) = (r.seconds, r.samples_per_second) {
+            line += &format!("  {s:7.2} s  {rate:9.0} samples/s");
+        }
         if r.best && self.info.early_stopping.is_some() {
             line += "  *";
         }

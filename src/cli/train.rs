@@ -251,7 +251,8 @@ impl Outputs {
     }
 }
 
-pub(crate) fn run_train(args: TrainArgs) -> Result<(), Error> {
+pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
+    args.device = args.device.resolved();
     let opt = args.net.optimizer()?;
     check_counts(&args)?;
     let resumed = args.resume.as_deref().map(Checkpoint::load).transpose()?;
