@@ -31,6 +31,10 @@ fn main() -> ExitCode {
             Command::Download(args) => cli::download::run_download(args),
             Command::Predict(args) => cli::eval::run_predict(args),
             Command::Export(args) => cli::export::run_export(args),
+            Command::Completions { shell } => {
+                cli::print_completions(shell);
+                Ok(())
+            }
             Command::Devices { backend } => {
                 cli::list_devices(backend);
                 Ok(())

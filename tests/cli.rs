@@ -143,7 +143,7 @@ fn a_cpu_run_prints_epochs_and_writes_a_well_formed_metrics_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("network 25-16-8-10 sigmoid cross-entropy, 642 parameters"),
+        stdout.contains("network 25-16-8-10 sigmoid cross-entropy, 642 params"),
         "{stdout}"
     );
     assert!(stdout.contains("backend cpu"), "{stdout}");
@@ -532,4 +532,23 @@ fn the_default_device_is_the_cpu_when_only_a_software_adapter_exists() {
         let out = gpu_mlp(&["train", "--data", d, "--epochs", "1", "--backend", "vulkan"]);
         assert!(String::from_utf8_lossy(&out.stdout).contains("llvmpipe"));
     }
+}
+
+#[test]
+fn completions_cover_every_subcommand_and_flag() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = gpu_mlp(&["completions", shell]);
+        assert!(out.status.success());
+        let script = String::from_utf8_lossy(&out.stdout);
+        for word in ["export", "--val-split", "--lr-schedule", "--dropout"] {
+            // fish lists long flags without their dashes (`-l val-split`).
+            let word = if shell == "fish" {
+                word.trim_start_matches('-')
+            } else {
+                word
+            };
+            assert!(script.contains(word), "{shell}: no {word}");
+        }
+    }
+    assert_fails(&gpu_mlp(&["completions", "tcsh"]), 2, "tcsh");
 }

@@ -313,8 +313,9 @@ fn a_diverged_model_is_never_saved_nor_replaces_a_good_one() {
     }
 }
 
-/// Spawns a run with stdout piped and returns it once it has printed `lines` lines.
-fn spawn_until(args: &[&str], lines: usize) -> (Child, Vec<String>) {
+/// Spawns a run with stdout piped and returns it once it has printed `epochs`
+/// epoch lines (training is then under way, its signal handlers installed).
+fn spawn_until(args: &[&str], epochs: usize) -> (Child, Vec<String>) {
     let mut child = command(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -322,7 +323,12 @@ fn spawn_until(args: &[&str], lines: usize) -> (Child, Vec<String>) {
         .unwrap();
     let mut reader = BufReader::new(child.stdout.take().unwrap());
     let mut seen = Vec::new();
-    while seen.len() < lines {
+    while seen
+        .iter()
+        .filter(|l: &&String| l.starts_with("epoch"))
+        .count()
+        < epochs
+    {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap() == 0 {
             break;
@@ -352,7 +358,7 @@ fn a_failing_plot_warns_and_the_model_is_still_saved() {
         "--plot",
         plot.to_str().unwrap(),
     ];
-    let (child, _) = spawn_until(&args, 2);
+    let (child, _) = spawn_until(&args, 1);
     // After the first epoch the plot's directory disappears (a full or lost disk).
     std::fs::remove_dir_all(&plots).unwrap();
     let out = child.wait_with_output().unwrap();
@@ -497,7 +503,7 @@ fn an_interrupt_saves_and_resuming_gives_the_uninterrupted_bits() {
         let metrics = dir.join("m.jsonl");
         interrupted.push(metrics.to_str().unwrap());
         interrupted.retain(|a| *a != "-q");
-        let (child, _) = spawn_until(&interrupted, 2);
+        let (child, _) = spawn_until(&interrupted, 1);
         let signal = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status();

@@ -76,6 +76,11 @@ pub(crate) enum Command {
     Export(export::ExportArgs),
     /// Fetch mnist or fashion-mnist (four IDX files, SHA-256 verified) into the cache.
     Download(download::DownloadArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
     /// List every GPU adapter wgpu can see.
     Devices {
         /// Only adapters of this backend.
@@ -301,14 +306,24 @@ pub(crate) fn describe_run(
     batch: usize,
     backend: &str,
 ) -> String {
+    // Three lines of at most ~80 columns (the data path aside).
+    let val = match &dataset.val {
+        Some(v) => format!(", {} val", v.len()),
+        None => String::new(),
+    };
+    let dropout = match arch.dropout {
+        p if p > 0.0 => format!(", dropout {p}"),
+        _ => String::new(),
+    };
     format!(
-        "data {} ({} train, {} test, {}×{}, {} classes) | network {} {} {}, {} parameters | {} lr {} batch {} | backend {}",
+        "data {}: {} train{val}, {} test, {}×{}\n\
+         network {} {} {}, {} params{dropout}; {} lr {} batch {}\n\
+         backend {backend}",
         dataset.dir.display(),
         dataset.train.len(),
         dataset.test.len(),
         dataset.rows,
         dataset.cols,
-        dataset.classes,
         arch.shape_string(),
         arch.activation.name(),
         arch.loss.name(),
@@ -316,8 +331,16 @@ pub(crate) fn describe_run(
         opt.kind.name(),
         opt.lr,
         batch,
-        backend,
     )
+}
+
+/// `gpu-mlp completions SHELL`: the completion script on stdout, e.g.
+/// `gpu-mlp completions bash > ~/.local/share/bash-completion/completions/gpu-mlp`.
+pub(crate) fn print_completions(shell: clap_complete::Shell) {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "gpu-mlp", &mut script);
+    say_part!("{}", String::from_utf8_lossy(&script));
 }
 
 pub(crate) fn class_label(names: &Option<Vec<String>>, c: usize) -> String {

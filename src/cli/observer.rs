@@ -281,23 +281,25 @@ impl TrainObserver {
     fn draw_progress(&mut self, epoch: usize, done: usize, total: usize, loss: Option<f64>) {
         let bar = self.progress.get_or_insert_with(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:25}] {pos}/{len} batches, eta {eta}",
-            ) {
+            if let Ok(style) =
+                indicatif::ProgressStyle::with_template("{msg} [{bar:20}] {pos}/{len} eta {eta}")
+            {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar
         });
-        let rate = (done * self.batch_size) as f64 / bar.elapsed().as_secs_f64().max(1e-6);
+        // A rate over the first instants of an epoch means nothing: wait for half a second.
+        let elapsed = bar.elapsed().as_secs_f64();
+        let rate = match elapsed > 0.5 {
+            true => format!(" {:.0}/s", (done * self.batch_size) as f64 / elapsed),
+            false => String::new(),
+        };
         let loss = match (loss, self.history.last()) {
             (Some(l), _) => format!(" loss {l:.4}"),
-            (None, Some(r)) => format!(" (last epoch's loss {:.4})", r.train_loss),
+            (None, Some(r)) => format!(" (last {:.4})", r.train_loss),
             (None, None) => String::new(),
         };
-        bar.set_message(format!(
-            "epoch {epoch}/{}{loss} {rate:.0} samples/s",
-            self.total_epochs
-        ));
+        bar.set_message(format!("epoch {epoch}/{}{loss}{rate}", self.total_epochs));
         bar.set_position(done as u64);
     }
 
@@ -320,9 +322,13 @@ impl TrainObserver {
     /// One epoch's line: training, validation and test figures where evaluated, a
     /// star on the best epoch by the early-stopping monitor.
     fn epoch_line(&self, r: &EpochReport) -> String {
+        let width = self.total_epochs.to_string().len();
         let mut line = format!(
-            "epoch {:>3}/{}  train_loss {:.4}",
-            r.epoch, self.total_epochs, r.train_loss
+            "epoch {:>width$}/{}  train {:.4} {:6.2}%",
+            r.epoch,
+            self.total_epochs,
+            r.train_loss,
+            100.0 * r.train_accuracy
         );
         let figures = [
             ("val", r.val_loss, r.val_accuracy),
@@ -330,14 +336,14 @@ impl TrainObserver {
         ];
         for (name, loss, accuracy) in figures {
             if let (Some(l), Some(a)) = (loss, accuracy) {
-                line += &format!("  {name}_loss {l:.4}  {name}_acc {:6.2}%", 100.0 * a);
+                line += &format!("  {name} {l:.4} {:6.2}%", 100.0 * a);
             }
         }
-        if let (Some(s), Some(rate)) = (r.seconds, r.samples_per_second) {
-            line += &format!("  {s:7.2} s  {rate:9.0} samples/s");
+        if let Some(s) = r.seconds {
+            line += &format!("  {s:6.2} s");
         }
         if r.best && self.info.early_stopping.is_some() {
-            line += "  *";
+            line += " *";
         }
         line
     }

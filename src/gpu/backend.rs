@@ -506,7 +506,14 @@ impl GpuBackend {
 
 impl Backend for GpuBackend {
     fn describe(&self) -> String {
-        format!("{} [{} matmul]", self.ctx.describe(), self.variant.name())
+        // The adapter's name and API; the driver is logged (RUST_LOG=info).
+        let info = &self.ctx.info;
+        format!(
+            "{} ({:?}), {} matmul",
+            info.name,
+            info.backend,
+            self.variant.name()
+        )
     }
 
     fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
