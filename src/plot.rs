@@ -1,5 +1,5 @@
-//! `--plot FILE.png`: train loss, test loss (left axis) and test accuracy (right
-//! axis) per epoch, redrawn after every epoch. The font is compiled in (DejaVu
+//! `--plot FILE.png`: losses (left axis) and accuracies (right axis) of the
+//! training, validation and test sets per epoch, redrawn after every epoch. The font is compiled in (DejaVu
 //! Sans, assets/), so no system fonts are needed.
 
 use std::path::Path;
@@ -24,33 +24,119 @@ fn register_font() {
     });
 }
 
-/// Draws the curves of `history` into a PNG at `path` (written atomically).
-pub fn draw_curves(path: &Path, history: &[EpochReport]) -> Result<()> {
+/// A curve: its legend, colour, and the (epoch, value) points it has.
+struct Curve {
+    name: &'static str,
+    color: RGBColor,
+    points: Vec<(f64, f64)>,
+}
+
+fn curve(
+    history: &[EpochReport],
+    name: &'static str,
+    color: RGBColor,
+    value: fn(&EpochReport) -> Option<f64>,
+) -> Curve {
+    let points = history
+        .iter()
+        .filter_map(|r| Some((r.epoch as f64, value(r)?)))
+        .collect();
+    Curve {
+        name,
+        color,
+        points,
+    }
+}
+
+/// `lo..hi` of `values`, widened by 5 % (and to a minimum span) so that the curves
+/// fill the plot: a climb from 77 % to 81 % must not look flat.
+fn fitted_range(
+    values: impl Iterator<Item = f64>,
+    floor: f64,
+    ceiling: f64,
+) -> std::ops::Range<f64> {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+        (l.min(v), h.max(v))
+    });
+    if !lo.is_finite() {
+        return floor..ceiling;
+    }
+    let pad = ((hi - lo) * 0.05).max(0.005);
+    (lo - pad).max(floor)..(hi + pad).min(ceiling)
+}
+
+/// The epoch whose model a run would keep: lowest validation loss, else lowest
+/// test loss, else the last.
+fn best_epoch(history: &[EpochReport]) -> Option<&EpochReport> {
+    let by = |f: fn(&EpochReport) -> Option<f64>| {
+        history
+            .iter()
+            .filter(|r| f(r).is_some())
+            .min_by(|a, b| f(a).unwrap_or(0.0).total_cmp(&f(b).unwrap_or(0.0)))
+    };
+    by(|r| r.val_loss)
+        .or_else(|| by(|r| r.test_loss))
+        .or(history.last())
+}
+
+/// Draws the curves of `history` into a PNG at `path` (written atomically): loss
+/// (train, validation, test) on the left axis, accuracy on the right, both scaled
+/// to the data, the best epoch marked, `title` (the run's network and optimizer)
+/// on top.
+pub fn draw_curves(path: &Path, history: &[EpochReport], title: &str) -> Result<()> {
     register_font();
     let fail = |e: String| Error::output(path, format!("cannot draw the plot: {e}"));
+    let losses = [
+        curve(history, "train loss", BLUE, |r| Some(r.train_loss)),
+        curve(history, "validation loss", RGBColor(230, 130, 0), |r| {
+            r.val_loss
+        }),
+        curve(history, "test loss", RED, |r| r.test_loss),
+    ];
+    let accuracies = [
+        curve(
+            history,
+            "train accuracy (right)",
+            RGBColor(90, 140, 230),
+            |r| Some(r.train_accuracy),
+        ),
+        curve(
+            history,
+            "validation accuracy (right)",
+            RGBColor(140, 60, 160),
+            |r| r.val_accuracy,
+        ),
+        curve(
+            history,
+            "test accuracy (right)",
+            RGBColor(0, 140, 60),
+            |r| r.test_accuracy,
+        ),
+    ];
     let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
         let first = history.first().map_or(1, |r| r.epoch) as f64;
         let last = history.last().map_or(1, |r| r.epoch) as f64;
-        let x_range = (first - 0.5).min(last - 0.5)..(last + 0.5);
-        let max_loss = history
-            .iter()
-            .flat_map(|r| [Some(r.train_loss), r.val_loss, r.test_loss])
-            .flatten()
-            .fold(0.0f64, f64::max)
-            .max(1e-3)
-            * 1.1;
+        let x_range = (first - 0.5)..(last + 0.5);
+        let all = |curves: &[Curve]| {
+            curves
+                .iter()
+                .flat_map(|c| c.points.iter().map(|p| p.1))
+                .collect::<Vec<_>>()
+        };
+        let loss_range = fitted_range(all(&losses).into_iter(), 0.0, f64::INFINITY);
+        let acc_range = fitted_range(all(&accuracies).into_iter(), 0.0, 1.0);
         let mut chart = ChartBuilder::on(&root)
-            .caption("gpu-mlp training", ("sans-serif", 24))
+            .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
             .right_y_label_area_size(60)
-            .build_cartesian_2d(x_range.clone(), 0.0..max_loss)
+            .build_cartesian_2d(x_range.clone(), loss_range)
             .map_err(|e| fail(e.to_string()))?
-            .set_secondary_coord(x_range, 0.0..1.0);
+            .set_secondary_coord(x_range, acc_range);
         chart
             .configure_mesh()
             .x_desc("epoch")
@@ -62,64 +148,49 @@ pub fn draw_curves(path: &Path, history: &[EpochReport]) -> Result<()> {
         chart
             .configure_secondary_axes()
             .y_desc("accuracy")
+            .y_label_formatter(&|y| format!("{:.1}%", 100.0 * y))
             .draw()
             .map_err(|e| fail(e.to_string()))?;
-        // A split evaluated only some epochs (the test set, with a validation set)
-        // draws the points it has.
-        let series = |f: fn(&EpochReport) -> Option<f64>| -> Vec<(f64, f64)> {
-            history
-                .iter()
-                .filter_map(|r| Some((r.epoch as f64, f(r)?)))
-                .collect()
-        };
-        let orange = RGBColor(230, 130, 0);
-        for (name, color, points) in [
-            ("train loss", BLUE, series(|r| Some(r.train_loss))),
-            ("validation loss", orange, series(|r| r.val_loss)),
-            ("test loss", RED, series(|r| r.test_loss)),
-        ] {
-            if points.is_empty() {
-                continue;
-            }
+        for c in losses.iter().filter(|c| !c.points.is_empty()) {
+            let color = c.color;
             chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(c.points.clone(), color.stroke_width(2)))
                 .map_err(|e| fail(e.to_string()))?
-                .label(name)
+                .label(c.name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
             chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .draw_series(c.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| fail(e.to_string()))?;
         }
-        let (green, purple) = (RGBColor(0, 140, 60), RGBColor(140, 60, 160));
-        for (name, color, points) in [
-            (
-                "validation accuracy (right)",
-                purple,
-                series(|r| r.val_accuracy),
-            ),
-            ("test accuracy (right)", green, series(|r| r.test_accuracy)),
-        ] {
-            if points.is_empty() {
-                continue;
-            }
+        for c in accuracies.iter().filter(|c| !c.points.is_empty()) {
+            let color = c.color;
             chart
-                .draw_secondary_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .draw_secondary_series(LineSeries::new(c.points.clone(), color.stroke_width(2)))
                 .map_err(|e| fail(e.to_string()))?
-                .label(name)
+                .label(c.name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
             chart
-                .draw_secondary_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
+                .draw_secondary_series(c.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| fail(e.to_string()))?;
+        }
+        if let Some(best) = best_epoch(history) {
+            let loss = best.val_loss.or(best.test_loss).unwrap_or(best.train_loss);
+            let mark = (best.epoch as f64, loss);
+            chart
+                .draw_series([Circle::new(mark, 8, BLACK.stroke_width(2))])
+                .map_err(|e| fail(e.to_string()))?
+                .label(format!("best: epoch {}", best.epoch))
+                .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.stroke_width(2)));
         }
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::MiddleRight)
             .draw()
             .map_err(|e| fail(e.to_string()))?;
         root.present().map_err(|e| fail(e.to_string()))?;

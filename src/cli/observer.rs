@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::train::{interrupted, Outputs, TrainArgs};
 use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::choice::Choice;
 use gpu_mlp::data::Dataset;
 use gpu_mlp::files::Output;
 use gpu_mlp::metrics::MetricsWriter;
@@ -311,7 +312,8 @@ impl TrainObserver {
             }
         }
         if let Some(out) = &self.outputs.plot {
-            if let Err(e) = gpu_mlp::plot::draw_curves(&out.path, &self.history) {
+            let title = self.plot_title();
+            if let Err(e) = gpu_mlp::plot::draw_curves(&out.path, &self.history, &title) {
                 warn_side_output("--plot", &e);
             }
         }
@@ -319,6 +321,26 @@ impl TrainObserver {
 }
 
 impl TrainObserver {
+    /// The plot's title: the network and how it learns.
+    fn plot_title(&self) -> String {
+        let (arch, opt) = (&self.info.arch, &self.info.opt);
+        let mut title = format!(
+            "{} {}, {} lr {}, batch {}",
+            arch.shape_string(),
+            arch.activation.name(),
+            opt.kind.name(),
+            opt.lr,
+            self.batch_size
+        );
+        if arch.dropout > 0.0 {
+            title += &format!(", dropout {}", arch.dropout);
+        }
+        if self.info.schedule.kind != gpu_mlp::schedule::ScheduleKind::Constant {
+            title += &format!(", {} schedule", self.info.schedule.kind.name());
+        }
+        title
+    }
+
     /// One epoch's line: training, validation and test figures where evaluated, a
     /// star on the best epoch by the early-stopping monitor.
     fn epoch_line(&self, r: &EpochReport) -> String {
