@@ -18,10 +18,16 @@ pub struct EvalReport {
     pub confusion: Vec<Vec<u64>>,
 }
 
-/// Loss, accuracy, per-class accuracy and the confusion matrix over the test split.
-pub fn evaluate(backend: &mut dyn Backend, labels: &[u8], classes: usize) -> Result<EvalReport> {
-    let totals = backend.evaluate(SplitKind::Test)?;
-    let predicted = backend.predictions(SplitKind::Test)?;
+/// Loss, accuracy, per-class accuracy and the confusion matrix over `split`, whose
+/// labels are `labels`.
+pub fn evaluate(
+    backend: &mut dyn Backend,
+    split: SplitKind,
+    labels: &[u8],
+    classes: usize,
+) -> Result<EvalReport> {
+    let totals = backend.evaluate(split)?;
+    let predicted = backend.predictions(split)?;
     let mut confusion = vec![vec![0u64; classes]; classes];
     for (&y, &p) in labels.iter().zip(&predicted) {
         confusion[y as usize][p as usize] += 1;

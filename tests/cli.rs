@@ -339,7 +339,47 @@ fn eval_predict_and_plot_work_on_a_saved_model() {
     assert_eq!(confusion.iter().flatten().sum::<u64>(), 100);
     let diagonal: u64 = (0..10).map(|c| confusion[c][c]).sum();
     assert!((diagonal as f64 / 100.0 - e["accuracy"].as_f64().unwrap()).abs() < 1e-12);
-    assert_eq!(e["per_class_accuracy"].as_array().unwrap().len(), 10);
+    let per_class = e["per_class"].as_array().unwrap();
+    assert_eq!(per_class.len(), 10);
+    let examples: u64 = per_class
+        .iter()
+        .map(|c| c["examples"].as_u64().unwrap())
+        .sum();
+    assert_eq!(examples, 100);
+    for (c, row) in per_class.iter().enumerate() {
+        let expected = confusion[c][c] as f64 / confusion[c].iter().sum::<u64>().max(1) as f64;
+        assert!(
+            (row["accuracy"].as_f64().unwrap() - expected).abs() < 1e-12,
+            "{row}"
+        );
+    }
+
+    // --split train evaluates the training examples; --train-limit needs it.
+    let out = gpu_mlp(&[
+        "eval",
+        "--cpu",
+        "--data",
+        d,
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        "--split",
+        "train",
+        "--train-limit",
+        "150",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (t["split"].as_str(), t["examples"].as_u64()),
+        (Some("train"), Some(150))
+    );
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(t["confusion"].clone()).unwrap();
+    assert_eq!(confusion.iter().flatten().sum::<u64>(), 150);
 
     // The table form.
     let out = gpu_mlp(&[
@@ -404,6 +444,40 @@ fn eval_predict_and_plot_work_on_a_saved_model() {
             top_prediction(&by_index)
         );
     }
+
+    // predict --json: one object per input, probabilities summing to 1 over
+    // all classes when --top covers them, agreeing with the text form.
+    let out = gpu_mlp(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        "--json",
+        "--top",
+        "10",
+        "--index",
+        "7",
+        "--data",
+        d,
+        gray.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = p.as_array().unwrap();
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[0]["true"].as_u64(), Some(ds.test.labels[7] as u64));
+    assert!(p[1].get("true").is_none_or(|t| t.is_null()), "{}", p[1]);
+    for q in p {
+        let top = q["top"].as_array().unwrap();
+        assert_eq!(top.len(), 10);
+        let total: f64 = top.iter().map(|t| t["probability"].as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-5, "{q}");
+        assert_eq!(q["predicted"], top[0]["class"]);
+    }
+    assert_eq!(p[0]["predicted"], p[1]["predicted"]);
 
     // Wrong sizes and non-PNG files are refused, naming the file.
     let big = data.join("big.png");
