@@ -32,8 +32,13 @@ train: deps build
 train-cpu: deps build
 	./target/release/gpu-mlp train --cpu $(ARGS)
 
+# The tests, then the examples as a user runs them (on a data subset).
 test: deps
 	$(CARGO) test --release
+	$(CARGO) run --release --example custom_data
+	$(CARGO) run --release --example train_mnist -- --gpu --limit 2000 --epochs 1
+	$(CARGO) run --release --example train_mnist -- --cpu --limit 2000 --epochs 1 --save target/example-model.safetensors
+	$(CARGO) run --release --example predict -- target/example-model.safetensors --data /usr/share/datasets/fashion-mnist
 
 # The Python the peer benchmarks run: numpy and torch from PyPI (torch is large).
 bench-venv:

@@ -60,11 +60,7 @@ pub fn class_probabilities(model: &Checkpoint, pixels: &[u8]) -> Result<Vec<f32>
         *x = b as f32 * (1.0 / 255.0);
     }
     net.forward(&model.params, 1)?;
-    let z = net.logits(1);
-    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = z.iter().map(|&v| (v - max).exp()).collect();
-    let sum: f32 = e.iter().sum();
-    Ok(e.iter().map(|v| v / sum).collect())
+    Ok(crate::trainer::softmax(net.logits(1)))
 }
 
 /// Reads a PNG as `rows`×`cols` grayscale bytes. Colour is converted to luma

@@ -56,5 +56,11 @@ pub mod profile;
 pub mod rng;
 pub mod schedule;
 pub mod train;
+pub mod trainer;
 
+pub use data::{Dataset, Split, SplitKind};
 pub use error::{Error, Result};
+pub use model::{Activation, Loss};
+pub use optimizer::{Optimizer, OptimizerKind};
+pub use schedule::{LrSchedule, ScheduleKind};
+pub use trainer::{Device, Model, Trainer};

@@ -16,6 +16,25 @@ pub struct Split {
 }
 
 impl Split {
+    /// A split from images (`pixels` bytes each, concatenated, row-major) and
+    /// their labels, checked to agree in count.
+    pub fn new(images: Vec<u8>, labels: Vec<u8>, pixels: usize) -> Result<Split> {
+        if pixels == 0 || labels.is_empty() || images.len() != labels.len() * pixels {
+            return Err(Error::Usage(format!(
+                "a split of {} image bytes and {} labels is not {} images of {pixels} pixels",
+                images.len(),
+                labels.len(),
+                labels.len()
+            )));
+        }
+        Ok(Split {
+            images,
+            labels,
+            pixels,
+        })
+    }
+
+    /// Examples in the split.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
@@ -48,6 +67,47 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A data set held in memory (one's own, not IDX files): `rows`×`cols` images,
+    /// labels below `classes`, checked as `load_dir` checks files. `name` stands
+    /// where a directory would in messages and metrics.
+    pub fn from_memory(
+        name: &str,
+        train: Split,
+        test: Split,
+        (rows, cols): (usize, usize),
+        classes: usize,
+    ) -> Result<Dataset> {
+        for (what, split) in [("training", &train), ("test", &test)] {
+            if split.pixels != rows * cols {
+                return Err(Error::Usage(format!(
+                    "{what} images have {} pixels; {rows}×{cols} images have {}",
+                    split.pixels,
+                    rows * cols
+                )));
+            }
+            if let Some((i, &l)) = split
+                .labels
+                .iter()
+                .enumerate()
+                .find(|(_, &l)| l as usize >= classes)
+            {
+                return Err(Error::Usage(format!(
+                    "{what} label {l} of example {i} is outside the class range 0..{classes}"
+                )));
+            }
+        }
+        Ok(Dataset {
+            dir: PathBuf::from(name),
+            train,
+            test,
+            val: None,
+            rows,
+            cols,
+            classes,
+        })
+    }
+
+    /// Pixels per image.
     pub fn pixels(&self) -> usize {
         self.rows * self.cols
     }

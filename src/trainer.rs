@@ -1,0 +1,372 @@
+//! The library's front door: describe a network, train it on a data set on the
+//! chosen device, and use or save the result — what `gpu-mlp train`, `eval` and
+//! `predict` do, from Rust.
+//!
+//! ```no_run
+//! use gpu_mlp::{data, Activation, Device, Model, Trainer};
+//!
+//! # fn main() -> gpu_mlp::Result<()> {
+//! let data = data::load_dir("/usr/share/datasets/fashion-mnist".as_ref(), 10)?;
+//! let model = Trainer::new(&[128])
+//!     .activation(Activation::Relu)
+//!     .epochs(5)
+//!     .device(Device::Auto)
+//!     .fit(data)?;
+//! println!("{:.2}%", 100.0 * model.history().last().unwrap().test_accuracy.unwrap());
+//! model.save("model.safetensors".as_ref())?;
+//!
+//! let model = Model::load("model.safetensors".as_ref())?;
+//! let image = vec![0u8; 784];
+//! println!("class {}", model.predict(&image)?);
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::checkpoint::{class_names_for, Checkpoint};
+use crate::cpu::{CpuBackend, CpuNet};
+use crate::data::{Dataset, SplitKind};
+use crate::error::{Error, Result};
+use crate::eval::EvalReport;
+use crate::gpu::context::{list_adapters, BackendChoice, GpuContext};
+use crate::gpu::GpuBackend;
+use crate::model::{Activation, Architecture, Loss};
+use crate::optimizer::{Optimizer, OptimizerKind};
+use crate::rng::Rng;
+use crate::schedule::LrSchedule;
+use crate::train::{
+    self, Backend, EpochReport, Observer, Silent, TrainConfig, TrainSetup, DEFAULT_BATCH_SIZE,
+    EVAL_BATCH,
+};
+
+/// Where training (and evaluation) runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// A hardware GPU when one exists, else the CPU: a software adapter (lavapipe)
+    /// is slower than the CPU path, so `Auto` never picks one.
+    #[default]
+    Auto,
+    /// The CPU reference path.
+    Cpu,
+    /// A GPU through this wgpu backend, software adapters included, optionally the
+    /// adapter whose name contains the given text.
+    Gpu(BackendChoice, Option<String>),
+}
+
+impl Device {
+    /// The device `Auto` stands for on this machine; others are themselves.
+    pub fn resolve(&self) -> Device {
+        match self {
+            Device::Auto => match list_adapters(BackendChoice::Auto)
+                .iter()
+                .any(|a| a.device_type != wgpu::DeviceType::Cpu)
+            {
+                true => Device::Gpu(BackendChoice::Auto, None),
+                false => Device::Cpu,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// A training backend for `setup` on `data`, on this device.
+    pub fn backend(&self, data: &Arc<Dataset>, setup: TrainSetup) -> Result<Box<dyn Backend>> {
+        Ok(match self.resolve() {
+            Device::Gpu(choice, name) => {
+                let ctx = GpuContext::new(choice, name.as_deref())?;
+                Box::new(GpuBackend::new(ctx, Arc::clone(data), setup)?)
+            }
+            _ => Box::new(CpuBackend::new(Arc::clone(data), setup)?),
+        })
+    }
+}
+
+/// A network description and the options to train it with; [`Trainer::fit`] trains.
+///
+/// Defaults are the CLI's: sigmoid, cross-entropy, SGD at its default rate, batch
+/// 100, 5 epochs, seed 0, a constant learning rate, no dropout, `Device::Auto`.
+#[derive(Clone, Debug)]
+pub struct Trainer {
+    hidden: Vec<usize>,
+    activation: Activation,
+    loss: Loss,
+    optimizer: Optimizer,
+    schedule: Option<LrSchedule>,
+    dropout: f32,
+    batch_size: usize,
+    epochs: usize,
+    seed: u64,
+    device: Device,
+}
+
+impl Trainer {
+    /// A network with these hidden layer widths (empty: softmax regression).
+    pub fn new(hidden: &[usize]) -> Self {
+        Trainer {
+            hidden: hidden.to_vec(),
+            activation: Activation::Sigmoid,
+            loss: Loss::CrossEntropy,
+            optimizer: Optimizer::new(OptimizerKind::Sgd, None, 0.0),
+            schedule: None,
+            dropout: 0.0,
+            batch_size: DEFAULT_BATCH_SIZE,
+            epochs: 5,
+            seed: 0,
+            device: Device::Auto,
+        }
+    }
+
+    /// The hidden layers' activation.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// The output loss (after softmax).
+    pub fn loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// The optimizer and its settings (learning rate, momentum, weight decay).
+    pub fn optimizer(mut self, optimizer: Optimizer) -> Self {
+        self.optimizer = optimizer;
+        self
+    }
+
+    /// A learning-rate schedule; its `lr` replaces the optimizer's.
+    pub fn schedule(mut self, schedule: LrSchedule) -> Self {
+        self.schedule = Some(schedule);
+        self
+    }
+
+    /// Inverted dropout on every hidden layer's output while training.
+    pub fn dropout(mut self, p: f32) -> Self {
+        self.dropout = p;
+        self
+    }
+
+    /// Examples per step.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Passes over the training split.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// The seed of the initial weights, the shuffles and the dropout masks: the
+    /// same seed on the same device gives the same bits.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Where to train.
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+
+    /// Trains on `data`'s training split, evaluating its test split after every
+    /// epoch, and returns the trained model.
+    pub fn fit(&self, data: impl Into<Arc<Dataset>>) -> Result<Model> {
+        self.fit_with(data, &mut Silent)
+    }
+
+    /// [`Trainer::fit`], telling `observer` about every batch and epoch; an observer
+    /// that returns false from `batch_done` stops the run, and the model returned
+    /// records how far it got (saved, it resumes there with `gpu-mlp train --resume`).
+    pub fn fit_with(
+        &self,
+        data: impl Into<Arc<Dataset>>,
+        observer: &mut dyn Observer,
+    ) -> Result<Model> {
+        let data: Arc<Dataset> = data.into();
+        let arch = Architecture::new(
+            data.pixels(),
+            &self.hidden,
+            data.classes,
+            self.activation,
+            self.loss,
+        )?
+        .with_dropout(self.dropout)?;
+        let schedule = self
+            .schedule
+            .unwrap_or(LrSchedule::constant(self.optimizer.lr));
+        let opt = Optimizer {
+            lr: schedule.lr,
+            ..self.optimizer
+        };
+        opt.validate()?;
+        let mut rng = Rng::new(self.seed);
+        let setup = TrainSetup {
+            params: arch.init_params(&mut rng),
+            arch,
+            opt,
+            batch_size: self.batch_size,
+            seed: self.seed,
+        };
+        let mut backend = self.device.backend(&data, setup.clone())?;
+        let cfg = TrainConfig {
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            start_epoch: 0,
+            resume_within: None,
+            schedule,
+            validation: false,
+            test_every_epoch: false,
+            early_stopping: None,
+            best: Default::default(),
+        };
+        let outcome = train::train(backend.as_mut(), data.train.len(), &cfg, &mut rng, observer)?;
+        let stop = outcome.interrupted.as_ref();
+        Ok(Model(Checkpoint {
+            arch: setup.arch,
+            opt,
+            params: backend.parameters()?,
+            state: backend.optimizer_state()?,
+            epochs_trained: stop.map_or(outcome.reports.len(), |s| s.epochs_done),
+            seed: self.seed,
+            rng_state: stop.map_or(rng.state(), |s| s.rng_state),
+            batch_size: self.batch_size,
+            image_rows: data.rows,
+            image_cols: data.cols,
+            class_names: class_names_for(&data.dir, data.classes),
+            history: outcome.reports,
+            progress: stop.map(|s| s.progress),
+            schedule,
+            val_split: None,
+            early_stopping: None,
+            best: Default::default(),
+        }))
+    }
+}
+
+/// A trained network: its architecture, parameters and training history, as a
+/// checkpoint file holds them (the same file `gpu-mlp train --save` writes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model(Checkpoint);
+
+impl Model {
+    /// Reads a checkpoint written by [`Model::save`] or `gpu-mlp train --save`.
+    pub fn load(path: &Path) -> Result<Model> {
+        Checkpoint::load(path).map(Model)
+    }
+
+    /// Writes the model (with its optimizer state, so training can resume) as
+    /// safetensors, atomically: a failed write leaves any earlier file intact.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.0.save(path)
+    }
+
+    /// The network's layer sizes, activation and loss.
+    pub fn architecture(&self) -> &Architecture {
+        &self.0.arch
+    }
+
+    /// One report per trained epoch: losses, accuracies, learning rate, time.
+    pub fn history(&self) -> &[EpochReport] {
+        &self.0.history
+    }
+
+    /// Class names where the data set is known (Fashion-MNIST).
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.0.class_names.as_deref()
+    }
+
+    /// Everything the checkpoint file holds.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.0
+    }
+
+    /// Class probabilities (softmax of the logits) of each image in `images`
+    /// (concatenated, one byte per pixel, as the training data), on the CPU.
+    pub fn probabilities(&self, images: &[u8]) -> Result<Vec<Vec<f32>>> {
+        let pixels = self.0.arch.inputs();
+        if images.is_empty() || !images.len().is_multiple_of(pixels) {
+            return Err(Error::Usage(format!(
+                "{} bytes are not a whole number of {}×{} images",
+                images.len(),
+                self.0.image_rows,
+                self.0.image_cols
+            )));
+        }
+        let mut net = CpuNet::<f32>::new(&self.0.arch, EVAL_BATCH);
+        let mut out = Vec::with_capacity(images.len() / pixels);
+        for chunk in images.chunks(EVAL_BATCH * pixels) {
+            let batch = chunk.len() / pixels;
+            for (x, &b) in net.input_mut(batch).iter_mut().zip(chunk) {
+                *x = b as f32 * (1.0 / 255.0);
+            }
+            net.forward(&self.0.params, batch)?;
+            out.extend(net.logits(batch).chunks(self.0.arch.classes()).map(softmax));
+        }
+        Ok(out)
+    }
+
+    /// The most likely class of one image.
+    pub fn predict(&self, image: &[u8]) -> Result<usize> {
+        let pixels = self.0.arch.inputs();
+        if image.len() != pixels {
+            return Err(Error::Usage(format!(
+                "an image of {} bytes; the network takes {pixels}",
+                image.len()
+            )));
+        }
+        Ok(train::argmax(&self.probabilities(image)?[0]))
+    }
+
+    /// Loss, accuracy, per-class accuracy and confusion matrix on a split of `data`,
+    /// on `device`.
+    pub fn evaluate(
+        &self,
+        data: impl Into<Arc<Dataset>>,
+        split: SplitKind,
+        device: &Device,
+    ) -> Result<EvalReport> {
+        let data: Arc<Dataset> = data.into();
+        let c = &self.0;
+        if data.pixels() != c.arch.inputs() || data.classes != c.arch.classes() {
+            return Err(Error::Usage(format!(
+                "the data has {}-pixel images and {} classes; the network takes {} inputs and has {} classes",
+                data.pixels(),
+                data.classes,
+                c.arch.inputs(),
+                c.arch.classes()
+            )));
+        }
+        let setup = TrainSetup {
+            arch: c.arch.clone(),
+            opt: c.opt,
+            params: c.params.clone(),
+            batch_size: c.batch_size.min(data.train.len()).max(1),
+            seed: c.seed,
+        };
+        let mut backend = device.backend(&data, setup)?;
+        crate::eval::evaluate(
+            backend.as_mut(),
+            split,
+            &data.split(split).labels,
+            data.classes,
+        )
+    }
+}
+
+impl From<Checkpoint> for Model {
+    fn from(c: Checkpoint) -> Self {
+        Model(c)
+    }
+}
+
+/// Softmax of one row of logits, shifted by its maximum so no `exp` overflows.
+pub(crate) fn softmax(z: &[f32]) -> Vec<f32> {
+    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = z.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}

@@ -1,0 +1,163 @@
+//! The Rust API (`Trainer`, `Model`, in-memory data sets) against the command line:
+//! the same settings train the same bits, a model saved from Rust is a checkpoint
+//! the CLI reads, and bad in-memory data is refused.
+
+mod common;
+
+use common::{ok, synthetic_dataset, temp_dir, write_idx_dir};
+use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::gpu::context::BackendChoice;
+use gpu_mlp::{
+    data, Activation, Dataset, Device, Model, Optimizer, OptimizerKind, Split, SplitKind, Trainer,
+};
+
+const CLI_FLAGS: [&str; 12] = [
+    "--hidden",
+    "16",
+    "--activation",
+    "relu",
+    "--optimizer",
+    "adam",
+    "--lr",
+    "0.01",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "50",
+];
+
+fn trainer(device: Device) -> Trainer {
+    Trainer::new(&[16])
+        .activation(Activation::Relu)
+        .optimizer(Optimizer::new(OptimizerKind::Adam, Some(0.01), 0.0))
+        .epochs(2)
+        .batch_size(50)
+        .device(device)
+}
+
+/// Trains with the CLI on `dir` and returns its checkpoint.
+fn cli_checkpoint(dir: &std::path::Path, device: &[&str], name: &str) -> Checkpoint {
+    let save = dir.join(name);
+    let mut args = vec!["train", "--quiet", "--data", dir.to_str().unwrap()];
+    args.extend_from_slice(device);
+    args.extend_from_slice(&CLI_FLAGS);
+    args.extend_from_slice(&["--save", save.to_str().unwrap()]);
+    ok(&args);
+    Checkpoint::load(&save).unwrap()
+}
+
+fn small_dir(name: &str) -> std::path::PathBuf {
+    let dir = temp_dir(name);
+    write_idx_dir(&dir, &synthetic_dataset(5, 10, 6, 300, 100), false);
+    dir
+}
+
+#[test]
+fn trainer_on_the_cpu_trains_the_same_bits_as_the_cli() {
+    let dir = small_dir("library_cpu");
+    let model = trainer(Device::Cpu)
+        .fit(data::load_dir(&dir, 10).unwrap())
+        .unwrap();
+    let cli = cli_checkpoint(&dir, &["--cpu"], "cli.safetensors");
+    assert!(model.checkpoint().params == cli.params, "parameters differ");
+    assert!(
+        model.checkpoint().state == cli.state,
+        "optimizer state differs"
+    );
+    assert_eq!(model.history().len(), 2);
+
+    // A model saved from Rust loads back equal, and the CLI evaluates it to the
+    // accuracy its history records.
+    let saved = dir.join("lib.safetensors");
+    model.save(&saved).unwrap();
+    let loaded = Model::load(&saved).unwrap();
+    let (a, b) = (loaded.checkpoint(), model.checkpoint());
+    assert!(a.params == b.params && a.state == b.state && a.arch == b.arch);
+    // Saved histories keep what was learned, not how long it took.
+    let accuracies = |m: &Model| {
+        m.history()
+            .iter()
+            .map(|r| r.test_accuracy)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(accuracies(&loaded), accuracies(&model));
+    let out = ok(&[
+        "eval",
+        "--cpu",
+        "--json",
+        "--data",
+        dir.to_str().unwrap(),
+        "--model",
+        saved.to_str().unwrap(),
+    ]);
+    let e: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let last = model.history().last().unwrap();
+    assert_eq!(e["accuracy"].as_f64(), last.test_accuracy);
+
+    // predict / probabilities agree with evaluate, example by example.
+    let data = data::load_dir(&dir, 10).unwrap();
+    let probs = model.probabilities(&data.test.images).unwrap();
+    assert_eq!(probs.len(), data.test.len());
+    for (i, p) in probs.iter().enumerate() {
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert_eq!(
+            model.predict(data.test.image(i)).unwrap(),
+            gpu_mlp::train::argmax(p)
+        );
+    }
+    let correct = probs
+        .iter()
+        .zip(&data.test.labels)
+        .filter(|(p, &y)| gpu_mlp::train::argmax(p) == y as usize)
+        .count();
+    let report = model.evaluate(data, SplitKind::Test, &Device::Cpu).unwrap();
+    assert_eq!(report.accuracy, correct as f64 / 100.0);
+    assert_eq!(Some(report.accuracy), last.test_accuracy);
+}
+
+#[test]
+fn trainer_on_a_gpu_trains_the_same_bits_as_the_cli() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let dir = small_dir("library_gpu");
+    let model = trainer(Device::Gpu(BackendChoice::Vulkan, None))
+        .fit(data::load_dir(&dir, 10).unwrap())
+        .unwrap();
+    let cli = cli_checkpoint(&dir, &["--backend", "vulkan"], "cli.safetensors");
+    assert!(model.checkpoint().params == cli.params, "parameters differ");
+    assert_eq!(model.history().len(), 2);
+}
+
+#[test]
+fn in_memory_data_trains_and_bad_data_is_refused() {
+    let ds = synthetic_dataset(9, 3, 4, 120, 30);
+    let data = Dataset::from_memory("mine", ds.train.clone(), ds.test.clone(), (4, 4), 3).unwrap();
+    let model = trainer(Device::Cpu).epochs(10).fit(data).unwrap();
+    let accuracy = model.history().last().unwrap().test_accuracy.unwrap();
+    assert!(accuracy > 0.9, "{accuracy}");
+
+    // Counts that disagree, labels outside the classes, sizes that disagree.
+    let err = Split::new(vec![0; 15], vec![0], 16).unwrap_err();
+    assert!(
+        err.to_string().contains("not 1 images of 16 pixels"),
+        "{err}"
+    );
+    let err =
+        Dataset::from_memory("mine", ds.train.clone(), ds.test.clone(), (4, 4), 2).unwrap_err();
+    assert!(
+        err.to_string().contains("outside the class range 0..2"),
+        "{err}"
+    );
+    let err = Dataset::from_memory("mine", ds.train, ds.test, (4, 5), 3).unwrap_err();
+    assert!(err.to_string().contains("have 16 pixels"), "{err}");
+
+    // A wrong image size for predict, a data set of the wrong shape for evaluate.
+    let err = model.predict(&[0; 15]).unwrap_err();
+    assert!(err.to_string().contains("the network takes 16"), "{err}");
+    let other = synthetic_dataset(9, 3, 5, 20, 20);
+    let other = Dataset::from_memory("other", other.train, other.test, (5, 5), 3).unwrap();
+    assert!(model
+        .evaluate(other, SplitKind::Test, &Device::Cpu)
+        .is_err());
+}
