@@ -68,6 +68,7 @@ device-kit: deps
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 
 clean:
 	$(CARGO) clean

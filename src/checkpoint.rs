@@ -35,6 +35,7 @@ use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use crate::schedule::LrSchedule;
 use crate::train::{BestSoFar, EarlyStopping, EpochProgress, EpochReport, Totals, MAX_BATCH_SIZE};
 
+/// The format tag written into every checkpoint's metadata.
 pub const FORMAT: &str = "gpu-mlp/1";
 
 /// The largest checkpoint file read: the largest network (2³² parameters) with
@@ -47,17 +48,25 @@ pub const MAX_EPOCHS: usize = 1_000_000_000;
 /// Everything needed to evaluate a network or to continue training it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Checkpoint {
+    /// The network: layer sizes, activation, loss, dropout.
     pub arch: Architecture,
+    /// The optimizer and its settings.
     pub opt: Optimizer,
     /// Parameters in `Architecture`'s internal flat layout.
     pub params: Vec<f32>,
+    /// The optimizer's moments, so training continues exactly.
     pub state: OptimizerState<f32>,
+    /// Complete epochs trained.
     pub epochs_trained: usize,
+    /// The seed of the initial weights, shuffles and dropout masks.
     pub seed: u64,
     /// The shuffling RNG after the last trained epoch.
     pub rng_state: [u64; 4],
+    /// Examples per training step.
     pub batch_size: usize,
+    /// Image height the network takes.
     pub image_rows: usize,
+    /// Image width the network takes.
     pub image_cols: usize,
     /// Names of the classes, where the data set is known (Fashion-MNIST).
     pub class_names: Option<Vec<String>>,
@@ -75,6 +84,7 @@ pub struct Checkpoint {
     pub val_split: Option<f64>,
     /// Early stopping's settings and where it stood.
     pub early_stopping: Option<EarlyStopping>,
+    /// Where early stopping stood after the last epoch.
     pub best: BestSoFar,
 }
 

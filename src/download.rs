@@ -16,18 +16,26 @@ use crate::files::{replace_with, temp_path, Output};
 /// One file to fetch: its name, size in bytes and SHA-256.
 #[derive(Clone, Copy, Debug)]
 pub struct RemoteFile {
+    /// File name on the mirrors.
     pub name: &'static str,
+    /// Size in bytes, checked before and after.
     pub bytes: u64,
+    /// SHA-256 of the file, hex.
     pub sha256: &'static str,
 }
 
+/// A data set `gpu-mlp download` knows: its mirrors and its four files.
 #[derive(Clone, Copy, Debug)]
 pub struct KnownDataset {
+    /// The name on the command line (`mnist`, `fashion-mnist`).
     pub name: &'static str,
+    /// Base URLs, tried in order.
     pub mirrors: &'static [&'static str],
+    /// The four IDX files, train images first.
     pub files: [RemoteFile; 4],
 }
 
+/// MNIST's handwritten digits.
 pub const MNIST: KnownDataset = KnownDataset {
     name: "mnist",
     mirrors: &[
@@ -58,6 +66,7 @@ pub const MNIST: KnownDataset = KnownDataset {
     ],
 };
 
+/// Zalando's Fashion-MNIST.
 pub const FASHION_MNIST: KnownDataset = KnownDataset {
     name: "fashion-mnist",
     mirrors: &[
@@ -88,6 +97,7 @@ pub const FASHION_MNIST: KnownDataset = KnownDataset {
     ],
 };
 
+/// The data set of that name.
 pub fn known(name: &str) -> Option<KnownDataset> {
     [MNIST, FASHION_MNIST].into_iter().find(|d| d.name == name)
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+/// Everything that can go wrong, by what the user has to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A setting the caller chose is invalid or contradicts another (a flag, an
@@ -13,19 +14,31 @@ pub enum Error {
 
     /// An input file is malformed, inconsistent or of the wrong kind (data, checkpoint, image).
     #[error("{path}: {problem}")]
-    Data { path: PathBuf, problem: String },
+    Data {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
 
     /// The operating system refused a read or write.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
 
     /// An output could not be produced (encoding a checkpoint, drawing a plot).
     #[error("{path}: {problem}")]
-    Output { path: PathBuf, problem: String },
+    Output {
+        /// The output file.
+        path: PathBuf,
+        /// Why it could not be written.
+        problem: String,
+    },
 
     /// The GPU: no adapter, a device limit, a validation error, a lost device.
     #[error("GPU: {0}")]
@@ -38,8 +51,11 @@ pub enum Error {
     /// Training produced a non-finite loss.
     #[error("training diverged in epoch {epoch}: the {what} is {value} (try a smaller --lr)")]
     Diverged {
+        /// The epoch (1-based) whose loss was non-finite.
         epoch: usize,
+        /// Which loss: training, validation or test.
         what: &'static str,
+        /// The loss (NaN or infinite).
         value: f64,
     },
 
@@ -53,6 +69,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// A malformed input file.
     pub fn data(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Data {
             path: path.into(),
@@ -60,6 +77,7 @@ impl Error {
         }
     }
 
+    /// A failed read or write of `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
@@ -67,6 +85,7 @@ impl Error {
         }
     }
 
+    /// An output that could not be produced.
     pub fn output(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Output {
             path: path.into(),
@@ -86,4 +105,5 @@ impl Error {
     }
 }
 
+/// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -8,11 +8,16 @@ use crate::cpu::CpuNet;
 use crate::error::{Error, Result};
 use crate::train::{Backend, SplitKind};
 
+/// What `gpu-mlp eval` reports on one split.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalReport {
+    /// Examples evaluated.
     pub examples: usize,
+    /// Mean loss.
     pub loss: f64,
+    /// Fraction classified correctly.
     pub accuracy: f64,
+    /// Accuracy of each true class (NaN for a class with no examples).
     pub per_class_accuracy: Vec<f64>,
     /// `confusion[true][predicted]`
     pub confusion: Vec<Vec<u64>>,

@@ -1,6 +1,20 @@
+#![warn(missing_docs)]
 //! gpu-mlp: multi-layer perceptrons trained on MNIST-format data, with the math in
 //! WGSL compute shaders run through wgpu, and a CPU reference path that is both the
 //! `--cpu` fallback and the oracle for every GPU result.
+//!
+//! # Using the library
+//!
+//! [`Trainer`] describes a network and how to train it, [`Trainer::fit`] trains it
+//! on a [`Dataset`] (IDX files through [`data::load_dir`], or one's own arrays
+//! through [`Dataset::from_memory`]) on a [`Device`], and returns a [`Model`] that
+//! predicts, evaluates and saves the checkpoint the CLI reads. See the
+//! [`trainer`] module for an example, and `examples/` (train on MNIST, predict
+//! from a checkpoint, a custom in-memory data set).
+//!
+//! `cpu`, `gpu`, `bench`, `profile`, `choice` and `files` are public for the test
+//! suite and the benchmarks (which check every kernel against the CPU reference)
+//! and hidden from these docs: they are not a stable API.
 //!
 //! # How the modules fit
 //!
@@ -37,21 +51,27 @@
 //! (uploaded once) → batches → forward → loss → backward → update → per-epoch
 //! metrics.
 
+#[doc(hidden)]
 pub mod bench;
 pub mod checkpoint;
+#[doc(hidden)]
 pub mod choice;
+#[doc(hidden)]
 pub mod cpu;
 pub mod data;
 pub mod download;
 pub mod error;
 pub mod eval;
 pub mod export;
+#[doc(hidden)]
 pub mod files;
+#[doc(hidden)]
 pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod optimizer;
 pub mod plot;
+#[doc(hidden)]
 pub mod profile;
 pub mod rng;
 pub mod schedule;
@@ -60,6 +80,7 @@ pub mod trainer;
 
 pub use data::{Dataset, Split, SplitKind};
 pub use error::{Error, Result};
+pub use gpu::context::BackendChoice;
 pub use model::{Activation, Loss};
 pub use optimizer::{Optimizer, OptimizerKind};
 pub use schedule::{LrSchedule, ScheduleKind};

@@ -61,6 +61,7 @@ pub fn report_from_json(v: &Value) -> Option<EpochReport> {
     })
 }
 
+/// Writes the per-epoch metrics file (JSON lines), rewritten atomically each epoch.
 pub struct MetricsWriter {
     path: PathBuf,
     backend: String,

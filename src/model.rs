@@ -10,10 +10,14 @@ use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
+/// The hidden layers' non-linearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
+    /// 1 / (1 + e^−x), the tutorial's.
     Sigmoid,
+    /// max(0, x).
     Relu,
+    /// tanh(x).
     Tanh,
 }
 
@@ -46,6 +50,7 @@ impl Activation {
     }
 }
 
+/// The loss on the softmax output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {
     /// Softmax + cross-entropy, mean over the batch.
@@ -91,9 +96,13 @@ impl Loss {
 pub struct Layer {
     /// Position in the network, 0 for the layer that reads the input batch.
     pub index: usize,
+    /// Width of the layer's input.
     pub inputs: usize,
+    /// Width of its output.
     pub outputs: usize,
+    /// Where its weights start in the flat parameter vector.
     pub weight_offset: usize,
+    /// Where its biases start.
     pub bias_offset: usize,
     /// The activation applied to this layer's output; None for the output layer,
     /// whose logits go to the softmax.
@@ -125,14 +134,19 @@ impl Layer {
 /// Layer sizes (input, hidden…, classes), hidden activation and output loss.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Architecture {
+    /// Layer widths, input first, classes last.
     pub sizes: Vec<usize>,
+    /// The hidden layers' activation.
     pub activation: Activation,
+    /// The output loss.
     pub loss: Loss,
     /// Inverted dropout on every hidden layer's output while training (0: none).
     pub dropout: f32,
 }
 
 impl Architecture {
+    /// A network of `inputs` → `hidden`… → `classes`, checked: no empty layer, at least
+    /// 2 classes, at most 2³² − 1 parameters.
     pub fn new(
         inputs: usize,
         hidden: &[usize],
@@ -183,10 +197,12 @@ impl Architecture {
         self.sizes.len() - 1
     }
 
+    /// Width of the input (pixels per image).
     pub fn inputs(&self) -> usize {
         self.sizes[0]
     }
 
+    /// Number of output classes.
     pub fn classes(&self) -> usize {
         *self.sizes.last().unwrap()
     }
@@ -241,6 +257,7 @@ impl Architecture {
         self.weight_offset(l) + fan_in * fan_out
     }
 
+    /// Weights and biases of all layers.
     pub fn param_count(&self) -> usize {
         self.weight_offset(self.layers())
     }

@@ -4,10 +4,14 @@
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 
+/// Which update rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptimizerKind {
+    /// Plain gradient descent: p ← p − lr·g.
     Sgd,
+    /// Heavy-ball momentum, as PyTorch's SGD(momentum).
     Momentum,
+    /// Adam.
     Adam,
     /// Adam with decoupled weight decay (PyTorch's `AdamW`).
     AdamW,
@@ -70,16 +74,25 @@ impl OptimizerKind {
 /// too, as PyTorch does by default.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Optimizer {
+    /// The update rule.
     pub kind: OptimizerKind,
+    /// Learning rate (the base rate of a schedule).
     pub lr: f32,
+    /// Momentum factor (momentum only).
     pub momentum: f32,
+    /// Adam's first-moment decay.
     pub beta1: f32,
+    /// Adam's second-moment decay.
     pub beta2: f32,
+    /// Adam's denominator guard.
     pub eps: f32,
+    /// Weight decay (L2, or decoupled for AdamW).
     pub weight_decay: f32,
 }
 
 impl Optimizer {
+    /// An optimizer of `kind` at `lr` (its default where None), Adam's usual betas and
+    /// eps, and the kind's default weight decay.
     pub fn new(kind: OptimizerKind, lr: Option<f32>, momentum: f32) -> Self {
         Optimizer {
             kind,
@@ -92,6 +105,7 @@ impl Optimizer {
         }
     }
 
+    /// Checks the settings are finite and in range, naming the one that is not.
     pub fn validate(&self) -> Result<()> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::Usage(format!(
@@ -131,7 +145,9 @@ impl Optimizer {
 /// (`m`, `v`); arrays an optimizer does not use are empty.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimizerState<T> {
+    /// First moments (momentum's velocity).
     pub m: Vec<T>,
+    /// Second moments (Adam only).
     pub v: Vec<T>,
     /// Steps taken so far (Adam's bias correction uses it).
     pub t: u64,

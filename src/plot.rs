@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::files::write_atomically;
 use crate::train::EpochReport;
 
+/// Width of `--plot` images, pixels.
 pub const WIDTH: u32 = 900;
+/// Height of `--plot` images, pixels.
 pub const HEIGHT: u32 = 540;
 
 static FONT: Once = Once::new();

@@ -4,12 +4,15 @@
 //! bit-identical across dependency upgrades (same seed ⇒ same weights, forever),
 //! and its whole state is four words that a checkpoint can store.
 
+/// The project's one random number generator: xoshiro256** seeded by SplitMix64,
+/// identical on every platform.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rng {
     s: [u64; 4],
 }
 
 impl Rng {
+    /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
         let mut x = seed;
         let mut next = || {
@@ -25,6 +28,7 @@ impl Rng {
         }
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;
@@ -62,10 +66,12 @@ impl Rng {
         }
     }
 
+    /// The generator's state, for a checkpoint.
     pub fn state(&self) -> [u64; 4] {
         self.s
     }
 
+    /// A generator continuing from a saved state.
     pub fn from_state(s: [u64; 4]) -> Self {
         Rng { s }
     }

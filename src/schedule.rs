@@ -16,11 +16,16 @@
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 
+/// How the learning rate changes over a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScheduleKind {
+    /// The same rate throughout.
     Constant,
+    /// Multiplied by `gamma` every `step_every` epochs.
     Step,
+    /// Cosine annealing from `lr` to `min_lr` over `span` epochs.
     Cosine,
+    /// One-cycle: up to `lr`, then down, over `span` epochs.
     OneCycle,
 }
 
@@ -46,7 +51,9 @@ impl Choice for ScheduleKind {
 /// A schedule and its settings; `lr` is the optimizer's base (or peak) rate.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LrSchedule {
+    /// Which schedule.
     pub kind: ScheduleKind,
+    /// The base (or peak) rate.
     pub lr: f32,
     /// Epochs of linear warmup (0: none).
     pub warmup: usize,
@@ -74,6 +81,7 @@ impl LrSchedule {
         }
     }
 
+    /// Checks the settings, naming the one out of range.
     pub fn validate(&self) -> Result<()> {
         if self.step_every == 0 || self.span == 0 {
             return Err(Error::Usage(

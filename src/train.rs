@@ -25,22 +25,28 @@ pub const MAX_BATCH_SIZE: usize = 1 << 24;
 /// Summed loss and correct predictions over `count` examples.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Totals {
+    /// Summed per-example loss.
     pub loss_sum: f64,
+    /// Examples classified correctly.
     pub correct: u64,
+    /// Examples counted.
     pub count: u64,
 }
 
 impl Totals {
+    /// Adds a batch's figures.
     pub fn add(&mut self, loss_sum: f64, correct: u64, count: u64) {
         self.loss_sum += loss_sum;
         self.correct += correct;
         self.count += count;
     }
 
+    /// Mean loss per example.
     pub fn mean_loss(&self) -> f64 {
         self.loss_sum / self.count.max(1) as f64
     }
 
+    /// Fraction classified correctly.
     pub fn accuracy(&self) -> f64 {
         self.correct as f64 / self.count.max(1) as f64
     }
@@ -89,16 +95,23 @@ pub trait Backend {
 /// `Architecture`'s flat layout), the optimizer and the batch size.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainSetup {
+    /// The network.
     pub arch: Architecture,
+    /// The optimizer.
     pub opt: Optimizer,
+    /// Starting parameters, in `Architecture`'s flat layout.
     pub params: Vec<f32>,
+    /// Examples per step.
     pub batch_size: usize,
     /// The run's seed, which (with the step, layer and element) picks dropout masks.
     pub seed: u64,
 }
 
+/// What the training loop runs: epochs, where to start, the schedule, evaluation and
+/// early stopping.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
+    /// Examples per step.
     pub batch_size: usize,
     /// Epochs to train in this run (the unfinished one a resume continues included).
     pub epochs: usize,
@@ -112,6 +125,7 @@ pub struct TrainConfig {
     /// Whether the data has a validation split, evaluated every epoch; the test
     /// split is then evaluated per epoch only if `test_every_epoch`.
     pub validation: bool,
+    /// Evaluate the test split every epoch even with a validation split.
     pub test_every_epoch: bool,
     /// Stop when the validation figure stops improving (`--patience`).
     pub early_stopping: Option<EarlyStopping>,
@@ -122,7 +136,9 @@ pub struct TrainConfig {
 /// The validation figure early stopping watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Monitor {
+    /// The validation loss (lower is better).
     ValLoss,
+    /// The validation accuracy (higher is better).
     ValAccuracy,
 }
 
@@ -141,15 +157,20 @@ impl Choice for Monitor {
 /// Early stopping: stop once `monitor` has not improved for `patience` epochs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EarlyStopping {
+    /// Epochs without improvement before stopping.
     pub patience: usize,
+    /// The figure watched.
     pub monitor: Monitor,
 }
 
 /// The best epoch so far by the monitored figure, and the epochs since it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BestSoFar {
+    /// The best monitored value so far.
     pub value: Option<f64>,
+    /// The epoch it was reached in.
     pub epoch: usize,
+    /// Epochs since.
     pub since: usize,
 }
 
@@ -179,12 +200,14 @@ impl EarlyStopping {
         improved
     }
 
+    /// Whether the run has gone `patience` epochs without improving.
     pub fn should_stop(&self, best: &BestSoFar) -> bool {
         best.since >= self.patience
     }
 }
 
 impl TrainConfig {
+    /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
             return Err(Error::Usage("--batch-size must be at least 1".into()));
@@ -199,31 +222,41 @@ impl TrainConfig {
 /// How far an unfinished epoch got: the steps trained and their loss and accuracy.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct EpochProgress {
+    /// Steps trained.
     pub steps: usize,
+    /// Their loss and accuracy.
     pub totals: Totals,
 }
 
+/// One epoch's figures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EpochReport {
+    /// The epoch, 1-based.
     pub epoch: usize,
+    /// Mean training loss, measured on each batch before its update.
     pub train_loss: f64,
+    /// Training accuracy, measured the same way.
     pub train_accuracy: f64,
     /// Validation figures, where the data has a validation split.
     pub val_loss: Option<f64>,
+    /// Validation accuracy, where there is a validation split.
     pub val_accuracy: Option<f64>,
     /// Test figures, where the test split was evaluated this epoch.
     pub test_loss: Option<f64>,
+    /// Test accuracy, where the test split was evaluated.
     pub test_accuracy: Option<f64>,
     /// Wall time of the training steps (shuffle to the epoch's metrics), without
     /// evaluation, and its throughput; None for epochs restored from a checkpoint,
     /// which records what was learned, not how long it took.
     pub seconds: Option<f64>,
+    /// Training throughput in examples per second.
     pub samples_per_second: Option<f64>,
     /// The learning rate of the epoch's last step.
     pub lr: f64,
     /// Whether this epoch's model is the best so far by the early-stopping monitor
     /// (without early stopping: every epoch), and where early stopping stands.
     pub best: bool,
+    /// Where early stopping stands after this epoch.
     pub best_so_far: BestSoFar,
 }
 
@@ -282,6 +315,7 @@ impl Observer for Silent {
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainOutcome {
+    /// One report per completed epoch.
     pub reports: Vec<EpochReport>,
     /// Set when the observer stopped the run inside an epoch.
     pub interrupted: Option<Interruption>,
@@ -424,8 +458,11 @@ pub fn train(
 /// What one pass over (part of) an epoch did.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Pass {
+    /// Steps run.
     pub steps: usize,
+    /// Examples run.
     pub samples: usize,
+    /// Their loss and accuracy.
     pub totals: Totals,
 }
 

@@ -24,7 +24,9 @@ pub const MAX_IDX_BYTES: u64 = 1 << 32;
 /// A decoded IDX array of u8 elements.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdxArray {
+    /// The dimensions from the header, outermost first.
     pub dims: Vec<usize>,
+    /// The elements, row-major.
     pub data: Vec<u8>,
 }
 
@@ -39,6 +41,7 @@ pub fn read_idx_u8(path: &Path, want_dims: usize) -> Result<IdxArray> {
 /// body is inflated.
 pub struct IdxFile {
     path: PathBuf,
+    /// The dimensions from the header, outermost first.
     pub dims: Vec<usize>,
     /// Element bytes the header promises.
     count: u64,

@@ -10,8 +10,11 @@ use idx::IdxFile;
 /// One split (train or test): `len` images of `pixels` bytes each, row-major, and their labels.
 #[derive(Debug, Clone)]
 pub struct Split {
+    /// Pixel bytes of every image, concatenated (0 black, 255 white).
     pub images: Vec<u8>,
+    /// One label per image, below the data set's class count.
     pub labels: Vec<u8>,
+    /// Bytes per image (rows × cols).
     pub pixels: usize,
 }
 
@@ -39,10 +42,12 @@ impl Split {
         self.labels.len()
     }
 
+    /// Whether the split holds no examples.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
 
+    /// The pixels of example `i`.
     pub fn image(&self, i: usize) -> &[u8] {
         &self.images[i * self.pixels..(i + 1) * self.pixels]
     }
@@ -54,15 +59,22 @@ impl Split {
     }
 }
 
+/// A data set: training, test and optional validation splits of equal-sized images.
 #[derive(Debug, Clone)]
 pub struct Dataset {
+    /// Where it was read from (or the name given to `Dataset::from_memory`).
     pub dir: PathBuf,
+    /// The examples trained on.
     pub train: Split,
+    /// The examples reported as test figures.
     pub test: Split,
     /// Held-out examples for model selection (`--val-split`, `--val-data`).
     pub val: Option<Split>,
+    /// Image height.
     pub rows: usize,
+    /// Image width.
     pub cols: usize,
+    /// Number of classes; every label is below it.
     pub classes: usize,
 }
 
@@ -70,6 +82,21 @@ impl Dataset {
     /// A data set held in memory (one's own, not IDX files): `rows`×`cols` images,
     /// labels below `classes`, checked as `load_dir` checks files. `name` stands
     /// where a directory would in messages and metrics.
+    ///
+    /// ```
+    /// use gpu_mlp::{Dataset, Device, Split, Trainer};
+    ///
+    /// // 2×2 images: class 0 is bright on the left, class 1 on the right.
+    /// let images = [[255, 0, 255, 0], [0, 255, 0, 255]].repeat(50).concat();
+    /// let labels = [0, 1].repeat(50);
+    /// let train = Split::new(images.clone(), labels.clone(), 4)?;
+    /// let test = Split::new(images, labels, 4)?;
+    /// let data = Dataset::from_memory("sides", train, test, (2, 2), 2)?;
+    ///
+    /// let model = Trainer::new(&[4]).epochs(20).device(Device::Cpu).fit(data)?;
+    /// assert_eq!(model.predict(&[0, 255, 0, 255])?, 1);
+    /// # Ok::<(), gpu_mlp::Error>(())
+    /// ```
     pub fn from_memory(
         name: &str,
         train: Split,
@@ -163,8 +190,11 @@ const VALIDATION_STREAM: u64 = 0x7661_6c69_6461_7465;
 /// Which split of a data set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SplitKind {
+    /// The training split.
     Train,
+    /// The test split.
     Test,
+    /// The validation split (the test split where there is none).
     Val,
 }
 
