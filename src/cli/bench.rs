@@ -26,24 +26,39 @@ pub(crate) struct BenchArgs {
     #[command(flatten)]
     pub(crate) net: NetworkArgs,
     /// Time N training steps after the warm-up [default: one epoch].
-    #[arg(long, value_name = "N", conflicts_with = "epochs")]
+    #[arg(
+        help_heading = "Benchmark",
+        long,
+        value_name = "N",
+        conflicts_with = "epochs"
+    )]
     pub(crate) steps: Option<usize>,
     /// Time N whole epochs after the warm-up.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Benchmark", long, value_name = "N")]
     pub(crate) epochs: Option<usize>,
     /// Untimed steps first (the first one also compiles shaders on lazy drivers).
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(
+        help_heading = "Benchmark",
+        long,
+        default_value_t = 20,
+        value_name = "N"
+    )]
     pub(crate) warmup: usize,
     /// Benchmark on N random 28×28 examples instead of data files.
-    #[arg(long, value_name = "N", conflicts_with = "data")]
+    #[arg(
+        help_heading = "Benchmark",
+        long,
+        value_name = "N",
+        conflicts_with = "data"
+    )]
     pub(crate) synthetic: Option<usize>,
     /// GPU: time every kernel with timestamp queries and print a table.
-    #[arg(long)]
+    #[arg(help_heading = "Benchmark", long)]
     pub(crate) profile: bool,
     /// Time one matmul C = A·B of this shape instead of training: the GPU kernels
     /// (every variant, the texture one with and without its packs, and the simple
     /// kernel) and the CPU GEMM.
-    #[arg(long, value_name = "M,K,N", value_parser = parse_shape)]
+    #[arg(help_heading = "Benchmark", long, value_name = "M,K,N", value_parser = parse_shape)]
     pub(crate) matmul: Option<[usize; 3]>,
 }
 

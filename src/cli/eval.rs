@@ -24,10 +24,10 @@ pub(crate) struct EvalArgs {
     #[command(flatten)]
     pub(crate) data: DataArgs,
     /// Which split to evaluate: test, or train (--train-limit then applies).
-    #[arg(long, default_value = "test", value_parser = ["test", "train"])]
+    #[arg(help_heading = "Evaluation", long, default_value = "test", value_parser = ["test", "train"])]
     pub(crate) split: String,
     /// Print one JSON object instead of tables.
-    #[arg(long)]
+    #[arg(help_heading = "Evaluation", long)]
     pub(crate) json: bool,
 }
 

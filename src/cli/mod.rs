@@ -68,7 +68,7 @@ pub(crate) enum Command {
     Train(train::TrainArgs),
     /// Measure training throughput (or one matmul with --matmul) on the GPU or the CPU.
     Bench(bench::BenchArgs),
-    /// Evaluate a saved network on the test set: loss, accuracy, per-class accuracy, confusion matrix.
+    /// Evaluate a saved network on the test (or train) split: loss, accuracy, per-class accuracy, confusion matrix.
     Eval(eval::EvalArgs),
     /// Classify 28×28 grayscale PNG images (or test example --index) with a saved network.
     Predict(eval::PredictArgs),
@@ -123,11 +123,13 @@ impl<T: Choice + Send + Sync> TypedValueParser for ChoiceParser<T> {
 
 /// Where the math runs.
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Device")]
 pub(crate) struct DeviceArgs {
     /// Run on the CPU reference path instead of the GPU.
     #[arg(long, conflicts_with_all = ["backend", "adapter"])]
     pub(crate) cpu: bool,
-    /// Graphics API for the GPU path; auto prefers a real GPU, then a software adapter.
+    /// Graphics API for the GPU path; auto prefers a real GPU, and runs on the CPU path when
+    /// the only adapter is a software one (name a backend to use it anyway).
     #[arg(long, value_parser = choice::<BackendChoice>(), default_value = "auto")]
     pub(crate) backend: BackendChoice,
     /// Use the adapter whose name contains this text (case-insensitive); see `gpu-mlp devices`.
@@ -156,7 +158,7 @@ impl DeviceArgs {
             None => "no GPU adapter".to_string(),
         };
         tell!(
-            "note: {found} here; training on the CPU path, which is faster \
+            "note: {found} here; running on the CPU path, which is faster \
              (--backend vulkan uses the software adapter anyway)"
         );
         DeviceArgs {
@@ -168,6 +170,7 @@ impl DeviceArgs {
 
 /// Which data.
 #[derive(Args)]
+#[command(next_help_heading = "Data")]
 pub(crate) struct DataArgs {
     /// Directory with the four IDX files (raw or .gz), or `mnist` / `fashion-mnist`
     /// for a data set fetched by `gpu-mlp download`. Default: $GPU_MLP_DATA,

@@ -16,6 +16,7 @@ const DEFAULT_HIDDEN: usize = 128;
 const DEFAULT_CLASSES: usize = 10;
 
 #[derive(Args)]
+#[command(next_help_heading = "Network and optimizer")]
 pub(crate) struct NetworkArgs {
     /// Hidden layer widths, comma-separated [default: 128].
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]

@@ -38,38 +38,54 @@ pub(crate) struct TrainArgs {
     #[command(flatten)]
     pub(crate) net: NetworkArgs,
     /// Epochs to train (more epochs, with --resume).
-    #[arg(long, default_value_t = 5)]
+    #[arg(help_heading = "Run and outputs", long, default_value_t = 5)]
     pub(crate) epochs: usize,
     /// Write one JSON object per epoch to FILE (rewritten atomically each epoch).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Run and outputs", long, value_name = "FILE")]
     pub(crate) metrics: Option<PathBuf>,
     /// Save the trained network, optimizer state and RNG position (safetensors).
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Run and outputs", long, value_name = "FILE")]
     pub(crate) save: Option<PathBuf>,
     /// Also save every N epochs during training (needs --save).
-    #[arg(long, value_name = "N", requires = "save")]
+    #[arg(
+        help_heading = "Run and outputs",
+        long,
+        value_name = "N",
+        requires = "save"
+    )]
     pub(crate) checkpoint_every: Option<usize>,
     /// Continue training a checkpoint: its network, optimizer state, RNG position and
     /// history (give the data flags and --save again; --lr and --batch-size may change).
-    #[arg(long, value_name = "FILE", requires = "save")]
+    #[arg(
+        help_heading = "Run and outputs",
+        long,
+        value_name = "FILE",
+        requires = "save"
+    )]
     pub(crate) resume: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) schedule: ScheduleArgs,
     #[command(flatten)]
     pub(crate) validation: ValidationArgs,
     /// Also save the last epoch's model here (with --patience, --save keeps the best).
-    #[arg(long, value_name = "FILE", requires = "save")]
+    #[arg(
+        help_heading = "Run and outputs",
+        long,
+        value_name = "FILE",
+        requires = "save"
+    )]
     pub(crate) save_last: Option<PathBuf>,
-    /// Draw train loss, test loss and test accuracy per epoch into a PNG.
-    #[arg(long, value_name = "FILE")]
+    /// Draw loss and accuracy curves (train, validation, test) per epoch into a PNG.
+    #[arg(help_heading = "Run and outputs", long, value_name = "FILE")]
     pub(crate) plot: Option<PathBuf>,
     /// Print only the final result (no progress bar, no per-epoch lines).
-    #[arg(long, short)]
+    #[arg(help_heading = "Run and outputs", long, short)]
     pub(crate) quiet: bool,
 }
 
 /// Validation and early stopping.
 #[derive(Args)]
+#[command(next_help_heading = "Validation and early stopping")]
 pub(crate) struct ValidationArgs {
     /// Hold out this fraction of the training examples, after one shuffle seeded by
     /// --seed, as a validation set, evaluated every epoch; the test set is then
@@ -152,6 +168,7 @@ impl ValidationArgs {
 
 /// The learning-rate schedule (src/schedule.rs gives each formula).
 #[derive(Args)]
+#[command(next_help_heading = "Learning-rate schedule")]
 pub(crate) struct ScheduleArgs {
     /// Learning-rate schedule: constant, step (StepLR, per epoch), cosine
     /// (CosineAnnealingLR, per epoch) or onecycle (OneCycleLR, per step) [default: constant].
