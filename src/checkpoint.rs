@@ -352,7 +352,7 @@ impl Checkpoint {
 
 /// Parameters and optimizer state must be finite, and Adam's second moment (a mean
 /// of squares) cannot be negative.
-fn check_state(path: &Path, params: &[f32], state: &OptimizerState<f32>) -> Result<()> {
+pub(crate) fn check_state(path: &Path, params: &[f32], state: &OptimizerState<f32>) -> Result<()> {
     let arrays = [
         ("the parameters", params),
         ("the optimizer's first state (optimizer.m)", &state.m),
@@ -611,12 +611,25 @@ impl Metadata<'_> {
 /// shape is checked before the flat array is allocated, so its size is bounded by
 /// the tensors actually in the file, not by what the metadata claims.
 fn read_flat(path: &Path, st: &SafeTensors, arch: &Architecture, prefix: &str) -> Result<Vec<f32>> {
+    read_flat_named(path, st, arch, |l, suffix| {
+        format!("{prefix}layers.{l}.{suffix}")
+    })
+}
+
+/// The parameters of `arch` from tensors in PyTorch's layout (`weight` [out, in],
+/// `bias` [out]) named by `name(layer, "weight" | "bias")`, in the internal flat layout.
+pub(crate) fn read_flat_named(
+    path: &Path,
+    st: &SafeTensors,
+    arch: &Architecture,
+    name: impl Fn(usize, &str) -> String,
+) -> Result<Vec<f32>> {
     let bad = |problem: String| Error::data(path, problem);
     let mut views = Vec::with_capacity(2 * arch.layers());
     for layer in arch.dense_layers() {
         let (fan_in, fan_out) = (layer.inputs, layer.outputs);
         for (suffix, shape) in [("weight", vec![fan_out, fan_in]), ("bias", vec![fan_out])] {
-            let name = format!("{prefix}layers.{}.{suffix}", layer.index);
+            let name = name(layer.index, suffix);
             let t = st
                 .tensor(&name)
                 .map_err(|_| bad(format!("tensor {name} is missing")))?;

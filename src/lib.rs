@@ -75,6 +75,7 @@ pub mod plot;
 pub mod profile;
 pub mod rng;
 pub mod schedule;
+pub mod state_dict;
 pub mod train;
 pub mod trainer;
 

@@ -258,6 +258,12 @@ impl Model {
         Checkpoint::load(path).map(Model)
     }
 
+    /// Reads a PyTorch state dict of `nn.Linear` layers saved with safetensors (no
+    /// gpu-mlp metadata): sizes from the tensor shapes, `activation` between layers.
+    pub fn from_state_dict(path: &Path, activation: Activation) -> Result<Model> {
+        crate::state_dict::load_state_dict(path, activation).map(Model)
+    }
+
     /// Writes the model (with its optimizer state, so training can resume) as
     /// safetensors, atomically: a failed write leaves any earlier file intact.
     pub fn save(&self, path: &Path) -> Result<()> {

@@ -485,3 +485,139 @@ fn identical_runs_write_identical_checkpoint_files() {
         "two identical runs wrote different bytes"
     );
 }
+
+/// Writes `tensors` (name, PyTorch-layout f32 values, shape) as PyTorch's
+/// `save_file` does: safetensors with only `format: pt` as metadata.
+fn write_state_dict(path: &Path, tensors: &[(String, Vec<f32>, Vec<usize>)]) {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, v, _)| bytemuck::cast_slice(v).to_vec())
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, _, s), b)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b);
+            (n.clone(), view.unwrap())
+        })
+        .collect();
+    let meta = Meta::from([("format".to_string(), "pt".to_string())]);
+    std::fs::write(path, safetensors::serialize(views, Some(meta)).unwrap()).unwrap();
+}
+
+#[test]
+fn a_pytorch_state_dict_is_read_with_its_activation() {
+    let dir = data("ckpt_state_dict");
+    let d = dir.to_str().unwrap();
+    let good = dir.join("good.safetensors");
+    let g = good.to_str().unwrap();
+    ok(&[
+        "train",
+        "--cpu",
+        "--data",
+        d,
+        "--hidden",
+        "7,6",
+        "--activation",
+        "tanh",
+        "--epochs",
+        "2",
+        "-q",
+        "--save",
+        g,
+    ]);
+    // nn.Sequential(Linear, Tanh, Linear, Tanh, Linear).state_dict(): Linear layers
+    // at indices 0, 2, 4 — listed out of order, so that 10 sorts after 4 as a number.
+    let bytes = std::fs::read(&good).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let layer = |l: usize, index: usize| -> Vec<(String, Vec<f32>, Vec<usize>)> {
+        ["weight", "bias"]
+            .map(|p| {
+                let t = st.tensor(&format!("layers.{l}.{p}")).unwrap();
+                let values: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+                (format!("net.{index}.{p}"), values, t.shape().to_vec())
+            })
+            .to_vec()
+    };
+    let mut tensors = [layer(2, 10), layer(0, 2), layer(1, 4)].concat();
+    let sd = dir.join("state_dict.safetensors");
+    let s = sd.to_str().unwrap();
+    write_state_dict(&sd, &tensors);
+
+    let eval = |model: &str, extra: &[&str]| {
+        let mut args = vec!["eval", "--cpu", "--json", "--data", d, "--model", model];
+        args.extend_from_slice(extra);
+        let e: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        (e["loss"].clone(), e["accuracy"].clone())
+    };
+    assert_eq!(eval(s, &["--activation", "tanh"]), eval(g, &[]));
+    ok(&[
+        "predict",
+        "--model",
+        s,
+        "--activation",
+        "tanh",
+        "--index",
+        "0",
+        "--data",
+        d,
+    ]);
+
+    // Without --activation: refused, saying what to give.
+    let out = gpu_mlp(&["eval", "--cpu", "--data", d, "--model", s]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("give --activation"));
+    // --activation on a gpu-mlp checkpoint must agree with it.
+    let out = gpu_mlp(&[
+        "eval",
+        "--cpu",
+        "--data",
+        d,
+        "--model",
+        g,
+        "--activation",
+        "relu",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("disagrees with"));
+
+    // Layers that do not chain, a tensor that is no Linear's, a weight without bias.
+    let refused = |name: &str, tensors: &[(String, Vec<f32>, Vec<usize>)], words: &str| {
+        let p = dir.join(name);
+        write_state_dict(&p, tensors);
+        let out = gpu_mlp(&[
+            "eval",
+            "--cpu",
+            "--data",
+            d,
+            "--model",
+            p.to_str().unwrap(),
+            "--activation",
+            "tanh",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(words) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+    };
+    let mut swapped = tensors.clone();
+    swapped
+        .iter_mut()
+        .for_each(|t| t.0 = t.0.replace("net.2.", "net.99."));
+    refused(
+        "unchained",
+        &swapped,
+        "net.99.weight takes 36 inputs, but the layer before gives 10",
+    );
+    tensors.push(("net.1.running_mean".into(), vec![0.0; 7], vec![7]));
+    refused(
+        "batchnorm",
+        &tensors,
+        "net.1.running_mean is not a Linear layer's weight or bias",
+    );
+    tensors.pop();
+    tensors.retain(|t| t.0 != "net.4.bias");
+    refused("no-bias", &tensors, "net.4.weight has no net.4.bias");
+}

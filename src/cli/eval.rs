@@ -16,9 +16,8 @@ use gpu_mlp::Error;
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
-    /// The network, as written by `train --save`.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) model: PathBuf,
+    #[command(flatten)]
+    pub(crate) model: super::paths::ModelArgs,
     #[command(flatten)]
     pub(crate) device: DeviceArgs,
     #[command(flatten)]
@@ -33,9 +32,8 @@ pub(crate) struct EvalArgs {
 
 #[derive(Args)]
 pub(crate) struct PredictArgs {
-    /// The network, as written by `train --save`.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) model: PathBuf,
+    #[command(flatten)]
+    pub(crate) model: super::paths::ModelArgs,
     /// PNG images of the network's input size (28×28 for MNIST), any colour type.
     #[arg(value_name = "FILE", required_unless_present = "index")]
     pub(crate) images: Vec<PathBuf>,
@@ -63,7 +61,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
         ));
     }
     args.device = args.device.resolved();
-    let model = Checkpoint::load(&args.model)?;
+    let model = args.model.load()?;
     let dataset = load_data(&args.data, model.arch.classes())?;
     if dataset.pixels() != model.arch.inputs() {
         return Err(Error::data(
@@ -73,7 +71,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
                 dataset.rows,
                 dataset.cols,
                 dataset.pixels(),
-                args.model.display(),
+                args.model.path.display(),
                 model.arch.inputs(),
             ),
         ));
@@ -107,7 +105,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
             })
             .collect();
         let json = serde_json::json!({
-            "model": args.model.display().to_string(),
+            "model": args.model.path.display().to_string(),
             "data": dataset.dir.display().to_string(),
             "split": args.split,
             "backend": backend.describe(),
@@ -123,7 +121,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     }
     say!(
         "model {} ({} {}, trained {} epochs) on {} ({} {} examples) | backend {}",
-        args.model.display(),
+        args.model.path.display(),
         model.arch.shape_string(),
         model.arch.activation.name(),
         model.epochs_trained,
@@ -196,7 +194,7 @@ fn print_confusion(r: &EvalReport) {
 
 /// `gpu-mlp predict`: the top classes of each PNG and of `--index`'s test example.
 pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
-    let model = Checkpoint::load(&args.model)?;
+    let model = args.model.load()?;
     let (rows, cols) = (model.image_rows, model.image_cols);
     if args.top == 0 {
         return Err(Error::Usage("--top must be at least 1".into()));

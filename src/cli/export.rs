@@ -4,23 +4,21 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::export::{export, OPSET};
 use gpu_mlp::files::Output;
 use gpu_mlp::Error;
 
 #[derive(Args)]
 pub(crate) struct ExportArgs {
-    /// The checkpoint to export (written by `gpu-mlp train --save`).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) model: PathBuf,
+    #[command(flatten)]
+    pub(crate) model: super::paths::ModelArgs,
     /// The ONNX file to write.
     #[arg(long, value_name = "FILE")]
     pub(crate) onnx: PathBuf,
 }
 
 pub(crate) fn run_export(args: ExportArgs) -> Result<(), Error> {
-    let model = Checkpoint::load(&args.model)?;
+    let model = args.model.load()?;
     let out = Output::prepare(&args.onnx, "--onnx")?;
     export(&model, &out.path)?;
     let arch = &model.arch;

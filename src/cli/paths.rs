@@ -3,7 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::choice::Choice;
 use gpu_mlp::data;
+use gpu_mlp::model::Activation;
+use gpu_mlp::state_dict;
 use gpu_mlp::Error;
 
 /// Where `train` looks for data when `--data` is not given, in order (after `$GPU_MLP_DATA`).
@@ -83,4 +87,51 @@ pub(crate) fn cache_root() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
     home.join(".cache").join("gpu-mlp")
+}
+
+/// The network in `path`: a gpu-mlp checkpoint, or with `activation` a PyTorch
+/// state dict of Linear layers (which records no activation).
+pub(crate) fn load_model(path: &Path, activation: Option<Activation>) -> Result<Checkpoint, Error> {
+    let state_dict = state_dict::is_state_dict(path);
+    match (activation, state_dict) {
+        (Some(a), true) => state_dict::load_state_dict(path, a),
+        (None, true) => Err(Error::data(
+            path,
+            "a safetensors file without gpu-mlp metadata (a PyTorch state dict?): give \
+             --activation sigmoid|relu|tanh to read it as Linear layers",
+        )),
+        (Some(a), false) => {
+            let c = Checkpoint::load(path)?;
+            match c.arch.activation == a {
+                true => Ok(c),
+                false => Err(Error::Usage(format!(
+                    "--activation {} disagrees with {}, a {} network (--activation is for \
+                     state dicts without gpu-mlp metadata)",
+                    a.name(),
+                    path.display(),
+                    c.arch.activation.name()
+                ))),
+            }
+        }
+        (None, false) => Checkpoint::load(path),
+    }
+}
+
+/// Which network a command reads.
+#[derive(clap::Args)]
+pub(crate) struct ModelArgs {
+    /// The network: a checkpoint written by `train --save`, or a PyTorch state dict
+    /// of Linear layers with --activation.
+    #[arg(long = "model", value_name = "FILE")]
+    pub(crate) path: PathBuf,
+    /// Read --model as a state dict without gpu-mlp metadata (nn.Sequential of
+    /// nn.Linear, saved with safetensors) whose hidden layers use this activation.
+    #[arg(long, value_parser = super::choice::<Activation>())]
+    pub(crate) activation: Option<Activation>,
+}
+
+impl ModelArgs {
+    pub(crate) fn load(&self) -> Result<Checkpoint, Error> {
+        load_model(&self.path, self.activation)
+    }
 }

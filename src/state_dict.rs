@@ -1,0 +1,143 @@
+//! Reading a plain PyTorch state dict saved as safetensors (`nn.Sequential` of
+//! `nn.Linear` layers, `safetensors.torch.save_file(model.state_dict(), …)`): a file
+//! with tensors but no gpu-mlp metadata. The layer sizes come from the tensor
+//! shapes; the activation, which a state dict does not record, from the caller.
+
+use std::path::Path;
+
+use safetensors::tensor::SafeTensors;
+
+use crate::checkpoint::{check_state, read_flat_named, Checkpoint};
+use crate::error::{Error, Result};
+use crate::files::read_bounded;
+use crate::model::{Activation, Architecture, Loss};
+use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
+use crate::rng::Rng;
+use crate::schedule::LrSchedule;
+use crate::train::DEFAULT_BATCH_SIZE;
+
+/// Whether `path` is a safetensors file without gpu-mlp metadata (a state dict;
+/// PyTorch's `save_file` writes only `format: pt`);
+/// false for gpu-mlp checkpoints and for anything unreadable, which
+/// `Checkpoint::load` then reports.
+pub fn is_state_dict(path: &Path) -> bool {
+    let Ok(bytes) = read_bounded(path, crate::checkpoint::MAX_CHECKPOINT_BYTES) else {
+        return false;
+    };
+    match SafeTensors::read_metadata(&bytes) {
+        Ok((_, header)) => header
+            .metadata()
+            .as_ref()
+            .is_none_or(|m| !m.get("format").is_some_and(|f| f.starts_with("gpu-mlp/"))),
+        Err(_) => false,
+    }
+}
+
+/// A network from a state dict's `*.weight` / `*.bias` pairs, ordered by the
+/// numbers in their names (`0.weight`, `2.weight`, … or `layers.0.weight`, …),
+/// each layer's input the previous one's output. Images are taken as square where
+/// the input width is a square (784 → 28×28), else as one row.
+pub fn load_state_dict(path: &Path, activation: Activation) -> Result<Checkpoint> {
+    let bad = |problem: String| Error::data(path, problem);
+    let bytes = read_bounded(path, crate::checkpoint::MAX_CHECKPOINT_BYTES)?;
+    let st = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let prefixes = layer_prefixes(&st.names().iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        .map_err(bad)?;
+    let mut sizes = Vec::with_capacity(prefixes.len() + 1);
+    for p in &prefixes {
+        let name = format!("{p}.weight");
+        let t = st.tensor(&name).map_err(|e| bad(format!("{name}: {e}")))?;
+        let &[out, inp] = t.shape() else {
+            return Err(bad(format!(
+                "{name} has shape {:?}; a Linear weight is [out, in]",
+                t.shape()
+            )));
+        };
+        match sizes.last() {
+            None => sizes.extend([inp, out]),
+            Some(&prev) if prev == inp => sizes.push(out),
+            Some(&prev) => {
+                return Err(bad(format!(
+                    "{name} takes {inp} inputs, but the layer before gives {prev}"
+                )))
+            }
+        }
+    }
+    let (inputs, classes) = (sizes[0], sizes[sizes.len() - 1]);
+    let arch = Architecture::new(
+        inputs,
+        &sizes[1..sizes.len() - 1],
+        classes,
+        activation,
+        Loss::CrossEntropy,
+    )
+    .map_err(|e| bad(e.to_string()))?;
+    let params = read_flat_named(path, &st, &arch, |l, suffix| {
+        format!("{}.{suffix}", prefixes[l])
+    })?;
+    let opt = Optimizer::new(OptimizerKind::Sgd, None, 0.0);
+    let state = OptimizerState::new(opt.kind, params.len());
+    check_state(path, &params, &state)?;
+    let side = (inputs as f64).sqrt().round() as usize;
+    let (rows, cols) = match side * side == inputs {
+        true => (side, side),
+        false => (1, inputs),
+    };
+    Ok(Checkpoint {
+        arch,
+        opt,
+        params,
+        state,
+        epochs_trained: 0,
+        seed: 0,
+        rng_state: Rng::new(0).state(),
+        batch_size: DEFAULT_BATCH_SIZE,
+        image_rows: rows,
+        image_cols: cols,
+        class_names: None,
+        history: Vec::new(),
+        progress: None,
+        schedule: LrSchedule::constant(opt.lr),
+        val_split: None,
+        early_stopping: None,
+        best: Default::default(),
+    })
+}
+
+/// The layers' name prefixes in order. Every tensor must be a `.weight` or `.bias`
+/// with a partner; the order is by the numbers in the prefix, compared as numbers.
+fn layer_prefixes(names: &[String]) -> std::result::Result<Vec<String>, String> {
+    let mut prefixes = Vec::new();
+    for name in names {
+        let (prefix, suffix) = name.rsplit_once('.').unwrap_or(("", name));
+        match suffix {
+            "weight" | "bias" => {}
+            _ => {
+                return Err(format!(
+                    "tensor {name} is not a Linear layer's weight or bias"
+                ))
+            }
+        }
+        let partner = if suffix == "weight" { "bias" } else { "weight" };
+        if !names.contains(&format!("{prefix}.{partner}")) {
+            return Err(format!("tensor {name} has no {prefix}.{partner}"));
+        }
+        if suffix == "weight" {
+            prefixes.push(prefix.to_string());
+        }
+    }
+    if prefixes.is_empty() {
+        return Err("no tensors: an empty state dict".into());
+    }
+    let key = |p: &String| -> Vec<(u64, String)> {
+        p.split('.')
+            .map(|part| match part.parse::<u64>() {
+                Ok(n) => (n, String::new()),
+                Err(_) => (u64::MAX, part.to_string()),
+            })
+            .collect()
+    };
+    prefixes.sort_by_key(key);
+    Ok(prefixes)
+}
