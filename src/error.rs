@@ -12,6 +12,16 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// A library setting out of range, named as the API names it (`batch_size`,
+    /// `lr`); the command line prints it as its flag. Exits 2, as `Usage`.
+    #[error("{setting} {problem}")]
+    Setting {
+        /// The setting's name in the API (a `Trainer` method or struct field).
+        setting: &'static str,
+        /// What is wrong with its value, starting with the value.
+        problem: String,
+    },
+
     /// An input file is malformed, inconsistent or of the wrong kind (data, checkpoint, image).
     #[error("{path}: {problem}")]
     Data {
@@ -49,7 +59,9 @@ pub enum Error {
     Resources(String),
 
     /// Training produced a non-finite loss.
-    #[error("training diverged in epoch {epoch}: the {what} is {value} (try a smaller --lr)")]
+    #[error(
+        "training diverged in epoch {epoch}: the {what} is {value} (try a smaller learning rate)"
+    )]
     Diverged {
         /// The epoch (1-based) whose loss was non-finite.
         epoch: usize,
@@ -69,6 +81,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// A setting out of range: `problem` starts with its value.
+    pub fn setting(setting: &'static str, problem: impl Into<String>) -> Self {
+        Error::Setting {
+            setting,
+            problem: problem.into(),
+        }
+    }
+
     /// A malformed input file.
     pub fn data(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
         Error::Data {
@@ -98,7 +118,7 @@ impl Error {
     /// everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Setting { .. } => 2,
             Error::Interrupted(_) => 130,
             _ => 1,
         }

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            cli::out::stderr(format_args!("error: {e}"));
+            cli::out::stderr(format_args!("error: {}", cli::describe_error(&e)));
             ExitCode::from(e.exit_code())
         }
     }

@@ -155,8 +155,9 @@ impl Architecture {
         loss: Loss,
     ) -> Result<Self> {
         if hidden.contains(&0) {
-            return Err(Error::Usage(
-                "--hidden: every hidden layer needs at least one unit".into(),
+            return Err(Error::setting(
+                "hidden",
+                format!("{hidden:?}: every hidden layer needs at least one unit"),
             ));
         }
         if inputs == 0 || classes < 2 {
@@ -215,7 +216,7 @@ impl Architecture {
     /// The same network with dropout `p` on its hidden layers.
     pub fn with_dropout(self, p: f32) -> Result<Self> {
         if !(0.0..1.0).contains(&p) {
-            return Err(Error::Usage(format!("--dropout {p} must be in [0, 1)")));
+            return Err(Error::setting("dropout", format!("{p} must be in [0, 1)")));
         }
         Ok(Architecture { dropout: p, ..self })
     }

@@ -108,16 +108,16 @@ impl Optimizer {
     /// Checks the settings are finite and in range, naming the one that is not.
     pub fn validate(&self) -> Result<()> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::Usage(format!(
-                "--lr {} must be a finite number greater than 0",
-                self.lr
-            )));
+            return Err(Error::setting(
+                "lr",
+                format!("{} must be a finite number greater than 0", self.lr),
+            ));
         }
         if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return Err(Error::Usage(format!(
-                "--momentum {} must be in [0, 1)",
-                self.momentum
-            )));
+            return Err(Error::setting(
+                "momentum",
+                format!("{} must be in [0, 1)", self.momentum),
+            ));
         }
         // Not flags (yet), but a checkpoint carries them: each must keep Adam finite.
         for (name, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
@@ -126,10 +126,13 @@ impl Optimizer {
             }
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(Error::Usage(format!(
-                "--weight-decay {} must be a finite number of at least 0",
-                self.weight_decay
-            )));
+            return Err(Error::setting(
+                "weight_decay",
+                format!(
+                    "{} must be a finite number of at least 0",
+                    self.weight_decay
+                ),
+            ));
         }
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return Err(Error::Usage(format!(

@@ -83,22 +83,25 @@ impl LrSchedule {
 
     /// Checks the settings, naming the one out of range.
     pub fn validate(&self) -> Result<()> {
-        if self.step_every == 0 || self.span == 0 {
-            return Err(Error::Usage(
-                "--lr-step-every and --lr-span must be at least 1".into(),
-            ));
+        for (setting, value) in [("step_every", self.step_every), ("span", self.span)] {
+            if value == 0 {
+                return Err(Error::setting(setting, "0 must be at least 1"));
+            }
         }
         if !(self.gamma.is_finite() && self.gamma > 0.0) {
-            return Err(Error::Usage(format!(
-                "--lr-gamma {} must be a finite number greater than 0",
-                self.gamma
-            )));
+            return Err(Error::setting(
+                "gamma",
+                format!("{} must be a finite number greater than 0", self.gamma),
+            ));
         }
         if !(self.min_lr.is_finite() && (0.0..=self.lr).contains(&self.min_lr)) {
-            return Err(Error::Usage(format!(
-                "--lr-min {} must be between 0 and --lr {}",
-                self.min_lr, self.lr
-            )));
+            return Err(Error::setting(
+                "min_lr",
+                format!(
+                    "{} must be between 0 and the learning rate {}",
+                    self.min_lr, self.lr
+                ),
+            ));
         }
         Ok(())
     }

@@ -210,10 +210,10 @@ impl TrainConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
-            return Err(Error::Usage("--batch-size must be at least 1".into()));
+            return Err(Error::setting("batch_size", "0 must be at least 1"));
         }
         if self.epochs == 0 {
-            return Err(Error::Usage("--epochs must be at least 1".into()));
+            return Err(Error::setting("epochs", "0 must be at least 1"));
         }
         Ok(())
     }

@@ -55,7 +55,7 @@ fn invalid_flags_exit_2_with_a_clear_message() {
         (&["--lr", "inf"], "--lr inf must be"),
         (
             &["--hidden", "0"],
-            "--hidden: every hidden layer needs at least one unit",
+            "--hidden [0]: every hidden layer needs at least one unit",
         ),
         (&["--hidden", "64,,32"], "--hidden"),
         (&["--hidden", ""], "--hidden"),

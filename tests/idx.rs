@@ -250,7 +250,7 @@ fn limits_take_the_first_examples_and_reject_too_large() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("--train-limit 11 is larger than the 10 examples"),
+        err.contains("train_limit 11 is larger than the 10 examples"),
         "{err}"
     );
 }

@@ -161,3 +161,32 @@ fn in_memory_data_trains_and_bad_data_is_refused() {
         .evaluate(other, SplitKind::Test, &Device::Cpu)
         .is_err());
 }
+
+#[test]
+fn library_errors_name_the_setting_as_the_api_does() {
+    let data = synthetic_dataset(3, 2, 2, 20, 10);
+    let cases: [(Trainer, &str); 4] = [
+        (
+            trainer(Device::Cpu).batch_size(0),
+            "batch_size 0 must be at least 1",
+        ),
+        (
+            trainer(Device::Cpu).epochs(0),
+            "epochs 0 must be at least 1",
+        ),
+        (
+            trainer(Device::Cpu).dropout(1.5),
+            "dropout 1.5 must be in [0, 1)",
+        ),
+        (
+            trainer(Device::Cpu).optimizer(Optimizer::new(OptimizerKind::Sgd, Some(-1.0), 0.0)),
+            "lr -1 must be a finite number greater than 0",
+        ),
+    ];
+    for (t, words) in cases {
+        let err = t.fit(data.clone()).unwrap_err();
+        assert!(matches!(err, gpu_mlp::Error::Setting { .. }), "{err:?}");
+        assert_eq!(err.to_string(), words);
+        assert_eq!(err.exit_code(), 2);
+    }
+}

@@ -376,3 +376,22 @@ pub(crate) fn list_devices(backend: BackendChoice) {
         say!("{i}: {}", describe_adapter(info));
     }
 }
+
+/// An error as the command line words it: a library setting by its flag.
+pub(crate) fn describe_error(e: &Error) -> String {
+    match e {
+        Error::Setting { setting, problem } => format!("{} {problem}", flag_for(setting)),
+        e => e.to_string(),
+    }
+}
+
+/// The flag that sets a library setting.
+fn flag_for(setting: &str) -> String {
+    match setting {
+        "step_every" => "--lr-step-every".into(),
+        "gamma" => "--lr-gamma".into(),
+        "min_lr" => "--lr-min".into(),
+        "span" => "--lr-span".into(),
+        s => format!("--{}", s.replace('_', "-")),
+    }
+}

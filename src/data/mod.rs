@@ -158,9 +158,12 @@ impl Dataset {
         let n = self.train.len();
         let held = (fraction * n as f64).ceil() as usize;
         if !(fraction > 0.0 && fraction < 1.0) || held == 0 || held >= n {
-            return Err(Error::Usage(format!(
-                "--val-split {fraction} must be above 0 and below 1, and leave examples on both sides of {n}"
-            )));
+            return Err(Error::setting(
+                "val_split",
+                format!(
+                    "{fraction} must be above 0 and below 1, and leave examples on both sides of {n}"
+                ),
+            ));
         }
         let mut order: Vec<u32> = (0..n as u32).collect();
         crate::rng::Rng::new(seed ^ VALIDATION_STREAM).shuffle(&mut order);
@@ -306,21 +309,25 @@ pub fn load_dir(dir: &Path, classes: usize) -> Result<Dataset> {
     })
 }
 
-/// Applies `--train-limit` / `--test-limit`: the first N examples of each split.
+/// Keeps the first `train` / `test` examples of each split (`--train-limit`,
+/// `--test-limit`).
 pub fn apply_limits(ds: &mut Dataset, train: Option<usize>, test: Option<usize>) -> Result<()> {
-    for (flag, limit, split) in [
-        ("--train-limit", train, &mut ds.train),
-        ("--test-limit", test, &mut ds.test),
+    for (setting, limit, split) in [
+        ("train_limit", train, &mut ds.train),
+        ("test_limit", test, &mut ds.test),
     ] {
         if let Some(n) = limit {
             if n == 0 {
-                return Err(Error::Usage(format!("{flag} must be at least 1")));
+                return Err(Error::setting(setting, "0 must be at least 1"));
             }
             if n > split.len() {
-                return Err(Error::Usage(format!(
-                    "{flag} {n} is larger than the {} examples in the data",
-                    split.len()
-                )));
+                return Err(Error::setting(
+                    setting,
+                    format!(
+                        "{n} is larger than the {} examples in the data",
+                        split.len()
+                    ),
+                ));
             }
             split.truncate(n);
         }
