@@ -5,8 +5,9 @@ use std::path::Path;
 
 use crate::checkpoint::Checkpoint;
 use crate::cpu::CpuNet;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::train::{Backend, SplitKind};
+use crate::train::{Backend, SplitKind, TrainSetup, EVAL_BATCH};
 
 /// What `gpu-mlp eval` reports on one split.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,12 +61,76 @@ pub fn evaluate(
 
 /// Class probabilities (softmax of the logits) of one image, on the CPU reference.
 pub fn class_probabilities(model: &Checkpoint, pixels: &[u8]) -> Result<Vec<f32>> {
-    let mut net = CpuNet::<f32>::new(&model.arch, 1);
-    for (x, &b) in net.input_mut(1).iter_mut().zip(pixels) {
-        *x = b as f32 * (1.0 / 255.0);
+    Ok(probabilities(model, pixels)?.swap_remove(0))
+}
+
+/// Class probabilities of each image in `images` (whole images of `arch.inputs()`
+/// bytes, concatenated), on the CPU reference, `EVAL_BATCH` images per forward pass.
+pub fn probabilities(model: &Checkpoint, images: &[u8]) -> Result<Vec<Vec<f32>>> {
+    let pixels = model.arch.inputs();
+    if images.is_empty() || !images.len().is_multiple_of(pixels) {
+        return Err(Error::Usage(format!(
+            "{} bytes are not a whole number of {}×{} images",
+            images.len(),
+            model.image_rows,
+            model.image_cols
+        )));
     }
-    net.forward(&model.params, 1)?;
-    Ok(crate::trainer::softmax(net.logits(1)))
+    let batch = EVAL_BATCH.min(images.len() / pixels);
+    let mut net = CpuNet::<f32>::new(&model.arch, batch);
+    let mut out = Vec::with_capacity(images.len() / pixels);
+    for chunk in images.chunks(batch * pixels) {
+        let batch = chunk.len() / pixels;
+        for (x, &b) in net.input_mut(batch).iter_mut().zip(chunk) {
+            *x = b as f32 * (1.0 / 255.0);
+        }
+        net.forward(&model.params, batch)?;
+        out.extend(net.logits(batch).chunks(model.arch.classes()).map(softmax));
+    }
+    Ok(out)
+}
+
+/// Softmax of one row of logits, shifted by its maximum so no `exp` overflows.
+fn softmax(z: &[f32]) -> Vec<f32> {
+    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = z.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = e.iter().sum();
+    e.iter().map(|v| v / sum).collect()
+}
+
+/// What a backend is built with to evaluate `model`: its network and parameters,
+/// batches of `EVAL_BATCH` (no training step runs).
+pub fn evaluation_setup(model: &Checkpoint) -> TrainSetup {
+    TrainSetup {
+        arch: model.arch.clone(),
+        opt: model.opt,
+        params: model.params.clone(),
+        batch_size: EVAL_BATCH,
+        seed: model.seed,
+    }
+}
+
+/// Checks that `data`'s images and classes are the ones `model` (read from
+/// `model_path`) takes, naming the data directory if not.
+pub fn check_data_fits(model: &Checkpoint, model_path: &Path, data: &Dataset) -> Result<()> {
+    let arch = &model.arch;
+    if data.pixels() != arch.inputs() || data.classes != arch.classes() {
+        return Err(Error::data(
+            &data.dir,
+            format!(
+                "the images have {}×{} = {} pixels and {} classes, but {} takes {} inputs \
+                 and has {} classes",
+                data.rows,
+                data.cols,
+                data.pixels(),
+                data.classes,
+                model_path.display(),
+                arch.inputs(),
+                arch.classes(),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a PNG as `rows`×`cols` grayscale bytes. Colour is converted to luma

@@ -3,13 +3,14 @@
 //! with tensors but no gpu-mlp metadata. The layer sizes come from the tensor
 //! shapes; the activation, which a state dict does not record, from the caller.
 
+use std::io::Read;
 use std::path::Path;
 
 use safetensors::tensor::SafeTensors;
 
 use crate::checkpoint::{check_state, read_flat_named, Checkpoint};
 use crate::error::{Error, Result};
-use crate::files::read_bounded;
+use crate::files::{open_regular, read_bounded};
 use crate::model::{Activation, Architecture, Loss};
 use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use crate::rng::Rng;
@@ -20,18 +21,31 @@ use crate::train::DEFAULT_BATCH_SIZE;
 /// PyTorch's `save_file` writes only `format: pt`);
 /// false for gpu-mlp checkpoints and for anything unreadable, which
 /// `Checkpoint::load` then reports.
+/// Reads the header only (its length word, then at most `MAX_HEADER` bytes of JSON).
 pub fn is_state_dict(path: &Path) -> bool {
-    let Ok(bytes) = read_bounded(path, crate::checkpoint::MAX_CHECKPOINT_BYTES) else {
+    let header = || -> Option<serde_json::Value> {
+        let (mut file, len) = open_regular(path).ok()?;
+        let mut word = [0u8; 8];
+        file.read_exact(&mut word).ok()?;
+        let n = u64::from_le_bytes(word);
+        if n > MAX_HEADER || n.checked_add(8)? > len {
+            return None;
+        }
+        let mut json = Vec::new();
+        file.take(n).read_to_end(&mut json).ok()?;
+        serde_json::from_slice(&json).ok()
+    };
+    let Some(header) = header() else {
         return false;
     };
-    match SafeTensors::read_metadata(&bytes) {
-        Ok((_, header)) => header
-            .metadata()
-            .as_ref()
-            .is_none_or(|m| !m.get("format").is_some_and(|f| f.starts_with("gpu-mlp/"))),
-        Err(_) => false,
-    }
+    let format = header.get("__metadata__").and_then(|m| m.get("format"));
+    !format
+        .and_then(|f| f.as_str())
+        .is_some_and(|f| f.starts_with("gpu-mlp/"))
 }
+
+/// The largest safetensors header looked at (the format's own limit).
+const MAX_HEADER: u64 = 100_000_000;
 
 /// A network from a state dict's `*.weight` / `*.bias` pairs, ordered by the
 /// numbers in their names (`0.weight`, `2.weight`, … or `layers.0.weight`, …),

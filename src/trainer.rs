@@ -26,11 +26,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::checkpoint::{class_names_for, Checkpoint};
-use crate::cpu::{CpuBackend, CpuNet};
+use crate::cpu::CpuBackend;
 use crate::data::{Dataset, SplitKind};
 use crate::error::{Error, Result};
 use crate::eval::EvalReport;
-use crate::gpu::context::{list_adapters, BackendChoice, GpuContext};
+use crate::gpu::context::{software_only, BackendChoice, GpuContext};
 use crate::gpu::GpuBackend;
 use crate::model::{Activation, Architecture, Loss};
 use crate::optimizer::{Optimizer, OptimizerKind};
@@ -38,7 +38,6 @@ use crate::rng::Rng;
 use crate::schedule::LrSchedule;
 use crate::train::{
     self, Backend, EpochReport, Observer, Silent, TrainConfig, TrainSetup, DEFAULT_BATCH_SIZE,
-    EVAL_BATCH,
 };
 
 /// Where training (and evaluation) runs.
@@ -59,12 +58,9 @@ impl Device {
     /// The device `Auto` stands for on this machine; others are themselves.
     pub fn resolve(&self) -> Device {
         match self {
-            Device::Auto => match list_adapters(BackendChoice::Auto)
-                .iter()
-                .any(|a| a.device_type != wgpu::DeviceType::Cpu)
-            {
-                true => Device::Gpu(BackendChoice::Auto, None),
-                false => Device::Cpu,
+            Device::Auto => match software_only() {
+                None => Device::Gpu(BackendChoice::Auto, None),
+                Some(_) => Device::Cpu,
             },
             other => other.clone(),
         }
@@ -293,26 +289,7 @@ impl Model {
     /// Class probabilities (softmax of the logits) of each image in `images`
     /// (concatenated, one byte per pixel, as the training data), on the CPU.
     pub fn probabilities(&self, images: &[u8]) -> Result<Vec<Vec<f32>>> {
-        let pixels = self.0.arch.inputs();
-        if images.is_empty() || !images.len().is_multiple_of(pixels) {
-            return Err(Error::Usage(format!(
-                "{} bytes are not a whole number of {}×{} images",
-                images.len(),
-                self.0.image_rows,
-                self.0.image_cols
-            )));
-        }
-        let mut net = CpuNet::<f32>::new(&self.0.arch, EVAL_BATCH);
-        let mut out = Vec::with_capacity(images.len() / pixels);
-        for chunk in images.chunks(EVAL_BATCH * pixels) {
-            let batch = chunk.len() / pixels;
-            for (x, &b) in net.input_mut(batch).iter_mut().zip(chunk) {
-                *x = b as f32 * (1.0 / 255.0);
-            }
-            net.forward(&self.0.params, batch)?;
-            out.extend(net.logits(batch).chunks(self.0.arch.classes()).map(softmax));
-        }
-        Ok(out)
+        crate::eval::probabilities(&self.0, images)
     }
 
     /// The most likely class of one image.
@@ -336,23 +313,8 @@ impl Model {
         device: &Device,
     ) -> Result<EvalReport> {
         let data: Arc<Dataset> = data.into();
-        let c = &self.0;
-        if data.pixels() != c.arch.inputs() || data.classes != c.arch.classes() {
-            return Err(Error::Usage(format!(
-                "the data has {}-pixel images and {} classes; the network takes {} inputs and has {} classes",
-                data.pixels(),
-                data.classes,
-                c.arch.inputs(),
-                c.arch.classes()
-            )));
-        }
-        let setup = TrainSetup {
-            arch: c.arch.clone(),
-            opt: c.opt,
-            params: c.params.clone(),
-            batch_size: c.batch_size.min(data.train.len()).max(1),
-            seed: c.seed,
-        };
+        crate::eval::check_data_fits(&self.0, Path::new("the model"), &data)?;
+        let setup = crate::eval::evaluation_setup(&self.0);
         let mut backend = device.backend(&data, setup)?;
         crate::eval::evaluate(
             backend.as_mut(),
@@ -367,12 +329,4 @@ impl From<Checkpoint> for Model {
     fn from(c: Checkpoint) -> Self {
         Model(c)
     }
-}
-
-/// Softmax of one row of logits, shifted by its maximum so no `exp` overflows.
-pub(crate) fn softmax(z: &[f32]) -> Vec<f32> {
-    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = z.iter().map(|&v| (v - max).exp()).collect();
-    let sum: f32 = e.iter().sum();
-    e.iter().map(|v| v / sum).collect()
 }

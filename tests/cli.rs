@@ -479,6 +479,20 @@ fn eval_predict_and_plot_work_on_a_saved_model() {
     }
     assert_eq!(p[0]["predicted"], p[1]["predicted"]);
 
+    // A dark-on-light image gets a warning; --invert (or a dark one) none.
+    let white = data.join("white.png");
+    write_png(&white, 5, 5, png::ColorType::Grayscale, &[255; 25]);
+    let w = white.to_str().unwrap();
+    let warned = |extra: &[&str]| {
+        let mut args = vec!["predict", "--model", model.to_str().unwrap(), w];
+        args.extend_from_slice(extra);
+        let out = gpu_mlp(&args);
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).contains("looks dark on a light background")
+    };
+    assert!(warned(&[]));
+    assert!(!warned(&["--invert"]));
+
     // Wrong sizes and non-PNG files are refused, naming the file.
     let big = data.join("big.png");
     write_png(&big, 6, 5, png::ColorType::Grayscale, &[0; 30]);

@@ -11,7 +11,6 @@ use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::{self, SplitKind};
 use gpu_mlp::eval::EvalReport;
-use gpu_mlp::train::{TrainSetup, EVAL_BATCH};
 use gpu_mlp::Error;
 
 #[derive(Args)]
@@ -54,6 +53,11 @@ pub(crate) struct PredictArgs {
     pub(crate) json: bool,
 }
 
+/// A figure for JSON: NaN (a class without examples) as null.
+fn finite(a: f64) -> Option<f64> {
+    Some(a).filter(|a| !a.is_nan())
+}
+
 pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     if args.split == "test" && args.data.train_limit.is_some() {
         return Err(Error::Usage(
@@ -63,28 +67,10 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     args.device = args.device.resolved();
     let model = args.model.load()?;
     let dataset = load_data(&args.data, model.arch.classes())?;
-    if dataset.pixels() != model.arch.inputs() {
-        return Err(Error::data(
-            &dataset.dir,
-            format!(
-                "the images have {}×{} = {} pixels, but --model {} takes {} inputs",
-                dataset.rows,
-                dataset.cols,
-                dataset.pixels(),
-                args.model.path.display(),
-                model.arch.inputs(),
-            ),
-        ));
-    }
+    gpu_mlp::eval::check_data_fits(&model, &args.model.path, &dataset)?;
     let dataset = Arc::new(dataset);
     let classes = model.arch.classes();
-    let setup = TrainSetup {
-        arch: model.arch.clone(),
-        opt: model.opt,
-        params: model.params.clone(),
-        batch_size: EVAL_BATCH,
-        seed: model.seed,
-    };
+    let setup = gpu_mlp::eval::evaluation_setup(&model);
     let mut backend = make_backend(&args.device, &dataset, setup)?;
     let split = match args.split.as_str() {
         "train" => SplitKind::Train,
@@ -95,7 +81,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     if args.json {
         let per_class: Vec<_> = (0..classes)
             .map(|c| {
-                let accuracy = Some(r.per_class_accuracy[c]).filter(|a| !a.is_nan());
+                let accuracy = finite(r.per_class_accuracy[c]);
                 serde_json::json!({
                     "class": c,
                     "name": model.class_names.as_ref().map(|n| n[c].clone()),
@@ -112,7 +98,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
             "examples": r.examples,
             "loss": r.loss,
             "accuracy": r.accuracy,
-            "per_class_accuracy": r.per_class_accuracy.iter().map(|&a| if a.is_nan() { None } else { Some(a) }).collect::<Vec<_>>(),
+            "per_class_accuracy": r.per_class_accuracy.iter().map(|&a| finite(a)).collect::<Vec<_>>(),
             "per_class": per_class,
             "confusion": r.confusion,
         });

@@ -40,7 +40,7 @@ use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::kernel::CpuKernel;
 use gpu_mlp::cpu::CpuBackend;
 use gpu_mlp::data::{self, Dataset};
-use gpu_mlp::gpu::context::describe_adapter;
+use gpu_mlp::gpu::context::{describe_adapter, software_only};
 use gpu_mlp::gpu::matmul::MatmulVariant;
 use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext, GpuOptions};
 use gpu_mlp::model::Architecture;
@@ -146,13 +146,9 @@ impl DeviceArgs {
         if self.cpu || self.backend != BackendChoice::Auto || self.adapter.is_some() {
             return self.clone();
         }
-        let adapters = list_adapters(BackendChoice::Auto);
-        if adapters
-            .iter()
-            .any(|a| a.device_type != wgpu::DeviceType::Cpu)
-        {
+        let Some(adapters) = software_only() else {
             return self.clone();
-        }
+        };
         let found = match adapters.first() {
             Some(a) => format!("only the software adapter {}", a.name),
             None => "no GPU adapter".to_string(),

@@ -92,28 +92,30 @@ pub(crate) fn cache_root() -> PathBuf {
 /// The network in `path`: a gpu-mlp checkpoint, or with `activation` a PyTorch
 /// state dict of Linear layers (which records no activation).
 pub(crate) fn load_model(path: &Path, activation: Option<Activation>) -> Result<Checkpoint, Error> {
-    let state_dict = state_dict::is_state_dict(path);
-    match (activation, state_dict) {
-        (Some(a), true) => state_dict::load_state_dict(path, a),
-        (None, true) => Err(Error::data(
-            path,
-            "a safetensors file without gpu-mlp metadata (a PyTorch state dict?): give \
-             --activation sigmoid|relu|tanh to read it as Linear layers",
-        )),
-        (Some(a), false) => {
-            let c = Checkpoint::load(path)?;
-            match c.arch.activation == a {
-                true => Ok(c),
-                false => Err(Error::Usage(format!(
-                    "--activation {} disagrees with {}, a {} network (--activation is for \
-                     state dicts without gpu-mlp metadata)",
-                    a.name(),
-                    path.display(),
-                    c.arch.activation.name()
-                ))),
-            }
-        }
-        (None, false) => Checkpoint::load(path),
+    let Some(a) = activation else {
+        // Asked only when the file is refused, to say what would read it.
+        return Checkpoint::load(path).map_err(|e| match state_dict::is_state_dict(path) {
+            true => Error::data(
+                path,
+                "a safetensors file without gpu-mlp metadata (a PyTorch state dict?): give \
+                 --activation sigmoid|relu|tanh to read it as Linear layers",
+            ),
+            false => e,
+        });
+    };
+    if state_dict::is_state_dict(path) {
+        return state_dict::load_state_dict(path, a);
+    }
+    let c = Checkpoint::load(path)?;
+    match c.arch.activation == a {
+        true => Ok(c),
+        false => Err(Error::Usage(format!(
+            "--activation {} disagrees with {}, a {} network (--activation is for state \
+             dicts without gpu-mlp metadata)",
+            a.name(),
+            path.display(),
+            c.arch.activation.name()
+        ))),
     }
 }
 

@@ -112,15 +112,8 @@ impl Dataset {
                     rows * cols
                 )));
             }
-            if let Some((i, &l)) = split
-                .labels
-                .iter()
-                .enumerate()
-                .find(|(_, &l)| l as usize >= classes)
-            {
-                return Err(Error::Usage(format!(
-                    "{what} label {l} of example {i} is outside the class range 0..{classes}"
-                )));
+            if let Some(problem) = label_outside(&split.labels, classes) {
+                return Err(Error::Usage(format!("{what} {problem}")));
             }
         }
         Ok(Dataset {
@@ -268,16 +261,8 @@ fn load_split(
         ));
     }
     let lbl = lbl.read()?;
-    if let Some((i, &l)) = lbl
-        .data
-        .iter()
-        .enumerate()
-        .find(|(_, &l)| l as usize >= classes)
-    {
-        return Err(Error::data(
-            &lbl_path,
-            format!("label {l} of example {i} is outside the class range 0..{classes}"),
-        ));
+    if let Some(problem) = label_outside(&lbl.data, classes) {
+        return Err(Error::data(&lbl_path, problem));
     }
     let split = Split {
         images: img.read()?.data,
@@ -285,6 +270,17 @@ fn load_split(
         pixels: rows * cols,
     };
     Ok((split, rows, cols))
+}
+
+/// The first label not below `classes`, as a problem to report.
+fn label_outside(labels: &[u8], classes: usize) -> Option<String> {
+    let (i, l) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, &l)| l as usize >= classes)?;
+    Some(format!(
+        "label {l} of example {i} is outside the class range 0..{classes}"
+    ))
 }
 
 /// Loads and validates a data directory. `classes` is the number of output classes

@@ -85,6 +85,17 @@ pub fn list_adapters(choice: BackendChoice) -> Vec<wgpu::AdapterInfo> {
         .collect()
 }
 
+/// The adapters `BackendChoice::Auto` sees when none is a hardware GPU (software
+/// ones such as lavapipe, or none at all); None when a hardware GPU exists. A
+/// software adapter is slower than the CPU path, so the default device avoids it.
+pub fn software_only() -> Option<Vec<wgpu::AdapterInfo>> {
+    let adapters = list_adapters(BackendChoice::Auto);
+    let hardware = adapters
+        .iter()
+        .any(|a| a.device_type != wgpu::DeviceType::Cpu);
+    (!hardware).then_some(adapters)
+}
+
 /// Lower is preferred: real GPUs before software ones, native APIs before GL.
 fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
     let kind = match info.device_type {
