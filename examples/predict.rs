@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if flag == "--data" {
             let data = data::load_dir(dir.as_ref(), model.architecture().classes())?;
             let n = data.test.len().min(10);
-            let images = &data.test.images[..n * data.test.pixels];
+            let images = &data.test.features.as_u8().unwrap_or_default()[..n * data.test.width];
             for (i, p) in model.probabilities(images)?.iter().enumerate() {
                 let best = gpu_mlp::train::argmax(p);
                 println!(

@@ -1,36 +1,44 @@
-// Builds a batch from the data set resident on the GPU: x[r][px] = pixel px of
-// example order[start + r], scaled to [0, 1]; y[r] = its label.
-// images: every example's `pixels` bytes back to back, four bytes per u32 (little
-// endian), so 60k 28×28 images take 47 MB instead of 188 MB of f32.
-// x: batch×pixels, y: batch.
+// Builds a batch from a data set (or a window of it) on the GPU:
+// x[r][j] = (feature j of example order[start + r] − shift[j]) · scale[j];
+// y[r] = its label. The subtraction then the multiplication, in f32, exactly as
+// the CPU gather computes them: both paths see bit-identical inputs.
+// features: every example's `width` features back to back; bytes packed four per
+// u32 (little endian), so 60k 28×28 images take 47 MB instead of 188 MB of f32,
+// or f32 values stored as their bits.
+// norm: shift[0..width], then scale[0..width]. x: batch×width, y: batch.
 
 struct GatherParams {
     batch: u32,
-    pixels: u32,
+    width: u32,
     start: u32,   // first position in `order`
-    _pad: u32,
+    floats: u32,  // 1: features are f32 bits; 0: packed bytes
 }
 
 @group(0) @binding(0) var<uniform> p: GatherParams;
-@group(0) @binding(1) var<storage, read> images: array<u32>;
+@group(0) @binding(1) var<storage, read> features: array<u32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read> order: array<u32>;
-@group(0) @binding(4) var<storage, read_write> x: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<u32>;
+@group(0) @binding(4) var<storage, read> norm: array<f32>;
+@group(0) @binding(5) var<storage, read_write> x: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<u32>;
 
 @compute @workgroup_size(64)
 fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let px = gid.x;
+    let j = gid.x;
     let row = gid.y;
-    if row >= p.batch || px >= p.pixels {
+    if row >= p.batch || j >= p.width {
         return;
     }
     let example = order[p.start + row];
-    let byte_index = example * p.pixels + px;
-    let byte = (images[byte_index >> 2u] >> ((byte_index & 3u) * 8u)) & 0xffu;
-    // Multiply by the rounded constant, as the CPU path does: bit-identical inputs.
-    x[row * p.pixels + px] = f32(byte) * (1.0 / 255.0);
-    if px == 0u {
+    let index = example * p.width + j;
+    var value: f32;
+    if p.floats == 1u {
+        value = bitcast<f32>(features[index]);
+    } else {
+        value = f32((features[index >> 2u] >> ((index & 3u) * 8u)) & 0xffu);
+    }
+    x[row * p.width + j] = (value - norm[j]) * norm[p.width + j];
+    if j == 0u {
         y[row] = labels[example];
     }
 }

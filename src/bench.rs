@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::data::{Dataset, Split};
+use crate::data::{Dataset, Features, Layout, Split};
 use crate::error::{Error, Result};
 use crate::model::{train_flops, Architecture};
 use crate::profile::{Counters, KernelTime, Measured};
@@ -17,9 +17,9 @@ pub fn synthetic_dataset(n: usize, seed: u64) -> Dataset {
     let mut rng = Rng::new(seed);
     let pixels = 28 * 28;
     let split = |rng: &mut Rng, n: usize| Split {
-        images: (0..n * pixels).map(|_| rng.below(256) as u8).collect(),
+        features: Features::U8((0..n * pixels).map(|_| rng.below(256) as u8).collect()),
         labels: (0..n).map(|_| rng.below(10) as u8).collect(),
-        pixels,
+        width: pixels,
     };
     Dataset {
         dir: format!("<synthetic, {n} examples>").into(),
@@ -28,7 +28,10 @@ pub fn synthetic_dataset(n: usize, seed: u64) -> Dataset {
         val: None,
         rows: 28,
         cols: 28,
+        channels: 1,
+        layout: Layout::Planes,
         classes: 10,
+        class_names: None,
     }
 }
 

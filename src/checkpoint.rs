@@ -6,6 +6,8 @@
 //! * `layers.{l}.weight` — shape [out, in], as `torch.nn.Linear` stores it (our
 //!   internal W is in×out; the file holds its transpose);
 //! * `layers.{l}.bias` — shape `[out]`;
+//! * `input.shift`, `input.scale` — shape `[inputs]`, where the normalization has
+//!   statistics: the network sees (x − shift)·scale;
 //! * `optimizer.m.layers.{l}.weight|bias`, `optimizer.v.…` — momentum's velocity
 //!   (m) and Adam's moments (m, v), same names and shapes, only where the optimizer
 //!   has them.
@@ -14,7 +16,9 @@
 //! `dropout`, `loss`, `optimizer`, `lr`, `momentum`, `beta1`, `beta2`, `eps`,
 //! `weight_decay`, `lr_schedule`, `warmup`, `lr_step_every`, `lr_gamma`, `lr_min`,
 //! `lr_span`, `epochs_trained`, `optimizer_steps`, `seed`, `rng_state` (four hex
-//! words), `batch_size`, `image_rows`, `image_cols`, `gpu_mlp_version`, `history`
+//! words), `batch_size`, `image_rows`, `image_cols`, `image_channels`,
+//! `input_layout` (`planes`, `interleaved` or `table`), `input_dtype` (`u8` or
+//! `f32`), `normalize` (`none`, `unit` or `standard`), `gpu_mlp_version`, `history`
 //! (a JSON list of the epochs' figures); where they apply, `class_names` (one per
 //! line), `val_split`, `patience` and `monitor`, `best_value`, `best_epoch` and
 //! `epochs_since_best`, and for a checkpoint written inside an epoch (an
@@ -27,6 +31,8 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::choice::Choice;
+use crate::data::normalize::{InputTransform, Normalize};
+use crate::data::{self, Layout};
 use crate::error::{Error, Result};
 use crate::files::{read_bounded, write_atomically};
 use crate::metrics::{report_from_json, report_to_json};
@@ -66,8 +72,14 @@ pub struct Checkpoint {
     pub batch_size: usize,
     /// Image height the network takes.
     pub image_rows: usize,
-    /// Image width the network takes.
+    /// Image width the network takes (a table's feature count).
     pub image_cols: usize,
+    /// Colour channels of the images (1 gray, 3 RGB).
+    pub image_channels: usize,
+    /// How an example's features are arranged (what `predict` turns files into).
+    pub layout: Layout,
+    /// The input normalization and its statistics from the training split.
+    pub input: InputTransform,
     /// Names of the classes, where the data set is known (Fashion-MNIST).
     pub class_names: Option<Vec<String>>,
     /// Every epoch trained so far, so that a resumed run's metrics and plot show
@@ -215,6 +227,15 @@ impl Checkpoint {
         }
         self.state.check_fits(self.opt.kind, self.params.len())?;
         let mut tensors = to_tensors(arch, &self.params, "");
+        if self.input.has_statistics() {
+            for (name, values) in [
+                ("input.shift", &self.input.shift),
+                ("input.scale", &self.input.scale),
+            ] {
+                let bytes = bytemuck::cast_slice(values).to_vec();
+                tensors.push((name.to_string(), vec![values.len()], bytes));
+            }
+        }
         if !self.state.m.is_empty() {
             tensors.extend(to_tensors(arch, &self.state.m, "optimizer.m."));
         }
@@ -267,6 +288,10 @@ impl Checkpoint {
             ("batch_size", self.batch_size.to_string()),
             ("image_rows", self.image_rows.to_string()),
             ("image_cols", self.image_cols.to_string()),
+            ("image_channels", self.image_channels.to_string()),
+            ("input_layout", self.layout.name().to_string()),
+            ("input_dtype", self.input.dtype.name().to_string()),
+            ("normalize", self.input.kind.name().to_string()),
             ("gpu_mlp_version", env!("CARGO_PKG_VERSION").into()),
         ]
         .into_iter()
@@ -319,7 +344,9 @@ impl Checkpoint {
         }
         state.t = meta.parse("optimizer_steps")?;
         check_state(path, &params, &state)?;
-        let expected = 2 * arch.layers() * (1 + opt.kind.state_arrays());
+        let input = meta.input_transform(&st, &arch)?;
+        let expected =
+            2 * arch.layers() * (1 + opt.kind.state_arrays()) + 2 * input.has_statistics() as usize;
         if st.len() != expected {
             let names = st.names();
             return Err(bad(format!(
@@ -327,7 +354,7 @@ impl Checkpoint {
                 st.len()
             )));
         }
-        let (image_rows, image_cols) = meta.image_size(&arch)?;
+        let (image_channels, image_rows, image_cols) = meta.image_size(&arch)?;
         Ok(Checkpoint {
             class_names: meta.class_names(&arch)?,
             opt,
@@ -345,6 +372,9 @@ impl Checkpoint {
             best: meta.best()?,
             image_rows,
             image_cols,
+            image_channels,
+            layout: meta.layout()?,
+            input,
             arch,
         })
     }
@@ -487,16 +517,57 @@ impl Metadata<'_> {
         Ok(state)
     }
 
-    fn image_size(&self, arch: &Architecture) -> Result<(usize, usize)> {
+    /// (channels, rows, cols); `image_channels` is absent in older (gray) checkpoints.
+    fn image_size(&self, arch: &Architecture) -> Result<(usize, usize, usize)> {
         let rows: usize = self.parse("image_rows")?;
         let cols: usize = self.parse("image_cols")?;
-        if rows.checked_mul(cols) != Some(arch.inputs()) {
+        let channels: usize = match self.map.contains_key("image_channels") {
+            true => self.parse("image_channels")?,
+            false => 1,
+        };
+        let size = rows.checked_mul(cols).and_then(|p| p.checked_mul(channels));
+        if size != Some(arch.inputs()) {
             return Err(self.bad(format!(
-                "image size {rows}×{cols} does not match {} inputs",
+                "input size {channels}×{rows}×{cols} does not match {} inputs",
                 arch.inputs()
             )));
         }
-        Ok((rows, cols))
+        Ok((channels, rows, cols))
+    }
+
+    /// The input layout (absent in older checkpoints: gray images).
+    fn layout(&self) -> Result<Layout> {
+        match self.map.contains_key("input_layout") {
+            true => self.choice("input_layout"),
+            false => Ok(Layout::Planes),
+        }
+    }
+
+    /// The input normalization: older checkpoints (u8 images ÷ 255) have none
+    /// written; statistics, where the kind needs them, are the tensors
+    /// `input.shift` and `input.scale`.
+    fn input_transform(&self, st: &SafeTensors, arch: &Architecture) -> Result<InputTransform> {
+        let width = arch.inputs();
+        if !self.map.contains_key("normalize") {
+            return Ok(InputTransform::unit_bytes(width));
+        }
+        let kind: Normalize = self.choice("normalize")?;
+        let dtype: data::Dtype = self.choice("input_dtype")?;
+        let mut input = match dtype {
+            data::Dtype::U8 if kind == Normalize::Unit => InputTransform::unit_bytes(width),
+            _ => InputTransform {
+                kind,
+                dtype,
+                shift: vec![0.0; width],
+                scale: vec![1.0; width],
+            },
+        };
+        if input.has_statistics() {
+            input.shift = read_vector(self.path, st, "input.shift", width)?;
+            input.scale = read_vector(self.path, st, "input.scale", width)?;
+        }
+        input.check(width).map_err(|e| self.bad(format!("{e}")))?;
+        Ok(input)
     }
 
     /// The learning-rate schedule (absent in older checkpoints: constant).
@@ -610,6 +681,22 @@ impl Metadata<'_> {
 /// shapes, into the internal flat layout (weights transposed back to in×out). Every
 /// shape is checked before the flat array is allocated, so its size is bounded by
 /// the tensors actually in the file, not by what the metadata claims.
+/// A one-dimensional F32 tensor of `len` values.
+fn read_vector(path: &Path, st: &SafeTensors, name: &str, len: usize) -> Result<Vec<f32>> {
+    let bad = |problem: String| Error::data(path, problem);
+    let t = st
+        .tensor(name)
+        .map_err(|_| bad(format!("tensor {name} is missing")))?;
+    if t.dtype() != Dtype::F32 || t.shape() != [len] {
+        return Err(bad(format!(
+            "tensor {name} is {:?} {:?}, expected F32 [{len}]",
+            t.dtype(),
+            t.shape()
+        )));
+    }
+    Ok(bytemuck::pod_collect_to_vec(t.data()))
+}
+
 fn read_flat(path: &Path, st: &SafeTensors, arch: &Architecture, prefix: &str) -> Result<Vec<f32>> {
     read_flat_named(path, st, arch, |l, suffix| {
         format!("{prefix}layers.{l}.{suffix}")

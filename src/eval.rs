@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use crate::checkpoint::Checkpoint;
+use crate::choice::Choice;
 use crate::cpu::CpuNet;
-use crate::data::Dataset;
+use crate::data::{Dataset, Layout, Split};
 use crate::error::{Error, Result};
 use crate::train::{Backend, SplitKind, TrainSetup, EVAL_BATCH};
 
@@ -67,25 +68,56 @@ pub fn class_probabilities(model: &Checkpoint, pixels: &[u8]) -> Result<Vec<f32>
 /// Class probabilities of each image in `images` (whole images of `arch.inputs()`
 /// bytes, concatenated), on the CPU reference, `EVAL_BATCH` images per forward pass.
 pub fn probabilities(model: &Checkpoint, images: &[u8]) -> Result<Vec<Vec<f32>>> {
-    let pixels = model.arch.inputs();
-    if images.is_empty() || !images.len().is_multiple_of(pixels) {
+    let width = model.arch.inputs();
+    if images.is_empty() || !images.len().is_multiple_of(width) {
         return Err(Error::Usage(format!(
-            "{} bytes are not a whole number of {}×{} images",
+            "{} bytes are not a whole number of {}×{}×{} images",
             images.len(),
+            model.image_channels,
             model.image_rows,
             model.image_cols
         )));
     }
-    let batch = EVAL_BATCH.min(images.len() / pixels);
+    let labels = vec![0; images.len() / width];
+    probabilities_of(model, &Split::new(images.to_vec(), labels, width)?)
+}
+
+/// Class probabilities of each row of `features` (`arch.inputs()` floats each,
+/// concatenated: a tabular model's rows), on the CPU reference.
+pub fn probabilities_f32(model: &Checkpoint, features: &[f32]) -> Result<Vec<Vec<f32>>> {
+    let width = model.arch.inputs();
+    if features.is_empty() || !features.len().is_multiple_of(width) {
+        return Err(Error::Usage(format!(
+            "{} values are not a whole number of rows of {width} features",
+            features.len()
+        )));
+    }
+    let labels = vec![0; features.len() / width];
+    probabilities_of(model, &Split::from_f32(features.to_vec(), labels, width)?)
+}
+
+/// Class probabilities of every example of `split`, transformed as the model's
+/// training inputs were, `EVAL_BATCH` examples per forward pass.
+pub fn probabilities_of(model: &Checkpoint, split: &Split) -> Result<Vec<Vec<f32>>> {
+    if split.features.dtype() != model.input.dtype {
+        return Err(Error::Usage(format!(
+            "{} features for a model trained on {}",
+            split.features.dtype().name(),
+            model.input.dtype.name()
+        )));
+    }
+    let batch = EVAL_BATCH.min(split.len());
     let mut net = CpuNet::<f32>::new(&model.arch, batch);
-    let mut out = Vec::with_capacity(images.len() / pixels);
-    for chunk in images.chunks(batch * pixels) {
-        let batch = chunk.len() / pixels;
-        for (x, &b) in net.input_mut(batch).iter_mut().zip(chunk) {
-            *x = b as f32 * (1.0 / 255.0);
-        }
-        net.forward(&model.params, batch)?;
-        out.extend(net.logits(batch).chunks(model.arch.classes()).map(softmax));
+    let mut out = Vec::with_capacity(split.len());
+    let indices: Vec<u32> = (0..split.len() as u32).collect();
+    for chunk in indices.chunks(batch) {
+        net.gather(split, chunk, &model.input)?;
+        net.forward(&model.params, chunk.len())?;
+        out.extend(
+            net.logits(chunk.len())
+                .chunks(model.arch.classes())
+                .map(softmax),
+        );
     }
     Ok(out)
 }
@@ -107,22 +139,35 @@ pub fn evaluation_setup(model: &Checkpoint) -> TrainSetup {
         params: model.params.clone(),
         batch_size: EVAL_BATCH,
         seed: model.seed,
+        input: model.input.clone(),
     }
 }
 
-/// Checks that `data`'s images and classes are the ones `model` (read from
+/// Checks that `data`'s examples and classes are the ones `model` (read from
 /// `model_path`) takes, naming the data directory if not.
 pub fn check_data_fits(model: &Checkpoint, model_path: &Path, data: &Dataset) -> Result<()> {
     let arch = &model.arch;
-    if data.pixels() != arch.inputs() || data.classes != arch.classes() {
+    if data.dtype() != model.input.dtype {
         return Err(Error::data(
             &data.dir,
             format!(
-                "the images have {}×{} = {} pixels and {} classes, but {} takes {} inputs \
+                "holds {} features, but {} was trained on {}",
+                data.dtype().name(),
+                model_path.display(),
+                model.input.dtype.name()
+            ),
+        ));
+    }
+    if data.width() != arch.inputs() || data.classes > arch.classes() {
+        return Err(Error::data(
+            &data.dir,
+            format!(
+                "the examples have {}×{}×{} = {} features and {} classes, but {} takes {} inputs \
                  and has {} classes",
+                data.channels,
                 data.rows,
                 data.cols,
-                data.pixels(),
+                data.width(),
                 data.classes,
                 model_path.display(),
                 arch.inputs(),
@@ -133,12 +178,26 @@ pub fn check_data_fits(model: &Checkpoint, model_path: &Path, data: &Dataset) ->
     Ok(())
 }
 
-/// Reads a PNG as `rows`×`cols` grayscale bytes. Colour is converted to luma
-/// (BT.601), transparency composited over black (MNIST's background), 16-bit
-/// samples reduced to 8. Other sizes are refused, not resized.
+/// Reads a PNG of `rows`×`cols` (any colour type; alpha composited onto black,
+/// as the training images' background) as a gray image: luma (BT.601), one byte
+/// per pixel.
 pub fn read_png_gray(path: &Path, rows: usize, cols: usize) -> Result<Vec<u8>> {
+    read_png(path, rows, cols, 1, Layout::Planes)
+}
+
+/// Reads a PNG of `rows`×`cols` as `channels` (1: luma; 3: red, green, blue, a gray
+/// image's value in each) bytes per pixel, arranged as `layout` says (planes as
+/// CIFAR's, or each pixel's channels together as Keras's): what a model of that
+/// input takes.
+pub fn read_png(
+    path: &Path,
+    rows: usize,
+    cols: usize,
+    channels: usize,
+    layout: Layout,
+) -> Result<Vec<u8>> {
     let bad = |problem: String| Error::data(path, problem);
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let (file, _) = crate::files::open_regular(path)?;
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder
@@ -146,8 +205,9 @@ pub fn read_png_gray(path: &Path, rows: usize, cols: usize) -> Result<Vec<u8>> {
         .map_err(|e| bad(format!("not a readable PNG: {e}")))?;
     let (w, h) = (reader.info().width as usize, reader.info().height as usize);
     if (h, w) != (rows, cols) {
+        let kind = if channels == 3 { "RGB" } else { "grayscale" };
         return Err(bad(format!(
-            "image is {w}×{h}; the network takes {cols}×{rows} grayscale images (resize it first)"
+            "image is {w}×{h}; the network takes {cols}×{rows} {kind} images (resize it first)"
         )));
     }
     let mut buf = vec![0u8; reader.output_buffer_size()];
@@ -156,30 +216,38 @@ pub fn read_png_gray(path: &Path, rows: usize, cols: usize) -> Result<Vec<u8>> {
         .map_err(|e| bad(format!("corrupt PNG data: {e}")))?;
     let data = &buf[..frame.buffer_size()];
     let stride = frame.line_size;
-    let channels = match frame.color_type {
+    let bytes = match frame.color_type {
         png::ColorType::Grayscale => 1,
         png::ColorType::GrayscaleAlpha => 2,
         png::ColorType::Rgb => 3,
         png::ColorType::Rgba => 4,
         png::ColorType::Indexed => return Err(bad("palette PNG was not expanded".into())),
     };
-    let mut out = Vec::with_capacity(rows * cols);
+    let pixels = rows * cols;
+    let mut out = vec![0u8; pixels * channels];
     for y in 0..rows {
-        let line = &data[y * stride..y * stride + cols * channels];
-        for px in line.chunks_exact(channels) {
-            let (luma, alpha) = match channels {
-                1 => (px[0] as f32, 255.0),
-                2 => (px[0] as f32, px[1] as f32),
-                3 => (
-                    0.299 * px[0] as f32 + 0.587 * px[1] as f32 + 0.114 * px[2] as f32,
-                    255.0,
-                ),
-                _ => (
-                    0.299 * px[0] as f32 + 0.587 * px[1] as f32 + 0.114 * px[2] as f32,
-                    px[3] as f32,
-                ),
+        let line = &data[y * stride..y * stride + cols * bytes];
+        for (x, px) in line.chunks_exact(bytes).enumerate() {
+            let (rgb, alpha) = match bytes {
+                1 => ([px[0]; 3], 255),
+                2 => ([px[0]; 3], px[1]),
+                3 => ([px[0], px[1], px[2]], 255),
+                _ => ([px[0], px[1], px[2]], px[3]),
             };
-            out.push((luma * alpha / 255.0).round().clamp(0.0, 255.0) as u8);
+            let over_black = |v: f32| (v * alpha as f32 / 255.0).round().clamp(0.0, 255.0) as u8;
+            let p = y * cols + x;
+            if channels == 1 {
+                let luma = 0.299 * rgb[0] as f32 + 0.587 * rgb[1] as f32 + 0.114 * rgb[2] as f32;
+                out[p] = over_black(luma);
+                continue;
+            }
+            for (c, &v) in rgb.iter().enumerate() {
+                let at = match layout {
+                    Layout::Interleaved => p * channels + c,
+                    _ => c * pixels + p,
+                };
+                out[at] = over_black(v as f32);
+            }
         }
     }
     Ok(out)

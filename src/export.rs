@@ -1,13 +1,13 @@
 //! `gpu-mlp export`: a trained network as an ONNX model, for onnxruntime, TensorRT,
 //! onnxruntime-web and every other runtime that reads ONNX.
 //!
-//! The graph takes what `gpu-mlp predict` takes, raw pixel values (0–255) as float32
-//! of shape `[batch, features]` with a dynamic batch, and applies the input scaling
-//! the network was trained with as its first node:
+//! The graph takes what `gpu-mlp predict` takes, raw feature values (pixels 0–255)
+//! as float32 of shape `[batch, features]` with a dynamic batch, and applies the
+//! input normalization the network was trained with as its first nodes:
 //!
 //! ```text
-//! input ─ Mul(1/255) ─ Gemm(layers.0) ─ act ─ … ─ Gemm(layers.L) ─┬─ logits
-//!                                                                  └─ Softmax ─ probabilities
+//! input ─ Sub(shift) ─ Mul(scale) ─ Gemm(layers.0) ─ act ─ … ─ Gemm(layers.L) ─┬─ logits
+//!                                                                               └─ Softmax ─ probabilities
 //! ```
 //!
 //! Weights are stored as `torch.nn.Linear` stores them ([out, in], `transB = 1`), under
@@ -64,12 +64,19 @@ pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
         ],
         ..Default::default()
     };
+    let width = [arch.inputs()];
     graph
         .initializer
-        .push(tensor("input_scale", &[], &[1.0 / 255.0]));
+        .push(tensor("input_shift", &width, &model.input.shift));
+    graph
+        .initializer
+        .push(tensor("input_scale", &width, &model.input.scale));
     graph
         .node
-        .push(node("Mul", &["input", "input_scale"], "scaled", vec![]));
+        .push(node("Sub", &["input", "input_shift"], "shifted", vec![]));
+    graph
+        .node
+        .push(node("Mul", &["shifted", "input_scale"], "scaled", vec![]));
     let mut x = "scaled".to_string();
     for layer in arch.dense_layers() {
         let l = layer.index;
@@ -122,7 +129,7 @@ pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
         producer_version: Some(env!("CARGO_PKG_VERSION").into()),
         doc_string: Some(
             "A multi-layer perceptron trained by gpu-mlp. Input: raw pixel (or feature) \
-             values as float32 [batch, features], scaled by 1/255 inside the graph; \
+             values as float32 [batch, features], normalized inside the graph; \
              outputs: logits and softmax probabilities [batch, classes]."
                 .into(),
         ),
@@ -160,9 +167,14 @@ fn metadata(model: &Checkpoint) -> Vec<StringStringEntryProto> {
         ("seed", model.seed.to_string()),
         ("image_rows", model.image_rows.to_string()),
         ("image_cols", model.image_cols.to_string()),
+        ("image_channels", model.image_channels.to_string()),
+        ("input_layout", model.layout.name().to_string()),
         (
             "input_scaling",
-            "x / 255 (inside the graph: feed raw values)".to_string(),
+            format!(
+                "{} normalization, (x - input_shift) * input_scale inside the graph: feed raw values",
+                model.input.kind.name()
+            ),
         ),
     ];
     if let Some(names) = &model.class_names {

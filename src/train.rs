@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use crate::choice::Choice;
+use crate::data::normalize::InputTransform;
 use crate::data::Dataset;
 pub use crate::data::SplitKind;
 use crate::error::{Error, Result};
@@ -105,6 +106,8 @@ pub struct TrainSetup {
     pub batch_size: usize,
     /// The run's seed, which (with the step, layer and element) picks dropout masks.
     pub seed: u64,
+    /// What the network sees of an example (the model's normalization).
+    pub input: InputTransform,
 }
 
 /// What the training loop runs: epochs, where to start, the schedule, evaluation and
@@ -546,13 +549,24 @@ pub fn check_setup(setup: &TrainSetup, data: &Dataset) -> Result<()> {
     if data.train.is_empty() || data.test.is_empty() {
         return Err(Error::data(&data.dir, "a split with no examples"));
     }
-    if data.pixels() != arch.inputs() {
+    if data.width() != arch.inputs() {
         return Err(Error::data(
             &data.dir,
             format!(
-                "{} pixels per image for a network of {} inputs",
-                data.pixels(),
+                "{} features per example for a network of {} inputs",
+                data.width(),
                 arch.inputs()
+            ),
+        ));
+    }
+    setup.input.check(arch.inputs())?;
+    if setup.input.dtype != data.dtype() {
+        return Err(Error::data(
+            &data.dir,
+            format!(
+                "{} features for a model trained on {}",
+                data.dtype().name(),
+                setup.input.dtype.name()
             ),
         ));
     }

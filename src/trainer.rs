@@ -6,7 +6,7 @@
 //! use gpu_mlp::{data, Activation, Device, Model, Trainer};
 //!
 //! # fn main() -> gpu_mlp::Result<()> {
-//! let data = data::load_dir("/usr/share/datasets/fashion-mnist".as_ref(), 10)?;
+//! let data = data::load("/usr/share/datasets/fashion-mnist".as_ref(), &Default::default())?;
 //! let model = Trainer::new(&[128])
 //!     .activation(Activation::Relu)
 //!     .epochs(5)
@@ -25,8 +25,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::checkpoint::{class_names_for, Checkpoint};
+use crate::checkpoint::Checkpoint;
 use crate::cpu::CpuBackend;
+use crate::data::normalize::{InputTransform, Normalize};
 use crate::data::{Dataset, SplitKind};
 use crate::error::{Error, Result};
 use crate::eval::EvalReport;
@@ -94,6 +95,7 @@ pub struct Trainer {
     epochs: usize,
     seed: u64,
     device: Device,
+    normalize: Option<Normalize>,
 }
 
 impl Trainer {
@@ -110,6 +112,7 @@ impl Trainer {
             epochs: 5,
             seed: 0,
             device: Device::Auto,
+            normalize: None,
         }
     }
 
@@ -140,6 +143,13 @@ impl Trainer {
     /// Inverted dropout on every hidden layer's output while training.
     pub fn dropout(mut self, p: f32) -> Self {
         self.dropout = p;
+        self
+    }
+
+    /// How features are scaled (statistics from the training split); default
+    /// `Unit` for byte features, `Standard` for floats.
+    pub fn normalize(mut self, normalize: Normalize) -> Self {
+        self.normalize = Some(normalize);
         self
     }
 
@@ -184,7 +194,7 @@ impl Trainer {
     ) -> Result<Model> {
         let data: Arc<Dataset> = data.into();
         let arch = Architecture::new(
-            data.pixels(),
+            data.width(),
             &self.hidden,
             data.classes,
             self.activation,
@@ -200,12 +210,16 @@ impl Trainer {
         };
         opt.validate()?;
         let mut rng = Rng::new(self.seed);
+        let normalize = self
+            .normalize
+            .unwrap_or(Normalize::default_for(data.dtype()));
         let setup = TrainSetup {
             params: arch.init_params(&mut rng),
             arch,
             opt,
             batch_size: self.batch_size,
             seed: self.seed,
+            input: InputTransform::fit(normalize, &data.train),
         };
         let mut backend = self.device.backend(&data, setup.clone())?;
         let cfg = TrainConfig {
@@ -232,7 +246,10 @@ impl Trainer {
             batch_size: self.batch_size,
             image_rows: data.rows,
             image_cols: data.cols,
-            class_names: class_names_for(&data.dir, data.classes),
+            image_channels: data.channels,
+            layout: data.layout,
+            input: setup.input,
+            class_names: data.class_names.clone(),
             history: outcome.reports,
             progress: stop.map(|s| s.progress),
             schedule,
@@ -276,7 +293,8 @@ impl Model {
         &self.0.history
     }
 
-    /// Class names where the data set is known (Fashion-MNIST).
+    /// Class names where the data names them (CIFAR, string CSV labels,
+    /// Fashion-MNIST, or the caller's).
     pub fn class_names(&self) -> Option<&[String]> {
         self.0.class_names.as_deref()
     }
@@ -290,6 +308,12 @@ impl Model {
     /// (concatenated, one byte per pixel, as the training data), on the CPU.
     pub fn probabilities(&self, images: &[u8]) -> Result<Vec<Vec<f32>>> {
         crate::eval::probabilities(&self.0, images)
+    }
+
+    /// Class probabilities of each row of `features` (concatenated, `inputs()`
+    /// floats each): a model trained on float features.
+    pub fn probabilities_f32(&self, features: &[f32]) -> Result<Vec<Vec<f32>>> {
+        crate::eval::probabilities_f32(&self.0, features)
     }
 
     /// The most likely class of one image.

@@ -421,7 +421,7 @@ fn eval_predict_and_plot_work_on_a_saved_model() {
         "{by_index}"
     );
     let ds = gpu_mlp::data::load_dir(&data, 10).unwrap();
-    let img = ds.test.image(7).to_vec();
+    let img = ds.test.image(7).unwrap().to_vec();
     let gray = data.join("seven.png");
     write_png(&gray, 5, 5, png::ColorType::Grayscale, &img);
     let rgba: Vec<u8> = img.iter().flat_map(|&p| [p, p, p, 255]).collect();

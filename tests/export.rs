@@ -49,7 +49,7 @@ fn onnxruntime_reproduces_evals_logits_and_accuracy() {
     let dir = temp_dir("export_ort");
     let ds = Arc::new(load_dir(&data, 10).unwrap());
     let (images, labels) = (dir.join("x.u8"), dir.join("y.u8"));
-    std::fs::write(&images, &ds.test.images).unwrap();
+    std::fs::write(&images, ds.test.features.as_u8().unwrap()).unwrap();
     std::fs::write(&labels, &ds.test.labels).unwrap();
     let cases: [&[&str]; 4] = [
         &["--activation", "sigmoid"],
@@ -97,7 +97,7 @@ fn onnxruntime_reproduces_evals_logits_and_accuracy() {
         ok(&["export", "--model", m, "--onnx", o]);
         let checkpoint = Checkpoint::load(&model).unwrap();
         let logits = dir.join("z.f32");
-        write_f32(&logits, &reference_logits(&checkpoint, &ds.test.images));
+        write_f32(&logits, &reference_logits(&checkpoint, ds.test.features.as_u8().unwrap()));
         let eval: serde_json::Value =
             serde_json::from_str(&ok(&["eval", "--cpu", "--data", d, "--model", m, "--json"]))
                 .unwrap();

@@ -180,6 +180,15 @@ fn checkpoint_bytes() -> &'static [u8] {
             batch_size: 10,
             image_rows: 2,
             image_cols: 2,
+            image_channels: 1,
+            layout: gpu_mlp::data::Layout::Planes,
+            // Statistics tensors too, so that their reading is fuzzed as well.
+            input: gpu_mlp::data::normalize::InputTransform {
+                kind: gpu_mlp::data::normalize::Normalize::Standard,
+                dtype: gpu_mlp::data::Dtype::F32,
+                shift: vec![0.5, -1.0, 2.0, 0.0],
+                scale: vec![1.0, 0.25, 4.0, 2.0],
+            },
             class_names: Some(vec!["a".into(), "b".into()]),
             history: Vec::new(),
             progress: None,

@@ -380,51 +380,71 @@ fn bias_gradient_column_sums_match_reference() {
 
 #[test]
 fn gather_builds_batches_bit_identical_to_the_cpu() {
+    use gpu_mlp::data::normalize::{InputTransform, Normalize};
+    use gpu_mlp::data::Split;
     let Some(ctx) = gpu() else { return };
     let kernel = gather::kernel(&ctx).unwrap();
-    // 15 pixels: examples straddle u32 words, so the byte unpacking is exercised.
-    let (n, pixels) = (11, 15);
+    // 15 features: byte examples straddle u32 words, so the unpacking is exercised.
+    let (n, width) = (11, 15);
     let mut rng = Rng::new(8);
-    let images: Vec<u8> = (0..n * pixels).map(|_| rng.below(256) as u8).collect();
-    let labels: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
+    let bytes: Vec<u8> = (0..n * width).map(|_| rng.below(256) as u8).collect();
+    let floats: Vec<f32> = (0..n * width)
+        .map(|_| (rng.below(1 << 20) as f32 - 5e5) * 1.37e-3)
+        .collect();
+    let labels: Vec<u8> = (0..n as u8).map(|i| i % 10).collect();
     let mut order: Vec<u32> = (0..n as u32).collect();
     rng.shuffle(&mut order);
     let (start, batch) = (3, 6);
-    let p = GatherParams::new(batch, pixels, start);
-    let out = run_once(
-        &ctx,
-        &kernel,
-        &p,
-        p.workgroups(),
-        &[
-            &images,
-            bytemuck::cast_slice(&labels),
-            bytemuck::cast_slice(&order),
-            &vec![0u8; batch * pixels * 4],
-            &vec![0u8; batch * 4],
-        ],
-    )
-    .unwrap();
-    let x: Vec<f32> = bytemuck::pod_collect_to_vec(&out[3]);
-    let y: Vec<u32> = bytemuck::pod_collect_to_vec(&out[4]);
-    let mut cpu = gpu_mlp::cpu::CpuNet::<f32>::new(
-        &gpu_mlp::model::Architecture::new(pixels, &[2], 10, Activation::Relu, Loss::Mse).unwrap(),
-        batch,
-    );
-    let split = gpu_mlp::data::Split {
-        images,
-        labels: labels.iter().map(|&l| l as u8).collect(),
-        pixels,
-    };
-    let idx = &order[start..start + batch];
-    cpu.gather(&split, idx).unwrap();
-    let want = cpu.input_mut(batch).to_vec();
-    assert!(
-        x.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
-        "gathered pixels differ from the CPU's"
-    );
-    let want_y: Vec<u32> = idx.iter().map(|&i| labels[i as usize]).collect();
-    assert_eq!(y, want_y);
+    let byte_split = Split::new(bytes, labels.clone(), width).unwrap();
+    let float_split = Split::from_f32(floats, labels.clone(), width).unwrap();
+    // Bytes ÷ 255, and floats standardized with per-feature statistics that round.
+    let cases = [
+        (&byte_split, Normalize::Unit),
+        (&byte_split, Normalize::Standard),
+        (&float_split, Normalize::Standard),
+        (&float_split, Normalize::Unit),
+    ];
+    for (split, kind) in cases {
+        let input = InputTransform::fit(kind, split);
+        let floats = split.features.dtype() == gpu_mlp::data::Dtype::F32;
+        let mut raw = split.features.raw_bytes().to_vec();
+        raw.resize(raw.len().next_multiple_of(4), 0);
+        let norm = [input.shift.as_slice(), input.scale.as_slice()].concat();
+        let labels32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+        let p = GatherParams::new(batch, width, start, floats);
+        let out = run_once(
+            &ctx,
+            &kernel,
+            &p,
+            p.workgroups(),
+            &[
+                &raw,
+                bytemuck::cast_slice(&labels32),
+                bytemuck::cast_slice(&order),
+                bytemuck::cast_slice(&norm),
+                &vec![0u8; batch * width * 4],
+                &vec![0u8; batch * 4],
+            ],
+        )
+        .unwrap();
+        let x: Vec<f32> = bytemuck::pod_collect_to_vec(&out[4]);
+        let y: Vec<u32> = bytemuck::pod_collect_to_vec(&out[5]);
+        let mut cpu = gpu_mlp::cpu::CpuNet::<f32>::new(
+            &gpu_mlp::model::Architecture::new(width, &[2], 10, Activation::Relu, Loss::Mse)
+                .unwrap(),
+            batch,
+        );
+        let idx = &order[start..start + batch];
+        cpu.gather(split, idx, &input).unwrap();
+        let want = cpu.input_mut(batch).to_vec();
+        assert!(
+            x.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{kind:?} of {:?} features: gathered values differ from the CPU's",
+            split.features.dtype()
+        );
+        let want_y: Vec<u32> = idx.iter().map(|&i| labels32[i as usize]).collect();
+        assert_eq!(y, want_y);
+    }
 }
 
 #[test]

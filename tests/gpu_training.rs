@@ -79,6 +79,7 @@ fn one_step_full(
         params: params.clone(),
         batch_size: 37,
         seed: 6,
+        input: gpu_mlp::data::normalize::InputTransform::unit_bytes(arch.inputs()),
     };
     let mut cpu = CpuBackend::new(ds.clone(), setup.clone()).unwrap();
     let options = GpuOptions {
@@ -235,6 +236,7 @@ fn an_epoch_costs_one_submit_per_64_steps_and_one_readback() {
             params: arch.init_params(&mut Rng::new(1)),
             batch_size: batch,
             seed: 1,
+            input: gpu_mlp::data::normalize::InputTransform::unit_bytes(arch.inputs()),
         };
         let mut b = GpuBackend::new(gpu().unwrap(), ds.clone(), setup).unwrap();
         let order: Vec<u32> = (0..300).collect();
@@ -285,6 +287,7 @@ fn networks_too_wide_for_textures_fall_back_to_buffers() {
         params: params.clone(),
         batch_size: 3,
         seed: 3,
+        input: gpu_mlp::data::normalize::InputTransform::unit_bytes(arch.inputs()),
     };
     let mut b = GpuBackend::new(ctx, ds, setup).unwrap();
     assert!(

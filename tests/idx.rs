@@ -47,7 +47,7 @@ fn dataset_directory_loads_raw_gzip_and_dotted_names() {
         let dir = temp_dir(name);
         write_idx_dir(&dir, &ds, gzip);
         let loaded = load_dir(&dir, 10).unwrap();
-        assert_eq!(loaded.train.images, ds.train.images);
+        assert_eq!(loaded.train.features, ds.train.features);
         assert_eq!(loaded.test.labels, ds.test.labels);
         assert_eq!((loaded.rows, loaded.cols), (4, 4));
     }
@@ -199,7 +199,7 @@ fn train_and_test_image_sizes_must_agree() {
     let ds = synthetic_dataset(4, 10, 4, 10, 10);
     write_idx_dir(&dir, &ds, false);
     let p = dir.join("t10k-images-idx3-ubyte");
-    std::fs::write(&p, encode_idx_u8(&[10, 8, 2], &ds.test.images)).unwrap();
+    std::fs::write(&p, encode_idx_u8(&[10, 8, 2], ds.test.features.as_u8().unwrap())).unwrap();
     let msg = load_dir(&dir, 10).unwrap_err().to_string();
     assert_mentions(&msg, &p, "test images are 8×2, training images 4×4");
 }
@@ -242,10 +242,10 @@ fn empty_sets_and_empty_images_are_rejected() {
 #[test]
 fn limits_take_the_first_examples_and_reject_too_large() {
     let mut ds = synthetic_dataset(7, 10, 4, 50, 20);
-    let first = ds.train.image(0).to_vec();
+    let first = ds.train.image(0).unwrap().to_vec();
     apply_limits(&mut ds, Some(10), Some(5)).unwrap();
     assert_eq!((ds.train.len(), ds.test.len()), (10, 5));
-    assert_eq!(ds.train.image(0), &first[..]);
+    assert_eq!(ds.train.image(0).unwrap(), &first[..]);
     let err = apply_limits(&mut ds, Some(11), None)
         .unwrap_err()
         .to_string();

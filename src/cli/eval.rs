@@ -9,7 +9,7 @@ use clap::Args;
 use super::{class_label, load_data, make_backend, DataArgs, DeviceArgs};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
-use gpu_mlp::data::{self, SplitKind};
+use gpu_mlp::data::{self, Dtype, Features, Layout, Split, SplitKind};
 use gpu_mlp::eval::EvalReport;
 use gpu_mlp::Error;
 
@@ -33,14 +33,22 @@ pub(crate) struct EvalArgs {
 pub(crate) struct PredictArgs {
     #[command(flatten)]
     pub(crate) model: super::paths::ModelArgs,
-    /// PNG images of the network's input size (28×28 for MNIST), any colour type.
-    #[arg(value_name = "FILE", required_unless_present = "index")]
+    /// PNG images of the network's input size (28×28 gray for MNIST, 32×32 RGB for
+    /// CIFAR), any colour type.
+    #[arg(value_name = "FILE", required_unless_present_any = ["index", "csv"])]
     pub(crate) images: Vec<PathBuf>,
+    /// A CSV table of examples for a model trained on a table: a header row, the
+    /// training columns (a label column, if present, is shown as the true class).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) csv: Option<PathBuf>,
+    /// The label column of --csv [default: label, target or class, else none].
+    #[arg(long, value_name = "NAME", requires = "csv")]
+    pub(crate) label_column: Option<String>,
     /// Also classify test example I, shown as text beside its true label.
     #[arg(long, value_name = "I")]
     pub(crate) index: Option<usize>,
-    /// Data directory for --index.
-    #[arg(long, value_name = "DIR")]
+    /// The data set of --index (any format train reads).
+    #[arg(long, value_name = "PATH")]
     pub(crate) data: Option<PathBuf>,
     /// How many classes to list per image.
     #[arg(long, default_value_t = 3)]
@@ -66,7 +74,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     }
     args.device = args.device.resolved();
     let model = args.model.load()?;
-    let dataset = load_data(&args.data, model.arch.classes())?;
+    let dataset = load_data(&args.data, Some(model.arch.classes()), model.seed)?;
     gpu_mlp::eval::check_data_fits(&model, &args.model.path, &dataset)?;
     let dataset = Arc::new(dataset);
     let classes = model.arch.classes();
@@ -178,43 +186,55 @@ fn print_confusion(r: &EvalReport) {
     }
 }
 
-/// `gpu-mlp predict`: the top classes of each PNG and of `--index`'s test example.
+/// One example to classify: where it came from, its features, its class if known.
+struct Example {
+    what: String,
+    features: Features,
+    truth: Option<usize>,
+}
+
+/// `gpu-mlp predict`: the top classes of each PNG, of each --csv row and of
+/// `--index`'s test example.
 pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
     let model = args.model.load()?;
-    let (rows, cols) = (model.image_rows, model.image_cols);
     if args.top == 0 {
         return Err(Error::Usage("--top must be at least 1".into()));
     }
-    // (what, pixels, true class): the test example, or each image.
-    let mut inputs: Vec<(String, Vec<u8>, Option<usize>)> = Vec::new();
+    let mut examples: Vec<Example> = Vec::new();
     if let Some(i) = args.index {
         let dir = super::paths::resolve_data_dir(args.data.as_deref())?;
-        let (pixels, label) = test_example(&dir, &model, i)?;
-        inputs.push((
-            format!("test example {i} of {}", dir.display()),
-            pixels,
-            Some(label),
-        ));
+        examples.push(test_example(&dir, &model, i)?);
     }
-    for path in &args.images {
-        let pixels = gpu_mlp::eval::read_png_gray(path, rows, cols)?;
-        inputs.push((path.display().to_string(), pixels, None));
+    examples.extend(image_examples(&args, &model)?);
+    if let Some(csv) = &args.csv {
+        examples.extend(table_examples(csv, args.label_column.as_deref(), &model)?);
     }
+    let gray = model.image_channels == 1 && model.layout != Layout::Table;
     let mut json = Vec::new();
-    for (what, pixels, truth) in inputs {
-        let pixels: Vec<u8> = match args.invert {
-            true => pixels.iter().map(|&p| 255 - p).collect(),
-            false => pixels,
-        };
-        if truth.is_none() && light_background(&pixels, cols) {
-            tell!(
-                "warning: {what} looks dark on a light background; the network was trained on \
-                 light on dark (as MNIST): --invert flips it"
-            );
+    for mut example in examples {
+        if let (true, Features::U8(pixels)) = (args.invert, &mut example.features) {
+            pixels.iter_mut().for_each(|p| *p = 255 - *p);
         }
+        if let (true, None, Some(pixels)) = (gray, example.truth, example.features.as_u8()) {
+            if light_background(pixels, model.image_cols) {
+                tell!(
+                    "warning: {} looks dark on a light background; the network was trained on \
+                     light on dark (as MNIST): --invert flips it",
+                    example.what
+                );
+            }
+        }
+        let width = model.arch.inputs();
+        let one = Split {
+            features: example.features.clone(),
+            labels: vec![0],
+            width,
+        };
+        let probs = gpu_mlp::eval::probabilities_of(&model, &one)?.swap_remove(0);
+        let art = example.features.as_u8().filter(|_| gray);
         match args.json {
-            true => json.push(prediction_json(&model, &pixels, &what, truth, args.top)?),
-            false => print_prediction(&model, &pixels, &what, truth, args.top)?,
+            true => json.push(prediction_json(&model, &probs, &example, args.top)),
+            false => print_prediction(&model, &probs, &example, art, args.top),
         }
     }
     if args.json {
@@ -223,33 +243,91 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Test example `i` of `dir` and its label, checked against the model's input size.
-fn test_example(
-    dir: &std::path::Path,
-    model: &Checkpoint,
-    i: usize,
-) -> Result<(Vec<u8>, usize), Error> {
-    let dataset = data::load_dir(dir, model.arch.classes())?;
-    let (rows, cols) = (model.image_rows, model.image_cols);
-    if (dataset.rows, dataset.cols) != (rows, cols) {
-        return Err(Error::data(
-            dir,
-            format!(
-                "the images are {}×{}, but --model takes {rows}×{cols}",
-                dataset.rows, dataset.cols
-            ),
-        ));
+/// The PNG arguments, read as the model's images (gray or RGB, its size and layout).
+fn image_examples(args: &PredictArgs, model: &Checkpoint) -> Result<Vec<Example>, Error> {
+    if args.images.is_empty() {
+        return Ok(Vec::new());
     }
+    let (rows, cols, channels) = (model.image_rows, model.image_cols, model.image_channels);
+    if model.layout == Layout::Table || model.input.dtype != Dtype::U8 || !matches!(channels, 1 | 3)
+    {
+        return Err(Error::Usage(format!(
+            "{} was trained on {} {} features{}, not on gray or RGB images: give --csv FILE",
+            args.model.path.display(),
+            model.arch.inputs(),
+            model.input.dtype.name(),
+            if model.layout == Layout::Table {
+                " (a table)"
+            } else {
+                ""
+            }
+        )));
+    }
+    args.images
+        .iter()
+        .map(|path| {
+            let pixels = gpu_mlp::eval::read_png(path, rows, cols, channels, model.layout)?;
+            Ok(Example {
+                what: path.display().to_string(),
+                features: Features::U8(pixels),
+                truth: None,
+            })
+        })
+        .collect()
+}
+
+/// The rows of a CSV table, read with the model's feature count.
+fn table_examples(
+    path: &std::path::Path,
+    label_column: Option<&str>,
+    model: &Checkpoint,
+) -> Result<Vec<Example>, Error> {
+    if model.input.dtype != Dtype::F32 {
+        return Err(Error::Usage(format!(
+            "--csv: the model was trained on {} images; give PNG files",
+            model.input.dtype.name()
+        )));
+    }
+    let width = model.arch.inputs();
+    let (features, labels) = data::table::read_examples(path, width, label_column)?;
+    let names = model.class_names.as_deref().unwrap_or_default();
+    Ok(features
+        .chunks_exact(width)
+        .zip(labels)
+        .enumerate()
+        .map(|(i, (row, label))| Example {
+            what: format!("{} row {}", path.display(), i + 2),
+            features: Features::F32(row.to_vec()),
+            truth: label.and_then(|l| {
+                names
+                    .iter()
+                    .position(|n| *n == l)
+                    .or_else(|| l.parse().ok())
+            }),
+        })
+        .collect())
+}
+
+/// Test example `i` of the data at `dir`, checked against the model's input.
+fn test_example(dir: &std::path::Path, model: &Checkpoint, i: usize) -> Result<Example, Error> {
+    let options = data::LoadOptions {
+        classes: Some(model.arch.classes()),
+        ..Default::default()
+    };
+    let dataset = data::load(dir, &options)?;
+    gpu_mlp::eval::check_data_fits(model, std::path::Path::new("--model"), &dataset)?;
     if i >= dataset.test.len() {
         return Err(Error::Usage(format!(
             "--index {i} is out of range: the test set has {} examples",
             dataset.test.len()
         )));
     }
-    Ok((
-        dataset.test.image(i).to_vec(),
-        dataset.test.labels[i] as usize,
-    ))
+    let one = dataset.test.select(&[i as u32]);
+    Ok(Example {
+        what: format!("test example {i} of {}", dir.display()),
+        features: one.features,
+        truth: Some(one.labels[0] as usize),
+    })
 }
 
 /// Whether an image's border is mostly light: MNIST-style digits are light strokes
@@ -265,46 +343,48 @@ fn light_background(pixels: &[u8], cols: usize) -> bool {
     mean > 127.0
 }
 
-/// One image's prediction as JSON: the top classes with their probabilities.
+/// One example's prediction as JSON: the top classes with their probabilities.
 fn prediction_json(
     model: &Checkpoint,
-    pixels: &[u8],
-    what: &str,
-    truth: Option<usize>,
+    probs: &[f32],
+    example: &Example,
     top: usize,
-) -> Result<serde_json::Value, Error> {
-    let probs = gpu_mlp::eval::class_probabilities(model, pixels)?;
-    let mut ranked: Vec<usize> = (0..model.arch.classes()).collect();
-    ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+) -> serde_json::Value {
+    let ranked = ranked(probs);
     let name = |c: usize| model.class_names.as_ref().map(|n| n[c].clone());
     let top: Vec<_> = ranked
         .iter()
         .take(top)
         .map(|&c| serde_json::json!({"class": c, "name": name(c), "probability": probs[c]}))
         .collect();
-    Ok(serde_json::json!({
-        "input": what,
+    serde_json::json!({
+        "input": example.what,
         "predicted": ranked[0],
         "name": name(ranked[0]),
-        "true": truth,
+        "true": example.truth,
         "top": top,
-    }))
+    })
 }
 
-/// Prints the `top` most likely classes of one image; with the true class known
-/// (a test example), beside the image drawn as text.
+/// Classes from the most to the least likely.
+fn ranked(probs: &[f32]) -> Vec<usize> {
+    let mut ranked: Vec<usize> = (0..probs.len()).collect();
+    ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    ranked
+}
+
+/// Prints the `top` most likely classes of one example; a gray test image (true
+/// class known) is drawn as text beside them.
 fn print_prediction(
     model: &Checkpoint,
-    pixels: &[u8],
-    what: &str,
-    truth: Option<usize>,
+    probs: &[f32],
+    example: &Example,
+    art: Option<&[u8]>,
     top: usize,
-) -> Result<(), Error> {
-    let probs = gpu_mlp::eval::class_probabilities(model, pixels)?;
-    let mut ranked: Vec<usize> = (0..model.arch.classes()).collect();
-    ranked.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
-    let mut lines: Vec<String> = vec![what.to_string()];
-    if let Some(t) = truth {
+) {
+    let ranked = ranked(probs);
+    let mut lines: Vec<String> = vec![example.what.clone()];
+    if let Some(t) = example.truth {
         lines.push(format!("true:      {}", class_label(&model.class_names, t)));
     }
     for (i, &c) in ranked.iter().take(top).enumerate() {
@@ -315,10 +395,10 @@ fn print_prediction(
             100.0 * probs[c]
         ));
     }
-    if truth.is_none() {
+    let Some(pixels) = art.filter(|_| example.truth.is_some()) else {
         lines.iter().for_each(|l| say!("{l}"));
-        return Ok(());
-    }
+        return;
+    };
     let cols = model.image_cols;
     let art = gpu_mlp::eval::ascii_art(pixels, cols);
     for (i, row) in art.iter().enumerate() {
@@ -327,5 +407,4 @@ fn print_prediction(
     for l in lines.iter().skip(art.len()) {
         say!("{:w$}  {l}", "", w = 2 * cols);
     }
-    Ok(())
 }

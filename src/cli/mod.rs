@@ -39,7 +39,8 @@ use clap::{Args, Parser, Subcommand};
 use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::kernel::CpuKernel;
 use gpu_mlp::cpu::CpuBackend;
-use gpu_mlp::data::{self, Dataset};
+use gpu_mlp::data::normalize::{InputTransform, Normalize};
+use gpu_mlp::data::{self, Dataset, Format, LoadOptions};
 use gpu_mlp::gpu::context::{describe_adapter, software_only};
 use gpu_mlp::gpu::matmul::MatmulVariant;
 use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext, GpuOptions};
@@ -168,11 +169,31 @@ impl DeviceArgs {
 #[derive(Args)]
 #[command(next_help_heading = "Data")]
 pub(crate) struct DataArgs {
-    /// Directory with the four IDX files (raw or .gz), or `mnist` / `fashion-mnist`
-    /// for a data set fetched by `gpu-mlp download`. Default: $GPU_MLP_DATA,
+    /// The data: a directory of IDX files (raw or .gz) or CIFAR binary batches, a
+    /// Keras-style .npz, a CSV table, or the name of a downloaded set (`mnist`,
+    /// `fashion-mnist`, `kmnist`, `cifar10`, `cifar100`). Default: $GPU_MLP_DATA,
     /// ./data/mnist, /usr/share/datasets/fashion-mnist.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "PATH")]
     pub(crate) data: Option<PathBuf>,
+    /// Read --data as this format instead of guessing from what it is.
+    #[arg(long, value_parser = choice::<Format>())]
+    pub(crate) format: Option<Format>,
+    /// CSV: the test table (same columns as --data).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) test_data: Option<PathBuf>,
+    /// CSV: hold out this fraction of --data's rows as the test split (seeded).
+    #[arg(long, value_name = "F", conflicts_with = "test_data")]
+    pub(crate) test_split: Option<f64>,
+    /// CSV: the label column [default: label, target or class, else the last].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) label_column: Option<String>,
+    /// CIFAR-100: train on the 100 fine or the 20 coarse labels [default: fine].
+    #[arg(long, value_name = "fine|coarse", value_parser = ["fine", "coarse"])]
+    pub(crate) label: Option<String>,
+    /// Class names, comma-separated, or @FILE with one per line (stored in the
+    /// checkpoint; shown by eval and predict).
+    #[arg(long, value_name = "A,B,..|@FILE")]
+    pub(crate) class_names: Option<String>,
     /// Use the first N training examples only.
     #[arg(long, value_name = "N")]
     pub(crate) train_limit: Option<usize>,
@@ -181,11 +202,64 @@ pub(crate) struct DataArgs {
     pub(crate) test_limit: Option<usize>,
 }
 
-pub(crate) fn load_data(args: &DataArgs, classes: usize) -> Result<Dataset, Error> {
-    let dir = paths::resolve_data_dir(args.data.as_deref())?;
-    let mut dataset = data::load_dir(&dir, classes)?;
+/// Reads the data the flags name; `classes` is the model's class count where
+/// there is a model, `seed` the run's (it picks --test-split's rows).
+pub(crate) fn load_data(
+    args: &DataArgs,
+    classes: Option<usize>,
+    seed: u64,
+) -> Result<Dataset, Error> {
+    let path = paths::resolve_data_dir(args.data.as_deref())?;
+    let mut dataset = data::load(&path, &args.load_options(classes, seed)?)?;
     data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
     Ok(dataset)
+}
+
+impl DataArgs {
+    /// The library's reading options for these flags.
+    pub(crate) fn load_options(
+        &self,
+        classes: Option<usize>,
+        seed: u64,
+    ) -> Result<LoadOptions, Error> {
+        Ok(LoadOptions {
+            format: self.format,
+            test_data: self.test_data.clone(),
+            test_split: self.test_split,
+            seed,
+            label_column: self.label_column.clone(),
+            coarse_labels: self.label.as_deref() == Some("coarse"),
+            classes,
+            class_names: self
+                .class_names
+                .as_deref()
+                .map(parse_class_names)
+                .transpose()?,
+        })
+    }
+}
+
+/// `--class-names a,b,c` or `--class-names @file` (one name per line).
+fn parse_class_names(spec: &str) -> Result<Vec<String>, Error> {
+    let names: Vec<String> = match spec.strip_prefix('@') {
+        Some(file) => {
+            let bytes = gpu_mlp::files::read_bounded(file.as_ref(), 1 << 20)?;
+            String::from_utf8(bytes)
+                .map_err(|_| Error::data(file, "is not UTF-8 text"))?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        }
+        None => spec.split(',').map(|n| n.trim().to_string()).collect(),
+    };
+    if names.len() < 2 || names.iter().any(String::is_empty) {
+        return Err(Error::Usage(format!(
+            "--class-names {spec:?}: give at least two non-empty names"
+        )));
+    }
+    Ok(names)
 }
 
 /// Refuses, with the reason, a network whose host-side buffers cannot fit in memory.
@@ -215,7 +289,7 @@ pub(crate) fn fresh_setup(
     device: &DeviceArgs,
     dataset: &Dataset,
 ) -> Result<(TrainSetup, Rng), Error> {
-    let arch = net.architecture(dataset.pixels())?;
+    let arch = net.architecture(dataset.width(), dataset.classes)?;
     let batch_size = net.batch_size();
     check_memory(device, &arch, &opt, batch_size.min(dataset.train.len()))?;
     let mut rng = Rng::new(net.seed());
@@ -226,6 +300,11 @@ pub(crate) fn fresh_setup(
         params,
         batch_size,
         seed: net.seed(),
+        input: InputTransform::fit(
+            net.normalize
+                .unwrap_or(Normalize::default_for(dataset.dtype())),
+            &dataset.train,
+        ),
     };
     Ok((setup, rng))
 }
@@ -246,7 +325,37 @@ pub(crate) fn gpu_options_from_env() -> Result<GpuOptions, Error> {
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|&n: &u32| n > 0);
-    Ok(GpuOptions { matmul, workers })
+    Ok(GpuOptions {
+        matmul,
+        workers,
+        binding_budget: binding_budget_from_env()?,
+    })
+}
+
+/// `GPU_MLP_BINDING_BUDGET`: plan with at most this many bytes per storage binding
+/// (a number, optionally with K, M or G: powers of 1024), so that streaming can be
+/// tried, and tested, with small data.
+fn binding_budget_from_env() -> Result<Option<u64>, Error> {
+    let Ok(text) = std::env::var("GPU_MLP_BINDING_BUDGET") else {
+        return Ok(None);
+    };
+    let (digits, shift) = match text.trim().char_indices().last() {
+        Some((i, 'K' | 'k')) => (&text.trim()[..i], 10),
+        Some((i, 'M' | 'm')) => (&text.trim()[..i], 20),
+        Some((i, 'G' | 'g')) => (&text.trim()[..i], 30),
+        _ => (text.trim(), 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n >= 1024)
+        .map(Some)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "$GPU_MLP_BINDING_BUDGET={text:?}: expected a byte count of at least 1024 (suffix K, M or G allowed)"
+            ))
+        })
 }
 
 /// `GPU_MLP_CPU_KERNEL`: the CPU path's instruction set (default: the widest the
@@ -298,6 +407,19 @@ pub(crate) fn make_backend(
     })
 }
 
+/// What one example is: "28×28", "3×32×32", "13 f32 features".
+fn example_words(dataset: &Dataset) -> String {
+    let dtype = match dataset.dtype() {
+        data::Dtype::U8 => "",
+        data::Dtype::F32 => " f32",
+    };
+    match (dataset.layout, dataset.channels) {
+        (data::Layout::Table, _) => format!("{}{dtype} features", dataset.width()),
+        (_, 1) => format!("{}×{}{dtype}", dataset.rows, dataset.cols),
+        (_, c) => format!("{c}×{}×{}{dtype}", dataset.rows, dataset.cols),
+    }
+}
+
 pub(crate) fn describe_run(
     dataset: &Dataset,
     arch: &Architecture,
@@ -315,14 +437,14 @@ pub(crate) fn describe_run(
         _ => String::new(),
     };
     format!(
-        "data {}: {} train{val}, {} test, {}×{}\n\
+        "data {}: {} train{val}, {} test, {}, {} classes\n\
          network {} {} {}, {} params{dropout}; {} lr {} batch {}\n\
          backend {backend}",
         dataset.dir.display(),
         dataset.train.len(),
         dataset.test.len(),
-        dataset.rows,
-        dataset.cols,
+        example_words(dataset),
+        dataset.classes,
         arch.shape_string(),
         arch.activation.name(),
         arch.loss.name(),

@@ -7,13 +7,13 @@ use clap::Args;
 use super::choice;
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
+use gpu_mlp::data::normalize::Normalize;
 use gpu_mlp::model::{Activation, Architecture, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
 use gpu_mlp::train::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 use gpu_mlp::Error;
 
 const DEFAULT_HIDDEN: usize = 128;
-const DEFAULT_CLASSES: usize = 10;
 
 #[derive(Args)]
 #[command(next_help_heading = "Network and optimizer")]
@@ -52,9 +52,15 @@ pub(crate) struct NetworkArgs {
     /// Seed for initialisation and shuffling [default: 0].
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// Number of classes; every label must be below it [default: 10].
+    /// Number of classes; every label must be below it [default: from the data:
+    /// its class names, else the largest label + 1].
     #[arg(long)]
     pub(crate) classes: Option<usize>,
+    /// Input scaling, from the training split: none, unit ([0, 1]: bytes ÷ 255,
+    /// floats by min/max) or standard (mean 0, std 1 per feature) [default: unit
+    /// for bytes, standard for float data].
+    #[arg(long, value_parser = choice::<Normalize>())]
+    pub(crate) normalize: Option<Normalize>,
 }
 
 impl NetworkArgs {
@@ -62,20 +68,20 @@ impl NetworkArgs {
         self.seed.unwrap_or(0)
     }
 
-    pub(crate) fn classes(&self) -> usize {
-        self.classes.unwrap_or(DEFAULT_CLASSES)
-    }
-
     pub(crate) fn batch_size(&self) -> usize {
         self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
     }
 
-    pub(crate) fn architecture(&self, inputs: usize) -> Result<Architecture, Error> {
+    pub(crate) fn architecture(
+        &self,
+        inputs: usize,
+        classes: usize,
+    ) -> Result<Architecture, Error> {
         let hidden = self.hidden.clone().unwrap_or(vec![DEFAULT_HIDDEN]);
         Architecture::new(
             inputs,
             &hidden,
-            self.classes(),
+            classes,
             self.activation.unwrap_or(Activation::Sigmoid),
             self.loss.unwrap_or(Loss::CrossEntropy),
         )?
@@ -112,10 +118,9 @@ impl NetworkArgs {
         if let Some(p) = self.dropout.filter(|p| !(0.0..1.0).contains(p)) {
             return Err(Error::Usage(format!("--dropout {p} must be in [0, 1)")));
         }
-        if !(2..=256).contains(&self.classes()) {
+        if let Some(c) = self.classes.filter(|c| !(2..=256).contains(c)) {
             return Err(Error::Usage(format!(
-                "--classes {} must be between 2 and 256 (labels are bytes)",
-                self.classes()
+                "--classes {c} must be between 2 and 256 (labels are bytes)"
             )));
         }
         Ok(opt)
@@ -143,6 +148,9 @@ impl NetworkArgs {
                 l.name().into()
             }),
             differs("--seed", self.seed.as_ref(), &c.seed, u64::to_string),
+            differs("--normalize", self.normalize.as_ref(), &c.input.kind, |n| {
+                n.name().into()
+            }),
             differs(
                 "--classes",
                 self.classes.as_ref(),

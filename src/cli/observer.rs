@@ -2,6 +2,8 @@
 //! the plot and the checkpoints, with the rule that only the checkpoint is worth
 //! stopping for, and only a finite model is ever written.
 
+use gpu_mlp::data::normalize::InputTransform;
+use gpu_mlp::data::Layout;
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -29,6 +31,9 @@ pub(crate) struct CheckpointInfo {
     batch_size: usize,
     rows: usize,
     cols: usize,
+    channels: usize,
+    layout: Layout,
+    input: InputTransform,
     class_names: Option<Vec<String>>,
     schedule: LrSchedule,
     val_split: Option<f64>,
@@ -64,6 +69,9 @@ impl CheckpointInfo {
             batch_size: setup.batch_size,
             rows: dataset.rows,
             cols: dataset.cols,
+            channels: dataset.channels,
+            layout: dataset.layout,
+            input: setup.input.clone(),
             class_names,
             schedule: LrSchedule::constant(setup.opt.lr),
             val_split: None,
@@ -175,6 +183,9 @@ impl TrainObserver {
             batch_size: s.batch_size,
             image_rows: s.rows,
             image_cols: s.cols,
+            image_channels: s.channels,
+            layout: s.layout,
+            input: s.input.clone(),
             class_names: s.class_names.clone(),
             history: self.history.clone(),
             progress: None,

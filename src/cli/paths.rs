@@ -42,9 +42,9 @@ pub(crate) fn resolve_data_dir(flag: Option<&Path>) -> Result<PathBuf, Error> {
                     });
             }
         }
-        if !dir.is_dir() {
+        if !dir.exists() {
             return Err(Error::Usage(format!(
-                "--data {}: not a directory",
+                "--data {}: no such file or directory",
                 dir.display()
             )));
         }
@@ -52,9 +52,9 @@ pub(crate) fn resolve_data_dir(flag: Option<&Path>) -> Result<PathBuf, Error> {
     }
     if let Some(env) = std::env::var_os(DATA_ENV) {
         let dir = PathBuf::from(env);
-        if !dir.is_dir() {
+        if !dir.exists() {
             return Err(Error::Usage(format!(
-                "${DATA_ENV}={}: not a directory",
+                "${DATA_ENV}={}: no such file or directory",
                 dir.display()
             )));
         }

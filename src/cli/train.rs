@@ -16,7 +16,7 @@ use super::observer::{CheckpointInfo, TrainObserver};
 use super::{
     choice, describe_run, fresh_setup, load_data, make_backend, DataArgs, DeviceArgs, NetworkArgs,
 };
-use gpu_mlp::checkpoint::{class_names_for, Checkpoint, MAX_EPOCHS};
+use gpu_mlp::checkpoint::{Checkpoint, MAX_EPOCHS};
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::Dataset;
 use gpu_mlp::data::{self, SplitKind};
@@ -117,17 +117,25 @@ impl ValidationArgs {
         seed: u64,
     ) -> Result<Option<f64>, Error> {
         if let Some(dir) = &self.val_data {
-            let mut other = data::load_dir(dir, dataset.classes)?;
-            if (other.rows, other.cols) != (dataset.rows, dataset.cols) {
+            let options = data::LoadOptions {
+                classes: Some(dataset.classes),
+                ..Default::default()
+            };
+            let other = data::load(dir, &options)?;
+            if (other.width(), other.dtype()) != (dataset.width(), dataset.dtype()) {
                 return Err(Error::data(
                     dir,
                     format!(
-                        "validation images are {}×{}, training images {}×{}",
-                        other.rows, other.cols, dataset.rows, dataset.cols
+                        "validation examples are {} {} features, training examples {} {}",
+                        other.width(),
+                        other.dtype().name(),
+                        dataset.width(),
+                        dataset.dtype().name()
                     ),
                 ));
             }
-            dataset.val = Some(std::mem::replace(&mut other.test, other.train));
+            // The other set's test split validates, as its name says it was held out.
+            dataset.val = Some(other.test);
             return Ok(None);
         }
         let split = self.val_split.or(resumed.and_then(|c| c.val_split));
@@ -279,9 +287,9 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
     let outputs = Outputs::prepare(&args)?;
     let classes = resumed
         .as_ref()
-        .map_or(args.net.classes(), |c| c.arch.classes());
-    let mut dataset = load_data(&args.data, classes)?;
+        .map_or(args.net.classes, |c| Some(c.arch.classes()));
     let seed = resumed.as_ref().map_or(args.net.seed(), |c| c.seed);
+    let mut dataset = load_data(&args.data, classes, seed)?;
     let val_split = args
         .validation
         .attach(&mut dataset, resumed.as_ref(), seed)?;
@@ -341,8 +349,12 @@ fn fresh_start(
     dataset: &Dataset,
 ) -> Result<(TrainSetup, Rng, CheckpointInfo, TrainConfig), Error> {
     let (setup, rng) = fresh_setup(&args.net, opt, &args.device, dataset)?;
-    let names = class_names_for(&dataset.dir, setup.arch.classes());
-    let info = CheckpointInfo::new(&setup, args.net.seed(), dataset, names);
+    let info = CheckpointInfo::new(
+        &setup,
+        args.net.seed(),
+        dataset,
+        dataset.class_names.clone(),
+    );
     let base = LrSchedule::constant(setup.opt.lr);
     let cfg = TrainConfig {
         batch_size: setup.batch_size,
@@ -437,12 +449,18 @@ fn resume_from(
     args: &TrainArgs,
     dataset: &Dataset,
 ) -> Result<(TrainSetup, Rng, CheckpointInfo, TrainConfig), Error> {
-    if (dataset.rows, dataset.cols) != (c.image_rows, c.image_cols) {
+    let shape = |channels, rows, cols| format!("{channels}×{rows}×{cols}");
+    let (theirs, ours) = (
+        shape(c.image_channels, c.image_rows, c.image_cols),
+        shape(dataset.channels, dataset.rows, dataset.cols),
+    );
+    if theirs != ours || c.input.dtype != dataset.dtype() {
         return Err(Error::data(
             &dataset.dir,
             format!(
-                "the network of --resume takes {}×{} images, the data has {}×{}",
-                c.image_rows, c.image_cols, dataset.rows, dataset.cols
+                "the network of --resume takes {theirs} {} inputs, the data has {ours} {}",
+                c.input.dtype.name(),
+                dataset.dtype().name()
             ),
         ));
     }
@@ -464,6 +482,7 @@ fn resume_from(
         params: c.params.clone(),
         batch_size,
         seed: c.seed,
+        input: c.input.clone(),
     };
     setup.opt.validate()?;
     let info = CheckpointInfo::new(&setup, c.seed, dataset, c.class_names.clone());

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::choice::Choice;
-use crate::data::{Dataset, Split, SplitKind};
+use crate::data::normalize::InputTransform;
+use crate::data::{Dataset, Row, Split, SplitKind};
 use crate::error::{Error, Result};
 use crate::model::{train_flops, Architecture, Layer};
 use crate::optimizer::{Optimizer, OptimizerState};
@@ -90,29 +91,46 @@ impl<T: Real> CpuNet<T> {
         &mut self.acts[0][..batch * self.arch.inputs()]
     }
 
-    /// Builds the input batch from examples `indices` of `split`, pixels scaled to [0, 1].
-    pub fn gather(&mut self, split: &Split, indices: &[u32]) -> Result<()> {
+    /// Builds the input batch from examples `indices` of `split`, each feature
+    /// transformed by `input` ((x − shift)·scale, as the GPU gather computes it).
+    pub fn gather(&mut self, split: &Split, indices: &[u32], input: &InputTransform) -> Result<()> {
         self.check_batch(indices.len())?;
-        let pixels = split.pixels;
+        let width = split.width;
+        if input.width() != width {
+            return Err(Error::Usage(format!(
+                "an input transform of {} features for examples of {width}",
+                input.width()
+            )));
+        }
         let x = Disjoint::new(self.input_mut(indices.len()));
         pool::for_ranges(indices.len(), 32, &|rows| {
             // SAFETY: for_ranges hands every part rows of its own.
-            let x = unsafe { x.range(rows.start * pixels..rows.end * pixels) };
+            let x = unsafe { x.range(rows.start * width..rows.end * width) };
             let indices = &indices[rows];
             // Examples sit at random places in a data set larger than the caches, and
             // each is too short for the hardware prefetcher to get going: ask for the
-            // images a few rows ahead, so that their memory latency overlaps this row's work.
+            // examples a few rows ahead, so that their memory latency overlaps this row's work.
             for &i in indices.iter().take(PREFETCH_ROWS) {
-                prefetch(split.image(i as usize));
+                prefetch(split.row(i as usize));
             }
-            for (r, (row, &i)) in x.chunks_exact_mut(pixels).zip(indices).enumerate() {
+            for (r, (row, &i)) in x.chunks_exact_mut(width).zip(indices).enumerate() {
                 if let Some(&ahead) = indices.get(r + PREFETCH_ROWS) {
-                    prefetch(split.image(ahead as usize));
+                    prefetch(split.row(ahead as usize));
                 }
-                for (v, &b) in row.iter_mut().zip(split.image(i as usize)) {
-                    // A multiply by the rounded constant, not a division: the GPU does
-                    // the same, so both paths see bit-identical inputs.
-                    *v = T::from_f32(b as f32 * (1.0 / 255.0));
+                let stats = input.shift.iter().zip(&input.scale);
+                // A subtraction then a multiplication, in f32: the GPU does the same,
+                // so both paths see bit-identical inputs (bytes: x·(1/255) exactly).
+                match split.row(i as usize) {
+                    Row::U8(src) => {
+                        for ((v, &b), (&t, &s)) in row.iter_mut().zip(src).zip(stats) {
+                            *v = T::from_f32((b as f32 - t) * s);
+                        }
+                    }
+                    Row::F32(src) => {
+                        for ((v, &f), (&t, &s)) in row.iter_mut().zip(src).zip(stats) {
+                            *v = T::from_f32((f - t) * s);
+                        }
+                    }
                 }
             }
         });
@@ -236,6 +254,8 @@ pub struct CpuBackend {
     phases: Option<PhaseClock>,
     /// The run's seed, for dropout masks.
     seed: u64,
+    /// What the network sees of each example.
+    input: InputTransform,
 }
 
 impl CpuBackend {
@@ -247,6 +267,7 @@ impl CpuBackend {
             params,
             batch_size,
             seed,
+            input,
         } = setup;
         let max_batch = batch_rows(batch_size, data.train.len()).1;
         Ok(CpuBackend {
@@ -260,6 +281,7 @@ impl CpuBackend {
             epoch: Totals::default(),
             phases: None,
             seed,
+            input,
             data,
         })
     }
@@ -278,7 +300,7 @@ impl CpuBackend {
             let len = EVAL_BATCH.min(split.len() - start);
             indices.clear();
             indices.extend(start as u32..(start + len) as u32);
-            self.net.gather(split, &indices)?;
+            self.net.gather(split, &indices, &self.input)?;
             self.net.forward(&self.params, len)?;
             visit(&mut self.net, split, start, len);
         }
@@ -309,7 +331,7 @@ impl Backend for CpuBackend {
         let mut clock = self.phases.as_mut().map(PhaseClock::start);
         let indices = &self.order[start..start + len];
         let train = &self.data.train;
-        self.net.gather(train, indices)?;
+        self.net.gather(train, indices, &self.input)?;
         for (l, &i) in self.labels.iter_mut().zip(indices) {
             *l = train.labels[i as usize];
         }
@@ -470,7 +492,11 @@ const PREFETCH_ROWS: usize = 4;
 
 /// Hints the CPU to bring `bytes` into the cache (a no-op off x86-64).
 #[inline(always)]
-fn prefetch(bytes: &[u8]) {
+fn prefetch(row: Row<'_>) {
+    let bytes: &[u8] = match row {
+        Row::U8(v) => v,
+        Row::F32(v) => bytemuck::cast_slice(v),
+    };
     #[cfg(target_arch = "x86_64")]
     for line in bytes.chunks(64) {
         // SAFETY: a prefetch only hints the cache; it never faults, and the address

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::bufread::GzDecoder;
 
+use super::{Features, Layout, Loaded, Split};
 use crate::error::{Error, Result};
 use crate::files::{check_host_memory, open_regular};
 
@@ -256,4 +257,106 @@ pub fn encode_idx_u8(dims: &[usize], data: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(data);
     out
+}
+
+/// The four files of a data directory, by their standard names.
+const FILES: [(&str, &str); 4] = [
+    ("train-images", "idx3-ubyte"),
+    ("train-labels", "idx1-ubyte"),
+    ("t10k-images", "idx3-ubyte"),
+    ("t10k-labels", "idx1-ubyte"),
+];
+
+/// Finds `stem-suffix`, `stem.suffix`, each raw or `.gz`, in `dir`.
+fn find_file(dir: &Path, stem: &str, suffix: &str) -> Result<PathBuf> {
+    let names = [
+        format!("{stem}-{suffix}"),
+        format!("{stem}-{suffix}.gz"),
+        format!("{stem}.{suffix}"),
+        format!("{stem}.{suffix}.gz"),
+    ];
+    names
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::data(
+                dir,
+                format!("no {} file (looked for {})", stem, names.join(", ")),
+            )
+        })
+}
+
+/// True when `dir` looks like a data directory (it holds a training-image file).
+pub fn is_data_dir(dir: &Path) -> bool {
+    dir.is_dir() && find_file(dir, FILES[0].0, FILES[0].1).is_ok()
+}
+
+/// Reads one image/label pair and checks that they agree.
+fn load_split(
+    dir: &Path,
+    images: (&str, &str),
+    labels: (&str, &str),
+) -> Result<(Split, usize, usize)> {
+    let img_path = find_file(dir, images.0, images.1)?;
+    let lbl_path = find_file(dir, labels.0, labels.1)?;
+    // Both headers first: a label file that disagrees with a 4 GiB image header is
+    // reported before any image is inflated.
+    let img = IdxFile::open(&img_path, 3)?;
+    let lbl = IdxFile::open(&lbl_path, 1)?;
+    let (n, rows, cols) = (img.dims[0], img.dims[1], img.dims[2]);
+    if n == 0 {
+        return Err(Error::data(&img_path, "holds no images"));
+    }
+    if rows == 0 || cols == 0 {
+        return Err(Error::data(
+            &img_path,
+            format!("image size {rows}×{cols} is empty"),
+        ));
+    }
+    if lbl.dims[0] != n {
+        return Err(Error::data(
+            &lbl_path,
+            format!(
+                "{} labels, but {} holds {n} images",
+                lbl.dims[0],
+                img_path.display()
+            ),
+        ));
+    }
+    let lbl = lbl.read()?;
+    let split = Split {
+        features: Features::U8(img.read()?.data),
+        labels: lbl.data,
+        width: rows * cols,
+    };
+    Ok((split, rows, cols))
+}
+
+/// The standard file names, for messages.
+pub fn expected_names() -> String {
+    FILES
+        .map(|(stem, suffix)| format!("{stem}-{suffix}[.gz]"))
+        .join(", ")
+}
+
+/// Loads and validates a data directory of IDX files (u8 images of any size,
+/// EMNIST's included).
+pub(crate) fn load_dir(dir: &Path) -> Result<Loaded> {
+    let (train, rows, cols) = load_split(dir, FILES[0], FILES[1])?;
+    let (test, test_rows, test_cols) = load_split(dir, FILES[2], FILES[3])?;
+    if (test_rows, test_cols) != (rows, cols) {
+        return Err(Error::data(
+            find_file(dir, FILES[2].0, FILES[2].1)?,
+            format!("test images are {test_rows}×{test_cols}, training images {rows}×{cols}"),
+        ));
+    }
+    Ok(Loaded {
+        train,
+        test,
+        shape: (1, rows, cols),
+        layout: Layout::Planes,
+        classes: None,
+        class_names: None,
+    })
 }

@@ -1,39 +1,178 @@
-//! MNIST-format data: four IDX files in a directory, validated and kept as u8.
+//! Data sets: examples of u8 or f32 features with byte labels, read from IDX
+//! directories, CIFAR binary directories, NumPy `.npz` archives or CSV tables
+//! (`load` tells them apart), every header treated as untrusted.
 
+pub mod cifar;
 pub mod idx;
+pub mod normalize;
+pub mod npz;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 
+use crate::choice::Choice;
 use crate::error::{Error, Result};
-use idx::IdxFile;
 
-/// One split (train or test): `len` images of `pixels` bytes each, row-major, and their labels.
-#[derive(Debug, Clone)]
+/// The features of a split's examples, back to back, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Features {
+    /// Bytes (pixels: 0 black, 255 white), kept as bytes on both paths.
+    U8(Vec<u8>),
+    /// Floats, every one finite.
+    F32(Vec<f32>),
+}
+
+/// The element type of a data set's features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dtype {
+    /// Bytes.
+    U8,
+    /// 32-bit floats.
+    F32,
+}
+
+impl Choice for Dtype {
+    const ALL: &'static [Self] = &[Dtype::U8, Dtype::F32];
+    const WHAT: &'static str = "feature type";
+    fn name(self) -> &'static str {
+        match self {
+            Dtype::U8 => "u8",
+            Dtype::F32 => "f32",
+        }
+    }
+}
+
+impl Features {
+    /// Elements held (examples × features).
+    pub fn len(&self) -> usize {
+        match self {
+            Features::U8(v) => v.len(),
+            Features::F32(v) => v.len(),
+        }
+    }
+
+    /// Whether no element is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of memory the elements take (on the host, and resident on a GPU).
+    pub fn bytes(&self) -> u64 {
+        (self.len() * self.dtype().size()) as u64
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        match self {
+            Features::U8(_) => Dtype::U8,
+            Features::F32(_) => Dtype::F32,
+        }
+    }
+
+    /// The bytes, where the features are bytes.
+    pub fn as_u8(&self) -> Option<&[u8]> {
+        match self {
+            Features::U8(v) => Some(v),
+            Features::F32(_) => None,
+        }
+    }
+
+    /// The elements as the little-endian bytes a GPU buffer holds.
+    pub fn raw_bytes(&self) -> &[u8] {
+        match self {
+            Features::U8(v) => v,
+            Features::F32(v) => bytemuck::cast_slice(v),
+        }
+    }
+
+    /// Examples `indices` (of `width` features each), in that order.
+    pub fn select(&self, width: usize, indices: &[u32]) -> Features {
+        fn pick<T: Copy>(v: &[T], width: usize, indices: &[u32]) -> Vec<T> {
+            let mut out = Vec::with_capacity(indices.len() * width);
+            for &i in indices {
+                out.extend_from_slice(&v[i as usize * width..(i as usize + 1) * width]);
+            }
+            out
+        }
+        match self {
+            Features::U8(v) => Features::U8(pick(v, width, indices)),
+            Features::F32(v) => Features::F32(pick(v, width, indices)),
+        }
+    }
+
+    fn truncate(&mut self, len: usize) {
+        match self {
+            Features::U8(v) => v.truncate(len),
+            Features::F32(v) => v.truncate(len),
+        }
+    }
+}
+
+impl Dtype {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Dtype::U8 => 1,
+            Dtype::F32 => 4,
+        }
+    }
+}
+
+/// One example's features.
+#[derive(Clone, Copy, Debug)]
+pub enum Row<'a> {
+    /// Bytes.
+    U8(&'a [u8]),
+    /// Floats.
+    F32(&'a [f32]),
+}
+
+/// One split (train, test or validation): `len` examples of `width` features each,
+/// row-major, and their labels.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Split {
-    /// Pixel bytes of every image, concatenated (0 black, 255 white).
-    pub images: Vec<u8>,
-    /// One label per image, below the data set's class count.
+    /// Every example's features, concatenated.
+    pub features: Features,
+    /// One label per example, below the data set's class count.
     pub labels: Vec<u8>,
-    /// Bytes per image (rows × cols).
-    pub pixels: usize,
+    /// Features per example (pixels × channels for images).
+    pub width: usize,
 }
 
 impl Split {
-    /// A split from images (`pixels` bytes each, concatenated, row-major) and
-    /// their labels, checked to agree in count.
-    pub fn new(images: Vec<u8>, labels: Vec<u8>, pixels: usize) -> Result<Split> {
-        if pixels == 0 || labels.is_empty() || images.len() != labels.len() * pixels {
+    /// A split of byte features (images: `width` pixels each, concatenated,
+    /// row-major) and their labels, checked to agree in count.
+    pub fn new(images: Vec<u8>, labels: Vec<u8>, width: usize) -> Result<Split> {
+        Self::checked(Features::U8(images), labels, width)
+    }
+
+    /// A split of float features (`width` per example, concatenated), checked to
+    /// agree in count with the labels and to be finite.
+    pub fn from_f32(features: Vec<f32>, labels: Vec<u8>, width: usize) -> Result<Split> {
+        if let Some(i) = features.iter().position(|x| !x.is_finite()) {
             return Err(Error::Usage(format!(
-                "a split of {} image bytes and {} labels is not {} images of {pixels} pixels",
-                images.len(),
+                "feature {} of example {} is {} (features must be finite)",
+                i % width.max(1),
+                i / width.max(1),
+                features[i]
+            )));
+        }
+        Self::checked(Features::F32(features), labels, width)
+    }
+
+    fn checked(features: Features, labels: Vec<u8>, width: usize) -> Result<Split> {
+        if width == 0 || labels.is_empty() || features.len() != labels.len() * width {
+            return Err(Error::Usage(format!(
+                "a split of {} feature values and {} labels is not {} examples of {width} features",
+                features.len(),
                 labels.len(),
                 labels.len()
             )));
         }
         Ok(Split {
-            images,
+            features,
             labels,
-            pixels,
+            width,
         })
     }
 
@@ -47,19 +186,82 @@ impl Split {
         self.labels.is_empty()
     }
 
-    /// The pixels of example `i`.
-    pub fn image(&self, i: usize) -> &[u8] {
-        &self.images[i * self.pixels..(i + 1) * self.pixels]
+    /// The features of example `i`.
+    pub fn row(&self, i: usize) -> Row<'_> {
+        let range = i * self.width..(i + 1) * self.width;
+        match &self.features {
+            Features::U8(v) => Row::U8(&v[range]),
+            Features::F32(v) => Row::F32(&v[range]),
+        }
+    }
+
+    /// The bytes of example `i`, where the features are bytes.
+    pub fn image(&self, i: usize) -> Option<&[u8]> {
+        match self.row(i) {
+            Row::U8(v) => Some(v),
+            Row::F32(_) => None,
+        }
     }
 
     /// Keeps the first `n` examples; `n` must not exceed `len()`.
     pub fn truncate(&mut self, n: usize) {
-        self.images.truncate(n * self.pixels);
+        self.features.truncate(n * self.width);
         self.labels.truncate(n);
+    }
+
+    /// Examples `indices`, in that order, as a split of their own.
+    pub fn select(&self, indices: &[u32]) -> Split {
+        Split {
+            features: self.features.select(self.width, indices),
+            labels: indices.iter().map(|&i| self.labels[i as usize]).collect(),
+            width: self.width,
+        }
+    }
+
+    /// Splits off ⌈fraction·N⌉ examples, chosen by a shuffle seeded with `seed`:
+    /// returns (kept, held out), both in the shuffled order.
+    fn hold_out(&self, fraction: f64, seed: u64, setting: &'static str) -> Result<(Split, Split)> {
+        let n = self.len();
+        let held = (fraction * n as f64).ceil() as usize;
+        if !(fraction > 0.0 && fraction < 1.0) || held == 0 || held >= n {
+            return Err(Error::setting(
+                setting,
+                format!(
+                    "{fraction} must be above 0 and below 1, and leave examples on both sides of {n}"
+                ),
+            ));
+        }
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        crate::rng::Rng::new(seed).shuffle(&mut order);
+        let (keep, hold) = order.split_at(n - held);
+        Ok((self.select(keep), self.select(hold)))
     }
 }
 
-/// A data set: training, test and optional validation splits of equal-sized images.
+/// How an example's features are arranged: what `predict` can turn a file into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// An image, one channel plane after another (IDX, CIFAR binary: C×H×W).
+    Planes,
+    /// An image, the channels of each pixel together (Keras `.npz`: H×W×C).
+    Interleaved,
+    /// A row of a table (CSV): no image.
+    Table,
+}
+
+impl Choice for Layout {
+    const ALL: &'static [Self] = &[Layout::Planes, Layout::Interleaved, Layout::Table];
+    const WHAT: &'static str = "input layout";
+    fn name(self) -> &'static str {
+        match self {
+            Layout::Planes => "planes",
+            Layout::Interleaved => "interleaved",
+            Layout::Table => "table",
+        }
+    }
+}
+
+/// A data set: training, test and optional validation splits of equal-sized examples.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     /// Where it was read from (or the name given to `Dataset::from_memory`).
@@ -70,18 +272,25 @@ pub struct Dataset {
     pub test: Split,
     /// Held-out examples for model selection (`--val-split`, `--val-data`).
     pub val: Option<Split>,
-    /// Image height.
+    /// Image height (1 for a table).
     pub rows: usize,
-    /// Image width.
+    /// Image width (the feature count for a table).
     pub cols: usize,
+    /// Colour channels (1 gray, 3 RGB; 1 for a table).
+    pub channels: usize,
+    /// How the features of an example are arranged.
+    pub layout: Layout,
     /// Number of classes; every label is below it.
     pub classes: usize,
+    /// The classes' names, where the data names them (or the caller did).
+    pub class_names: Option<Vec<String>>,
 }
 
 impl Dataset {
-    /// A data set held in memory (one's own, not IDX files): `rows`×`cols` images,
-    /// labels below `classes`, checked as `load_dir` checks files. `name` stands
-    /// where a directory would in messages and metrics.
+    /// A data set held in memory (one's own, not files): examples of `rows`×`cols`
+    /// features (a gray image; `(1, n)` for a table row), u8 or f32, labels below
+    /// `classes`, checked as the file readers check files. `name` stands where a
+    /// directory would in messages and metrics.
     ///
     /// ```
     /// use gpu_mlp::{Dataset, Device, Split, Trainer};
@@ -104,32 +313,38 @@ impl Dataset {
         (rows, cols): (usize, usize),
         classes: usize,
     ) -> Result<Dataset> {
-        for (what, split) in [("training", &train), ("test", &test)] {
-            if split.pixels != rows * cols {
-                return Err(Error::Usage(format!(
-                    "{what} images have {} pixels; {rows}×{cols} images have {}",
-                    split.pixels,
-                    rows * cols
-                )));
-            }
-            if let Some(problem) = label_outside(&split.labels, classes) {
-                return Err(Error::Usage(format!("{what} {problem}")));
-            }
-        }
-        Ok(Dataset {
+        let layout = if rows == 1 && train.features.dtype() == Dtype::F32 {
+            Layout::Table
+        } else {
+            Layout::Planes
+        };
+        let ds = Dataset {
             dir: PathBuf::from(name),
             train,
             test,
             val: None,
             rows,
             cols,
+            channels: 1,
+            layout,
             classes,
-        })
+            class_names: None,
+        };
+        ds.check().map_err(|e| match e {
+            Error::Data { problem, .. } => Error::Usage(problem),
+            e => e,
+        })?;
+        Ok(ds)
     }
 
-    /// Pixels per image.
-    pub fn pixels(&self) -> usize {
-        self.rows * self.cols
+    /// Features per example.
+    pub fn width(&self) -> usize {
+        self.channels * self.rows * self.cols
+    }
+
+    /// The features' element type.
+    pub fn dtype(&self) -> Dtype {
+        self.train.features.dtype()
     }
 
     /// The split of that kind; the test split stands in for a validation split
@@ -142,46 +357,93 @@ impl Dataset {
         }
     }
 
+    /// Every split with its name, for checks and sizes.
+    pub fn splits(&self) -> impl Iterator<Item = (&'static str, &Split)> {
+        [
+            ("training", Some(&self.train)),
+            ("test", Some(&self.test)),
+            ("validation", self.val.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, s)| Some((name, s?)))
+    }
+
+    /// Checks what every reader guarantees: splits of the same width and element
+    /// type, labels below `classes`, class names (if any) one per class.
+    pub fn check(&self) -> Result<()> {
+        if !(2..=MAX_CLASSES).contains(&self.classes) {
+            return Err(Error::data(
+                &self.dir,
+                format!(
+                    "{} classes; between 2 and {MAX_CLASSES} are supported (labels are bytes)",
+                    self.classes
+                ),
+            ));
+        }
+        for (what, split) in self.splits() {
+            if split.width != self.width() {
+                return Err(Error::data(
+                    &self.dir,
+                    format!(
+                        "{what} examples have {} features; {}×{}×{} examples have {}",
+                        split.width,
+                        self.channels,
+                        self.rows,
+                        self.cols,
+                        self.width()
+                    ),
+                ));
+            }
+            if split.features.dtype() != self.dtype() {
+                return Err(Error::data(
+                    &self.dir,
+                    format!(
+                        "{what} features are {}, training features {}",
+                        split.features.dtype().name(),
+                        self.dtype().name()
+                    ),
+                ));
+            }
+            if let Some(problem) = label_outside(&split.labels, self.classes) {
+                return Err(Error::data(&self.dir, format!("{what} {problem}")));
+            }
+        }
+        if let Some(names) = &self.class_names {
+            if names.len() != self.classes {
+                return Err(Error::data(
+                    &self.dir,
+                    format!("{} class names for {} classes", names.len(), self.classes),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Holds out ⌈fraction·N⌉ training examples as the validation split: the
     /// training split is shuffled once with a stream of its own seeded by `seed`
     /// (so the split never depends on how training shuffles), and its last
     /// examples become the validation set. Not stratified: a class's share of the
     /// validation set varies by chance, as with PyTorch's `random_split`.
     pub fn hold_out_validation(&mut self, fraction: f64, seed: u64) -> Result<()> {
-        let n = self.train.len();
-        let held = (fraction * n as f64).ceil() as usize;
-        if !(fraction > 0.0 && fraction < 1.0) || held == 0 || held >= n {
-            return Err(Error::setting(
-                "val_split",
-                format!(
-                    "{fraction} must be above 0 and below 1, and leave examples on both sides of {n}"
-                ),
-            ));
-        }
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        crate::rng::Rng::new(seed ^ VALIDATION_STREAM).shuffle(&mut order);
-        let pick = |indices: &[u32]| Split {
-            images: indices
-                .iter()
-                .flat_map(|&i| self.train.image(i as usize).iter().copied())
-                .collect(),
-            labels: indices
-                .iter()
-                .map(|&i| self.train.labels[i as usize])
-                .collect(),
-            pixels: self.train.pixels,
-        };
-        let (keep, hold) = order.split_at(n - held);
-        let (train, val) = (pick(keep), pick(hold));
+        let (train, val) = self
+            .train
+            .hold_out(fraction, seed ^ VALIDATION_STREAM, "val_split")?;
         self.train = train;
         self.val = Some(val);
         Ok(())
     }
 }
 
+/// The most classes a data set may have: labels are bytes.
+pub const MAX_CLASSES: usize = 256;
+
 /// Mixed into the seed of the validation shuffle, so that it differs from the
 /// stream that initialises and shuffles training.
 const VALIDATION_STREAM: u64 = 0x7661_6c69_6461_7465;
+
+/// Mixed into the seed of `--test-split`'s shuffle, which must differ from both
+/// the validation and the training streams.
+const TEST_STREAM: u64 = 0x7465_7374_5f73_706c;
 
 /// Which split of a data set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,86 +456,202 @@ pub enum SplitKind {
     Val,
 }
 
-/// The four files of a data directory, by their standard names.
-const FILES: [(&str, &str); 4] = [
-    ("train-images", "idx3-ubyte"),
-    ("train-labels", "idx1-ubyte"),
-    ("t10k-images", "idx3-ubyte"),
-    ("t10k-labels", "idx1-ubyte"),
-];
-
-/// Finds `stem-suffix`, `stem.suffix`, each raw or `.gz`, in `dir`.
-fn find_file(dir: &Path, stem: &str, suffix: &str) -> Result<PathBuf> {
-    let names = [
-        format!("{stem}-{suffix}"),
-        format!("{stem}-{suffix}.gz"),
-        format!("{stem}.{suffix}"),
-        format!("{stem}.{suffix}.gz"),
-    ];
-    names
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            Error::data(
-                dir,
-                format!("no {} file (looked for {})", stem, names.join(", ")),
-            )
-        })
+/// The file formats `load` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A directory of MNIST-style IDX files.
+    Idx,
+    /// A directory of CIFAR-10 or CIFAR-100 binary batches.
+    Cifar,
+    /// A NumPy `.npz` archive with Keras's keys.
+    Npz,
+    /// A CSV table with a header row.
+    Csv,
 }
 
-/// True when `dir` looks like a data directory (it holds a training-image file).
-pub fn is_data_dir(dir: &Path) -> bool {
-    dir.is_dir() && find_file(dir, FILES[0].0, FILES[0].1).is_ok()
-}
-
-/// Reads one image/label pair and checks that they agree.
-fn load_split(
-    dir: &Path,
-    images: (&str, &str),
-    labels: (&str, &str),
-    classes: usize,
-) -> Result<(Split, usize, usize)> {
-    let img_path = find_file(dir, images.0, images.1)?;
-    let lbl_path = find_file(dir, labels.0, labels.1)?;
-    // Both headers first: a label file that disagrees with a 4 GiB image header is
-    // reported before any image is inflated.
-    let img = IdxFile::open(&img_path, 3)?;
-    let lbl = IdxFile::open(&lbl_path, 1)?;
-    let (n, rows, cols) = (img.dims[0], img.dims[1], img.dims[2]);
-    if n == 0 {
-        return Err(Error::data(&img_path, "holds no images"));
+impl Choice for Format {
+    const ALL: &'static [Self] = &[Format::Idx, Format::Cifar, Format::Npz, Format::Csv];
+    const WHAT: &'static str = "data format";
+    fn name(self) -> &'static str {
+        match self {
+            Format::Idx => "idx",
+            Format::Cifar => "cifar",
+            Format::Npz => "npz",
+            Format::Csv => "csv",
+        }
     }
-    if rows == 0 || cols == 0 {
-        return Err(Error::data(
-            &img_path,
-            format!("image size {rows}×{cols} is empty"),
+}
+
+/// How `load` reads a data set; the defaults read any format with its own classes.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// The format; None detects it from what the path is.
+    pub format: Option<Format>,
+    /// A separate test file (CSV).
+    pub test_data: Option<PathBuf>,
+    /// Hold out this fraction of a CSV's rows as the test split (seeded by `seed`).
+    pub test_split: Option<f64>,
+    /// The seed of `test_split`'s shuffle.
+    pub seed: u64,
+    /// The CSV column holding the labels (default: `label`, `target` or `class`,
+    /// else the last column).
+    pub label_column: Option<String>,
+    /// CIFAR-100: train on the 20 coarse labels instead of the 100 fine ones.
+    pub coarse_labels: bool,
+    /// The class count; None takes it from the data (its class names, else the
+    /// largest label + 1).
+    pub classes: Option<usize>,
+    /// Class names, overriding what the data says.
+    pub class_names: Option<Vec<String>>,
+}
+
+/// Reads the data set at `path` in any supported format (see `Format`), validated.
+pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
+    let format = match options.format {
+        Some(f) => f,
+        None => detect(path)?,
+    };
+    if format != Format::Csv {
+        for (flag, given) in [
+            ("test_data", options.test_data.is_some()),
+            ("test_split", options.test_split.is_some()),
+            ("label_column", options.label_column.is_some()),
+        ] {
+            if given {
+                return Err(Error::setting(
+                    flag,
+                    format!(
+                        "applies to CSV tables; {} is {} data with a test split of its own",
+                        path.display(),
+                        format.name()
+                    ),
+                ));
+            }
+        }
+    }
+    if options.coarse_labels && format != Format::Cifar {
+        return Err(Error::setting(
+            "label",
+            "coarse labels exist in CIFAR-100 only",
         ));
     }
-    if lbl.dims[0] != n {
+    let loaded = match format {
+        Format::Idx => idx::load_dir(path)?,
+        Format::Cifar => cifar::load_dir(path, options.coarse_labels)?,
+        Format::Npz => npz::load(path)?,
+        Format::Csv => table::load(path, options)?,
+    };
+    let mut ds = loaded.into_dataset(path, options)?;
+    if let (Some(fraction), Format::Csv) = (options.test_split, format) {
+        let (train, test) =
+            ds.train
+                .hold_out(fraction, options.seed ^ TEST_STREAM, "test_split")?;
+        ds.train = train;
+        ds.test = test;
+    }
+    ds.check()?;
+    Ok(ds)
+}
+
+/// What a reader found, before classes and names are settled.
+pub(crate) struct Loaded {
+    pub train: Split,
+    pub test: Split,
+    /// (channels, rows, cols).
+    pub shape: (usize, usize, usize),
+    pub layout: Layout,
+    /// The classes the format itself knows (CIFAR-10's 10), if it does.
+    pub classes: Option<usize>,
+    pub class_names: Option<Vec<String>>,
+}
+
+impl Loaded {
+    fn into_dataset(self, path: &Path, options: &LoadOptions) -> Result<Dataset> {
+        let names = options.class_names.clone().or(self.class_names);
+        let largest = self
+            .train
+            .labels
+            .iter()
+            .chain(&self.test.labels)
+            .copied()
+            .max()
+            .unwrap_or(0) as usize;
+        let classes = options
+            .classes
+            .or(names.as_ref().map(Vec::len))
+            .or(self.classes)
+            .unwrap_or((largest + 1).max(2));
+        let (channels, rows, cols) = self.shape;
+        let names = names.or_else(|| crate::checkpoint::class_names_for(path, classes));
+        if let (Some(n), Some(_)) = (&names, &options.class_names) {
+            if n.len() != classes {
+                return Err(Error::setting(
+                    "class_names",
+                    format!(
+                        "{} names for the {classes} classes of {}",
+                        n.len(),
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(Dataset {
+            dir: path.to_path_buf(),
+            train: self.train,
+            test: self.test,
+            val: None,
+            rows,
+            cols,
+            channels,
+            layout: self.layout,
+            classes,
+            class_names: names,
+        })
+    }
+}
+
+/// Reads a directory of MNIST-format IDX files whose labels are below `classes`.
+pub fn load_dir(dir: &Path, classes: usize) -> Result<Dataset> {
+    let options = LoadOptions {
+        format: Some(Format::Idx),
+        classes: Some(classes),
+        ..Default::default()
+    };
+    load(dir, &options)
+}
+
+/// True when `dir` is a directory of IDX files or CIFAR batches.
+pub fn is_data_dir(dir: &Path) -> bool {
+    idx::is_data_dir(dir) || cifar::is_data_dir(dir)
+}
+
+/// Which format `path` holds: a directory of IDX or CIFAR files, a zip archive
+/// (`.npz`), else a text table.
+fn detect(path: &Path) -> Result<Format> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        if idx::is_data_dir(path) {
+            return Ok(Format::Idx);
+        }
+        if cifar::is_data_dir(path) {
+            return Ok(Format::Cifar);
+        }
         return Err(Error::data(
-            &lbl_path,
+            path,
             format!(
-                "{} labels, but {} holds {n} images",
-                lbl.dims[0],
-                img_path.display()
+                "holds neither IDX files ({}) nor CIFAR batches (data_batch_1.bin…, train.bin)",
+                idx::expected_names()
             ),
         ));
     }
-    let lbl = lbl.read()?;
-    if let Some(problem) = label_outside(&lbl.data, classes) {
-        return Err(Error::data(&lbl_path, problem));
+    if npz::is_zip(path)? {
+        return Ok(Format::Npz);
     }
-    let split = Split {
-        images: img.read()?.data,
-        labels: lbl.data,
-        pixels: rows * cols,
-    };
-    Ok((split, rows, cols))
+    Ok(Format::Csv)
 }
 
 /// The first label not below `classes`, as a problem to report.
-fn label_outside(labels: &[u8], classes: usize) -> Option<String> {
+pub fn label_outside(labels: &[u8], classes: usize) -> Option<String> {
     let (i, l) = labels
         .iter()
         .enumerate()
@@ -281,28 +659,6 @@ fn label_outside(labels: &[u8], classes: usize) -> Option<String> {
     Some(format!(
         "label {l} of example {i} is outside the class range 0..{classes}"
     ))
-}
-
-/// Loads and validates a data directory. `classes` is the number of output classes
-/// every label must lie below (10 for MNIST and Fashion-MNIST).
-pub fn load_dir(dir: &Path, classes: usize) -> Result<Dataset> {
-    let (train, rows, cols) = load_split(dir, FILES[0], FILES[1], classes)?;
-    let (test, test_rows, test_cols) = load_split(dir, FILES[2], FILES[3], classes)?;
-    if (test_rows, test_cols) != (rows, cols) {
-        return Err(Error::data(
-            find_file(dir, FILES[2].0, FILES[2].1)?,
-            format!("test images are {test_rows}×{test_cols}, training images {rows}×{cols}"),
-        ));
-    }
-    Ok(Dataset {
-        dir: dir.to_path_buf(),
-        train,
-        test,
-        val: None,
-        rows,
-        cols,
-        classes,
-    })
 }
 
 /// Keeps the first `train` / `test` examples of each split (`--train-limit`,

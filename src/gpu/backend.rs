@@ -29,7 +29,7 @@ use super::softmax_xent::LossParams;
 use super::{dropout, gather, metrics, optimizer, reduce, softmax_xent};
 use crate::choice::Choice;
 use crate::cpu::DropoutStep;
-use crate::data::{Dataset, Split, SplitKind};
+use crate::data::{Dataset, Dtype, Split, SplitKind};
 use crate::error::{Error, Result};
 use crate::model::{Architecture, Loss};
 use crate::optimizer::{Optimizer, OptimizerState};
@@ -53,10 +53,15 @@ pub struct GpuOptions {
     /// Workgroups the adapter runs at once, which decides the matmul tile per shape;
     /// None uses `matmul::parallel_workers`.
     pub workers: Option<u32>,
+    /// Plan with at most this many bytes per storage binding (below the device's
+    /// limit): a split larger than that is streamed. None uses the device's limit.
+    pub binding_budget: Option<u64>,
 }
 
 pub struct GpuBackend {
     ctx: GpuContext,
+    /// The host's copy of the data, which streamed splits gather windows from.
+    data: Arc<Dataset>,
     arch: Architecture,
     opt: Optimizer,
     rec: Recorder,
@@ -194,90 +199,252 @@ impl ParamBuffers {
     }
 }
 
-/// One split resident on the device, with its gather bound twice: through the
-/// shuffled order (training) and in sequence (evaluation).
+/// One split on the device, its gather bound twice: through the shuffled order
+/// (training) and in sequence (evaluation). A split larger than a storage binding
+/// (or the planning budget, `GpuOptions::binding_budget`) is not resident but
+/// streamed through a `Window`.
 struct DeviceSplit {
     shuffled: Binding,
     sequential: Binding,
     len: usize,
-    pixels: usize,
+    width: usize,
+    floats: bool,
+    stream: Option<Window>,
+}
+
+/// The part of a streamed split on the device: examples gathered on the host in
+/// the order the steps take them, so that every batch, and every bit after it, is
+/// what the resident path computes. The host gathers the next window while the
+/// device trains on the current one; at most two are in flight.
+struct Window {
+    features: wgpu::Buffer,
+    labels: wgpu::Buffer,
+    /// Examples the window holds at most.
+    capacity: usize,
+    /// What it holds: (shuffled, first position, count).
+    holds: Option<(bool, usize, usize)>,
+    /// The epoch's order (training split), as the host knows it.
+    order: Vec<u32>,
+    /// The submission that read the previous window, waited for before the next fill.
+    in_flight: Option<wgpu::SubmissionIndex>,
+}
+
+/// What the splits share on the device: the gather kernel, the training order, a
+/// 0, 1, 2, … sequence, the input statistics, the batch it fills.
+struct SplitBindings<'a> {
+    gather: &'a Kernel,
+    order: &'a wgpu::Buffer,
+    sequence: &'a wgpu::Buffer,
+    norm: &'a wgpu::Buffer,
+    batch: &'a Activations,
 }
 
 impl DeviceSplit {
     fn new(
         ctx: &GpuContext,
         rec: &Recorder,
-        gather: &Kernel,
-        split: &Split,
-        name: &str,
-        [order, sequence]: [&wgpu::Buffer; 2],
-        batch: &Activations,
-    ) -> Self {
-        let images = storage_buffer_init(ctx, &format!("{name} images"), &split.images);
-        let labels: Vec<u32> = split.labels.iter().map(|&l| l as u32).collect();
-        let labels = storage_buffer_init(
-            ctx,
-            &format!("{name} labels"),
-            bytemuck::cast_slice(&labels),
-        );
+        shared: &SplitBindings,
+        (kind, split): (SplitKind, &Split),
+        plan: &StoragePlan,
+    ) -> Result<Self> {
+        let name = format!("{kind:?}").to_lowercase();
+        let row_bytes = split.width * split.features.dtype().size();
+        let resident = plan.holds(split.features.bytes()) && plan.holds(4 * split.len() as u64);
+        let (features, labels, stream) = if resident {
+            let labels: Vec<u32> = split.labels.iter().map(|&l| l as u32).collect();
+            let features =
+                storage_buffer_init(ctx, &format!("{name} features"), split.features.raw_bytes());
+            let labels = storage_buffer_init(
+                ctx,
+                &format!("{name} labels"),
+                bytemuck::cast_slice(&labels),
+            );
+            (features, labels, None)
+        } else {
+            let capacity = plan.window_rows(row_bytes).min(split.len());
+            if capacity < plan.batch_rows {
+                return Err(Error::Gpu(format!(
+                    "one batch of {} examples of {row_bytes} bytes exceeds the {} bytes a storage binding may hold; \
+                     use a smaller --batch-size, or --cpu",
+                    plan.batch_rows, plan.budget
+                )));
+            }
+            let features = storage_buffer(
+                ctx,
+                &format!("{name} window"),
+                (capacity * row_bytes) as u64,
+            );
+            let labels = storage_buffer(ctx, &format!("{name} window labels"), 4 * capacity as u64);
+            log::info!(
+                "the {name} split ({} bytes) exceeds the {} bytes planned per binding: streaming it {capacity} examples at a time",
+                split.features.bytes(),
+                plan.budget
+            );
+            let window = Window {
+                features: features.clone(),
+                labels: labels.clone(),
+                capacity,
+                holds: None,
+                order: Vec::new(),
+                in_flight: None,
+            };
+            (features, labels, Some(window))
+        };
         let bind = |order: &wgpu::Buffer| {
-            gather.bind(
+            let b = shared.batch;
+            shared.gather.bind(
                 ctx,
                 rec.arena(),
-                &[&images, &labels, order, &batch.acts[0], &batch.labels],
+                &[
+                    &features,
+                    &labels,
+                    order,
+                    shared.norm,
+                    &b.acts[0],
+                    &b.labels,
+                ],
             )
         };
-        DeviceSplit {
-            shuffled: bind(order),
-            sequential: bind(sequence),
+        Ok(DeviceSplit {
+            // A streamed split's window is always read in sequence.
+            shuffled: bind(if stream.is_some() {
+                shared.sequence
+            } else {
+                shared.order
+            }),
+            sequential: bind(shared.sequence),
             len: split.len(),
-            pixels: split.pixels,
-        }
+            width: split.width,
+            floats: split.features.dtype() == Dtype::F32,
+            stream,
+        })
     }
 
-    /// The training, test and (where there is one) validation splits, with the
-    /// `order` buffer the training gather reads and a shared 0, 1, 2, … sequence
-    /// for evaluation.
+    /// The training, test and (where there is one) validation splits.
     fn all(
         ctx: &GpuContext,
         rec: &Recorder,
-        gather: &Kernel,
+        shared: &SplitBindings,
         data: &Dataset,
-        order: &wgpu::Buffer,
-        batch: &Activations,
-    ) -> (Self, Self, Option<Self>) {
-        let longest = [Some(&data.train), Some(&data.test), data.val.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(Split::len)
-            .max()
-            .unwrap_or(0);
-        let sequence: Vec<u32> = (0..longest as u32).collect();
-        let sequence = storage_buffer_init(ctx, "sequence", bytemuck::cast_slice(&sequence));
-        let bind = |split: &Split, name: &str| {
-            Self::new(ctx, rec, gather, split, name, [order, &sequence], batch)
+        plan: &StoragePlan,
+    ) -> Result<(Self, Self, Option<Self>)> {
+        let bind =
+            |kind: SplitKind, split: &Split| Self::new(ctx, rec, shared, (kind, split), plan);
+        let val = match &data.val {
+            Some(v) => Some(bind(SplitKind::Val, v)?),
+            None => None,
         };
-        let val = data.val.as_ref().map(|v| bind(v, "validation"));
-        (bind(&data.train, "train"), bind(&data.test, "test"), val)
+        Ok((
+            bind(SplitKind::Train, &data.train)?,
+            bind(SplitKind::Test, &data.test)?,
+            val,
+        ))
+    }
+
+    /// A new epoch's order: a streamed split keeps it to gather windows by.
+    fn begin_epoch(&mut self, order: &[u32]) {
+        if let Some(w) = &mut self.stream {
+            w.order.clear();
+            w.order.extend_from_slice(order);
+            w.holds = None;
+        }
     }
 
     /// Gathers examples `start..start + len` (of the shuffled order, or in sequence)
-    /// into the input batch and its labels.
+    /// into the input batch and its labels; a streamed split first brings them into
+    /// its window when they are not there.
     fn record_gather(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         rec: &mut Recorder,
+        host: &Split,
         shuffled: bool,
         start: usize,
         len: usize,
-    ) {
-        let binding = if shuffled {
-            &self.shuffled
-        } else {
-            &self.sequential
+    ) -> Result<()> {
+        let (binding, first) = match &mut self.stream {
+            None if shuffled => (&self.shuffled, 0),
+            None => (&self.sequential, 0),
+            Some(w) => {
+                let first = match w.holds {
+                    Some((s, first, count))
+                        if s == shuffled && start >= first && start + len <= first + count =>
+                    {
+                        first
+                    }
+                    _ => w.fill(ctx, rec, host, shuffled, start)?,
+                };
+                (&self.sequential, first)
+            }
         };
-        let p = GatherParams::new(len, self.pixels, start);
+        let p = GatherParams::new(len, self.width, start - first, self.floats);
         rec.dispatch(ctx, binding, &p, p.workgroups());
+        Ok(())
+    }
+}
+
+impl Window {
+    /// Uploads the examples at positions `start..` (up to the capacity) and
+    /// returns `start`, the position of the window's first example.
+    fn fill(
+        &mut self,
+        ctx: &GpuContext,
+        rec: &mut Recorder,
+        host: &Split,
+        shuffled: bool,
+        start: usize,
+    ) -> Result<usize> {
+        let count = self.capacity.min(host.len() - start);
+        let positions: Vec<u32> = if shuffled {
+            self.order[start..start + count].to_vec()
+        } else {
+            (start as u32..(start + count) as u32).collect()
+        };
+        // Recorded work reads the window as it is now: it goes out first. Then wait
+        // for the work before it, so that at most two windows are in flight.
+        let submitted = rec.submit(ctx);
+        if let Some(previous) = self.in_flight.replace(submitted) {
+            ctx.wait_for(previous)?;
+        }
+        let part = host.select(&positions);
+        let mut bytes = part.features.raw_bytes().to_vec();
+        bytes.resize(bytes.len().next_multiple_of(4), 0);
+        ctx.queue.write_buffer(&self.features, 0, &bytes);
+        let labels: Vec<u32> = part.labels.iter().map(|&l| l as u32).collect();
+        ctx.queue
+            .write_buffer(&self.labels, 0, bytemuck::cast_slice(&labels));
+        self.holds = Some((shuffled, start, count));
+        Ok(start)
+    }
+}
+
+/// How much the backend puts in one storage binding: the device's limit, or less
+/// when the caller plans with a smaller budget (to test streaming with small data).
+struct StoragePlan {
+    budget: u64,
+    /// Rows of the largest batch, which a window must hold at least.
+    batch_rows: usize,
+}
+
+impl StoragePlan {
+    fn new(ctx: &GpuContext, options: &GpuOptions, batch_rows: usize) -> Self {
+        let lim = &ctx.limits;
+        let device = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
+        let budget = options.binding_budget.map_or(device, |b| b.min(device));
+        StoragePlan { budget, batch_rows }
+    }
+
+    /// Whether `bytes` may stay resident in one binding (the gather's u32 element
+    /// indices bound it too).
+    fn holds(&self, bytes: u64) -> bool {
+        bytes <= self.budget && bytes <= u32::MAX as u64
+    }
+
+    /// Examples of `row_bytes` per window: what one submit's steps take, within
+    /// the budget, so that streaming adds about one upload per submit.
+    fn window_rows(&self, row_bytes: usize) -> usize {
+        let fit = (self.budget / row_bytes.max(1) as u64).min(u32::MAX as u64) as usize;
+        fit.min(CHUNK_STEPS * self.batch_rows)
     }
 }
 
@@ -371,6 +538,7 @@ impl GpuBackend {
             params,
             batch_size,
             seed,
+            input,
         } = setup;
         // A batch never holds more than the training set, whatever the caller asked for.
         let (batch_size, max_batch) = batch_rows(batch_size, data.train.len());
@@ -393,8 +561,20 @@ impl GpuBackend {
             })
             .collect();
         let order = storage_buffer(&ctx, "order", f32_bytes(data.train.len()));
-        let (train, test, val) =
-            DeviceSplit::all(&ctx, &rec, &kernels.gather, &data, &order, &batch);
+        let longest = data.splits().map(|(_, s)| s.len()).max().unwrap_or(0);
+        let sequence: Vec<u32> = (0..longest as u32).collect();
+        let sequence = storage_buffer_init(&ctx, "sequence", bytemuck::cast_slice(&sequence));
+        let norm = [input.shift.as_slice(), input.scale.as_slice()].concat();
+        let norm = storage_buffer_init(&ctx, "input statistics", bytemuck::cast_slice(&norm));
+        let shared = SplitBindings {
+            gather: &kernels.gather,
+            order: &order,
+            sequence: &sequence,
+            norm: &norm,
+            batch: &batch,
+        };
+        let plan = StoragePlan::new(&ctx, options, max_batch);
+        let (train, test, val) = DeviceSplit::all(&ctx, &rec, &shared, &data, &plan)?;
         let metrics = MetricSlots::new(&ctx, &data);
         let head = LossHead::new(&ctx, arena, &kernels, &batch, &metrics, &arch);
         let p = &param_buffers;
@@ -407,6 +587,7 @@ impl GpuBackend {
         }
         ctx.wait()?;
         Ok(GpuBackend {
+            data,
             arch,
             opt,
             variant,
@@ -441,25 +622,27 @@ impl GpuBackend {
     /// and the metric sum into `slot` for one batch.
     fn record_forward_loss(
         &mut self,
-        split: SplitKind,
+        kind: SplitKind,
         shuffled: bool,
         start: usize,
         len: usize,
         slot: usize,
-    ) {
-        let split = match split {
-            SplitKind::Train => &self.train,
-            SplitKind::Test => &self.test,
-            SplitKind::Val => self.val.as_ref().unwrap_or(&self.test),
-        };
+    ) -> Result<()> {
         // Training batches (shuffled) run the step's dropout; evaluation none.
         let step = shuffled.then_some(self.dropout_step());
+        let host = self.data.split(kind);
+        let split = match kind {
+            SplitKind::Train => &mut self.train,
+            SplitKind::Test => &mut self.test,
+            SplitKind::Val => self.val.as_mut().unwrap_or(&mut self.test),
+        };
         let (ctx, rec) = (&self.ctx, &mut self.rec);
-        split.record_gather(ctx, rec, shuffled, start, len);
+        split.record_gather(ctx, rec, host, shuffled, start, len)?;
         for layer in &self.layers {
             layer.record_forward(ctx, rec, len, step);
         }
         self.head.record(ctx, rec, len, slot);
+        Ok(())
     }
 
     /// Records every layer's backward, last layer first, then the optimizer step.
@@ -525,6 +708,7 @@ impl Backend for GpuBackend {
         self.ctx
             .queue
             .write_buffer(&self.order, 0, bytemuck::cast_slice(order));
+        self.train.begin_epoch(order);
         self.step_in_epoch = 0;
         self.epoch_samples = 0;
         self.ctx.check()
@@ -538,7 +722,7 @@ impl Backend for GpuBackend {
         if slot > 0 && slot.is_multiple_of(CHUNK_STEPS) {
             self.rec.submit(&self.ctx);
         }
-        self.record_forward_loss(SplitKind::Train, true, start, len, slot);
+        self.record_forward_loss(SplitKind::Train, true, start, len, slot)?;
         self.record_backward_update(len);
         self.step_in_epoch += 1;
         self.epoch_samples += len;
@@ -554,7 +738,7 @@ impl Backend for GpuBackend {
         let mut slots = 0;
         for start in (0..n).step_by(EVAL_BATCH) {
             let len = EVAL_BATCH.min(n - start);
-            self.record_forward_loss(split, false, start, len, slots);
+            self.record_forward_loss(split, false, start, len, slots)?;
             slots += 1;
         }
         self.collect_metrics(slots, n)
@@ -567,7 +751,7 @@ impl Backend for GpuBackend {
         // Evaluation only: one read-back of the logits per batch is fine here.
         for start in (0..n).step_by(EVAL_BATCH) {
             let len = EVAL_BATCH.min(n - start);
-            self.record_forward_loss(split, false, start, len, 0);
+            self.record_forward_loss(split, false, start, len, 0)?;
             self.rec.submit(&self.ctx);
             let logits = read_f32(&self.ctx, &self.head.logits, len * classes)?;
             out.extend(logits.chunks_exact(classes).map(|z| argmax(z) as u8));
@@ -680,10 +864,10 @@ fn choose_variant(
 
 fn log_sizes(data: &Dataset, arch: &Architecture, opt: &Optimizer, max_batch: usize) {
     log::debug!(
-        "GPU buffers: train images {} B, test images {} B, parameters {} B (×{} with gradients and optimizer state), \
+        "GPU data: train features {} B, test features {} B, parameters {} B (×{} with gradients and optimizer state), \
          activations {} B per layer at most",
-        data.train.images.len(),
-        data.test.images.len(),
+        data.train.features.bytes(),
+        data.test.features.bytes(),
         4 * arch.param_count(),
         2 + opt.kind.state_arrays(),
         4 * arch.widest() * max_batch,
@@ -712,11 +896,6 @@ fn check_limits(
         }
         Ok(())
     };
-    fits("the training images".into(), data.train.images.len() as u64)?;
-    fits("the test images".into(), data.test.images.len() as u64)?;
-    if let Some(val) = &data.val {
-        fits("the validation images".into(), val.images.len() as u64)?;
-    }
     fits("the parameters".into(), arch.param_count() as u64 * 4)?;
     fits(
         format!(
@@ -725,14 +904,8 @@ fn check_limits(
         ),
         (arch.widest() * max_batch) as u64 * 4,
     )?;
-    // Byte offsets into the packed images are u32 in the shader.
-    for (name, split) in [("training", &data.train), ("test", &data.test)] {
-        if split.images.len() > u32::MAX as usize {
-            return Err(Error::Gpu(format!(
-                "the {name} images exceed 4 GiB; use --train-limit/--test-limit"
-            )));
-        }
-    }
+    // Example indices are u32 in the shader, and so are the sequence and order.
+    fits("the training order".into(), 4 * data.train.len() as u64)?;
     let max_groups = lim.max_compute_workgroups_per_dimension as usize;
     if batch_size > max_groups {
         return Err(Error::Gpu(format!(
@@ -753,12 +926,12 @@ fn check_limits(
         )));
     }
     let shared = 2048.max(variant.workgroup_bytes());
-    if lim.max_storage_buffers_per_shader_stage < 5
+    if lim.max_storage_buffers_per_shader_stage < 6
         || lim.max_compute_invocations_per_workgroup < 256
         || lim.max_compute_workgroup_storage_size < shared
     {
         return Err(Error::Gpu(format!(
-            "{} offers too little for the kernels (needs 5 storage buffers per stage, 256 invocations \
+            "{} offers too little for the kernels (needs 6 storage buffers per stage, 256 invocations \
              and {shared} bytes of workgroup memory per workgroup); use --cpu",
             ctx.info.name
         )));

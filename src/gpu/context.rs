@@ -217,9 +217,20 @@ impl GpuContext {
     }
 
     /// Submits one command buffer, counting it.
-    pub fn submit(&self, commands: wgpu::CommandBuffer) {
+    pub fn submit(&self, commands: wgpu::CommandBuffer) -> wgpu::SubmissionIndex {
         self.submits.fetch_add(1, Ordering::Relaxed);
-        self.queue.submit([commands]);
+        self.queue.submit([commands])
+    }
+
+    /// Waits until submission `index` has run, then reports any error.
+    pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for {}: {e}", self.info.name)))?;
+        self.check()
     }
 
     /// Maps `staging` (MAP_READ, filled by an already submitted copy), waits, and

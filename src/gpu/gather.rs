@@ -1,4 +1,4 @@
-//! Batch gather from the GPU-resident data set (shaders/gather.wgsl).
+//! Batch gather from the data set (or a window of it) on the GPU (shaders/gather.wgsl).
 
 use bytemuck::{Pod, Zeroable};
 
@@ -12,27 +12,27 @@ pub const SOURCE: &str = include_str!("../../shaders/gather.wgsl");
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
 pub struct GatherParams {
     pub batch: u32,
-    pub pixels: u32,
+    pub width: u32,
     pub start: u32,
-    pub _pad: u32,
+    pub floats: u32,
 }
 
 impl GatherParams {
-    pub fn new(batch: usize, pixels: usize, start: usize) -> Self {
+    pub fn new(batch: usize, width: usize, start: usize, floats: bool) -> Self {
         GatherParams {
             batch: batch as u32,
-            pixels: pixels as u32,
+            width: width as u32,
             start: start as u32,
-            _pad: 0,
+            floats: floats as u32,
         }
     }
 
     pub fn workgroups(&self) -> [u32; 3] {
-        [self.pixels.div_ceil(64), self.batch, 1]
+        [self.width.div_ceil(64), self.batch, 1]
     }
 }
 
-/// Bindings: images (packed u8), labels, order, x, y.
+/// Bindings: features (packed u8 or f32 bits), labels, order, norm (shift, scale), x, y.
 pub fn kernel(ctx: &GpuContext) -> Result<Kernel> {
     let module = shader_module(ctx, "gather.wgsl", SOURCE)?;
     Ok(Kernel::new::<GatherParams>(
@@ -40,6 +40,7 @@ pub fn kernel(ctx: &GpuContext) -> Result<Kernel> {
         &module,
         "gather_batch",
         &[
+            Access::Read,
             Access::Read,
             Access::Read,
             Access::Read,

@@ -306,12 +306,16 @@ impl Recorder {
 
     /// Uploads the recorded parameters and submits every recorded dispatch in one
     /// compute pass (wgpu orders dispatches in a pass with the barriers they need).
-    pub fn submit(&mut self, ctx: &GpuContext) {
-        self.submit_with(ctx, |_| {});
+    pub fn submit(&mut self, ctx: &GpuContext) -> wgpu::SubmissionIndex {
+        self.submit_with(ctx, |_| {})
     }
 
     /// Like `submit`, with extra commands (copies for read-back) after the pass.
-    pub fn submit_with(&mut self, ctx: &GpuContext, after: impl FnOnce(&mut wgpu::CommandEncoder)) {
+    pub fn submit_with(
+        &mut self,
+        ctx: &GpuContext,
+        after: impl FnOnce(&mut wgpu::CommandEncoder),
+    ) -> wgpu::SubmissionIndex {
         let started = Instant::now();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         if !self.pending.is_empty() {
@@ -338,7 +342,7 @@ impl Recorder {
             p.resolve(&mut enc, self.pending.len());
         }
         after(&mut enc);
-        ctx.submit(enc.finish());
+        let index = ctx.submit(enc.finish());
         self.submit_seconds += started.elapsed().as_secs_f64();
         self.staging.clear();
         match &mut self.profiler {
@@ -353,6 +357,7 @@ impl Recorder {
             }
             None => self.pending.clear(),
         }
+        index
     }
 
     pub fn is_empty(&self) -> bool {

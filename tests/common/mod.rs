@@ -74,11 +74,7 @@ pub fn synthetic_split(rng: &mut Rng, prototypes: &[Vec<u8>], n: usize, noise: i
             images.push((p as i32 + jitter).clamp(0, 255) as u8);
         }
     }
-    Split {
-        images,
-        labels,
-        pixels,
-    }
+    Split::new(images, labels, pixels).unwrap()
 }
 
 pub fn synthetic_dataset(
@@ -99,7 +95,10 @@ pub fn synthetic_dataset(
         val: None,
         rows: side,
         cols: side,
+        channels: 1,
+        layout: gpu_mlp::data::Layout::Planes,
         classes,
+        class_names: None,
     }
 }
 
@@ -109,7 +108,7 @@ pub fn write_idx_dir(dir: &Path, ds: &Dataset, gzip: bool) {
     let files = [
         (
             "train-images-idx3-ubyte",
-            encode_idx_u8(&[ds.train.len(), ds.rows, ds.cols], &ds.train.images),
+            encode_idx_u8(&[ds.train.len(), ds.rows, ds.cols], ds.train.features.as_u8().unwrap()),
         ),
         (
             "train-labels-idx1-ubyte",
@@ -117,7 +116,7 @@ pub fn write_idx_dir(dir: &Path, ds: &Dataset, gzip: bool) {
         ),
         (
             "t10k-images-idx3-ubyte",
-            encode_idx_u8(&[ds.test.len(), ds.rows, ds.cols], &ds.test.images),
+            encode_idx_u8(&[ds.test.len(), ds.rows, ds.cols], ds.test.features.as_u8().unwrap()),
         ),
         (
             "t10k-labels-idx1-ubyte",
@@ -187,6 +186,7 @@ pub fn train_run(
         params: arch.init_params(&mut rng),
         batch_size: batch,
         seed,
+        input: gpu_mlp::data::normalize::InputTransform::unit_bytes(arch.inputs()),
     };
     let mut backend: Box<dyn Backend> = match gpu {
         None => Box::new(gpu_mlp::cpu::CpuBackend::new(ds.clone(), setup).unwrap()),

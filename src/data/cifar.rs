@@ -1,0 +1,163 @@
+//! CIFAR-10 and CIFAR-100 in their binary form: records of label byte(s) and
+//! 3,072 pixel bytes (the red, green and blue 32×32 planes), in
+//! `data_batch_1.bin … data_batch_5.bin` + `test_batch.bin` (CIFAR-10) or
+//! `train.bin` + `test.bin` (CIFAR-100: a coarse then a fine label per record).
+//! Class names come from `batches.meta.txt`, `fine_label_names.txt` or
+//! `coarse_label_names.txt` where present.
+
+use std::path::{Path, PathBuf};
+
+use super::{Features, Layout, Loaded, Split};
+use crate::error::{Error, Result};
+use crate::files::read_bounded;
+
+const SIDE: usize = 32;
+const PIXELS: usize = 3 * SIDE * SIDE;
+/// Each file holds at most this much (CIFAR's own are 30 MB and 150 MB).
+const MAX_FILE_BYTES: u64 = 1 << 32;
+/// Class-name files are a few hundred bytes.
+const MAX_NAMES_BYTES: u64 = 1 << 20;
+
+/// Which CIFAR a directory holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Ten,
+    Hundred,
+}
+
+fn kind_of(dir: &Path) -> Option<Kind> {
+    if dir.join("data_batch_1.bin").is_file() {
+        Some(Kind::Ten)
+    } else if dir.join("train.bin").is_file() {
+        Some(Kind::Hundred)
+    } else {
+        None
+    }
+}
+
+/// True when `dir` holds CIFAR binary batches.
+pub fn is_data_dir(dir: &Path) -> bool {
+    dir.is_dir() && kind_of(dir).is_some()
+}
+
+/// Reads a CIFAR binary directory; `coarse` picks CIFAR-100's 20 superclasses.
+pub(crate) fn load_dir(dir: &Path, coarse: bool) -> Result<Loaded> {
+    let kind = kind_of(dir).ok_or_else(|| {
+        Error::data(
+            dir,
+            "no data_batch_1.bin (CIFAR-10) or train.bin (CIFAR-100)",
+        )
+    })?;
+    let (train_files, test_file, classes) = match kind {
+        Kind::Ten => {
+            if coarse {
+                return Err(Error::setting(
+                    "label",
+                    "coarse labels exist in CIFAR-100 only; this is CIFAR-10",
+                ));
+            }
+            let batches: Vec<PathBuf> = (1..=5)
+                .map(|i| dir.join(format!("data_batch_{i}.bin")))
+                .collect();
+            (batches, dir.join("test_batch.bin"), 10)
+        }
+        Kind::Hundred => (
+            vec![dir.join("train.bin")],
+            dir.join("test.bin"),
+            if coarse { 20 } else { 100 },
+        ),
+    };
+    // CIFAR-100 records carry (coarse, fine): the label byte is the first or second.
+    let (label_bytes, label_at) = match (kind, coarse) {
+        (Kind::Ten, _) => (1, 0),
+        (Kind::Hundred, true) => (2, 0),
+        (Kind::Hundred, false) => (2, 1),
+    };
+    let mut train = Split {
+        features: Features::U8(Vec::new()),
+        labels: Vec::new(),
+        width: PIXELS,
+    };
+    for file in &train_files {
+        append_records(&mut train, file, label_bytes, label_at, classes)?;
+    }
+    let mut test = Split {
+        features: Features::U8(Vec::new()),
+        labels: Vec::new(),
+        width: PIXELS,
+    };
+    append_records(&mut test, &test_file, label_bytes, label_at, classes)?;
+    let names_file = match (kind, coarse) {
+        (Kind::Ten, _) => "batches.meta.txt",
+        (Kind::Hundred, false) => "fine_label_names.txt",
+        (Kind::Hundred, true) => "coarse_label_names.txt",
+    };
+    Ok(Loaded {
+        train,
+        test,
+        shape: (3, SIDE, SIDE),
+        layout: Layout::Planes,
+        classes: Some(classes),
+        class_names: read_names(&dir.join(names_file), classes)?,
+    })
+}
+
+/// Appends the records of one batch file to `split`, checking the file is whole
+/// records and every label is in range.
+fn append_records(
+    split: &mut Split,
+    path: &Path,
+    label_bytes: usize,
+    label_at: usize,
+    classes: usize,
+) -> Result<()> {
+    let bytes = read_bounded(path, MAX_FILE_BYTES)?;
+    let record = label_bytes + PIXELS;
+    if bytes.is_empty() || bytes.len() % record != 0 {
+        return Err(Error::data(
+            path,
+            format!(
+                "{} bytes is not a whole number of {record}-byte records ({label_bytes} label byte(s) + {PIXELS} pixels)",
+                bytes.len()
+            ),
+        ));
+    }
+    let Features::U8(pixels) = &mut split.features else {
+        unreachable!("CIFAR splits are bytes")
+    };
+    pixels.reserve(bytes.len() / record * PIXELS);
+    for (i, r) in bytes.chunks_exact(record).enumerate() {
+        let label = r[label_at];
+        if label as usize >= classes {
+            return Err(Error::data(
+                path,
+                format!("label {label} of record {i} is outside the class range 0..{classes}"),
+            ));
+        }
+        split.labels.push(label);
+        pixels.extend_from_slice(&r[label_bytes..]);
+    }
+    Ok(())
+}
+
+/// One class name per non-empty line, when the file is there; it must name every class.
+fn read_names(path: &Path, classes: usize) -> Result<Option<Vec<String>>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = read_bounded(path, MAX_NAMES_BYTES)?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::data(path, "is not UTF-8 text"))?;
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if names.len() != classes {
+        return Err(Error::data(
+            path,
+            format!("{} class names for {classes} classes", names.len()),
+        ));
+    }
+    Ok(Some(names))
+}
