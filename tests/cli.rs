@@ -96,7 +96,7 @@ fn invalid_flags_exit_2_with_a_clear_message() {
     assert_fails(
         &gpu_mlp(&["train", "--cpu", "--data", "/nonexistent/dir"]),
         2,
-        "--data /nonexistent/dir: not a directory",
+        "--data /nonexistent/dir: no such file or directory",
     );
 }
 

@@ -140,7 +140,7 @@ fn in_memory_data_trains_and_bad_data_is_refused() {
     // Counts that disagree, labels outside the classes, sizes that disagree.
     let err = Split::new(vec![0; 15], vec![0], 16).unwrap_err();
     assert!(
-        err.to_string().contains("not 1 images of 16 pixels"),
+        err.to_string().contains("not 1 examples of 16 features"),
         "{err}"
     );
     let err =
@@ -150,7 +150,7 @@ fn in_memory_data_trains_and_bad_data_is_refused() {
         "{err}"
     );
     let err = Dataset::from_memory("mine", ds.train, ds.test, (4, 5), 3).unwrap_err();
-    assert!(err.to_string().contains("have 16 pixels"), "{err}");
+    assert!(err.to_string().contains("have 16 features"), "{err}");
 
     // A wrong image size for predict, a data set of the wrong shape for evaluate.
     let err = model.predict(&[0; 15]).unwrap_err();

@@ -343,6 +343,10 @@ pub fn expected_names() -> String {
 /// Loads and validates a data directory of IDX files (u8 images of any size,
 /// EMNIST's included).
 pub(crate) fn load_dir(dir: &Path) -> Result<Loaded> {
+    let label_files = [
+        find_file(dir, FILES[1].0, FILES[1].1)?,
+        find_file(dir, FILES[3].0, FILES[3].1)?,
+    ];
     let (train, rows, cols) = load_split(dir, FILES[0], FILES[1])?;
     let (test, test_rows, test_cols) = load_split(dir, FILES[2], FILES[3])?;
     if (test_rows, test_cols) != (rows, cols) {
@@ -358,5 +362,6 @@ pub(crate) fn load_dir(dir: &Path) -> Result<Loaded> {
         layout: Layout::Planes,
         classes: None,
         class_names: None,
+        label_files,
     })
 }

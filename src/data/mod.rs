@@ -563,6 +563,8 @@ pub(crate) struct Loaded {
     /// The classes the format itself knows (CIFAR-10's 10), if it does.
     pub classes: Option<usize>,
     pub class_names: Option<Vec<String>>,
+    /// Where the training and the test labels were read from, for messages.
+    pub label_files: [PathBuf; 2],
 }
 
 impl Loaded {
@@ -581,6 +583,11 @@ impl Loaded {
             .or(names.as_ref().map(Vec::len))
             .or(self.classes)
             .unwrap_or((largest + 1).max(2));
+        for (split, file) in [(&self.train, &self.label_files[0]), (&self.test, &self.label_files[1])] {
+            if let Some(problem) = label_outside(&split.labels, classes) {
+                return Err(Error::data(file, problem));
+            }
+        }
         let (channels, rows, cols) = self.shape;
         let names = names.or_else(|| crate::checkpoint::class_names_for(path, classes));
         if let (Some(n), Some(_)) = (&names, &options.class_names) {

@@ -76,6 +76,7 @@ pub(crate) fn load(path: &Path) -> Result<Loaded> {
         layout,
         classes: None,
         class_names: None,
+        label_files: [path.to_path_buf(), path.to_path_buf()],
     })
 }
 

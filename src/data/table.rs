@@ -69,6 +69,7 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
             .map_err(|e| Error::data(file, e.to_string()))
     };
     let width = train.width;
+    let test_file = test.as_ref().map_or(path, |(f, _)| *f).to_path_buf();
     let train_split = to_split(train, path)?;
     // With --test-split the caller holds the test rows out of the training split;
     // until then the test split is a placeholder sharing nothing.
@@ -83,6 +84,7 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
         layout: Layout::Table,
         classes: classes.names.as_ref().map(Vec::len),
         class_names: classes.names,
+        label_files: [path.to_path_buf(), test_file],
     })
 }
 
