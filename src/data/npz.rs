@@ -82,12 +82,16 @@ pub(crate) fn load(path: &Path) -> Result<Loaded> {
 
 /// (channels, rows, cols) and layout for an example of this shape: (H, W) a gray
 /// image, (H, W, C) with C of 1, 3 or 4 an interleaved image, (C, H, W) a planar
-/// one, anything else a row of features.
+/// one (where both could be meant, RGB channels decide), anything else a row of
+/// features.
 fn image_shape(example: &[usize]) -> ((usize, usize, usize), Layout) {
     let width: usize = example.iter().product();
     match *example {
         [h, w] => ((1, h, w), Layout::Planes),
-        [h, w, c] if matches!(c, 1 | 3 | 4) => ((c, h, w), Layout::Interleaved),
+        // (3, 4, 4) is read as three 4×4 planes, not as 4-channel pixels.
+        [h, w, c] if matches!(c, 1 | 3) || (c == 4 && !matches!(h, 1 | 3)) => {
+            ((c, h, w), Layout::Interleaved)
+        }
         [c, h, w] if matches!(c, 1 | 3 | 4) => ((c, h, w), Layout::Planes),
         _ => ((1, 1, width), Layout::Table),
     }

@@ -264,8 +264,8 @@ impl DeviceSplit {
             let capacity = plan.window_rows(row_bytes).min(split.len());
             if capacity < plan.batch_rows {
                 return Err(Error::Gpu(format!(
-                    "one batch of {} examples of {row_bytes} bytes exceeds the {} bytes a storage binding may hold; \
-                     use a smaller --batch-size, or --cpu",
+                    "one batch of {} examples of {row_bytes} bytes (the larger of --batch-size and the \
+                     evaluation batch of {EVAL_BATCH}) exceeds the {} bytes a storage binding may hold; use --cpu",
                     plan.batch_rows, plan.budget
                 )));
             }

@@ -178,6 +178,18 @@ pub fn train_run(
     seed: u64,
     gpu: Option<GpuContext>,
 ) -> (Vec<gpu_mlp::train::EpochReport>, Vec<f32>) {
+    let gpu = gpu.map(|ctx| (ctx, Default::default()));
+    train_run_with(ds, arch, opt, (batch, epochs, seed), gpu)
+}
+
+/// `train_run` with the GPU's options (a binding budget, a matmul variant).
+pub fn train_run_with(
+    ds: &std::sync::Arc<Dataset>,
+    arch: &gpu_mlp::model::Architecture,
+    opt: gpu_mlp::optimizer::Optimizer,
+    (batch, epochs, seed): (usize, usize, u64),
+    gpu: Option<(GpuContext, gpu_mlp::gpu::GpuOptions)>,
+) -> (Vec<gpu_mlp::train::EpochReport>, Vec<f32>) {
     use gpu_mlp::train::{train, Backend, Silent, TrainConfig, TrainSetup};
     let mut rng = Rng::new(seed);
     let setup = TrainSetup {
@@ -186,11 +198,16 @@ pub fn train_run(
         params: arch.init_params(&mut rng),
         batch_size: batch,
         seed,
-        input: gpu_mlp::data::normalize::InputTransform::unit_bytes(arch.inputs()),
+        input: gpu_mlp::data::normalize::InputTransform::fit(
+            gpu_mlp::data::normalize::Normalize::default_for(ds.dtype()),
+            &ds.train,
+        ),
     };
     let mut backend: Box<dyn Backend> = match gpu {
         None => Box::new(gpu_mlp::cpu::CpuBackend::new(ds.clone(), setup).unwrap()),
-        Some(ctx) => Box::new(gpu_mlp::gpu::GpuBackend::new(ctx, ds.clone(), setup).unwrap()),
+        Some((ctx, options)) => Box::new(
+            gpu_mlp::gpu::GpuBackend::with_options(ctx, ds.clone(), setup, &options).unwrap(),
+        ),
     };
     let cfg = TrainConfig {
         batch_size: batch,

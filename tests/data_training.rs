@@ -1,0 +1,236 @@
+//! Training on the new kinds of data: float features with their normalization on
+//! both paths and across a resume, splits streamed through the GPU in windows
+//! (bit-identical to resident ones), and every format from the command line:
+//! train, eval with class names, predict from PNG (gray and RGB) and CSV rows.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{gpu, gpu_mlp, ok, synthetic_dataset, temp_dir, train_run, train_run_with};
+use gpu_mlp::data::{Dataset, Features, Layout, Split};
+use gpu_mlp::gpu::GpuOptions;
+use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
+use gpu_mlp::rng::Rng;
+
+/// A float data set on a scale far from [0, 1] (so normalization matters): each
+/// class is a random prototype, each example its prototype plus noise.
+fn float_dataset(seed: u64, classes: usize, width: usize, n: (usize, usize)) -> Dataset {
+    let mut rng = Rng::new(seed);
+    let prototypes: Vec<Vec<f32>> = (0..classes)
+        .map(|_| (0..width).map(|j| 1000.0 * j as f32 + rng.below(2000) as f32).collect())
+        .collect();
+    let mut split = |n: usize| {
+        let labels: Vec<u8> = (0..n).map(|_| rng.below(classes as u64) as u8).collect();
+        let x = labels
+            .iter()
+            .flat_map(|&c| prototypes[c as usize].clone())
+            .map(|v| v + rng.below(200) as f32 - 100.0)
+            .collect::<Vec<f32>>();
+        Split::from_f32(x, labels, width).unwrap()
+    };
+    let (train, test) = (split(n.0), split(n.1));
+    Dataset::from_memory("floats", train, test, (1, width), classes).unwrap()
+}
+
+/// Writes a data set's splits as CSV tables with string labels.
+fn write_csv(ds: &Dataset, dir: &Path) -> (String, String) {
+    let names = ["alpha", "beta", "gamma", "delta"];
+    let table = |split: &Split, file: &str| {
+        let Features::F32(x) = &split.features else { panic!("floats expected") };
+        let header: Vec<String> = (0..split.width).map(|j| format!("f{j}")).collect();
+        let mut text = format!("{},kind\n", header.join(","));
+        for (row, &l) in x.chunks(split.width).zip(&split.labels) {
+            let values: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+            text += &format!("{},\"{}\"\n", values.join(","), names[l as usize]);
+        }
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    (table(&ds.train, "train.csv"), table(&ds.test, "test.csv"))
+}
+
+#[test]
+fn float_features_train_alike_on_both_paths() {
+    let ds = Arc::new(float_dataset(3, 3, 7, (90, 30)));
+    let arch = Architecture::new(7, &[6], 3, Activation::Tanh, Loss::CrossEntropy).unwrap();
+    let opt = Optimizer::new(OptimizerKind::Sgd, Some(0.1), 0.0);
+    // Unnormalized, features near 1000·j saturate tanh; standardized they train.
+    let (reports, _) = train_run(&ds, &arch, opt, 30, 20, 2, None);
+    let last = reports.last().unwrap();
+    assert!(last.test_accuracy.unwrap() > 0.9, "{last:?}");
+    let Some(ctx) = gpu() else { return };
+    let (cpu_reports, cpu) = train_run(&ds, &arch, opt, 30, 1, 2, None);
+    let (gpu_reports, gpu) = train_run(&ds, &arch, opt, 30, 1, 2, Some(ctx));
+    // Bit-identical inputs (same transform, same f32 operations); three steps of
+    // products that agree to the matmul rounding (gpu_training.rs's bound per step).
+    common::assert_close("params after an epoch", &gpu, &cpu, 1e-5, 1e-5);
+    assert_eq!(gpu_reports[0].test_accuracy, cpu_reports[0].test_accuracy);
+}
+
+#[test]
+fn streamed_splits_train_bit_identically_to_resident_ones() {
+    if gpu().is_none() {
+        return;
+    }
+    let opt = Optimizer::new(OptimizerKind::Adam, Some(0.01), 0.9);
+    // Examples of 64 bytes: 8×8 u8 images and 16 f32 features.
+    let bytes = Arc::new(synthetic_dataset(4, 4, 8, 1500, 1000));
+    let floats = Arc::new(float_dataset(5, 4, 16, (1500, 1000)));
+    for ds in [bytes, floats] {
+        let arch = Architecture::new(ds.width(), &[16], 4, Activation::Relu, Loss::CrossEntropy).unwrap();
+        let resident = train_run_with(&ds, &arch, opt, (20, 2, 9), Some((gpu().unwrap(), GpuOptions::default())));
+        // 40,000 bytes hold 625 examples, more than the largest (evaluation) batch
+        // of 500: both splits stream, the training one in three windows an epoch.
+        let budget = GpuOptions {
+            binding_budget: Some(40_000),
+            ..Default::default()
+        };
+        assert!(ds.train.features.bytes() > 40_000 && ds.test.features.bytes() > 40_000);
+        let streamed = train_run_with(&ds, &arch, opt, (20, 2, 9), Some((gpu().unwrap(), budget)));
+        let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&streamed.1), bits(&resident.1), "{:?} parameters", ds.dtype());
+        let figures = |r: &[gpu_mlp::train::EpochReport]| r.iter().map(|e| (e.train_loss, e.test_loss)).collect::<Vec<_>>();
+        assert_eq!(figures(&streamed.0), figures(&resident.0));
+    }
+}
+
+#[test]
+fn a_batch_larger_than_the_budget_is_refused_with_the_reason() {
+    let Some(ctx) = gpu() else { return };
+    let ds = Arc::new(synthetic_dataset(4, 4, 8, 700, 300));
+    let arch = Architecture::new(64, &[16], 4, Activation::Relu, Loss::CrossEntropy).unwrap();
+    let setup = gpu_mlp::train::TrainSetup {
+        params: arch.init_params(&mut Rng::new(1)),
+        input: gpu_mlp::data::normalize::InputTransform::unit_bytes(64),
+        arch,
+        opt: Optimizer::new(OptimizerKind::Sgd, None, 0.0),
+        batch_size: 100,
+        seed: 1,
+    };
+    let options = GpuOptions {
+        binding_budget: Some(2048),
+        ..Default::default()
+    };
+    let err = gpu_mlp::gpu::GpuBackend::with_options(ctx, ds, setup, &options)
+        .err()
+        .expect("a 32-example window cannot hold a batch");
+    assert!(err.to_string().contains("exceeds the 2048 bytes"), "{err}");
+    assert!(err.to_string().contains("evaluation batch"), "{err}");
+}
+
+#[test]
+fn csv_models_resume_exactly_and_predict_rows_with_class_names() {
+    let dir = temp_dir("csv_cli");
+    let ds = float_dataset(7, 3, 5, (120, 45));
+    let (train, test) = write_csv(&ds, &dir);
+    let model = |name: &str| dir.join(name).display().to_string();
+    let base = ["train", "--cpu", "--data", &train, "--test-data", &test, "--hidden", "8", "--batch-size", "16", "--optimizer", "adam", "--lr", "0.05", "-q"];
+    let two = model("two.safetensors");
+    ok(&[&base[..], &["--epochs", "2", "--save", &two]].concat());
+    let one = model("one.safetensors");
+    ok(&[&base[..], &["--epochs", "1", "--save", &one]].concat());
+    let resumed = model("resumed.safetensors");
+    ok(&[&base[..], &["--epochs", "1", "--resume", &one, "--save", &resumed]].concat());
+    // The same bytes: parameters, statistics (input.shift/scale) and metadata.
+    let tensors = |p: &str| gpu_mlp::checkpoint::Checkpoint::load(p.as_ref()).unwrap();
+    let (a, b) = (tensors(&two), tensors(&resumed));
+    assert_eq!((a.params, a.input.clone()), (b.params, b.input.clone()));
+    assert_eq!(a.input.kind, gpu_mlp::data::normalize::Normalize::Standard);
+    assert_eq!(a.class_names.as_deref().unwrap(), ["alpha", "beta", "gamma"]);
+
+    let eval = ok(&["eval", "--cpu", "--model", &two, "--data", &train, "--test-data", &test]);
+    assert!(eval.contains("gamma"), "{eval}");
+    let pred = ok(&["predict", "--model", &two, "--csv", &test, "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&pred).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 45);
+    let right = rows.iter().filter(|r| r["predicted"] == r["true"]).count();
+    assert!(right > 40, "{right}/45 right: {pred}");
+    assert!(rows[0]["name"].is_string());
+    // Rows without the label column are classified too; a PNG is refused.
+    let bare = dir.join("bare.csv");
+    let text = std::fs::read_to_string(&test).unwrap();
+    let stripped: String = text.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n").collect();
+    std::fs::write(&bare, stripped).unwrap();
+    let out = ok(&["predict", "--model", &two, "--csv", bare.to_str().unwrap()]);
+    assert!(out.contains("predicted:"), "{out}");
+    let refused = gpu_mlp(&["predict", "--model", &two, "x.png"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("give --csv FILE"), "{stderr}");
+    // --normalize on resume must agree with the checkpoint.
+    let clash = gpu_mlp(&[&base[..], &["--resume", &one, "--normalize", "unit"]].concat());
+    assert_eq!(clash.status.code(), Some(2));
+}
+
+/// An RGB PNG of 32×32 whose pixels are (r, g, b).
+fn write_rgb_png(path: &Path, rgb: [u8; 3]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut enc = png::Encoder::new(file, 32, 32);
+    enc.set_color(png::ColorType::Rgb);
+    let mut w = enc.write_header().unwrap();
+    w.write_image_data(&rgb.repeat(32 * 32)).unwrap();
+}
+
+#[test]
+fn cifar_models_predict_rgb_images_in_their_layout() {
+    let dir = temp_dir("cifar_cli");
+    let data = dir.join("cifar");
+    std::fs::create_dir_all(&data).unwrap();
+    // Class c is a solid colour: red, green or blue, with noise.
+    let mut rng = Rng::new(2);
+    let mut records = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| {
+                let c = (i % 3) as u8;
+                let mut r = vec![c];
+                for plane in 0..3u8 {
+                    r.extend((0..1024).map(|_| if plane == c { 200 } else { 30 } + rng.below(40) as u8));
+                }
+                r
+            })
+            .collect()
+    };
+    for b in 1..=5 {
+        std::fs::write(data.join(format!("data_batch_{b}.bin")), records(30)).unwrap();
+    }
+    std::fs::write(data.join("test_batch.bin"), records(30)).unwrap();
+    let names = "red green blue cat deer dog frog horse ship truck";
+    std::fs::write(data.join("batches.meta.txt"), names.replace(' ', "\n")).unwrap();
+    let model = dir.join("m.safetensors");
+    let m = model.to_str().unwrap();
+    let out = ok(&["train", "--cpu", "--data", data.to_str().unwrap(), "--epochs", "5", "--hidden", "8", "--batch-size", "10", "--save", m]);
+    assert!(out.contains("3×32×32"), "{out}");
+    let png = dir.join("green.png");
+    write_rgb_png(&png, [20, 220, 40]);
+    let pred = ok(&["predict", "--model", m, png.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&pred).unwrap();
+    assert_eq!(v[0]["name"], "green", "{pred}");
+    assert_eq!(gpu_mlp::checkpoint::Checkpoint::load(&model).unwrap().layout, Layout::Planes);
+}
+
+#[test]
+fn fashion_mnist_streamed_through_a_small_budget_gives_the_same_model() {
+    let (Some(data), Some(_)) = (common::fashion_mnist(), gpu()) else { return };
+    let dir = temp_dir("stream_cli");
+    let run = |budget: Option<&str>, name: &str| {
+        let path = dir.join(name);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gpu-mlp"));
+        cmd.args(["train", "--backend", "vulkan", "--epochs", "1", "--train-limit", "12000"])
+            .args(["--test-limit", "3000", "-q", "--data"])
+            .arg(&data)
+            .arg("--save")
+            .arg(&path);
+        if let Some(b) = budget {
+            cmd.env("GPU_MLP_BINDING_BUDGET", b);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read(path).unwrap()
+    };
+    // 12,000 images are 9.4 MB: a 2 MiB budget streams them in windows of 2,674.
+    assert_eq!(run(None, "resident.safetensors"), run(Some("2M"), "streamed.safetensors"));
+}
