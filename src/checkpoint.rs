@@ -114,15 +114,19 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
     "Ankle boot",
 ];
 
+/// Kuzushiji-MNIST's ten classes (the hiragana's romanizations), in label order.
+pub const KMNIST_CLASSES: [&str; 10] = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"];
+
 /// Class names for a data directory, when its name says which data set it is.
 pub fn class_names_for(dir: &Path, classes: usize) -> Option<Vec<String>> {
     let name = dir.to_string_lossy().to_lowercase();
-    (name.contains("fashion") && classes == 10).then(|| {
-        FASHION_MNIST_CLASSES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
-    })
+    let names = match name {
+        _ if classes != 10 => return None,
+        n if n.contains("fashion") => FASHION_MNIST_CLASSES,
+        n if n.contains("kmnist") => KMNIST_CLASSES,
+        _ => return None,
+    };
+    Some(names.iter().map(|s| s.to_string()).collect())
 }
 
 /// The history as stored: what each epoch learned, without its timing, so that two

@@ -1,6 +1,8 @@
-//! `gpu-mlp download mnist|fashion-mnist`: the four IDX files from a list of
-//! public mirrors, each verified against its known SHA-256 and written atomically,
-//! so that the cache only ever holds complete, verified files.
+//! `gpu-mlp download mnist|fashion-mnist|kmnist|cifar10|cifar100`: the files from
+//! a list of public mirrors, each verified against its known checksum (SHA-256, or
+//! the MD5 its publisher lists) and written atomically, so that the cache only ever
+//! holds complete, verified files. An archive (CIFAR's .tar.gz) is verified whole,
+//! then only its expected members are taken out of it.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -8,31 +10,65 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::time::Duration;
 
+use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::files::{replace_with, temp_path, Output};
 
-/// One file to fetch: its name, size in bytes and SHA-256.
+/// One file to fetch: its name, size in bytes and checksum.
 #[derive(Clone, Copy, Debug)]
 pub struct RemoteFile {
     /// File name on the mirrors.
     pub name: &'static str,
-    /// Size in bytes, checked before and after.
+    /// Size in bytes (a transfer of more than twice this is cut off).
     pub bytes: u64,
-    /// SHA-256 of the file, hex.
-    pub sha256: &'static str,
+    /// The file's checksum, hex.
+    pub checksum: Checksum,
 }
 
-/// A data set `gpu-mlp download` knows: its mirrors and its four files.
+/// A file's known checksum, lowercase hex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checksum {
+    /// SHA-256.
+    Sha256(&'static str),
+    /// MD5, where it is what the publisher lists (CIFAR).
+    Md5(&'static str),
+}
+
+/// Both digests of a file, computed as it arrives.
+struct Digests {
+    sha256: String,
+    md5: String,
+}
+
+impl Checksum {
+    fn expected(self) -> &'static str {
+        match self {
+            Checksum::Sha256(h) | Checksum::Md5(h) => h,
+        }
+    }
+
+    fn of(self, d: &Digests) -> &str {
+        match self {
+            Checksum::Sha256(_) => &d.sha256,
+            Checksum::Md5(_) => &d.md5,
+        }
+    }
+}
+
+/// A data set `gpu-mlp download` knows: its mirrors and its files.
 #[derive(Clone, Copy, Debug)]
 pub struct KnownDataset {
-    /// The name on the command line (`mnist`, `fashion-mnist`).
+    /// The name on the command line (`mnist`, `fashion-mnist`, …).
     pub name: &'static str,
     /// Base URLs, tried in order.
     pub mirrors: &'static [&'static str],
-    /// The four IDX files, train images first.
-    pub files: [RemoteFile; 4],
+    /// The files: four IDX files, or one archive.
+    pub files: &'static [RemoteFile],
+    /// For an archive, the members to take out of it (paths inside it), each
+    /// written into the directory under its own file name.
+    pub extract: &'static [&'static str],
 }
 
 /// MNIST's handwritten digits.
@@ -42,28 +78,37 @@ pub const MNIST: KnownDataset = KnownDataset {
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
     ],
-    files: [
+    files: &[
         RemoteFile {
             name: "train-images-idx3-ubyte.gz",
             bytes: 9_912_422,
-            sha256: "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            checksum: Checksum::Sha256(
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            ),
         },
         RemoteFile {
             name: "train-labels-idx1-ubyte.gz",
             bytes: 28_881,
-            sha256: "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            checksum: Checksum::Sha256(
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            ),
         },
         RemoteFile {
             name: "t10k-images-idx3-ubyte.gz",
             bytes: 1_648_877,
-            sha256: "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            checksum: Checksum::Sha256(
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            ),
         },
         RemoteFile {
             name: "t10k-labels-idx1-ubyte.gz",
             bytes: 4_542,
-            sha256: "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            checksum: Checksum::Sha256(
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            ),
         },
     ],
+    extract: &[],
 };
 
 /// Zalando's Fashion-MNIST.
@@ -73,37 +118,128 @@ pub const FASHION_MNIST: KnownDataset = KnownDataset {
         "https://fashion-mnist.s3.eu-central-1.amazonaws.com/",
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
     ],
-    files: [
+    files: &[
         RemoteFile {
             name: "train-images-idx3-ubyte.gz",
             bytes: 26_421_880,
-            sha256: "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            checksum: Checksum::Sha256(
+                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            ),
         },
         RemoteFile {
             name: "train-labels-idx1-ubyte.gz",
             bytes: 29_515,
-            sha256: "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            checksum: Checksum::Sha256(
+                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            ),
         },
         RemoteFile {
             name: "t10k-images-idx3-ubyte.gz",
             bytes: 4_422_102,
-            sha256: "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            checksum: Checksum::Sha256(
+                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            ),
         },
         RemoteFile {
             name: "t10k-labels-idx1-ubyte.gz",
             bytes: 5_148,
-            sha256: "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            checksum: Checksum::Sha256(
+                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            ),
         },
+    ],
+    extract: &[],
+};
+
+/// Kuzushiji-MNIST (ROIS-DS Center for Open Data in the Humanities), cursive
+/// Japanese characters in MNIST's format.
+pub const KMNIST: KnownDataset = KnownDataset {
+    name: "kmnist",
+    mirrors: &[
+        "https://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+        "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
+    ],
+    files: &[
+        RemoteFile {
+            name: "train-images-idx3-ubyte.gz",
+            bytes: 18_165_135,
+            checksum: Checksum::Sha256(
+                "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4",
+            ),
+        },
+        RemoteFile {
+            name: "train-labels-idx1-ubyte.gz",
+            bytes: 29_497,
+            checksum: Checksum::Sha256(
+                "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17",
+            ),
+        },
+        RemoteFile {
+            name: "t10k-images-idx3-ubyte.gz",
+            bytes: 3_041_136,
+            checksum: Checksum::Sha256(
+                "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5",
+            ),
+        },
+        RemoteFile {
+            name: "t10k-labels-idx1-ubyte.gz",
+            bytes: 5_120,
+            checksum: Checksum::Sha256(
+                "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c",
+            ),
+        },
+    ],
+    extract: &[],
+};
+
+/// CIFAR-10's binary version, from its authors' page (the MD5 they publish).
+pub const CIFAR10: KnownDataset = KnownDataset {
+    name: "cifar10",
+    mirrors: &["https://www.cs.toronto.edu/~kriz/"],
+    files: &[RemoteFile {
+        name: "cifar-10-binary.tar.gz",
+        bytes: 170_052_171,
+        checksum: Checksum::Md5("c32a1d4ab5d03f1284b67883e8d87530"),
+    }],
+    extract: &[
+        "cifar-10-batches-bin/data_batch_1.bin",
+        "cifar-10-batches-bin/data_batch_2.bin",
+        "cifar-10-batches-bin/data_batch_3.bin",
+        "cifar-10-batches-bin/data_batch_4.bin",
+        "cifar-10-batches-bin/data_batch_5.bin",
+        "cifar-10-batches-bin/test_batch.bin",
+        "cifar-10-batches-bin/batches.meta.txt",
     ],
 };
 
+/// CIFAR-100's binary version, from its authors' page (the MD5 they publish).
+pub const CIFAR100: KnownDataset = KnownDataset {
+    name: "cifar100",
+    mirrors: &["https://www.cs.toronto.edu/~kriz/"],
+    files: &[RemoteFile {
+        name: "cifar-100-binary.tar.gz",
+        bytes: 168_513_733,
+        checksum: Checksum::Md5("03b5dce01913d631647c71ecec9e9cb8"),
+    }],
+    extract: &[
+        "cifar-100-binary/train.bin",
+        "cifar-100-binary/test.bin",
+        "cifar-100-binary/fine_label_names.txt",
+        "cifar-100-binary/coarse_label_names.txt",
+    ],
+};
+
+/// Every data set `download` knows.
+pub const KNOWN: [KnownDataset; 5] = [MNIST, FASHION_MNIST, KMNIST, CIFAR10, CIFAR100];
+
 /// The data set of that name.
 pub fn known(name: &str) -> Option<KnownDataset> {
-    [MNIST, FASHION_MNIST].into_iter().find(|d| d.name == name)
+    KNOWN.into_iter().find(|d| d.name == name)
 }
 
-fn sha256_of(path: &Path) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
+fn digests_of(path: &Path) -> std::io::Result<Digests> {
+    let mut sha = Sha256::new();
+    let mut md5 = Md5::new();
     let mut f = File::open(path)?;
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -111,9 +247,13 @@ fn sha256_of(path: &Path) -> std::io::Result<String> {
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
+        sha.update(&buf[..n]);
+        md5.update(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(Digests {
+        sha256: hex(&sha.finalize()),
+        md5: hex(&md5.finalize()),
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -131,7 +271,7 @@ fn fetch(
     tmp: &Path,
     max_bytes: u64,
     stall: Duration,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<Digests, String> {
     let response = agent.get(url).call().map_err(|e| e.to_string())?;
     let status = response.status();
     if status != 200 {
@@ -139,7 +279,7 @@ fn fetch(
     }
     let chunks = read_in_background(response.into_body().into_reader());
     let mut out = File::create(tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    let mut hasher = Sha256::new();
+    let (mut sha, mut md5) = (Sha256::new(), Md5::new());
     let mut total = 0u64;
     loop {
         let chunk = match chunks.recv_timeout(stall) {
@@ -157,13 +297,17 @@ fn fetch(
         if total > max_bytes {
             return Err(format!("more than the expected {max_bytes} bytes"));
         }
-        hasher.update(&chunk);
+        sha.update(&chunk);
+        md5.update(&chunk);
         out.write_all(&chunk)
             .map_err(|e| format!("{}: {e}", tmp.display()))?;
     }
     out.sync_all()
         .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    Ok(hex(&hasher.finalize()))
+    Ok(Digests {
+        sha256: hex(&sha.finalize()),
+        md5: hex(&md5.finalize()),
+    })
 }
 
 /// Reads `body` on a thread of its own and hands over its chunks, so that the
@@ -211,8 +355,12 @@ pub fn fetch_files(
         .into();
     for file in files {
         let target = dir.join(file.name);
-        if target.is_file() && sha256_of(&target).map_err(|e| Error::io(&target, e))? == file.sha256
-        {
+        let present = target.is_file()
+            && file
+                .checksum
+                .of(&digests_of(&target).map_err(|e| Error::io(&target, e))?)
+                == file.checksum.expected();
+        if present {
             say(&format!("{}: present and verified", file.name));
             continue;
         }
@@ -234,14 +382,16 @@ pub fn fetch_files(
                 file.bytes.saturating_mul(2).max(1 << 20),
                 stall,
             ) {
-                Ok(sum) if sum == file.sha256 => {
+                Ok(sums) if file.checksum.of(&sums) == file.checksum.expected() => {
                     replace_with(&tmp, &target).map_err(|e| Error::io(&target, e))?;
                     done = true;
                     break;
                 }
-                Ok(sum) => {
-                    failures.push(format!("{url}: checksum {sum}, expected {}", file.sha256))
-                }
+                Ok(sums) => failures.push(format!(
+                    "{url}: checksum {}, expected {}",
+                    file.checksum.of(&sums),
+                    file.checksum.expected()
+                )),
                 Err(e) => failures.push(format!("{url}: {e}")),
             }
             if let Some(failure) = failures.last() {
@@ -258,6 +408,100 @@ pub fn fetch_files(
                 failures.join("; ")
             )));
         }
+    }
+    Ok(())
+}
+
+/// Makes sure `dir` holds `known`'s data: its files fetched and verified, and for
+/// an archive its members taken out (the archive is removed afterwards; a
+/// directory holding every member is left as it is).
+pub fn fetch_dataset(
+    dir: &Path,
+    mirrors: &[String],
+    known: &KnownDataset,
+    stall: Duration,
+    mut say: impl FnMut(&str),
+) -> Result<()> {
+    let member_name = |m: &str| m.rsplit('/').next().unwrap_or(m).to_string();
+    if !known.extract.is_empty()
+        && known
+            .extract
+            .iter()
+            .all(|m| dir.join(member_name(m)).is_file())
+    {
+        say(&format!("{}: present", known.name));
+        return Ok(());
+    }
+    fetch_files(dir, mirrors, known.files, stall, &mut say)?;
+    if known.extract.is_empty() {
+        return Ok(());
+    }
+    let archive = dir.join(known.files[0].name);
+    say(&format!(
+        "{}: extracting {} files",
+        known.files[0].name,
+        known.extract.len()
+    ));
+    extract_members(&archive, dir, known.extract)?;
+    fs::remove_file(&archive).map_err(|e| Error::io(&archive, e))
+}
+
+/// The largest member taken out of an archive (CIFAR's largest is 154 MB).
+const MAX_MEMBER_BYTES: u64 = 1 << 30;
+
+/// Writes the regular-file members `members` (paths inside the gzip-compressed tar
+/// `archive`) into `dir` under their own file names, each atomically; anything
+/// else in the archive (other files, links, absolute or `..` paths) is skipped.
+pub fn extract_members(archive: &Path, dir: &Path, members: &[&str]) -> Result<()> {
+    let file = File::open(archive).map_err(|e| Error::io(archive, e))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)));
+    let bad = |e: std::io::Error| Error::data(archive, format!("not a readable .tar.gz: {e}"));
+    let mut found = vec![false; members.len()];
+    for entry in tar.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let path = entry.path().map_err(bad)?.to_string_lossy().into_owned();
+        let Some(i) = members.iter().position(|m| *m == path) else {
+            continue;
+        };
+        if !entry.header().entry_type().is_file() || found[i] {
+            continue;
+        }
+        let size = entry.size();
+        if size > MAX_MEMBER_BYTES {
+            return Err(Error::data(archive, format!("{path} claims {size} bytes")));
+        }
+        let target = dir.join(path.rsplit('/').next().unwrap_or(&path));
+        let tmp = temp_path(&target);
+        let mut out = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let copied = std::io::copy(&mut (&mut entry).take(size), &mut out)
+            .and_then(|n| out.sync_all().map(|_| n));
+        match copied {
+            Ok(n) if n == size => replace_with(&tmp, &target).map_err(|e| Error::io(&target, e))?,
+            Ok(n) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::data(
+                    archive,
+                    format!("{path} ends after {n} of {size} bytes"),
+                ));
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::io(&target, e));
+            }
+        }
+        found[i] = true;
+    }
+    let missing: Vec<&str> = members
+        .iter()
+        .zip(&found)
+        .filter(|(_, &f)| !f)
+        .map(|(m, _)| *m)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::data(
+            archive,
+            format!("has no {}", missing.join(", ")),
+        ));
     }
     Ok(())
 }

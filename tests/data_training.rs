@@ -20,7 +20,11 @@ use gpu_mlp::rng::Rng;
 fn float_dataset(seed: u64, classes: usize, width: usize, n: (usize, usize)) -> Dataset {
     let mut rng = Rng::new(seed);
     let prototypes: Vec<Vec<f32>> = (0..classes)
-        .map(|_| (0..width).map(|j| 1000.0 * j as f32 + rng.below(2000) as f32).collect())
+        .map(|_| {
+            (0..width)
+                .map(|j| 1000.0 * j as f32 + rng.below(2000) as f32)
+                .collect()
+        })
         .collect();
     let mut split = |n: usize| {
         let labels: Vec<u8> = (0..n).map(|_| rng.below(classes as u64) as u8).collect();
@@ -39,7 +43,9 @@ fn float_dataset(seed: u64, classes: usize, width: usize, n: (usize, usize)) -> 
 fn write_csv(ds: &Dataset, dir: &Path) -> (String, String) {
     let names = ["alpha", "beta", "gamma", "delta"];
     let table = |split: &Split, file: &str| {
-        let Features::F32(x) = &split.features else { panic!("floats expected") };
+        let Features::F32(x) = &split.features else {
+            panic!("floats expected")
+        };
         let header: Vec<String> = (0..split.width).map(|j| format!("f{j}")).collect();
         let mut text = format!("{},kind\n", header.join(","));
         for (row, &l) in x.chunks(split.width).zip(&split.labels) {
@@ -81,8 +87,15 @@ fn streamed_splits_train_bit_identically_to_resident_ones() {
     let bytes = Arc::new(synthetic_dataset(4, 4, 8, 1500, 1000));
     let floats = Arc::new(float_dataset(5, 4, 16, (1500, 1000)));
     for ds in [bytes, floats] {
-        let arch = Architecture::new(ds.width(), &[16], 4, Activation::Relu, Loss::CrossEntropy).unwrap();
-        let resident = train_run_with(&ds, &arch, opt, (20, 2, 9), Some((gpu().unwrap(), GpuOptions::default())));
+        let arch =
+            Architecture::new(ds.width(), &[16], 4, Activation::Relu, Loss::CrossEntropy).unwrap();
+        let resident = train_run_with(
+            &ds,
+            &arch,
+            opt,
+            (20, 2, 9),
+            Some((gpu().unwrap(), GpuOptions::default())),
+        );
         // 40,000 bytes hold 625 examples, more than the largest (evaluation) batch
         // of 500: both splits stream, the training one in three windows an epoch.
         let budget = GpuOptions {
@@ -92,8 +105,17 @@ fn streamed_splits_train_bit_identically_to_resident_ones() {
         assert!(ds.train.features.bytes() > 40_000 && ds.test.features.bytes() > 40_000);
         let streamed = train_run_with(&ds, &arch, opt, (20, 2, 9), Some((gpu().unwrap(), budget)));
         let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&streamed.1), bits(&resident.1), "{:?} parameters", ds.dtype());
-        let figures = |r: &[gpu_mlp::train::EpochReport]| r.iter().map(|e| (e.train_loss, e.test_loss)).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&streamed.1),
+            bits(&resident.1),
+            "{:?} parameters",
+            ds.dtype()
+        );
+        let figures = |r: &[gpu_mlp::train::EpochReport]| {
+            r.iter()
+                .map(|e| (e.train_loss, e.test_loss))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(figures(&streamed.0), figures(&resident.0));
     }
 }
@@ -128,21 +150,53 @@ fn csv_models_resume_exactly_and_predict_rows_with_class_names() {
     let ds = float_dataset(7, 3, 5, (120, 45));
     let (train, test) = write_csv(&ds, &dir);
     let model = |name: &str| dir.join(name).display().to_string();
-    let base = ["train", "--cpu", "--data", &train, "--test-data", &test, "--hidden", "8", "--batch-size", "16", "--optimizer", "adam", "--lr", "0.05", "-q"];
+    let base = [
+        "train",
+        "--cpu",
+        "--data",
+        &train,
+        "--test-data",
+        &test,
+        "--hidden",
+        "8",
+        "--batch-size",
+        "16",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.05",
+        "-q",
+    ];
     let two = model("two.safetensors");
     ok(&[&base[..], &["--epochs", "2", "--save", &two]].concat());
     let one = model("one.safetensors");
     ok(&[&base[..], &["--epochs", "1", "--save", &one]].concat());
     let resumed = model("resumed.safetensors");
-    ok(&[&base[..], &["--epochs", "1", "--resume", &one, "--save", &resumed]].concat());
+    ok(&[
+        &base[..],
+        &["--epochs", "1", "--resume", &one, "--save", &resumed],
+    ]
+    .concat());
     // The same bytes: parameters, statistics (input.shift/scale) and metadata.
     let tensors = |p: &str| gpu_mlp::checkpoint::Checkpoint::load(p.as_ref()).unwrap();
     let (a, b) = (tensors(&two), tensors(&resumed));
     assert_eq!((a.params, a.input.clone()), (b.params, b.input.clone()));
     assert_eq!(a.input.kind, gpu_mlp::data::normalize::Normalize::Standard);
-    assert_eq!(a.class_names.as_deref().unwrap(), ["alpha", "beta", "gamma"]);
+    assert_eq!(
+        a.class_names.as_deref().unwrap(),
+        ["alpha", "beta", "gamma"]
+    );
 
-    let eval = ok(&["eval", "--cpu", "--model", &two, "--data", &train, "--test-data", &test]);
+    let eval = ok(&[
+        "eval",
+        "--cpu",
+        "--model",
+        &two,
+        "--data",
+        &train,
+        "--test-data",
+        &test,
+    ]);
     assert!(eval.contains("gamma"), "{eval}");
     let pred = ok(&["predict", "--model", &two, "--csv", &test, "--json"]);
     let rows: serde_json::Value = serde_json::from_str(&pred).unwrap();
@@ -154,7 +208,10 @@ fn csv_models_resume_exactly_and_predict_rows_with_class_names() {
     // Rows without the label column are classified too; a PNG is refused.
     let bare = dir.join("bare.csv");
     let text = std::fs::read_to_string(&test).unwrap();
-    let stripped: String = text.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n").collect();
+    let stripped: String = text
+        .lines()
+        .map(|l| l.rsplit_once(',').unwrap().0.to_string() + "\n")
+        .collect();
     std::fs::write(&bare, stripped).unwrap();
     let out = ok(&["predict", "--model", &two, "--csv", bare.to_str().unwrap()]);
     assert!(out.contains("predicted:"), "{out}");
@@ -188,7 +245,9 @@ fn cifar_models_predict_rgb_images_in_their_layout() {
                 let c = (i % 3) as u8;
                 let mut r = vec![c];
                 for plane in 0..3u8 {
-                    r.extend((0..1024).map(|_| if plane == c { 200 } else { 30 } + rng.below(40) as u8));
+                    r.extend(
+                        (0..1024).map(|_| if plane == c { 200 } else { 30 } + rng.below(40) as u8),
+                    );
                 }
                 r
             })
@@ -202,35 +261,70 @@ fn cifar_models_predict_rgb_images_in_their_layout() {
     std::fs::write(data.join("batches.meta.txt"), names.replace(' ', "\n")).unwrap();
     let model = dir.join("m.safetensors");
     let m = model.to_str().unwrap();
-    let out = ok(&["train", "--cpu", "--data", data.to_str().unwrap(), "--epochs", "5", "--hidden", "8", "--batch-size", "10", "--save", m]);
+    let out = ok(&[
+        "train",
+        "--cpu",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "5",
+        "--hidden",
+        "8",
+        "--batch-size",
+        "10",
+        "--save",
+        m,
+    ]);
     assert!(out.contains("3×32×32"), "{out}");
     let png = dir.join("green.png");
     write_rgb_png(&png, [20, 220, 40]);
     let pred = ok(&["predict", "--model", m, png.to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&pred).unwrap();
     assert_eq!(v[0]["name"], "green", "{pred}");
-    assert_eq!(gpu_mlp::checkpoint::Checkpoint::load(&model).unwrap().layout, Layout::Planes);
+    assert_eq!(
+        gpu_mlp::checkpoint::Checkpoint::load(&model)
+            .unwrap()
+            .layout,
+        Layout::Planes
+    );
 }
 
 #[test]
 fn fashion_mnist_streamed_through_a_small_budget_gives_the_same_model() {
-    let (Some(data), Some(_)) = (common::fashion_mnist(), gpu()) else { return };
+    let (Some(data), Some(_)) = (common::fashion_mnist(), gpu()) else {
+        return;
+    };
     let dir = temp_dir("stream_cli");
     let run = |budget: Option<&str>, name: &str| {
         let path = dir.join(name);
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gpu-mlp"));
-        cmd.args(["train", "--backend", "vulkan", "--epochs", "1", "--train-limit", "12000"])
-            .args(["--test-limit", "3000", "-q", "--data"])
-            .arg(&data)
-            .arg("--save")
-            .arg(&path);
+        cmd.args([
+            "train",
+            "--backend",
+            "vulkan",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "12000",
+        ])
+        .args(["--test-limit", "3000", "-q", "--data"])
+        .arg(&data)
+        .arg("--save")
+        .arg(&path);
         if let Some(b) = budget {
             cmd.env("GPU_MLP_BINDING_BUDGET", b);
         }
         let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::fs::read(path).unwrap()
     };
     // 12,000 images are 9.4 MB: a 2 MiB budget streams them in windows of 2,674.
-    assert_eq!(run(None, "resident.safetensors"), run(Some("2M"), "streamed.safetensors"));
+    assert_eq!(
+        run(None, "resident.safetensors"),
+        run(Some("2M"), "streamed.safetensors")
+    );
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{temp_dir, write_idx_dir};
-use gpu_mlp::download::{fetch_files, RemoteFile};
+use gpu_mlp::download::{fetch_dataset, fetch_files, Checksum, KnownDataset, RemoteFile};
 
 /// The stall timeout the tests use: long for a loopback transfer, short for a test.
 const STALL: std::time::Duration = std::time::Duration::from_millis(700);
@@ -125,7 +125,7 @@ fn dataset(name: &str) -> (Vec<(String, Vec<u8>)>, Vec<RemoteFile>) {
         specs.push(RemoteFile {
             name: Box::leak(name.clone().into_boxed_str()),
             bytes: bytes.len() as u64,
-            sha256: Box::leak(sha.into_boxed_str()),
+            checksum: Checksum::Sha256(Box::leak(sha.into_boxed_str())),
         });
         files.push((name, bytes));
     }
@@ -272,10 +272,112 @@ fn the_cli_reports_unreachable_mirrors_and_data_names_resolve_to_the_cache() {
         String::from_utf8_lossy(&out.stdout).contains(&cache.join("mnist").display().to_string())
     );
     let out = Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
-        .args(["download", "cifar10"])
+        .args(["download", "emnist"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kmnist, cifar10, cifar100"));
+
+    // KMNIST's pinned checksums refuse files that are not KMNIST's.
+    let out = Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+        .args(["download", "kmnist", "--dir", dir.to_str().unwrap()])
+        .args(["--mirror", &format!("{base}/good/")])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("checksum") && stderr.contains("51467d22"),
+        "{stderr}"
+    );
+    assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
+}
+
+/// A CIFAR-10-style .tar.gz of `records` per batch, with members that must not be
+/// extracted: a path escaping the directory, a symbolic link, an unrelated file.
+fn cifar_archive(records: usize) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, path, data).unwrap();
+    };
+    let batch: Vec<u8> = (0..records)
+        .flat_map(|i| std::iter::once((i % 10) as u8).chain((0..3072).map(move |p| (p + i) as u8)))
+        .collect();
+    for b in 1..=5 {
+        add(&format!("cifar-10-batches-bin/data_batch_{b}.bin"), &batch);
+    }
+    add("cifar-10-batches-bin/test_batch.bin", &batch);
+    add(
+        "cifar-10-batches-bin/batches.meta.txt",
+        b"a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n",
+    );
+    add("cifar-10-batches-bin/readme.html", b"<html>");
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_cksum();
+    tar.append_link(&mut h, "cifar-10-batches-bin/link", "/etc/passwd")
+        .unwrap();
+    let raw = tar.into_inner().unwrap();
+    common::gzip_bytes(&raw)
+}
+
+#[test]
+fn an_archive_is_verified_by_md5_and_only_its_members_are_extracted() {
+    use md5::{Digest, Md5};
+    let archive = cifar_archive(20);
+    let md5: String = Md5::digest(&archive)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (base, requests) = serve(vec![("cifar-10-binary.tar.gz".into(), archive.clone())]);
+    let known = KnownDataset {
+        name: "cifar10",
+        mirrors: &[],
+        files: Box::leak(Box::new([RemoteFile {
+            name: "cifar-10-binary.tar.gz",
+            bytes: archive.len() as u64,
+            checksum: Checksum::Md5(Box::leak(md5.into_boxed_str())),
+        }])),
+        extract: gpu_mlp::download::CIFAR10.extract,
+    };
+    let dir = temp_dir("dl_archive");
+    let mirrors = [format!("{base}/missing/"), format!("{base}/good/")];
+    fetch_dataset(&dir, &mirrors, &known, STALL, |_| {}).unwrap();
+    let mut want: Vec<String> = known
+        .extract
+        .iter()
+        .map(|m| m.rsplit('/').next().unwrap().to_string())
+        .collect();
+    want.sort();
+    assert_eq!(
+        entries(&dir),
+        want,
+        "only the members, and no archive, are left"
+    );
+    let ds = gpu_mlp::data::load(&dir, &Default::default()).unwrap();
+    assert_eq!(
+        (
+            ds.train.len(),
+            ds.channels,
+            ds.class_names.unwrap()[9].as_str()
+        ),
+        (100, 3, "j")
+    );
+    // A second run finds the files and fetches nothing.
+    let before = requests.load(Ordering::SeqCst);
+    fetch_dataset(&dir, &mirrors, &known, STALL, |_| {}).unwrap();
+    assert_eq!(requests.load(Ordering::SeqCst), before);
+
+    // A corrupted archive fails its checksum; nothing is left behind.
+    let dir = temp_dir("dl_archive_bad");
+    let err = fetch_dataset(&dir, &[format!("{base}/bad/")], &known, STALL, |_| {}).unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+    assert!(entries(&dir).is_empty(), "{:?}", entries(&dir));
 }
 
 #[test]

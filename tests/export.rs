@@ -97,7 +97,10 @@ fn onnxruntime_reproduces_evals_logits_and_accuracy() {
         ok(&["export", "--model", m, "--onnx", o]);
         let checkpoint = Checkpoint::load(&model).unwrap();
         let logits = dir.join("z.f32");
-        write_f32(&logits, &reference_logits(&checkpoint, ds.test.features.as_u8().unwrap()));
+        write_f32(
+            &logits,
+            &reference_logits(&checkpoint, ds.test.features.as_u8().unwrap()),
+        );
         let eval: serde_json::Value =
             serde_json::from_str(&ok(&["eval", "--cpu", "--data", d, "--model", m, "--json"]))
                 .unwrap();

@@ -21,7 +21,9 @@ fn load_with(path: &Path, options: LoadOptions) -> gpu_mlp::Result<gpu_mlp::Data
 
 #[track_caller]
 fn refused(result: gpu_mlp::Result<gpu_mlp::Dataset>, needles: &[&str]) -> String {
-    let msg = result.expect_err("the reader accepted bad data").to_string();
+    let msg = result
+        .expect_err("the reader accepted bad data")
+        .to_string();
     for n in needles {
         assert!(msg.contains(n), "{msg:?} does not say {n:?}");
     }
@@ -36,7 +38,10 @@ fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
         [n] => format!("({n},)"),
         s => format!(
             "({})",
-            s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            s.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
@@ -75,7 +80,12 @@ fn le<T: Copy, const N: usize>(values: &[T], to: impl Fn(T) -> [u8; N]) -> Vec<u
 fn keras_npz(path: &Path, shape: &[usize], x: (&str, &dyn Fn(usize) -> Vec<u8>), deflate: bool) {
     let (descr, example) = x;
     let (n_train, n_test) = (6, 4);
-    let labels = |n: usize| le(&(0..n as i64).map(|i| i % 3).collect::<Vec<_>>(), i64::to_le_bytes);
+    let labels = |n: usize| {
+        le(
+            &(0..n as i64).map(|i| i % 3).collect::<Vec<_>>(),
+            i64::to_le_bytes,
+        )
+    };
     let xs = |n: usize, from: usize| (from..from + n).flat_map(example).collect::<Vec<u8>>();
     let dims = |n: usize| [&[n][..], shape].concat();
     write_npz(
@@ -100,23 +110,52 @@ fn npz_round_trips_every_feature_dtype_stored_and_deflated() {
         keras_npz(&path, &[2, 3], ("|u1", &example), deflate);
         let ds = load(&path).unwrap();
         assert_eq!((ds.rows, ds.cols, ds.channels, ds.classes), (2, 3, 1, 3));
-        assert_eq!(ds.train.features.as_u8().unwrap()[width..2 * width], [7, 8, 9, 10, 11, 12]);
+        assert_eq!(
+            ds.train.features.as_u8().unwrap()[width..2 * width],
+            [7, 8, 9, 10, 11, 12]
+        );
         assert_eq!(ds.test.labels, [0, 1, 2, 0]);
 
         let value = |i: usize, j: usize| i as f64 * 0.5 - j as f64 * 0.25;
         type Encode = Box<dyn Fn(usize) -> Vec<u8>>;
         let encodings: [(&str, Encode); 4] = [
-            ("<f4", Box::new(move |i| (0..width).flat_map(|j| (value(i, j) as f32).to_le_bytes()).collect())),
-            (">f4", Box::new(move |i| (0..width).flat_map(|j| (value(i, j) as f32).to_be_bytes()).collect())),
-            ("<f8", Box::new(move |i| (0..width).flat_map(|j| value(i, j).to_le_bytes()).collect())),
-            ("<i4", Box::new(move |i| (0..width).flat_map(|j| ((i * 10 + j) as i32 - 20).to_le_bytes()).collect())),
+            (
+                "<f4",
+                Box::new(move |i| {
+                    (0..width)
+                        .flat_map(|j| (value(i, j) as f32).to_le_bytes())
+                        .collect()
+                }),
+            ),
+            (
+                ">f4",
+                Box::new(move |i| {
+                    (0..width)
+                        .flat_map(|j| (value(i, j) as f32).to_be_bytes())
+                        .collect()
+                }),
+            ),
+            (
+                "<f8",
+                Box::new(move |i| (0..width).flat_map(|j| value(i, j).to_le_bytes()).collect()),
+            ),
+            (
+                "<i4",
+                Box::new(move |i| {
+                    (0..width)
+                        .flat_map(|j| ((i * 10 + j) as i32 - 20).to_le_bytes())
+                        .collect()
+                }),
+            ),
         ];
         for (descr, bytes) in &encodings {
             let path = dir.join(format!("floats_{deflate}_{}.npz", &descr[1..]));
             keras_npz(&path, &[width], (descr, bytes.as_ref()), deflate);
             let ds = load(&path).unwrap();
             assert_eq!(ds.layout, Layout::Table, "{descr}");
-            let Features::F32(x) = &ds.train.features else { panic!("{descr}: not floats") };
+            let Features::F32(x) = &ds.train.features else {
+                panic!("{descr}: not floats")
+            };
             let want: Vec<f32> = match *descr {
                 "<i4" => (0..width).map(|j| (10 + j) as f32 - 20.0).collect(),
                 _ => (0..width).map(|j| value(1, j) as f32).collect(),
@@ -144,7 +183,12 @@ fn npz_image_layouts_and_label_dtypes_are_recognised() {
         let y = npy(descr, &[n, 1], &labels);
         write_npz(
             &path,
-            &[("x_train", x(&shape)), ("y_train", y.clone()), ("x_test", x(&shape)), ("y_test", y)],
+            &[
+                ("x_train", x(&shape)),
+                ("y_train", y.clone()),
+                ("x_test", x(&shape)),
+                ("y_test", y),
+            ],
             true,
         );
         let ds = load(&path).unwrap();
@@ -152,7 +196,10 @@ fn npz_image_layouts_and_label_dtypes_are_recognised() {
             true => Layout::Interleaved,
             false => Layout::Planes,
         };
-        assert_eq!((ds.channels, ds.rows, ds.cols, ds.layout), (3, side, side, layout));
+        assert_eq!(
+            (ds.channels, ds.rows, ds.cols, ds.layout),
+            (3, side, side, layout)
+        );
         assert_eq!(ds.train.labels, [0, 1, 2, 1, 0]);
     }
 }
@@ -164,14 +211,31 @@ fn hostile_npz_files_are_refused_by_name() {
     let good_x = npy("|u1", &[2, 4], &[1; 8]);
     let write = |name: &str, x: Vec<u8>, y: Vec<u8>| {
         let path = dir.join(name);
-        write_npz(&path, &[("x_train", x.clone()), ("y_train", y.clone()), ("x_test", x), ("y_test", y)], false);
+        write_npz(
+            &path,
+            &[
+                ("x_train", x.clone()),
+                ("y_train", y.clone()),
+                ("x_test", x),
+                ("y_test", y),
+            ],
+            false,
+        );
         path
     };
     // The shape claims more than the data holds (and more than memory).
-    let p = write("lies.npz", npy("|u1", &[2, 1 << 40], &[1; 8]), good_y.clone());
+    let p = write(
+        "lies.npz",
+        npy("|u1", &[2, 1 << 40], &[1; 8]),
+        good_y.clone(),
+    );
     refused(load(&p), &["lies.npz", "x_train", "bytes of data follow"]);
     // Overflowing dimensions.
-    let p = write("overflow.npz", npy("|u1", &[usize::MAX / 2, 4], &[1; 8]), good_y.clone());
+    let p = write(
+        "overflow.npz",
+        npy("|u1", &[usize::MAX / 2, 4], &[1; 8]),
+        good_y.clone(),
+    );
     refused(load(&p), &["overflow.npz", "x_train"]);
     // A header length past the entry, and a header larger than numpy ever writes.
     let mut long = npy("|u1", &[2, 4], &[1; 8]);
@@ -179,19 +243,35 @@ fn hostile_npz_files_are_refused_by_name() {
     let p = write("header.npz", long, good_y.clone());
     refused(load(&p), &["header.npz", "header claims 60000 bytes"]);
     // Float labels, complex features, structured dtypes, a missing key, labels > 255.
-    let p = write("flabels.npz", good_x.clone(), npy("<f4", &[2], &le(&[0f32, 1.0], f32::to_le_bytes)));
+    let p = write(
+        "flabels.npz",
+        good_x.clone(),
+        npy("<f4", &[2], &le(&[0f32, 1.0], f32::to_le_bytes)),
+    );
     refused(load(&p), &["flabels.npz", "y_train holds floats"]);
     let p = write("complex.npz", npy("<c8", &[2, 1], &[0; 16]), good_y.clone());
     refused(load(&p), &["complex.npz", "dtype"]);
-    let p = write("biglabel.npz", good_x.clone(), npy("<i8", &[2], &le(&[0i64, 300], i64::to_le_bytes)));
+    let p = write(
+        "biglabel.npz",
+        good_x.clone(),
+        npy("<i8", &[2], &le(&[0i64, 300], i64::to_le_bytes)),
+    );
     refused(load(&p), &["biglabel.npz", "label 300"]);
     let p = dir.join("nokey.npz");
     write_npz(&p, &[("x_train", good_x.clone())], true);
     refused(load(&p), &["nokey.npz", "no array \"y_train\""]);
     // Labels that do not match the examples, NaN features.
-    let p = write("count.npz", good_x.clone(), npy("<i8", &[3], &le(&[0i64, 1, 0], i64::to_le_bytes)));
+    let p = write(
+        "count.npz",
+        good_x.clone(),
+        npy("<i8", &[3], &le(&[0i64, 1, 0], i64::to_le_bytes)),
+    );
     refused(load(&p), &["count.npz", "y_train has shape [3]"]);
-    let p = write("nan.npz", npy("<f4", &[2, 1], &le(&[0f32, f32::NAN], f32::to_le_bytes)), good_y.clone());
+    let p = write(
+        "nan.npz",
+        npy("<f4", &[2, 1], &le(&[0f32, f32::NAN], f32::to_le_bytes)),
+        good_y.clone(),
+    );
     refused(load(&p), &["nan.npz", "finite"]);
     // Truncated archives, and a file that is not an archive at all (read as a CSV).
     let bytes = std::fs::read(write("whole.npz", good_x.clone(), good_y.clone())).unwrap();
@@ -211,7 +291,12 @@ fn a_zip_bomb_stops_at_the_size_its_directory_claims() {
     let path = dir.join("bomb.npz");
     write_npz(
         &path,
-        &[("x_train", npy("|u1", &[2, 1], &[1, 2])), ("y_train", y.clone()), ("x_test", big), ("y_test", y)],
+        &[
+            ("x_train", npy("|u1", &[2, 1], &[1, 2])),
+            ("y_train", y.clone()),
+            ("x_test", big),
+            ("y_test", y),
+        ],
         true,
     );
     let mut bytes = std::fs::read(&path).unwrap();
@@ -248,7 +333,10 @@ fn csv_reads_quotes_string_labels_and_label_columns() {
         &dir.join("train.csv"),
         "\"width, cm\",species,height\n1.5,\"setosa\",2\n 2.5 ,virginica,3e0\n-1,versicolor,4\n0,setosa,5\n",
     );
-    let test = write(&dir.join("test.csv"), "\"width, cm\",species,height\n7,virginica,8\n");
+    let test = write(
+        &dir.join("test.csv"),
+        "\"width, cm\",species,height\n7,virginica,8\n",
+    );
     let options = || LoadOptions {
         test_data: Some(test.clone()),
         label_column: Some("species".into()),
@@ -257,42 +345,112 @@ fn csv_reads_quotes_string_labels_and_label_columns() {
     let ds = load_with(&train, options()).unwrap();
     assert_eq!(ds.dtype(), Dtype::F32);
     assert_eq!((ds.layout, ds.width(), ds.classes), (Layout::Table, 2, 3));
-    assert_eq!(ds.class_names.as_deref().unwrap(), ["setosa", "versicolor", "virginica"]);
+    assert_eq!(
+        ds.class_names.as_deref().unwrap(),
+        ["setosa", "versicolor", "virginica"]
+    );
     assert_eq!(ds.train.labels, [0, 2, 1, 0]);
-    assert_eq!(ds.train.features, Features::F32(vec![1.5, 2.0, 2.5, 3.0, -1.0, 4.0, 0.0, 5.0]));
-    assert_eq!((ds.test.labels.as_slice(), &ds.test.features), (&[2u8][..], &Features::F32(vec![7.0, 8.0])));
+    assert_eq!(
+        ds.train.features,
+        Features::F32(vec![1.5, 2.0, 2.5, 3.0, -1.0, 4.0, 0.0, 5.0])
+    );
+    assert_eq!(
+        (ds.test.labels.as_slice(), &ds.test.features),
+        (&[2u8][..], &Features::F32(vec![7.0, 8.0]))
+    );
 
     // Without --label-column: a column named label/target/class, else the last.
     let p = write(&dir.join("named.csv"), "a,Target,b\n1,0,2\n3,1,4\n");
-    let ds = load_with(&p, LoadOptions { test_split: Some(0.5), ..Default::default() }).unwrap();
-    assert_eq!((ds.width(), ds.class_names.is_none(), ds.classes), (2, true, 2));
+    let ds = load_with(
+        &p,
+        LoadOptions {
+            test_split: Some(0.5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (ds.width(), ds.class_names.is_none(), ds.classes),
+        (2, true, 2)
+    );
     let p = write(&dir.join("last.csv"), "a,b,y\n1,2,0\n3,4,1\n5,6,1\n7,8,0\n");
-    let ds = load_with(&p, LoadOptions { test_split: Some(0.25), seed: 3, ..Default::default() }).unwrap();
+    let ds = load_with(
+        &p,
+        LoadOptions {
+            test_split: Some(0.25),
+            seed: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!((ds.train.len(), ds.test.len()), (3, 1));
     // The held-out row depends on the seed only: the same seed holds out the same row.
-    let again = load_with(&p, LoadOptions { test_split: Some(0.25), seed: 3, ..Default::default() }).unwrap();
+    let again = load_with(
+        &p,
+        LoadOptions {
+            test_split: Some(0.25),
+            seed: 3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(ds.test.features, again.test.features);
 
     // --class-names overrides, and must name every class.
     let names = Some(vec!["no".to_string(), "yes".to_string()]);
-    let ds = load_with(&p, LoadOptions { test_split: Some(0.25), class_names: names, ..Default::default() }).unwrap();
+    let ds = load_with(
+        &p,
+        LoadOptions {
+            test_split: Some(0.25),
+            class_names: names,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(ds.class_names.unwrap(), ["no", "yes"]);
     let three = Some(vec!["a".into(), "b".into(), "c".into()]);
-    let ds = load_with(&p, LoadOptions { test_split: Some(0.25), class_names: three, ..Default::default() }).unwrap();
+    let ds = load_with(
+        &p,
+        LoadOptions {
+            test_split: Some(0.25),
+            class_names: three,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(ds.classes, 3, "three names make three classes");
 }
 
 #[test]
 fn bad_csv_files_are_refused_naming_row_and_column() {
     let dir = temp_dir("csv_hostile");
-    let split = || LoadOptions { test_split: Some(0.5), ..Default::default() };
+    let split = || LoadOptions {
+        test_split: Some(0.5),
+        ..Default::default()
+    };
     let cases = [
-        ("missing.csv", "a,b,label\n1,2,x\n3,,y\n", vec!["missing.csv", "row 3", "\"b\"", "missing"]),
-        ("word.csv", "a,b,label\n1,two,x\n3,4,y\n", vec!["row 2", "\"b\"", "\"two\" is not a number"]),
-        ("nan.csv", "a,b,label\n1,nan,x\n3,4,y\n", vec!["row 2", "not a finite number"]),
+        (
+            "missing.csv",
+            "a,b,label\n1,2,x\n3,,y\n",
+            vec!["missing.csv", "row 3", "\"b\"", "missing"],
+        ),
+        (
+            "word.csv",
+            "a,b,label\n1,two,x\n3,4,y\n",
+            vec!["row 2", "\"b\"", "\"two\" is not a number"],
+        ),
+        (
+            "nan.csv",
+            "a,b,label\n1,nan,x\n3,4,y\n",
+            vec!["row 2", "not a finite number"],
+        ),
         ("ragged.csv", "a,b,label\n1,2,x\n3,4\n", vec!["ragged.csv"]),
         ("empty.csv", "a,b,label\n", vec!["empty.csv", "no rows"]),
-        ("nolabel.csv", "a,b,label\n1,2,\n", vec!["row 2", "label", "missing"]),
+        (
+            "nolabel.csv",
+            "a,b,label\n1,2,\n",
+            vec!["row 2", "label", "missing"],
+        ),
         ("one.csv", "label\n1\n2\n", vec!["one.csv", "1 column"]),
     ];
     for (name, text, needles) in cases {
@@ -301,13 +459,26 @@ fn bad_csv_files_are_refused_naming_row_and_column() {
     }
     let p = write(&dir.join("ok.csv"), "a,label\n1,x\n2,y\n");
     refused(
-        load_with(&p, LoadOptions { label_column: Some("kind".into()), test_split: Some(0.5), ..Default::default() }),
+        load_with(
+            &p,
+            LoadOptions {
+                label_column: Some("kind".into()),
+                test_split: Some(0.5),
+                ..Default::default()
+            },
+        ),
         &["no column \"kind\"", "a, label"],
     );
     refused(load(&p), &["--test-data", "--test-split"]);
     let other = write(&dir.join("other.csv"), "a,b,label\n1,2,x\n");
     refused(
-        load_with(&p, LoadOptions { test_data: Some(other), ..Default::default() }),
+        load_with(
+            &p,
+            LoadOptions {
+                test_data: Some(other),
+                ..Default::default()
+            },
+        ),
         &["other.csv", "2 feature columns", "takes 1"],
     );
     let many: String = (0..300).map(|i| format!("{i},c{i}\n")).collect();
@@ -333,19 +504,40 @@ fn cifar_records(labels: &[&[u8]]) -> Vec<u8> {
 fn cifar_10_and_100_directories_are_read_with_their_names() {
     let dir = temp_dir("cifar10");
     for b in 1..=5u8 {
-        std::fs::write(dir.join(format!("data_batch_{b}.bin")), cifar_records(&[&[b], &[b + 1]])).unwrap();
+        std::fs::write(
+            dir.join(format!("data_batch_{b}.bin")),
+            cifar_records(&[&[b], &[b + 1]]),
+        )
+        .unwrap();
     }
     std::fs::write(dir.join("test_batch.bin"), cifar_records(&[&[9]])).unwrap();
-    let names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+    let names = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ];
     std::fs::write(dir.join("batches.meta.txt"), names.join("\n") + "\n\n").unwrap();
     let ds = load(&dir).unwrap();
-    assert_eq!((ds.channels, ds.rows, ds.cols, ds.layout, ds.classes), (3, 32, 32, Layout::Planes, 10));
+    assert_eq!(
+        (ds.channels, ds.rows, ds.cols, ds.layout, ds.classes),
+        (3, 32, 32, Layout::Planes, 10)
+    );
     assert_eq!(ds.train.labels, [1, 2, 2, 3, 3, 4, 4, 5, 5, 6]);
     assert_eq!(ds.class_names.unwrap()[9], "truck");
     assert_eq!(ds.test.image(0).unwrap()[..3], [0, 1, 2]);
     // A torn record, a label past the classes.
     std::fs::write(dir.join("test_batch.bin"), &cifar_records(&[&[9]])[..3000]).unwrap();
-    refused(load(&dir), &["test_batch.bin", "whole number of 3073-byte records"]);
+    refused(
+        load(&dir),
+        &["test_batch.bin", "whole number of 3073-byte records"],
+    );
     std::fs::write(dir.join("test_batch.bin"), cifar_records(&[&[10]])).unwrap();
     refused(load(&dir), &["test_batch.bin", "label 10 of record 0"]);
 
@@ -353,12 +545,31 @@ fn cifar_10_and_100_directories_are_read_with_their_names() {
     std::fs::write(dir.join("train.bin"), cifar_records(&[&[3, 17], &[19, 99]])).unwrap();
     std::fs::write(dir.join("test.bin"), cifar_records(&[&[0, 5]])).unwrap();
     let fine = load(&dir).unwrap();
-    assert_eq!((fine.classes, fine.train.labels.as_slice()), (100, &[17u8, 99][..]));
-    let coarse = load_with(&dir, LoadOptions { coarse_labels: true, ..Default::default() }).unwrap();
-    assert_eq!((coarse.classes, coarse.train.labels.as_slice()), (20, &[3u8, 19][..]));
+    assert_eq!(
+        (fine.classes, fine.train.labels.as_slice()),
+        (100, &[17u8, 99][..])
+    );
+    let coarse = load_with(
+        &dir,
+        LoadOptions {
+            coarse_labels: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (coarse.classes, coarse.train.labels.as_slice()),
+        (20, &[3u8, 19][..])
+    );
     std::fs::write(dir.join("coarse_label_names.txt"), "a\nb\n").unwrap();
     refused(
-        load_with(&dir, LoadOptions { coarse_labels: true, ..Default::default() }),
+        load_with(
+            &dir,
+            LoadOptions {
+                coarse_labels: true,
+                ..Default::default()
+            },
+        ),
         &["coarse_label_names.txt", "2 class names for 20 classes"],
     );
 }
@@ -369,13 +580,25 @@ fn formats_are_detected_and_overrides_checked() {
     refused(load(&dir), &["neither IDX files", "CIFAR"]);
     let p = write(&dir.join("t.csv"), "a,label\n1,0\n2,1\n");
     refused(
-        load_with(&p, LoadOptions { format: Some(data::Format::Npz), ..Default::default() }),
+        load_with(
+            &p,
+            LoadOptions {
+                format: Some(data::Format::Npz),
+                ..Default::default()
+            },
+        ),
         &["t.csv", "zip"],
     );
     let idx = temp_dir("detect_idx");
     common::write_idx_dir(&idx, &common::synthetic_dataset(1, 3, 4, 10, 5), false);
     refused(
-        load_with(&idx, LoadOptions { test_split: Some(0.2), ..Default::default() }),
+        load_with(
+            &idx,
+            LoadOptions {
+                test_split: Some(0.2),
+                ..Default::default()
+            },
+        ),
         &["test_split", "CSV"],
     );
     // Classes come from the labels when nothing names them.

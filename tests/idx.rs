@@ -199,7 +199,11 @@ fn train_and_test_image_sizes_must_agree() {
     let ds = synthetic_dataset(4, 10, 4, 10, 10);
     write_idx_dir(&dir, &ds, false);
     let p = dir.join("t10k-images-idx3-ubyte");
-    std::fs::write(&p, encode_idx_u8(&[10, 8, 2], ds.test.features.as_u8().unwrap())).unwrap();
+    std::fs::write(
+        &p,
+        encode_idx_u8(&[10, 8, 2], ds.test.features.as_u8().unwrap()),
+    )
+    .unwrap();
     let msg = load_dir(&dir, 10).unwrap_err().to_string();
     assert_mentions(&msg, &p, "test images are 8×2, training images 4×4");
 }

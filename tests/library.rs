@@ -96,7 +96,9 @@ fn trainer_on_the_cpu_trains_the_same_bits_as_the_cli() {
 
     // predict / probabilities agree with evaluate, example by example.
     let data = data::load_dir(&dir, 10).unwrap();
-    let probs = model.probabilities(data.test.features.as_u8().unwrap()).unwrap();
+    let probs = model
+        .probabilities(data.test.features.as_u8().unwrap())
+        .unwrap();
     assert_eq!(probs.len(), data.test.len());
     for (i, p) in probs.iter().enumerate() {
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);

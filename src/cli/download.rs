@@ -10,7 +10,7 @@ use gpu_mlp::Error;
 
 #[derive(Args)]
 pub(crate) struct DownloadArgs {
-    /// mnist or fashion-mnist.
+    /// mnist, fashion-mnist, kmnist, cifar10 or cifar100.
     #[arg(value_name = "DATASET")]
     pub(crate) dataset: String,
     /// Directory to fill [default: $GPU_MLP_DATA, else the cache: $GPU_MLP_CACHE,
@@ -25,9 +25,11 @@ pub(crate) struct DownloadArgs {
 
 pub(crate) fn run_download(args: DownloadArgs) -> Result<(), Error> {
     let known = gpu_mlp::download::known(&args.dataset).ok_or_else(|| {
+        let names: Vec<&str> = gpu_mlp::download::KNOWN.iter().map(|k| k.name).collect();
         Error::Usage(format!(
-            "unknown data set {:?}: expected mnist or fashion-mnist",
-            args.dataset
+            "unknown data set {:?}: expected one of {}",
+            args.dataset,
+            names.join(", ")
         ))
     })?;
     // Like train's data lookup: --dir, else $GPU_MLP_DATA (the data directory itself),
@@ -51,9 +53,9 @@ pub(crate) fn run_download(args: DownloadArgs) -> Result<(), Error> {
             .collect()
     };
     let stall = gpu_mlp::download::STALL;
-    gpu_mlp::download::fetch_files(&dir, &mirrors, &known.files, stall, |line| tell!("{line}"))?;
-    // The files must also be valid IDX data, not merely the expected bytes.
-    data::load_dir(&dir, 10)?;
+    gpu_mlp::download::fetch_dataset(&dir, &mirrors, &known, stall, |line| tell!("{line}"))?;
+    // The files must also be valid data, not merely the expected bytes.
+    data::load(&dir, &Default::default())?;
     say!("{}", dir.display());
     Ok(())
 }

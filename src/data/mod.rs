@@ -583,7 +583,10 @@ impl Loaded {
             .or(names.as_ref().map(Vec::len))
             .or(self.classes)
             .unwrap_or((largest + 1).max(2));
-        for (split, file) in [(&self.train, &self.label_files[0]), (&self.test, &self.label_files[1])] {
+        for (split, file) in [
+            (&self.train, &self.label_files[0]),
+            (&self.test, &self.label_files[1]),
+        ] {
             if let Some(problem) = label_outside(&split.labels, classes) {
                 return Err(Error::data(file, problem));
             }

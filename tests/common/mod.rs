@@ -108,7 +108,10 @@ pub fn write_idx_dir(dir: &Path, ds: &Dataset, gzip: bool) {
     let files = [
         (
             "train-images-idx3-ubyte",
-            encode_idx_u8(&[ds.train.len(), ds.rows, ds.cols], ds.train.features.as_u8().unwrap()),
+            encode_idx_u8(
+                &[ds.train.len(), ds.rows, ds.cols],
+                ds.train.features.as_u8().unwrap(),
+            ),
         ),
         (
             "train-labels-idx1-ubyte",
@@ -116,7 +119,10 @@ pub fn write_idx_dir(dir: &Path, ds: &Dataset, gzip: bool) {
         ),
         (
             "t10k-images-idx3-ubyte",
-            encode_idx_u8(&[ds.test.len(), ds.rows, ds.cols], ds.test.features.as_u8().unwrap()),
+            encode_idx_u8(
+                &[ds.test.len(), ds.rows, ds.cols],
+                ds.test.features.as_u8().unwrap(),
+            ),
         ),
         (
             "t10k-labels-idx1-ubyte",
