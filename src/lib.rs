@@ -1,13 +1,13 @@
 #![warn(missing_docs)]
-//! gpu-mlp: multi-layer perceptrons trained on MNIST-format data, with the math in
+//! gpu-mlp: multi-layer perceptrons trained on images and tables, with the math in
 //! WGSL compute shaders run through wgpu, and a CPU reference path that is both the
 //! `--cpu` fallback and the oracle for every GPU result.
 //!
 //! # Using the library
 //!
 //! [`Trainer`] describes a network and how to train it, [`Trainer::fit`] trains it
-//! on a [`Dataset`] (IDX files through [`data::load_dir`], or one's own arrays
-//! through [`Dataset::from_memory`]) on a [`Device`], and returns a [`Model`] that
+//! on a [`Dataset`] (IDX, CIFAR, `.npz` or CSV files through [`data::load`], or
+//! one's own arrays through [`Dataset::from_memory`]) on a [`Device`], and returns a [`Model`] that
 //! predicts, evaluates and saves the checkpoint the CLI reads. See the
 //! [`trainer`] module for an example, and `examples/` (train on MNIST, predict
 //! from a checkpoint, a custom in-memory data set).
@@ -47,9 +47,10 @@
 //! (a dropout mask, weight decay) is a change to those two files, the shader it
 //! needs, and their tests.
 //!
-//! Data flows one way: IDX files → [`data::Dataset`] (u8, host) → backend
-//! (uploaded once) → batches → forward → loss → backward → update → per-epoch
-//! metrics.
+//! Data flows one way: files → [`data::Dataset`] (u8 or f32, host) → backend
+//! (resident on the GPU, or streamed in windows when a split exceeds a storage
+//! binding) → batches, normalized as the model's [`data::normalize::InputTransform`]
+//! says → forward → loss → backward → update → per-epoch metrics.
 
 #[doc(hidden)]
 pub mod bench;
@@ -79,7 +80,8 @@ pub mod state_dict;
 pub mod train;
 pub mod trainer;
 
-pub use data::{Dataset, Split, SplitKind};
+pub use data::normalize::Normalize;
+pub use data::{Dataset, Format, LoadOptions, Split, SplitKind};
 pub use error::{Error, Result};
 pub use gpu::context::BackendChoice;
 pub use model::{Activation, Loss};

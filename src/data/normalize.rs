@@ -1,4 +1,4 @@
-//! What the network sees of an example: feature j becomes (x − shift[j])·scale[j],
+//! What the network sees of an example: feature j becomes `(x − shift[j])·scale[j]`,
 //! computed the same way (a subtraction, then a multiplication, in f32) by the CPU
 //! gather and the GPU's, so both paths see bit-identical inputs. The statistics
 //! come from the training split and travel in the checkpoint, so that `eval`,
@@ -114,7 +114,7 @@ impl InputTransform {
             )));
         }
         let bad = self.shift.iter().chain(&self.scale).any(|v| !v.is_finite())
-            || self.scale.iter().any(|&s| s == 0.0);
+            || self.scale.contains(&0.0);
         if bad {
             return Err(Error::Usage(
                 "input statistics must be finite, scales nonzero".into(),
