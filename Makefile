@@ -43,7 +43,7 @@ test: deps
 # The Python the peer benchmarks run: numpy and torch from PyPI (torch is large).
 bench-venv:
 	[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install -q numpy torch
+	$(BENCH_VENV)/bin/pip install -q numpy torch scikit-learn
 
 # Side-by-side epoch times against PyTorch and numpy (see benches/README.md).
 bench-peers: deps build

@@ -604,3 +604,60 @@ fn formats_are_detected_and_overrides_checked() {
     // Classes come from the labels when nothing names them.
     assert_eq!(load(&idx).unwrap().classes, 3);
 }
+
+#[test]
+fn archives_written_by_numpy_are_read_as_numpy_wrote_them() {
+    let Some(python) = common::python_with(&["numpy"]) else {
+        return;
+    };
+    let dir = temp_dir("npz_numpy");
+    let script = r#"
+import sys, numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(0)
+x = rng.integers(0, 256, (7, 4, 4, 3), dtype=np.uint8)
+y = rng.integers(0, 5, 7).astype(np.int64)
+np.savez(d + "/u8.npz", x_train=x, y_train=y, x_test=x[:3], y_test=y[:3].astype(np.uint8))
+f = rng.normal(size=(6, 5)) * 1000
+np.savez_compressed(d + "/f64.npz", x_train=f, y_train=np.arange(6) % 2, x_test=f[:2].astype(np.float32), y_test=np.array([1, 0], dtype=np.int16))
+print(int(x.astype(np.int64).sum()), repr(float(f.astype(np.float32)[3, 2])))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let mut printed = printed.split_whitespace();
+    let (sum, value): (u64, f32) = (
+        printed.next().unwrap().parse().unwrap(),
+        printed.next().unwrap().parse().unwrap(),
+    );
+
+    let ds = load(&dir.join("u8.npz")).unwrap();
+    assert_eq!(
+        (ds.channels, ds.rows, ds.cols, ds.layout),
+        (3, 4, 4, Layout::Interleaved)
+    );
+    let bytes = ds.train.features.as_u8().unwrap();
+    assert_eq!(bytes.iter().map(|&b| b as u64).sum::<u64>(), sum);
+    assert_eq!(ds.test.labels, ds.train.labels[..3]);
+
+    let ds = load(&dir.join("f64.npz")).unwrap();
+    let Features::F32(x) = &ds.train.features else {
+        panic!("floats expected")
+    };
+    assert_eq!(
+        x[3 * 5 + 2],
+        value,
+        "f64 values rounded to f32 as numpy rounds them"
+    );
+    assert_eq!(
+        (ds.train.labels.as_slice(), ds.test.labels.as_slice()),
+        (&[0u8, 1, 0, 1, 0, 1][..], &[1u8, 0][..])
+    );
+}
