@@ -218,6 +218,32 @@ fn csv_models_resume_exactly_and_predict_rows_with_class_names() {
     let refused = gpu_mlp(&["predict", "--model", &two, "x.png"]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("give --csv FILE"), "{stderr}");
+    // A table holding one class only is read by the model's class names: its
+    // rows stay "gamma" (class 2), not class 0 of a table of its own.
+    let gammas = dir.join("gammas.csv");
+    let only: String = text
+        .lines()
+        .filter(|l| !l.contains("alpha") && !l.contains("beta"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&gammas, only).unwrap();
+    let eval = ok(&[
+        "eval",
+        "--cpu",
+        "--json",
+        "--model",
+        &two,
+        "--data",
+        &train,
+        "--test-data",
+        gammas.to_str().unwrap(),
+    ]);
+    let eval: serde_json::Value = serde_json::from_str(&eval).unwrap();
+    assert!(
+        eval["per_class"][2]["examples"].as_u64().unwrap() > 5,
+        "{eval}"
+    );
+    assert_eq!(eval["per_class"][0]["examples"], 0, "{eval}");
     // --normalize on resume must agree with the checkpoint.
     let clash = gpu_mlp(&[&base[..], &["--resume", &one, "--normalize", "unit"]].concat());
     assert_eq!(clash.status.code(), Some(2));

@@ -82,7 +82,7 @@ pub(crate) fn run_bench(mut args: BenchArgs) -> Result<(), Error> {
             gpu_mlp::files::check_host_memory(bytes, &format!("--synthetic {n}"))?;
             bench::synthetic_dataset(n, args.net.seed())
         }
-        None => load_data(&args.data, args.net.classes, args.net.seed())?,
+        None => load_data(&args.data, None, args.net.classes, args.net.seed())?,
     };
     let (setup, _) = fresh_setup(&args.net, opt, &args.device, &dataset)?;
     let dataset = Arc::new(dataset);

@@ -74,7 +74,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     }
     args.device = args.device.resolved();
     let model = args.model.load()?;
-    let dataset = load_data(&args.data, Some(model.arch.classes()), model.seed)?;
+    let dataset = load_data(&args.data, Some(&model), None, model.seed)?;
     gpu_mlp::eval::check_data_fits(&model, &args.model.path, &dataset)?;
     let dataset = Arc::new(dataset);
     let classes = model.arch.classes();

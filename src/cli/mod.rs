@@ -36,6 +36,7 @@ use std::sync::Arc;
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::kernel::CpuKernel;
 use gpu_mlp::cpu::CpuBackend;
@@ -202,15 +203,21 @@ pub(crate) struct DataArgs {
     pub(crate) test_limit: Option<usize>,
 }
 
-/// Reads the data the flags name; `classes` is the model's class count where
-/// there is a model, `seed` the run's (it picks --test-split's rows).
+/// Reads the data the flags name for `model` where there is one (its classes and
+/// class names decide how labels are read), else with `classes` (`--classes`);
+/// `seed` is the run's (it picks --test-split's rows).
 pub(crate) fn load_data(
     args: &DataArgs,
+    model: Option<&Checkpoint>,
     classes: Option<usize>,
     seed: u64,
 ) -> Result<Dataset, Error> {
     let path = paths::resolve_data_dir(args.data.as_deref())?;
-    let mut dataset = data::load(&path, &args.load_options(classes, seed)?)?;
+    let mut options = args.load_options(model.map_or(classes, |m| Some(m.arch.classes())), seed)?;
+    if let (None, Some(m)) = (&options.class_names, model) {
+        options.class_names = m.class_names.clone();
+    }
+    let mut dataset = data::load(&path, &options)?;
     data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
     Ok(dataset)
 }

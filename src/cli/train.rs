@@ -117,8 +117,12 @@ impl ValidationArgs {
         seed: u64,
     ) -> Result<Option<f64>, Error> {
         if let Some(dir) = &self.val_data {
+            // A table is all validation rows (its own test file); labels read by
+            // the training data's class names.
             let options = data::LoadOptions {
                 classes: Some(dataset.classes),
+                class_names: dataset.class_names.clone(),
+                test_data: (dataset.layout == data::Layout::Table).then(|| dir.clone()),
                 ..Default::default()
             };
             let other = data::load(dir, &options)?;
@@ -285,11 +289,8 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
         args.net.check_agrees_with(c)?;
     }
     let outputs = Outputs::prepare(&args)?;
-    let classes = resumed
-        .as_ref()
-        .map_or(args.net.classes, |c| Some(c.arch.classes()));
     let seed = resumed.as_ref().map_or(args.net.seed(), |c| c.seed);
-    let mut dataset = load_data(&args.data, classes, seed)?;
+    let mut dataset = load_data(&args.data, resumed.as_ref(), args.net.classes, seed)?;
     let val_split = args
         .validation
         .attach(&mut dataset, resumed.as_ref(), seed)?;

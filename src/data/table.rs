@@ -62,7 +62,8 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
         .labels
         .iter()
         .chain(test.iter().flat_map(|(_, t)| &t.labels));
-    let classes = Classes::of(all_labels).map_err(|p| Error::data(path, p))?;
+    let classes = Classes::of(all_labels, options.class_names.as_deref())
+        .map_err(|p| Error::data(path, p))?;
     let to_split = |rows: Rows, file: &Path| -> Result<Split> {
         let labels = rows.labels.iter().map(|l| classes.index(l)).collect();
         Split::from_f32(rows.features, labels, rows.width)
@@ -90,16 +91,30 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
 
 /// How label strings become class indices.
 struct Classes {
-    /// Sorted distinct strings, when the labels are not all integers.
+    /// The label strings in class order, when the labels are not all integers.
     names: Option<Vec<String>>,
 }
 
 impl Classes {
+    /// The classes of these labels: integers as they are; strings by `given`
+    /// names (a model's, `--class-names`) where there are some, else sorted.
     fn of<'a>(
         labels: impl Iterator<Item = &'a String> + Clone,
+        given: Option<&[String]>,
     ) -> std::result::Result<Self, String> {
         if labels.clone().all(|l| l.parse::<u8>().is_ok()) {
             return Ok(Classes { names: None });
+        }
+        if let Some(names) = given {
+            if let Some(unknown) = labels.clone().find(|l| !names.contains(l)) {
+                return Err(format!(
+                    "label {unknown:?} is not one of the class names ({})",
+                    names.join(", ")
+                ));
+            }
+            return Ok(Classes {
+                names: Some(names.to_vec()),
+            });
         }
         let distinct: BTreeSet<&String> = labels.collect();
         if distinct.len() > MAX_CLASSES {
@@ -115,10 +130,9 @@ impl Classes {
 
     fn index(&self, label: &str) -> u8 {
         match &self.names {
-            None => label.parse().expect("checked by Classes::of"),
-            Some(names) => names
-                .binary_search_by(|n| n.as_str().cmp(label))
-                .expect("every label is among the names") as u8,
+            None => label.parse().unwrap_or_default(),
+            // Checked by Classes::of: every label is among the names.
+            Some(names) => names.iter().position(|n| n == label).unwrap_or_default() as u8,
         }
     }
 }
