@@ -343,9 +343,10 @@ pub(crate) fn gpu_options_from_env() -> Result<GpuOptions, Error> {
 /// (a number, optionally with K, M or G: powers of 1024), so that streaming can be
 /// tried, and tested, with small data.
 fn binding_budget_from_env() -> Result<Option<u64>, Error> {
-    let Ok(text) = std::env::var("GPU_MLP_BINDING_BUDGET") else {
+    let text = std::env::var("GPU_MLP_BINDING_BUDGET").unwrap_or_default();
+    if text.trim().is_empty() {
         return Ok(None);
-    };
+    }
     let (digits, shift) = match text.trim().char_indices().last() {
         Some((i, 'K' | 'k')) => (&text.trim()[..i], 10),
         Some((i, 'M' | 'm')) => (&text.trim()[..i], 20),
