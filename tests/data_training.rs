@@ -354,3 +354,66 @@ fn fashion_mnist_streamed_through_a_small_budget_gives_the_same_model() {
         run(Some("2M"), "streamed.safetensors")
     );
 }
+
+#[test]
+fn an_exported_table_model_normalizes_inside_the_onnx_graph() {
+    let Some(python) = common::python_with(&["numpy", "onnxruntime"]) else {
+        return;
+    };
+    let dir = temp_dir("csv_onnx");
+    let ds = float_dataset(11, 3, 4, (90, 20));
+    let (train, test) = write_csv(&ds, &dir);
+    let model = dir.join("m.safetensors").display().to_string();
+    let onnx = dir.join("m.onnx").display().to_string();
+    ok(&[
+        "train",
+        "--cpu",
+        "--data",
+        &train,
+        "--test-data",
+        &test,
+        "--hidden",
+        "6",
+        "--epochs",
+        "3",
+        "--save",
+        &model,
+        "-q",
+    ]);
+    ok(&["export", "--model", &model, "--onnx", &onnx]);
+    let ours: serde_json::Value = serde_json::from_str(&ok(&[
+        "predict", "--model", &model, "--csv", &test, "--top", "3", "--json",
+    ]))
+    .unwrap();
+    // Raw CSV values in; the graph applies (x − shift) · scale itself.
+    let script = r#"
+import sys, json, numpy as np, onnxruntime as ort
+x = np.loadtxt(sys.argv[2], delimiter=",", skiprows=1, usecols=range(4), dtype=np.float32)
+p = ort.InferenceSession(sys.argv[1]).run(["probabilities"], {"input": x})[0]
+print(json.dumps(p.tolist()))
+"#;
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &onnx, &test])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<Vec<f64>> = serde_json::from_slice(&out.stdout).unwrap();
+    for (row, probs) in ours.as_array().unwrap().iter().zip(&theirs) {
+        for entry in row["top"].as_array().unwrap() {
+            let (c, p) = (
+                entry["class"].as_u64().unwrap() as usize,
+                entry["probability"].as_f64().unwrap(),
+            );
+            // The same f32 products summed in another order: a few ULP of a probability.
+            assert!(
+                (p - probs[c]).abs() < 1e-5,
+                "class {c}: gpu-mlp {p}, onnxruntime {}",
+                probs[c]
+            );
+        }
+    }
+}

@@ -22,9 +22,13 @@ pub(crate) fn run_export(args: ExportArgs) -> Result<(), Error> {
     let out = Output::prepare(&args.onnx, "--onnx")?;
     export(&model, &out.path)?;
     let arch = &model.arch;
+    let values = match model.input.dtype {
+        gpu_mlp::data::Dtype::U8 => "raw pixel values",
+        gpu_mlp::data::Dtype::F32 => "raw feature values",
+    };
     say!(
-        "wrote {} (ONNX opset {OPSET}): input float32 [batch, {}] of raw pixel values, \
-         outputs logits and probabilities [batch, {}]",
+        "wrote {} (ONNX opset {OPSET}): input float32 [batch, {}] of {values} \
+         (normalized inside the graph), outputs logits and probabilities [batch, {}]",
         out.path.display(),
         arch.inputs(),
         arch.classes()
