@@ -283,6 +283,10 @@ impl EpochReport {
 
 /// What the loop reports to its caller as it goes.
 pub trait Observer {
+    /// Once, when a [`crate::Trainer`] run has its backend and before the first step.
+    fn started(&mut self, _run: &crate::trainer::RunInfo, _data: &Dataset) -> Result<()> {
+        Ok(())
+    }
     /// After each batch is recorded (not necessarily computed, on the GPU), with the
     /// epoch's running mean loss where the backend has it for free. Returning false
     /// stops training after this step (an interrupt): the loop returns the

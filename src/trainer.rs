@@ -26,6 +26,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
+use crate::choice::Choice;
 use crate::cpu::CpuBackend;
 use crate::data::normalize::{InputTransform, Normalize};
 use crate::data::{Dataset, SplitKind};
@@ -33,12 +34,15 @@ use crate::error::{Error, Result};
 use crate::eval::EvalReport;
 use crate::gpu::context::{software_only, BackendChoice, GpuContext};
 use crate::gpu::GpuBackend;
+use crate::gpu::GpuOptions;
 use crate::model::{Activation, Architecture, Loss};
+use crate::optimizer::OptimizerState;
 use crate::optimizer::{Optimizer, OptimizerKind};
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
 use crate::train::{
-    self, Backend, EpochReport, Observer, Silent, TrainConfig, TrainSetup, DEFAULT_BATCH_SIZE,
+    self, Backend, EarlyStopping, EpochReport, Monitor, Observer, Silent, TrainConfig, TrainSetup,
+    DEFAULT_BATCH_SIZE,
 };
 
 /// Where training (and evaluation) runs.
@@ -69,10 +73,25 @@ impl Device {
 
     /// A training backend for `setup` on `data`, on this device.
     pub fn backend(&self, data: &Arc<Dataset>, setup: TrainSetup) -> Result<Box<dyn Backend>> {
+        self.backend_with(data, setup, &GpuOptions::default())
+    }
+
+    /// [`Device::backend`] with the GPU path's options (matmul variant, binding budget).
+    pub fn backend_with(
+        &self,
+        data: &Arc<Dataset>,
+        setup: TrainSetup,
+        options: &GpuOptions,
+    ) -> Result<Box<dyn Backend>> {
         Ok(match self.resolve() {
             Device::Gpu(choice, name) => {
                 let ctx = GpuContext::new(choice, name.as_deref())?;
-                Box::new(GpuBackend::new(ctx, Arc::clone(data), setup)?)
+                Box::new(GpuBackend::with_options(
+                    ctx,
+                    Arc::clone(data),
+                    setup,
+                    options,
+                )?)
             }
             _ => Box::new(CpuBackend::new(Arc::clone(data), setup)?),
         })
@@ -96,6 +115,11 @@ pub struct Trainer {
     seed: u64,
     device: Device,
     normalize: Option<Normalize>,
+    gpu_options: GpuOptions,
+    resume: Option<Box<Checkpoint>>,
+    val_split: Option<f64>,
+    early_stopping: Option<EarlyStopping>,
+    test_every_epoch: bool,
 }
 
 impl Trainer {
@@ -113,6 +137,11 @@ impl Trainer {
             seed: 0,
             device: Device::Auto,
             normalize: None,
+            gpu_options: GpuOptions::default(),
+            resume: None,
+            val_split: None,
+            early_stopping: None,
+            test_every_epoch: false,
         }
     }
 
@@ -178,21 +207,186 @@ impl Trainer {
         self
     }
 
+    /// The GPU path's options (matmul variant, binding budget).
+    pub fn gpu_options(mut self, options: GpuOptions) -> Self {
+        self.gpu_options = options;
+        self
+    }
+
+    /// Continues `checkpoint` exactly where it stopped: its network, parameters,
+    /// optimizer state, RNG position, input transform, history and early-stopping
+    /// state (the network settings of this builder are not used; its optimizer,
+    /// schedule and batch size are, so give the checkpoint's unless they change).
+    /// `epochs` then counts the epochs to add.
+    pub fn resume(mut self, checkpoint: Checkpoint) -> Self {
+        self.resume = Some(Box::new(checkpoint));
+        self
+    }
+
+    /// Holds out ⌈fraction·N⌉ training examples (seeded) for validation every epoch,
+    /// unless the data set has a validation split already.
+    pub fn val_split(mut self, fraction: f64) -> Self {
+        self.val_split = Some(fraction);
+        self
+    }
+
+    /// Stops when the monitored validation figure has not improved for `patience`
+    /// epochs; the model returned is then the best epoch's.
+    pub fn early_stopping(mut self, patience: usize, monitor: Monitor) -> Self {
+        self.early_stopping = Some(EarlyStopping { patience, monitor });
+        self
+    }
+
+    /// Evaluates the test split every epoch even when a validation split is there
+    /// (otherwise it is evaluated once, at the end, with the model returned).
+    pub fn test_every_epoch(mut self, every: bool) -> Self {
+        self.test_every_epoch = every;
+        self
+    }
+
     /// Trains on `data`'s training split, evaluating its test split after every
-    /// epoch, and returns the trained model.
+    /// epoch (or, with a validation split, once at the end), and returns the trained model.
     pub fn fit(&self, data: impl Into<Arc<Dataset>>) -> Result<Model> {
         self.fit_with(data, &mut Silent)
     }
 
-    /// [`Trainer::fit`], telling `observer` about every batch and epoch; an observer
-    /// that returns false from `batch_done` stops the run, and the model returned
-    /// records how far it got (saved, it resumes there with `gpu-mlp train --resume`).
+    /// [`Trainer::fit`], telling `observer` about the run, every batch and every
+    /// epoch; an observer that returns false from `batch_done` stops the run, and the
+    /// model returned records how far it got (saved, it resumes there).
     pub fn fit_with(
         &self,
         data: impl Into<Arc<Dataset>>,
         observer: &mut dyn Observer,
     ) -> Result<Model> {
-        let data: Arc<Dataset> = data.into();
+        let data = self.with_validation(data.into())?;
+        let plan = match &self.resume {
+            Some(c) => self.resumed(c, &data)?,
+            None => self.fresh(&data)?,
+        };
+        let mut backend = self
+            .device
+            .backend_with(&data, plan.setup.clone(), &self.gpu_options)?;
+        if let Some(c) = &self.resume {
+            backend.set_optimizer_state(&c.state)?;
+        }
+        let run = RunInfo {
+            backend: backend.describe(),
+            template: plan.template,
+            config: plan.config,
+        };
+        observer.started(&run, &data)?;
+        let mut rng = plan.rng;
+        let mut keep = KeepBest {
+            inner: observer,
+            run: &run,
+            history: run.template.history.clone(),
+            best: None,
+        };
+        let cfg = &run.config;
+        let outcome = train::train(backend.as_mut(), data.train.len(), cfg, &mut rng, &mut keep)?;
+        let (history, best) = (keep.history, keep.best);
+        if let Some(stop) = &outcome.interrupted {
+            let mut c =
+                run.checkpoint(backend.as_mut(), stop.epochs_done, stop.rng_state, &history)?;
+            c.progress = Some(stop.progress);
+            c.best = stop.best;
+            return Ok(Model::with(c, None, None));
+        }
+        let last = history.last().cloned();
+        let mut model = match (cfg.early_stopping, best) {
+            (Some(_), Some(best)) => {
+                backend.set_parameters(&best.params)?;
+                best
+            }
+            _ => run.checkpoint(
+                backend.as_mut(),
+                run.end_epoch(&history),
+                rng.state(),
+                &history,
+            )?,
+        };
+        // The test figures of the model returned: the last epoch's, unless the test
+        // split was not evaluated every epoch or the model is an earlier epoch's.
+        let test = match last {
+            Some(r) if r.test_loss.is_some() && cfg.early_stopping.is_none() => TestFigures {
+                epoch: r.epoch,
+                loss: r.test_loss.unwrap_or_default(),
+                accuracy: r.test_accuracy.unwrap_or_default(),
+            },
+            _ => {
+                let t = backend.evaluate(SplitKind::Test)?;
+                TestFigures {
+                    epoch: model.epochs_trained,
+                    loss: t.mean_loss(),
+                    accuracy: t.accuracy(),
+                }
+            }
+        };
+        model.progress = None;
+        Ok(Model::with(model, Some(test), outcome.stopped_early))
+    }
+
+    /// `data` with the validation split this trainer asks for, held out with the
+    /// run's seed (a resumed run's split where this trainer names none).
+    fn with_validation(&self, data: Arc<Dataset>) -> Result<Arc<Dataset>> {
+        let resumed = self.resume.as_deref();
+        let fraction = self.val_split.or(resumed.and_then(|c| c.val_split));
+        let (Some(fraction), None) = (fraction, &data.val) else {
+            return Ok(data);
+        };
+        let seed = resumed.map_or(self.seed, |c| c.seed);
+        let mut data = Arc::unwrap_or_clone(data);
+        data.hold_out_validation(fraction, seed)?;
+        Ok(Arc::new(data))
+    }
+
+    /// Early stopping as set (else a resumed run's); it needs a validation split.
+    fn stopping(&self, data: &Dataset) -> Result<Option<EarlyStopping>> {
+        let stopping = self
+            .early_stopping
+            .or(self.resume.as_deref().and_then(|c| c.early_stopping));
+        if let Some(s) = &stopping {
+            if s.patience == 0 {
+                return Err(Error::setting("patience", "must be at least 1"));
+            }
+            if data.val.is_none() {
+                return Err(Error::setting(
+                    "patience",
+                    "watches a validation set: hold one out (val_split) or give one",
+                ));
+            }
+        }
+        Ok(stopping)
+    }
+
+    /// The checkpoint fields every run fills the same way, before training.
+    fn template(&self, data: &Dataset, setup: &TrainSetup, seed: u64) -> Result<Checkpoint> {
+        Ok(Checkpoint {
+            arch: setup.arch.clone(),
+            opt: setup.opt,
+            params: Vec::new(),
+            state: OptimizerState::new(setup.opt.kind, 0),
+            epochs_trained: 0,
+            seed,
+            rng_state: Rng::new(seed).state(),
+            batch_size: setup.batch_size,
+            image_rows: data.rows,
+            image_cols: data.cols,
+            image_channels: data.channels,
+            layout: data.layout,
+            input: setup.input.clone(),
+            class_names: data.class_names.clone(),
+            history: Vec::new(),
+            progress: None,
+            schedule: LrSchedule::constant(setup.opt.lr),
+            val_split: self.val_split.filter(|_| data.val.is_some()),
+            early_stopping: self.stopping(data)?,
+            best: Default::default(),
+        })
+    }
+
+    /// A new network from the seed.
+    fn fresh(&self, data: &Dataset) -> Result<Plan> {
         let arch = Architecture::new(
             data.width(),
             &self.hidden,
@@ -221,104 +415,277 @@ impl Trainer {
             seed: self.seed,
             input: InputTransform::fit(normalize, &data.train),
         };
-        let mut backend = self.device.backend(&data, setup.clone())?;
-        let cfg = TrainConfig {
+        let mut template = self.template(data, &setup, self.seed)?;
+        template.schedule = schedule;
+        let config = TrainConfig {
             batch_size: self.batch_size,
             epochs: self.epochs,
             start_epoch: 0,
             resume_within: None,
             schedule,
-            validation: false,
-            test_every_epoch: false,
-            early_stopping: None,
+            validation: data.val.is_some(),
+            test_every_epoch: self.test_every_epoch,
+            early_stopping: template.early_stopping,
             best: Default::default(),
         };
-        let outcome = train::train(backend.as_mut(), data.train.len(), &cfg, &mut rng, observer)?;
-        let stop = outcome.interrupted.as_ref();
-        Ok(Model(Checkpoint {
-            arch: setup.arch,
+        Ok(Plan {
+            setup,
+            rng,
+            template,
+            config,
+        })
+    }
+
+    /// Where `c` stopped, with this trainer's optimizer, schedule and batch size.
+    fn resumed(&self, c: &Checkpoint, data: &Dataset) -> Result<Plan> {
+        let shape = |channels, rows, cols| format!("{channels}×{rows}×{cols}");
+        let (theirs, ours) = (
+            shape(c.image_channels, c.image_rows, c.image_cols),
+            shape(data.channels, data.rows, data.cols),
+        );
+        if theirs != ours || c.input.dtype != data.dtype() || c.arch.classes() < data.classes {
+            return Err(Error::data(
+                &data.dir,
+                format!(
+                    "the network of the resumed checkpoint takes {theirs} {} inputs in {} classes, \
+                     the data has {ours} {} in {}",
+                    c.input.dtype.name(),
+                    c.arch.classes(),
+                    data.dtype().name(),
+                    data.classes
+                ),
+            ));
+        }
+        if c.progress.is_some() && self.batch_size != c.batch_size {
+            return Err(Error::setting(
+                "batch_size",
+                format!(
+                    "{}: the checkpoint stopped inside an epoch of batches of {}; finish that \
+                     epoch with its batch size first",
+                    self.batch_size, c.batch_size
+                ),
+            ));
+        }
+        let schedule = self.schedule.unwrap_or(c.schedule);
+        let opt = Optimizer {
+            lr: schedule.lr,
+            ..self.optimizer
+        };
+        opt.validate()?;
+        let setup = TrainSetup {
+            arch: c.arch.clone(),
             opt,
+            params: c.params.clone(),
+            batch_size: self.batch_size,
+            seed: c.seed,
+            input: c.input.clone(),
+        };
+        let mut template = self.template(data, &setup, c.seed)?;
+        template.schedule = schedule;
+        template.history = c.history.clone();
+        template.class_names = c.class_names.clone().or(template.class_names);
+        template.val_split = template
+            .val_split
+            .or(c.val_split.filter(|_| data.val.is_some()));
+        let config = TrainConfig {
+            batch_size: self.batch_size,
+            epochs: self.epochs,
+            start_epoch: c.epochs_trained,
+            resume_within: c.progress,
+            schedule,
+            validation: data.val.is_some(),
+            test_every_epoch: self.test_every_epoch,
+            early_stopping: template.early_stopping,
+            best: c.best,
+        };
+        Ok(Plan {
+            setup,
+            rng: Rng::from_state(c.rng_state),
+            template,
+            config,
+        })
+    }
+}
+
+/// How a run starts: the backend's setup, the RNG after initialisation, the
+/// checkpoint fields, the loop's configuration.
+struct Plan {
+    setup: TrainSetup,
+    rng: Rng,
+    template: Checkpoint,
+    config: TrainConfig,
+}
+
+/// A run as it starts, for observers: the backend it runs on, what its checkpoints
+/// record, how the loop runs.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// The backend's description (device, kernel).
+    pub backend: String,
+    /// Every checkpoint field that does not change during the run (network,
+    /// optimizer, schedule, seed, input, class names, validation split, early
+    /// stopping), and the history of a resumed run.
+    pub template: Checkpoint,
+    /// The training loop's configuration.
+    pub config: TrainConfig,
+}
+
+impl RunInfo {
+    /// A checkpoint of `backend` as it stands after `epochs_trained` epochs, with
+    /// the shuffling RNG at `rng_state` and the run's `history` (every epoch so far).
+    pub fn checkpoint(
+        &self,
+        backend: &mut dyn Backend,
+        epochs_trained: usize,
+        rng_state: [u64; 4],
+        history: &[EpochReport],
+    ) -> Result<Checkpoint> {
+        Ok(Checkpoint {
             params: backend.parameters()?,
             state: backend.optimizer_state()?,
-            epochs_trained: stop.map_or(outcome.reports.len(), |s| s.epochs_done),
-            seed: self.seed,
-            rng_state: stop.map_or(rng.state(), |s| s.rng_state),
-            batch_size: self.batch_size,
-            image_rows: data.rows,
-            image_cols: data.cols,
-            image_channels: data.channels,
-            layout: data.layout,
-            input: setup.input,
-            class_names: data.class_names.clone(),
-            history: outcome.reports,
-            progress: stop.map(|s| s.progress),
-            schedule,
-            val_split: None,
-            early_stopping: None,
-            best: Default::default(),
-        }))
+            epochs_trained,
+            rng_state,
+            history: history.to_vec(),
+            best: history.last().map(|r| r.best_so_far).unwrap_or_default(),
+            ..self.template.clone()
+        })
     }
+
+    /// The epoch count after the last report.
+    fn end_epoch(&self, history: &[EpochReport]) -> usize {
+        history.last().map_or(self.config.start_epoch, |r| r.epoch)
+    }
+}
+
+/// Passes everything to the caller's observer, keeping the history and, with early
+/// stopping, the best epoch's checkpoint (the model a run returns).
+struct KeepBest<'a> {
+    inner: &'a mut dyn Observer,
+    run: &'a RunInfo,
+    history: Vec<EpochReport>,
+    best: Option<Checkpoint>,
+}
+
+impl Observer for KeepBest<'_> {
+    fn batch_done(&mut self, epoch: usize, done: usize, total: usize, loss: Option<f64>) -> bool {
+        self.inner.batch_done(epoch, done, total, loss)
+    }
+
+    fn epoch_done(&mut self, r: &EpochReport, backend: &mut dyn Backend, rng: &Rng) -> Result<()> {
+        self.history.push(r.clone());
+        if r.best && self.run.config.early_stopping.is_some() {
+            let c = self
+                .run
+                .checkpoint(backend, r.epoch, rng.state(), &self.history)?;
+            self.best = Some(c);
+        }
+        self.inner.epoch_done(r, backend, rng)
+    }
+}
+
+/// The test loss and accuracy of the model a run returns.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TestFigures {
+    /// The epoch whose model they measure.
+    pub epoch: usize,
+    /// Mean test loss.
+    pub loss: f64,
+    /// Test accuracy in [0, 1].
+    pub accuracy: f64,
 }
 
 /// A trained network: its architecture, parameters and training history, as a
 /// checkpoint file holds them (the same file `gpu-mlp train --save` writes).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Model(Checkpoint);
+pub struct Model {
+    checkpoint: Checkpoint,
+    test: Option<TestFigures>,
+    stopped_early: Option<usize>,
+}
 
 impl Model {
     /// Reads a checkpoint written by [`Model::save`] or `gpu-mlp train --save`.
     pub fn load(path: &Path) -> Result<Model> {
-        Checkpoint::load(path).map(Model)
+        Checkpoint::load(path).map(Model::from)
+    }
+
+    fn with(
+        checkpoint: Checkpoint,
+        test: Option<TestFigures>,
+        stopped_early: Option<usize>,
+    ) -> Model {
+        Model {
+            checkpoint,
+            test,
+            stopped_early,
+        }
+    }
+
+    /// The test figures of this model, where it was just trained (not for a
+    /// loaded model, nor one whose run was interrupted).
+    pub fn test(&self) -> Option<TestFigures> {
+        self.test
+    }
+
+    /// The best epoch, where early stopping ended the run that trained this model.
+    pub fn stopped_early(&self) -> Option<usize> {
+        self.stopped_early
+    }
+
+    /// Whether the run stopped inside an epoch (an interrupt): saved, the model
+    /// resumes exactly there.
+    pub fn interrupted(&self) -> bool {
+        self.checkpoint.progress.is_some()
     }
 
     /// Reads a PyTorch state dict of `nn.Linear` layers saved with safetensors (no
     /// gpu-mlp metadata): sizes from the tensor shapes, `activation` between layers.
     pub fn from_state_dict(path: &Path, activation: Activation) -> Result<Model> {
-        crate::state_dict::load_state_dict(path, activation).map(Model)
+        crate::state_dict::load_state_dict(path, activation).map(Model::from)
     }
 
     /// Writes the model (with its optimizer state, so training can resume) as
     /// safetensors, atomically: a failed write leaves any earlier file intact.
     pub fn save(&self, path: &Path) -> Result<()> {
-        self.0.save(path)
+        self.checkpoint.save(path)
     }
 
     /// The network's layer sizes, activation and loss.
     pub fn architecture(&self) -> &Architecture {
-        &self.0.arch
+        &self.checkpoint.arch
     }
 
     /// One report per trained epoch: losses, accuracies, learning rate, time.
     pub fn history(&self) -> &[EpochReport] {
-        &self.0.history
+        &self.checkpoint.history
     }
 
     /// Class names where the data names them (CIFAR, string CSV labels,
     /// Fashion-MNIST, or the caller's).
     pub fn class_names(&self) -> Option<&[String]> {
-        self.0.class_names.as_deref()
+        self.checkpoint.class_names.as_deref()
     }
 
     /// Everything the checkpoint file holds.
     pub fn checkpoint(&self) -> &Checkpoint {
-        &self.0
+        &self.checkpoint
     }
 
     /// Class probabilities (softmax of the logits) of each image in `images`
     /// (concatenated, one byte per pixel, as the training data), on the CPU.
     pub fn probabilities(&self, images: &[u8]) -> Result<Vec<Vec<f32>>> {
-        crate::eval::probabilities(&self.0, images)
+        crate::eval::probabilities(&self.checkpoint, images)
     }
 
     /// Class probabilities of each row of `features` (concatenated, `inputs()`
     /// floats each): a model trained on float features.
     pub fn probabilities_f32(&self, features: &[f32]) -> Result<Vec<Vec<f32>>> {
-        crate::eval::probabilities_f32(&self.0, features)
+        crate::eval::probabilities_f32(&self.checkpoint, features)
     }
 
     /// The most likely class of one image.
     pub fn predict(&self, image: &[u8]) -> Result<usize> {
-        let pixels = self.0.arch.inputs();
+        let pixels = self.checkpoint.arch.inputs();
         if image.len() != pixels {
             return Err(Error::Usage(format!(
                 "an image of {} bytes; the network takes {pixels}",
@@ -337,8 +704,8 @@ impl Model {
         device: &Device,
     ) -> Result<EvalReport> {
         let data: Arc<Dataset> = data.into();
-        crate::eval::check_data_fits(&self.0, Path::new("the model"), &data)?;
-        let setup = crate::eval::evaluation_setup(&self.0);
+        crate::eval::check_data_fits(&self.checkpoint, Path::new("the model"), &data)?;
+        let setup = crate::eval::evaluation_setup(&self.checkpoint);
         let mut backend = device.backend(&data, setup)?;
         crate::eval::evaluate(
             backend.as_mut(),
@@ -351,6 +718,6 @@ impl Model {
 
 impl From<Checkpoint> for Model {
     fn from(c: Checkpoint) -> Self {
-        Model(c)
+        Model::with(c, None, None)
     }
 }

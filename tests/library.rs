@@ -192,3 +192,55 @@ fn library_errors_name_the_setting_as_the_api_does() {
         assert_eq!(err.exit_code(), 2);
     }
 }
+
+#[test]
+fn a_resumed_trainer_continues_to_the_same_bits_and_early_stopping_keeps_the_best() {
+    let ds = synthetic_dataset(12, 4, 5, 300, 60);
+    let data =
+        || Dataset::from_memory("mine", ds.train.clone(), ds.test.clone(), (5, 5), 4).unwrap();
+    let base = || trainer(Device::Cpu).val_split(0.2);
+    let whole = base().epochs(4).fit(data()).unwrap();
+    let half = base().epochs(2).fit(data()).unwrap();
+    let rest = trainer(Device::Cpu)
+        .epochs(2)
+        .resume(half.checkpoint().clone())
+        .fit(data())
+        .unwrap();
+    let (a, b) = (whole.checkpoint(), rest.checkpoint());
+    assert_eq!(
+        (&a.params, &a.state, a.rng_state),
+        (&b.params, &b.state, b.rng_state)
+    );
+    assert_eq!(a.history.len(), 4);
+    let figures = |h: &[gpu_mlp::train::EpochReport]| {
+        h.iter()
+            .map(|r| (r.epoch, r.train_loss, r.val_loss, r.test_loss, r.lr))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(figures(&a.history), figures(&b.history));
+    // Validation held out the same examples; the test figures are of the model returned.
+    assert_eq!(a.val_split, Some(0.2));
+    let test = rest.test().unwrap();
+    assert_eq!(test.epoch, rest.checkpoint().epochs_trained);
+    // With early stopping the model returned is the best epoch's by validation loss.
+    let stopped = base()
+        .epochs(12)
+        .optimizer(Optimizer::new(OptimizerKind::Adam, Some(0.05), 0.0))
+        .early_stopping(2, gpu_mlp::train::Monitor::ValLoss)
+        .fit(data())
+        .unwrap();
+    let c = stopped.checkpoint();
+    let best = c
+        .history
+        .iter()
+        .min_by(|x, y| x.val_loss.partial_cmp(&y.val_loss).unwrap())
+        .unwrap();
+    assert_eq!(c.epochs_trained, best.epoch);
+    assert_eq!(stopped.test().unwrap().epoch, best.epoch);
+    // Early stopping without a validation split is refused, naming the setting.
+    let err = trainer(Device::Cpu)
+        .early_stopping(2, gpu_mlp::train::Monitor::ValLoss)
+        .fit(data())
+        .unwrap_err();
+    assert!(err.to_string().contains("patience"), "{err}");
+}

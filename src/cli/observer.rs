@@ -2,94 +2,33 @@
 //! the plot and the checkpoints, with the rule that only the checkpoint is worth
 //! stopping for, and only a finite model is ever written.
 
-use gpu_mlp::data::normalize::InputTransform;
-use gpu_mlp::data::Layout;
 use std::io::IsTerminal;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use super::describe_run;
 use super::train::{interrupted, Outputs, TrainArgs};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::Dataset;
 use gpu_mlp::files::Output;
 use gpu_mlp::metrics::MetricsWriter;
-use gpu_mlp::model::Architecture;
-use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::rng::Rng;
-use gpu_mlp::schedule::LrSchedule;
-use gpu_mlp::train::{
-    self, Backend, EarlyStopping, EpochReport, Interruption, TrainConfig, TrainSetup,
-};
+use gpu_mlp::train::{self, Backend, EpochReport};
+use gpu_mlp::trainer::RunInfo;
 use gpu_mlp::Error;
-
-/// What a checkpoint needs besides the backend's parameters and optimizer state.
-pub(crate) struct CheckpointInfo {
-    arch: Architecture,
-    opt: Optimizer,
-    seed: u64,
-    batch_size: usize,
-    rows: usize,
-    cols: usize,
-    channels: usize,
-    layout: Layout,
-    input: InputTransform,
-    class_names: Option<Vec<String>>,
-    schedule: LrSchedule,
-    val_split: Option<f64>,
-    early_stopping: Option<EarlyStopping>,
-}
-
-impl CheckpointInfo {
-    /// The run's schedule, validation split and early stopping, for the checkpoints.
-    pub(crate) fn with_run(
-        self,
-        schedule: LrSchedule,
-        val_split: Option<f64>,
-        early_stopping: Option<EarlyStopping>,
-    ) -> Self {
-        CheckpointInfo {
-            schedule,
-            val_split,
-            early_stopping,
-            ..self
-        }
-    }
-
-    pub(crate) fn new(
-        setup: &TrainSetup,
-        seed: u64,
-        dataset: &Dataset,
-        class_names: Option<Vec<String>>,
-    ) -> Self {
-        CheckpointInfo {
-            arch: setup.arch.clone(),
-            opt: setup.opt,
-            seed,
-            batch_size: setup.batch_size,
-            rows: dataset.rows,
-            cols: dataset.cols,
-            channels: dataset.channels,
-            layout: dataset.layout,
-            input: setup.input.clone(),
-            class_names,
-            schedule: LrSchedule::constant(setup.opt.lr),
-            val_split: None,
-            early_stopping: None,
-        }
-    }
-}
 
 /// Prints progress and epochs, writes metrics, checkpoints and the plot.
 pub(crate) struct TrainObserver {
     quiet: bool,
-    batch_size: usize,
-    total_epochs: usize,
     progress: Option<indicatif::ProgressBar>,
     outputs: Outputs,
     metrics: Option<MetricsWriter>,
     every: Option<usize>,
-    info: CheckpointInfo,
+    /// The run, from `started`: what every checkpoint records, the loop's settings.
+    run: Option<RunInfo>,
+    /// Said after the header: where a resumed run continues.
+    resuming: Option<String>,
     history: Vec<EpochReport>,
     interrupt: Arc<AtomicBool>,
     /// The latest finite model and, with early stopping, the best one (kept where a
@@ -134,34 +73,48 @@ impl Snapshot {
 impl TrainObserver {
     pub(crate) fn new(
         args: &TrainArgs,
-        cfg: &TrainConfig,
         outputs: Outputs,
-        info: CheckpointInfo,
         history: Vec<EpochReport>,
-        backend: &str,
+        resuming: Option<String>,
         interrupt: Arc<AtomicBool>,
     ) -> Self {
-        // The metrics file starts with the resumed run's earlier epochs; if it cannot
-        // be written now it is a side output like the plot: warn and train on.
-        let metrics = outputs.metrics.as_ref().and_then(|out| {
-            MetricsWriter::create(&out.path, backend, &history)
-                .map_err(|e| warn_side_output("--metrics", &e))
-                .ok()
-        });
         TrainObserver {
             quiet: args.quiet,
-            batch_size: cfg.batch_size,
-            total_epochs: cfg.start_epoch + cfg.epochs,
             progress: None,
             outputs,
-            metrics,
+            metrics: None,
             every: args.checkpoint_every,
-            info,
+            run: None,
+            resuming,
             history,
             interrupt,
             last: Snapshot::default(),
             best: Snapshot::default(),
         }
+    }
+
+    /// The run; `started` sets it before any other call.
+    fn run(&self) -> Result<&RunInfo, Error> {
+        self.run
+            .as_ref()
+            .ok_or_else(|| Error::Usage("the run has not started".into()))
+    }
+
+    fn early_stopping(&self) -> bool {
+        self.run
+            .as_ref()
+            .is_some_and(|r| r.template.early_stopping.is_some())
+    }
+
+    fn total_epochs(&self) -> usize {
+        self.run
+            .as_ref()
+            .map_or(0, |r| r.config.start_epoch + r.config.epochs)
+    }
+
+    /// The last epoch's report (the whole run's, not only the saved model's).
+    pub(crate) fn last_report(&self) -> Option<&EpochReport> {
+        self.history.last()
     }
 
     /// A checkpoint of the backend as it stands.
@@ -171,40 +124,15 @@ impl TrainObserver {
         epochs_trained: usize,
         rng_state: [u64; 4],
     ) -> Result<Checkpoint, Error> {
-        let s = &self.info;
-        Ok(Checkpoint {
-            arch: s.arch.clone(),
-            opt: s.opt,
-            params: backend.parameters()?,
-            state: backend.optimizer_state()?,
-            epochs_trained,
-            seed: s.seed,
-            rng_state,
-            batch_size: s.batch_size,
-            image_rows: s.rows,
-            image_cols: s.cols,
-            image_channels: s.channels,
-            layout: s.layout,
-            input: s.input.clone(),
-            class_names: s.class_names.clone(),
-            history: self.history.clone(),
-            progress: None,
-            schedule: s.schedule,
-            val_split: s.val_split,
-            early_stopping: s.early_stopping,
-            best: self
-                .history
-                .last()
-                .map(|r| r.best_so_far)
-                .unwrap_or_default(),
-        })
+        self.run()?
+            .checkpoint(backend, epochs_trained, rng_state, &self.history)
     }
 
     /// What --save keeps: the best epoch's model with early stopping, else the last.
     fn saved(&mut self) -> &mut Snapshot {
-        match self.info.early_stopping {
-            Some(_) => &mut self.best,
-            None => &mut self.last,
+        match self.early_stopping() {
+            true => &mut self.best,
+            false => &mut self.last,
         }
     }
 
@@ -224,19 +152,6 @@ impl TrainObserver {
         self.write_models()
     }
 
-    /// Puts the model --save holds into `backend` (the best epoch's, with early
-    /// stopping) and returns its epoch.
-    pub(crate) fn select_saved_model(&mut self, backend: &mut dyn Backend) -> Result<usize, Error> {
-        let last_epoch = self.history.last().map_or(0, |r| r.epoch);
-        match &self.best.model {
-            Some(best) if self.info.early_stopping.is_some() => {
-                backend.set_parameters(&best.params)?;
-                Ok(best.epochs_trained)
-            }
-            _ => Ok(last_epoch),
-        }
-    }
-
     /// A diverged run: --save keeps the last finite (or best) epoch's model.
     pub(crate) fn save_before_divergence(&mut self, diverged: Error) -> Error {
         let epoch = self.saved().model.as_ref().map(|c| c.epochs_trained);
@@ -251,20 +166,15 @@ impl TrainObserver {
         diverged
     }
 
-    /// SIGINT/SIGTERM: the model after the last step goes to --save, with the
-    /// unfinished epoch's progress, so that resuming gives the same bits.
-    pub(crate) fn save_interrupted(
-        &mut self,
-        backend: &mut dyn Backend,
-        stop: &Interruption,
-    ) -> Error {
+    /// SIGINT/SIGTERM: the model after the last step goes to --save-last (else
+    /// --save), with the unfinished epoch's progress, so that resuming gives the
+    /// same bits.
+    pub(crate) fn save_interrupted(&mut self, model: &Checkpoint) -> Error {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
-        let at = format!(
-            "after {} epochs and {} steps",
-            stop.epochs_done, stop.progress.steps
-        );
+        let steps = model.progress.map_or(0, |p| p.steps);
+        let at = format!("after {} epochs and {steps} steps", model.epochs_trained);
         // The run as it stands: --save-last where given (--save may hold the best).
         let Some(out) = self
             .outputs
@@ -274,14 +184,7 @@ impl TrainObserver {
         else {
             return Error::Interrupted(format!("stopped {at}; nothing saved (no --save)"));
         };
-        let saved = self
-            .checkpoint(backend, stop.epochs_done, stop.rng_state)
-            .and_then(|mut c| {
-                c.progress = Some(stop.progress);
-                c.best = stop.best;
-                c.save(&out.path)
-            });
-        match saved {
+        match model.save(&out.path) {
             Ok(()) => Error::Interrupted(format!(
                 "saved {} {at}; --resume {0} --save {0} continues exactly there",
                 out.path.display()
@@ -291,6 +194,10 @@ impl TrainObserver {
     }
 
     fn draw_progress(&mut self, epoch: usize, done: usize, total: usize, loss: Option<f64>) {
+        let (epochs, batch) = (
+            self.total_epochs(),
+            self.run.as_ref().map_or(0, |r| r.config.batch_size),
+        );
         let bar = self.progress.get_or_insert_with(|| {
             let bar = indicatif::ProgressBar::new(total as u64);
             if let Ok(style) =
@@ -303,7 +210,7 @@ impl TrainObserver {
         // A rate over the first instants of an epoch means nothing: wait for half a second.
         let elapsed = bar.elapsed().as_secs_f64();
         let rate = match elapsed > 0.5 {
-            true => format!(" {:.0}/s", (done * self.batch_size) as f64 / elapsed),
+            true => format!(" {:.0}/s", (done * batch) as f64 / elapsed),
             false => String::new(),
         };
         let loss = match (loss, self.history.last()) {
@@ -311,7 +218,7 @@ impl TrainObserver {
             (None, Some(r)) => format!(" (last {:.4})", r.train_loss),
             (None, None) => String::new(),
         };
-        bar.set_message(format!("epoch {epoch}/{}{loss}{rate}", self.total_epochs));
+        bar.set_message(format!("epoch {epoch}/{epochs}{loss}{rate}"));
         bar.set_position(done as u64);
     }
 
@@ -334,20 +241,23 @@ impl TrainObserver {
 impl TrainObserver {
     /// The plot's title: the network and how it learns.
     fn plot_title(&self) -> String {
-        let (arch, opt) = (&self.info.arch, &self.info.opt);
+        let Some(run) = &self.run else {
+            return String::new();
+        };
+        let (arch, opt) = (&run.template.arch, &run.template.opt);
         let mut title = format!(
             "{} {}, {} lr {}, batch {}",
             arch.shape_string(),
             arch.activation.name(),
             opt.kind.name(),
             opt.lr,
-            self.batch_size
+            run.config.batch_size
         );
         if arch.dropout > 0.0 {
             title += &format!(", dropout {}", arch.dropout);
         }
-        if self.info.schedule.kind != gpu_mlp::schedule::ScheduleKind::Constant {
-            title += &format!(", {} schedule", self.info.schedule.kind.name());
+        if run.template.schedule.kind != gpu_mlp::schedule::ScheduleKind::Constant {
+            title += &format!(", {} schedule", run.template.schedule.kind.name());
         }
         title
     }
@@ -355,11 +265,12 @@ impl TrainObserver {
     /// One epoch's line: training, validation and test figures where evaluated, a
     /// star on the best epoch by the early-stopping monitor.
     fn epoch_line(&self, r: &EpochReport) -> String {
-        let width = self.total_epochs.to_string().len();
+        let total = self.total_epochs();
+        let width = total.to_string().len();
         let mut line = format!(
             "epoch {:>width$}/{}  train {:.4} {:6.2}%",
             r.epoch,
-            self.total_epochs,
+            total,
             r.train_loss,
             100.0 * r.train_accuracy
         );
@@ -375,7 +286,7 @@ impl TrainObserver {
         if let Some(s) = r.seconds {
             line += &format!("  {s:6.2} s");
         }
-        if r.best && self.info.early_stopping.is_some() {
+        if r.best && self.early_stopping() {
             line += " *";
         }
         line
@@ -387,6 +298,30 @@ fn warn_side_output(flag: &str, e: &Error) {
 }
 
 impl train::Observer for TrainObserver {
+    /// Prints the run's header, and starts the metrics file with a resumed run's
+    /// earlier epochs (if it cannot be written now it is a side output like the
+    /// plot: warn and train on).
+    fn started(&mut self, run: &RunInfo, data: &Dataset) -> Result<(), Error> {
+        let (arch, opt) = (&run.template.arch, &run.template.opt);
+        if !self.quiet {
+            say!(
+                "{}{}",
+                describe_run(data, arch, opt, run.config.batch_size, ""),
+                run.backend
+            );
+            if let Some(words) = &self.resuming {
+                say!("{words}");
+            }
+        }
+        self.metrics = self.outputs.metrics.as_ref().and_then(|out| {
+            MetricsWriter::create(&out.path, &run.backend, &self.history)
+                .map_err(|e| warn_side_output("--metrics", &e))
+                .ok()
+        });
+        self.run = Some(run.clone());
+        Ok(())
+    }
+
     fn batch_done(&mut self, epoch: usize, done: usize, total: usize, loss: Option<f64>) -> bool {
         if !self.quiet && std::io::stderr().is_terminal() {
             self.draw_progress(epoch, done, total, loss);
@@ -408,17 +343,17 @@ impl train::Observer for TrainObserver {
         }
         self.history.push(r.clone());
         self.write_side_outputs(r);
-        let keep = self.outputs.save.is_some() || self.info.early_stopping.is_some();
+        let keep = self.outputs.save.is_some() || self.early_stopping();
         if !keep {
             return Ok(());
         }
         let model = self.checkpoint(backend, r.epoch, rng.state())?;
-        if r.best && self.info.early_stopping.is_some() {
+        if r.best && self.early_stopping() {
             self.best.replace(model.clone());
         }
         self.last.replace(model);
         let due = self.every.is_some_and(|n| r.epoch.is_multiple_of(n));
-        if due && r.epoch < self.total_epochs {
+        if due && r.epoch < self.total_epochs() {
             // An intermediate checkpoint that fails is retried at the end.
             if let Err(e) = self.write_models() {
                 warn_side_output("--checkpoint-every", &e);

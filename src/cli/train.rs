@@ -12,22 +12,19 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::observer::{CheckpointInfo, TrainObserver};
+use super::observer::TrainObserver;
 use super::{
-    choice, describe_run, fresh_setup, load_data, make_backend, DataArgs, DeviceArgs, NetworkArgs,
+    check_memory, choice, gpu_options_from_env, load_data, DataArgs, DeviceArgs, NetworkArgs,
 };
 use gpu_mlp::checkpoint::{Checkpoint, MAX_EPOCHS};
 use gpu_mlp::choice::Choice;
-use gpu_mlp::data::Dataset;
-use gpu_mlp::data::{self, SplitKind};
+use gpu_mlp::data::{self, Dataset};
 use gpu_mlp::files::Output;
 use gpu_mlp::optimizer::Optimizer;
-use gpu_mlp::rng::Rng;
 use gpu_mlp::schedule::{LrSchedule, ScheduleKind};
-use gpu_mlp::train::{
-    self, Backend, EarlyStopping, Monitor, TrainConfig, TrainOutcome, TrainSetup,
-};
+use gpu_mlp::train::Monitor;
 use gpu_mlp::Error;
+use gpu_mlp::{Device, Model, Trainer};
 
 #[derive(Args)]
 pub(crate) struct TrainArgs {
@@ -108,73 +105,63 @@ pub(crate) struct ValidationArgs {
 }
 
 impl ValidationArgs {
-    /// Gives `dataset` its validation split: --val-data's test files, or
-    /// --val-split (else a resumed run's) held out with `seed`.
-    fn attach(
-        &self,
-        dataset: &mut Dataset,
-        resumed: Option<&Checkpoint>,
-        seed: u64,
-    ) -> Result<Option<f64>, Error> {
-        if let Some(dir) = &self.val_data {
-            // A table is all validation rows (its own test file); labels read by
-            // the training data's class names.
-            let options = data::LoadOptions {
-                classes: Some(dataset.classes),
-                class_names: dataset.class_names.clone(),
-                test_data: (dataset.layout == data::Layout::Table).then(|| dir.clone()),
-                ..Default::default()
-            };
-            let other = data::load(dir, &options)?;
-            if (other.width(), other.dtype()) != (dataset.width(), dataset.dtype()) {
-                return Err(Error::data(
-                    dir,
-                    format!(
-                        "validation examples are {} {} features, training examples {} {}",
-                        other.width(),
-                        other.dtype().name(),
-                        dataset.width(),
-                        dataset.dtype().name()
-                    ),
-                ));
-            }
-            // The other set's test split validates, as its name says it was held out.
-            dataset.val = Some(other.test);
-            return Ok(None);
+    /// Gives `dataset` --val-data's test split (a table: all its rows) as its
+    /// validation split; --val-split is held out by the trainer.
+    fn attach_val_data(&self, dataset: &mut Dataset) -> Result<(), Error> {
+        let Some(path) = &self.val_data else {
+            return Ok(());
+        };
+        // Labels read by the training data's class names.
+        let options = data::LoadOptions {
+            classes: Some(dataset.classes),
+            class_names: dataset.class_names.clone(),
+            test_data: (dataset.layout == data::Layout::Table).then(|| path.clone()),
+            ..Default::default()
+        };
+        let other = data::load(path, &options)?;
+        if (other.width(), other.dtype()) != (dataset.width(), dataset.dtype()) {
+            return Err(Error::data(
+                path,
+                format!(
+                    "validation examples are {} {} features, training examples {} {}",
+                    other.width(),
+                    other.dtype().name(),
+                    dataset.width(),
+                    dataset.dtype().name()
+                ),
+            ));
         }
-        let split = self.val_split.or(resumed.and_then(|c| c.val_split));
-        if let Some(f) = split {
-            dataset.hold_out_validation(f, seed)?;
-        }
-        Ok(split)
+        // The other set's test split validates, as its name says it was held out.
+        dataset.val = Some(other.test);
+        Ok(())
     }
 
-    /// Early stopping as the flags (else a resumed run) say; it needs a validation set.
-    fn early_stopping(
+    /// Early stopping needs a validation set; said in the flags' words.
+    fn check_early_stopping(
         &self,
         resumed: Option<&Checkpoint>,
         validation: bool,
-    ) -> Result<Option<EarlyStopping>, Error> {
-        let saved = resumed.and_then(|c| c.early_stopping);
-        let stopping = match (self.patience, saved) {
-            (Some(patience), _) => Some(EarlyStopping {
-                patience,
-                monitor: self.monitor.unwrap_or(Monitor::ValLoss),
-            }),
-            (None, saved) => saved,
-        };
-        if let Some(s) = &stopping {
-            if s.patience == 0 {
-                return Err(Error::Usage("--patience must be at least 1".into()));
-            }
-            if !validation {
-                return Err(Error::Usage(
-                    "--patience watches a validation set: add --val-split F or --val-data DIR"
-                        .into(),
-                ));
-            }
+    ) -> Result<(), Error> {
+        let saved = resumed.and_then(|c| c.early_stopping).map(|s| s.patience);
+        match self.patience.or(saved) {
+            Some(0) => Err(Error::Usage("--patience must be at least 1".into())),
+            Some(_) if !validation => Err(Error::Usage(
+                "--patience watches a validation set: add --val-split F or --val-data DIR".into(),
+            )),
+            _ => Ok(()),
         }
-        Ok(stopping)
+    }
+
+    /// The trainer with the validation split, early stopping and test schedule the
+    /// flags give (a resumed run keeps its own where they are left out).
+    fn apply(&self, mut trainer: Trainer) -> Trainer {
+        if let Some(f) = self.val_split {
+            trainer = trainer.val_split(f);
+        }
+        if let Some(patience) = self.patience {
+            trainer = trainer.early_stopping(patience, self.monitor.unwrap_or(Monitor::ValLoss));
+        }
+        trainer.test_every_epoch(self.eval_test_every_epoch)
     }
 }
 
@@ -291,129 +278,141 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
     let outputs = Outputs::prepare(&args)?;
     let seed = resumed.as_ref().map_or(args.net.seed(), |c| c.seed);
     let mut dataset = load_data(&args.data, resumed.as_ref(), args.net.classes, seed)?;
-    let val_split = args
-        .validation
-        .attach(&mut dataset, resumed.as_ref(), seed)?;
-    let early_stopping = args
-        .validation
-        .early_stopping(resumed.as_ref(), dataset.val.is_some())?;
-    let dataset = Arc::new(dataset);
-    let (setup, mut rng, info, mut cfg) = match &resumed {
-        Some(c) => resume_from(c, &args, &dataset)?,
-        None => fresh_start(&args, opt, &dataset)?,
+    args.validation.attach_val_data(&mut dataset)?;
+    let validation = dataset.val.is_some()
+        || args.validation.val_split.is_some()
+        || resumed.as_ref().is_some_and(|c| c.val_split.is_some());
+    args.validation
+        .check_early_stopping(resumed.as_ref(), validation)?;
+    let trainer = match &resumed {
+        Some(c) => resume_trainer(&args, c)?,
+        None => fresh_trainer(&args, opt, &dataset)?,
     };
-    cfg.validation = dataset.val.is_some();
-    cfg.test_every_epoch = args.validation.eval_test_every_epoch;
-    cfg.early_stopping = early_stopping;
-    let header = describe_run(&dataset, &setup.arch, &setup.opt, cfg.batch_size, "");
-    let mut backend = make_backend(&args.device, &dataset, setup)?;
-    if let Some(c) = &resumed {
-        backend.set_optimizer_state(&c.state)?;
-    }
-    let describe = backend.describe();
-    if !args.quiet {
-        say!("{header}{describe}");
-        if let (Some(p), Some(c)) = (&args.resume, &resumed) {
-            say!("resuming {} after {}", p.display(), progress_words(c));
-        }
-    }
+    let trainer = args.validation.apply(trainer);
+    let resuming = match (&args.resume, &resumed) {
+        (Some(p), Some(c)) => Some(format!(
+            "resuming {} after {}",
+            p.display(),
+            progress_words(c)
+        )),
+        _ => None,
+    };
     let history = resumed.map(|c| c.history).unwrap_or_default();
     let interrupt = on_interrupt()?;
-    let info = info.with_run(cfg.schedule, val_split, early_stopping);
-    let mut observer =
-        TrainObserver::new(&args, &cfg, outputs, info, history, &describe, interrupt);
-    let result = train::train(
-        backend.as_mut(),
-        dataset.train.len(),
-        &cfg,
-        &mut rng,
-        &mut observer,
-    );
-    match result {
-        Ok(TrainOutcome {
-            interrupted: Some(stop),
-            ..
-        }) => Err(observer.save_interrupted(backend.as_mut(), &stop)),
-        Ok(outcome) => {
+    let mut observer = TrainObserver::new(&args, outputs, history, resuming, interrupt);
+    match trainer.fit_with(dataset, &mut observer) {
+        Ok(model) if model.interrupted() => Err(observer.save_interrupted(model.checkpoint())),
+        Ok(model) => {
             observer.finish()?;
-            report_end(&args, &cfg, &outcome, &mut observer, backend.as_mut())
+            report_end(&args, &model, &observer);
+            Ok(())
         }
         Err(e @ Error::Diverged { .. }) => Err(observer.save_before_divergence(e)),
         Err(e) => Err(e),
     }
 }
 
-/// A fresh run: a new network from the seed, a schedule from the flags.
-fn fresh_start(
-    args: &TrainArgs,
-    opt: Optimizer,
-    dataset: &Dataset,
-) -> Result<(TrainSetup, Rng, CheckpointInfo, TrainConfig), Error> {
-    let (setup, rng) = fresh_setup(&args.net, opt, &args.device, dataset)?;
-    let info = CheckpointInfo::new(
-        &setup,
-        args.net.seed(),
-        dataset,
-        dataset.class_names.clone(),
-    );
-    let base = LrSchedule::constant(setup.opt.lr);
-    let cfg = TrainConfig {
-        batch_size: setup.batch_size,
-        epochs: args.epochs,
-        start_epoch: 0,
-        resume_within: None,
-        schedule: args.schedule.schedule(base, setup.opt.lr, args.epochs)?,
-        validation: false,
-        test_every_epoch: false,
-        early_stopping: None,
-        best: Default::default(),
-    };
-    Ok((setup, rng, info, cfg))
+/// The device the flags name (already resolved: `--backend auto` with only a
+/// software adapter has become `--cpu`), with the environment's GPU options.
+fn device(args: &TrainArgs) -> Device {
+    match args.device.cpu {
+        true => Device::Cpu,
+        false => Device::Gpu(args.device.backend, args.device.adapter.clone()),
+    }
 }
 
-/// The end of a run: how it ended, and the test set, evaluated once with the model
-/// --save holds when a validation set kept it from being seen every epoch.
-fn report_end(
-    args: &TrainArgs,
-    cfg: &TrainConfig,
-    outcome: &TrainOutcome,
-    observer: &mut TrainObserver,
-    backend: &mut dyn Backend,
-) -> Result<(), Error> {
-    let Some(last) = outcome.reports.last() else {
-        return Ok(());
+/// A fresh run: the network, optimizer and schedule the flags describe.
+fn fresh_trainer(args: &TrainArgs, opt: Optimizer, dataset: &Dataset) -> Result<Trainer, Error> {
+    let net = &args.net;
+    let arch = net.architecture(dataset.width(), dataset.classes)?;
+    check_memory(
+        &args.device,
+        &arch,
+        &opt,
+        net.batch_size().min(dataset.train.len()),
+    )?;
+    let schedule = args
+        .schedule
+        .schedule(LrSchedule::constant(opt.lr), opt.lr, args.epochs)?;
+    let sizes = &arch.sizes;
+    let mut trainer = Trainer::new(&sizes[1..sizes.len() - 1])
+        .activation(arch.activation)
+        .loss(arch.loss)
+        .dropout(arch.dropout)
+        .optimizer(opt)
+        .schedule(schedule)
+        .batch_size(net.batch_size())
+        .epochs(args.epochs)
+        .seed(net.seed())
+        .device(device(args))
+        .gpu_options(gpu_options_from_env()?);
+    if let Some(n) = net.normalize {
+        trainer = trainer.normalize(n);
+    }
+    Ok(trainer)
+}
+
+/// A resumed run: the checkpoint's network and optimizer, with --lr, --weight-decay,
+/// --batch-size and the schedule flags where given.
+fn resume_trainer(args: &TrainArgs, c: &Checkpoint) -> Result<Trainer, Error> {
+    let net = &args.net;
+    let opt = Optimizer {
+        lr: net.lr.unwrap_or(c.opt.lr),
+        weight_decay: net.weight_decay.unwrap_or(c.opt.weight_decay),
+        ..c.opt
     };
-    if let (Some(best), Some(s)) = (outcome.stopped_early, &cfg.early_stopping) {
+    let schedule = args
+        .schedule
+        .schedule(c.schedule, opt.lr, c.epochs_trained + args.epochs)?;
+    Ok(Trainer::new(&[])
+        .optimizer(opt)
+        .schedule(schedule)
+        .batch_size(net.batch_size.unwrap_or(c.batch_size))
+        .epochs(args.epochs)
+        .device(device(args))
+        .gpu_options(gpu_options_from_env()?)
+        .resume(c.clone()))
+}
+
+/// The end of a run: how it ended, and the test figures of the model --save
+/// holds where the epoch lines did not show them (a validation split kept the test
+/// set unseen, or early stopping kept an earlier epoch).
+fn report_end(args: &TrainArgs, model: &Model, observer: &TrainObserver) {
+    let stopping = model.checkpoint().early_stopping;
+    if let (Some(best), Some(s)) = (model.stopped_early(), stopping) {
         say!(
             "stopped early: {} has not improved for {} epochs; the best epoch was {best}",
             s.monitor.name(),
             s.patience
         );
     }
-    let (test_loss, test_accuracy, epoch) = match (last.test_loss, last.test_accuracy) {
-        (Some(l), Some(a)) if cfg.early_stopping.is_none() => (l, a, last.epoch),
-        _ => {
-            let epoch = observer.select_saved_model(backend)?;
-            let t = backend.evaluate(SplitKind::Test)?;
-            (t.mean_loss(), t.accuracy(), epoch)
-        }
-    };
-    let which = match cfg.early_stopping {
-        Some(s) => format!("epoch {epoch}'s model, the best by {}", s.monitor.name()),
-        None => format!("epoch {epoch}'s model"),
+    let Some(test) = model.test() else { return };
+    let shown = observer
+        .last_report()
+        .is_some_and(|r| r.test_loss.is_some())
+        && stopping.is_none();
+    let which = match stopping {
+        Some(s) => format!(
+            "epoch {}'s model, the best by {}",
+            test.epoch,
+            s.monitor.name()
+        ),
+        None => format!("epoch {}'s model", test.epoch),
     };
     match args.quiet {
         true => say!(
-            "epoch {epoch} test_loss {test_loss:.4} test_acc {:.2}%",
-            100.0 * test_accuracy
+            "epoch {} test_loss {:.4} test_acc {:.2}%",
+            test.epoch,
+            test.loss,
+            100.0 * test.accuracy
         ),
-        false if last.test_loss.is_none() || cfg.early_stopping.is_some() => say!(
-            "test  loss {test_loss:.4}  accuracy {:.2}%  ({which})",
-            100.0 * test_accuracy
+        false if !shown => say!(
+            "test  loss {:.4}  accuracy {:.2}%  ({which})",
+            test.loss,
+            100.0 * test.accuracy
         ),
         false => {}
     }
-    Ok(())
 }
 
 fn check_counts(args: &TrainArgs) -> Result<(), Error> {
@@ -440,69 +439,6 @@ fn progress_words(c: &Checkpoint) -> String {
         ),
         None => format!("{} epochs", c.epochs_trained),
     }
-}
-
-/// Where a resumed run starts: the checkpoint's network, parameters, optimizer (with
-/// --lr and --batch-size when given), RNG position, epoch count and, for a checkpoint
-/// saved inside an epoch, how far that epoch got.
-fn resume_from(
-    c: &Checkpoint,
-    args: &TrainArgs,
-    dataset: &Dataset,
-) -> Result<(TrainSetup, Rng, CheckpointInfo, TrainConfig), Error> {
-    let shape = |channels, rows, cols| format!("{channels}×{rows}×{cols}");
-    let (theirs, ours) = (
-        shape(c.image_channels, c.image_rows, c.image_cols),
-        shape(dataset.channels, dataset.rows, dataset.cols),
-    );
-    if theirs != ours || c.input.dtype != dataset.dtype() {
-        return Err(Error::data(
-            &dataset.dir,
-            format!(
-                "the network of --resume takes {theirs} {} inputs, the data has {ours} {}",
-                c.input.dtype.name(),
-                dataset.dtype().name()
-            ),
-        ));
-    }
-    let batch_size = args.net.batch_size.unwrap_or(c.batch_size);
-    if c.progress.is_some() && batch_size != c.batch_size {
-        return Err(Error::Usage(format!(
-            "--batch-size {batch_size}: the checkpoint stopped inside an epoch of batches of {}; \
-             finish that epoch with its batch size first",
-            c.batch_size
-        )));
-    }
-    let setup = TrainSetup {
-        arch: c.arch.clone(),
-        opt: Optimizer {
-            lr: args.net.lr.unwrap_or(c.opt.lr),
-            weight_decay: args.net.weight_decay.unwrap_or(c.opt.weight_decay),
-            ..c.opt
-        },
-        params: c.params.clone(),
-        batch_size,
-        seed: c.seed,
-        input: c.input.clone(),
-    };
-    setup.opt.validate()?;
-    let info = CheckpointInfo::new(&setup, c.seed, dataset, c.class_names.clone());
-    let cfg = TrainConfig {
-        batch_size,
-        epochs: args.epochs,
-        start_epoch: c.epochs_trained,
-        resume_within: c.progress,
-        validation: false,
-        test_every_epoch: false,
-        early_stopping: None,
-        best: c.best,
-        schedule: args.schedule.schedule(
-            c.schedule,
-            setup.opt.lr,
-            c.epochs_trained + args.epochs,
-        )?,
-    };
-    Ok((setup, Rng::from_state(c.rng_state), info, cfg))
 }
 
 /// SIGINT and SIGTERM set the returned flag (the run stops after the current step,
