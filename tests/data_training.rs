@@ -392,16 +392,9 @@ x = np.loadtxt(sys.argv[2], delimiter=",", skiprows=1, usecols=range(4), dtype=n
 p = ort.InferenceSession(sys.argv[1]).run(["probabilities"], {"input": x})[0]
 print(json.dumps(p.tolist()))
 "#;
-    let out = std::process::Command::new(python)
-        .args(["-c", script, &onnx, &test])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let theirs: Vec<Vec<f64>> = serde_json::from_slice(&out.stdout).unwrap();
+    let out =
+        common::stdout_of(std::process::Command::new(python).args(["-c", script, &onnx, &test]));
+    let theirs: Vec<Vec<f64>> = serde_json::from_slice(&out).unwrap();
     for (row, probs) in ours.as_array().unwrap().iter().zip(&theirs) {
         for entry in row["top"].as_array().unwrap() {
             let (c, p) = (

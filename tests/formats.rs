@@ -374,26 +374,18 @@ fn csv_reads_quotes_string_labels_and_label_columns() {
         (2, true, 2)
     );
     let p = write(&dir.join("last.csv"), "a,b,y\n1,2,0\n3,4,1\n5,6,1\n7,8,0\n");
-    let ds = load_with(
-        &p,
-        LoadOptions {
+    let seeded = || {
+        let options = LoadOptions {
             test_split: Some(0.25),
             seed: 3,
             ..Default::default()
-        },
-    )
-    .unwrap();
+        };
+        load_with(&p, options).unwrap()
+    };
+    let ds = seeded();
     assert_eq!((ds.train.len(), ds.test.len()), (3, 1));
     // The held-out row depends on the seed only: the same seed holds out the same row.
-    let again = load_with(
-        &p,
-        LoadOptions {
-            test_split: Some(0.25),
-            seed: 3,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let again = seeded();
     assert_eq!(ds.test.features, again.test.features);
 
     // --class-names overrides, and must name every class.
@@ -622,16 +614,12 @@ f = rng.normal(size=(6, 5)) * 1000
 np.savez_compressed(d + "/f64.npz", x_train=f, y_train=np.arange(6) % 2, x_test=f[:2].astype(np.float32), y_test=np.array([1, 0], dtype=np.int16))
 print(int(x.astype(np.int64).sum()), repr(float(f.astype(np.float32)[3, 2])))
 "#;
-    let out = std::process::Command::new(python)
-        .args(["-c", script, dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let printed = String::from_utf8(out.stdout).unwrap();
+    let printed = common::stdout_of(std::process::Command::new(python).args([
+        "-c",
+        script,
+        dir.to_str().unwrap(),
+    ]));
+    let printed = String::from_utf8(printed).unwrap();
     let mut printed = printed.split_whitespace();
     let (sum, value): (u64, f32) = (
         printed.next().unwrap().parse().unwrap(),

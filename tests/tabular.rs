@@ -11,23 +11,16 @@ fn real_tables_train_to_scikit_learns_accuracy() {
         return;
     };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/tabular/vs_sklearn.py");
-    let out = std::process::Command::new(python)
-        .args([
-            script,
-            "--gpu-mlp",
-            env!("CARGO_BIN_EXE_gpu-mlp"),
-            "--seeds",
-            "3",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let results: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let binary = env!("CARGO_BIN_EXE_gpu-mlp");
+    let out = common::stdout_of(std::process::Command::new(python).args([
+        script,
+        "--gpu-mlp",
+        binary,
+        "--seeds",
+        "3",
+        "--json",
+    ]));
+    let results: serde_json::Value = serde_json::from_slice(&out).unwrap();
     for (name, r) in results.as_object().unwrap() {
         let (ours, theirs) = (
             r["gpu_mlp"].as_f64().unwrap(),
