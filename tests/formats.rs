@@ -388,6 +388,20 @@ fn csv_reads_quotes_string_labels_and_label_columns() {
     let again = seeded();
     assert_eq!(ds.test.features, again.test.features);
 
+    // Numeric labels beyond a byte's range are classes in numeric order.
+    let p = write(
+        &dir.join("numbers.csv"),
+        "a,label\n1,10\n2,9\n3,-1\n4,100\n",
+    );
+    let ds = load_with(
+        &p,
+        LoadOptions {
+            test_split: Some(0.5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(ds.class_names.unwrap(), ["-1", "9", "10", "100"]);
     // --class-names overrides, and must name every class.
     let names = Some(vec!["no".to_string(), "yes".to_string()]);
     let ds = load_with(
@@ -444,6 +458,11 @@ fn bad_csv_files_are_refused_naming_row_and_column() {
             vec!["row 2", "label", "missing"],
         ),
         ("one.csv", "label\n1\n2\n", vec!["one.csv", "1 column"]),
+        (
+            "semicolons.csv",
+            "a;b;label\n1;2;x\n",
+            vec!["1 column", "separated by ';'"],
+        ),
     ];
     for (name, text, needles) in cases {
         let p = write(&dir.join(name), text);
@@ -461,7 +480,7 @@ fn bad_csv_files_are_refused_naming_row_and_column() {
         ),
         &["no column \"kind\"", "a, label"],
     );
-    refused(load(&p), &["--test-data", "--test-split"]);
+    refused(load(&p), &["test_data", "test_split", "single table"]);
     let other = write(&dir.join("other.csv"), "a,b,label\n1,2,x\n");
     refused(
         load_with(

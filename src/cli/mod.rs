@@ -217,7 +217,17 @@ pub(crate) fn load_data(
     if let (None, Some(m)) = (&options.class_names, model) {
         options.class_names = m.class_names.clone();
     }
-    let mut dataset = data::load(&path, &options)?;
+    let mut dataset = data::load(&path, &options).map_err(|e| match e {
+        Error::Setting {
+            setting: "test_data",
+            ..
+        } => Error::Usage(format!(
+            "{} is a single table: give a test table (--test-data FILE) or hold out a \
+             fraction of its rows (--test-split 0.2)",
+            path.display()
+        )),
+        e => e,
+    })?;
     data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
     Ok(dataset)
 }

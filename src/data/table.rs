@@ -45,14 +45,19 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
     let test = match &options.test_data {
         Some(test_path) => Some((
             test_path.as_path(),
-            read_rows(test_path, options.label_column.as_deref(), Some(train.width), true)?,
+            read_rows(
+                test_path,
+                options.label_column.as_deref(),
+                Some(train.width),
+                true,
+            )?,
         )),
         None if options.test_split.is_some() => None,
         None => {
             return Err(Error::setting(
                 "test_data",
                 format!(
-                    "{} is one table: give a test table (--test-data FILE) or hold out a fraction of it (--test-split 0.2)",
+                    "is needed, or a test_split: {} is a single table",
                     path.display()
                 ),
             ))
@@ -123,9 +128,15 @@ impl Classes {
                 distinct.len()
             ));
         }
-        Ok(Classes {
-            names: Some(distinct.into_iter().cloned().collect()),
-        })
+        let mut names: Vec<String> = distinct.into_iter().cloned().collect();
+        // Numbers (-1, 9, 10, 100) in numeric order, not as text (-1, 10, 100, 9).
+        let numbers: Option<Vec<f64>> = names.iter().map(|n| n.parse().ok()).collect();
+        if let Some(values) = numbers {
+            let mut pairs: Vec<(f64, String)> = values.into_iter().zip(names).collect();
+            pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+            names = pairs.into_iter().map(|(_, n)| n).collect();
+        }
+        Ok(Classes { names: Some(names) })
     }
 
     fn index(&self, label: &str) -> u8 {
@@ -165,8 +176,14 @@ fn read_rows(
         .clone();
     let unlabelled = !need_label && width == Some(header.len()) && label_column.is_none();
     if header.len() < 2 && !unlabelled {
+        let hint = match header.get(0) {
+            Some(h) if h.contains(';') || h.contains('\t') => {
+                " (the values are separated by commas only: is this file separated by ';' or tabs?)"
+            }
+            _ => "",
+        };
         return Err(bad(format!(
-            "the header row has {} column(s); a label and at least one feature are needed",
+            "the header row has {} column(s); a label and at least one feature are needed{hint}",
             header.len()
         )));
     }
