@@ -389,12 +389,12 @@ fn csv_reads_quotes_string_labels_and_label_columns() {
     assert_eq!(ds.test.features, again.test.features);
 
     // Numeric labels beyond a byte's range are classes in numeric order.
-    let p = write(
+    let numbers = write(
         &dir.join("numbers.csv"),
         "a,label\n1,10\n2,9\n3,-1\n4,100\n",
     );
     let ds = load_with(
-        &p,
+        &numbers,
         LoadOptions {
             test_split: Some(0.5),
             ..Default::default()
