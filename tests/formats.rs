@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::temp_dir;
+use common::{npy, temp_dir, write_npz};
 use gpu_mlp::data::{self, Dtype, Features, Layout, LoadOptions};
 
 fn load(path: &Path) -> gpu_mlp::Result<gpu_mlp::Dataset> {
@@ -31,45 +30,6 @@ fn refused(result: gpu_mlp::Result<gpu_mlp::Dataset>, needles: &[&str]) -> Strin
 }
 
 // ---------------------------------------------------------------- npz
-
-/// A `.npy` file: version 1 header (dict padded to 64 bytes), then the data.
-fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let shape = match shape {
-        [n] => format!("({n},)"),
-        s => format!(
-            "({})",
-            s.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-fn write_npz(path: &Path, entries: &[(&str, Vec<u8>)], deflate: bool) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut zip = zip::ZipWriter::new(file);
-    let method = match deflate {
-        true => zip::CompressionMethod::Deflated,
-        false => zip::CompressionMethod::Stored,
-    };
-    let options = zip::write::SimpleFileOptions::default().compression_method(method);
-    for (name, bytes) in entries {
-        zip.start_file(format!("{name}.npy"), options).unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap();
-}
 
 fn le<T: Copy, const N: usize>(values: &[T], to: impl Fn(T) -> [u8; N]) -> Vec<u8> {
     values.iter().flat_map(|&v| to(v)).collect()

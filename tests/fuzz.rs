@@ -303,3 +303,82 @@ fn png_reader_answers_every_mutated_file_without_panicking() {
         })
         .unwrap();
 }
+
+/// A small Keras-style archive: u8 images and i64 labels.
+fn npz_bytes(deflate: bool) -> Vec<u8> {
+    let dir = temp_dir("fuzz_npz_src");
+    let x = common::npy("|u1", &[4, 3, 2], &(0..24).collect::<Vec<u8>>());
+    let y = common::npy(
+        "<i8",
+        &[4],
+        &[0i64, 1, 2, 1]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    );
+    let entries = [
+        ("x_train", x.clone()),
+        ("y_train", y.clone()),
+        ("x_test", x),
+        ("y_test", y),
+    ];
+    let path = dir.join(format!("a{deflate}.npz"));
+    common::write_npz(&path, &entries, deflate);
+    std::fs::read(path).unwrap()
+}
+
+/// Whatever a reader accepts must be a consistent data set.
+fn consistent(ds: &gpu_mlp::Dataset) -> bool {
+    ds.check().is_ok()
+        && ds.splits().all(|(_, s)| {
+            s.features.len() == s.len() * s.width && s.width == ds.width() && !s.is_empty()
+        })
+}
+
+#[test]
+fn npz_csv_and_cifar_readers_answer_every_mutated_file_without_panicking() {
+    use gpu_mlp::data::{load, Format, LoadOptions};
+    let dir = temp_dir("fuzz_formats");
+    let npz = [npz_bytes(false), npz_bytes(true)];
+    let csv = b"a,\"b c\",label\n1.5,2,x\n-3,4e1,y\n5,6,x\n7,8,z\n".to_vec();
+    let cifar: Vec<u8> = (0..2u8)
+        .flat_map(|l| std::iter::once(l).chain((0..3072).map(move |p| (p as u8) ^ l)))
+        .collect();
+    let cifar_dir = dir.join("cifar");
+    std::fs::create_dir_all(&cifar_dir).unwrap();
+    for b in 1..=5 {
+        write(&cifar_dir, &format!("data_batch_{b}.bin"), &cifar);
+    }
+    let strategy = (0usize..4, prop::collection::vec(mutation(), 1..4));
+    runner()
+        .run(&strategy, |(which, changes)| {
+            let (path, options) = match which {
+                0 | 1 => {
+                    let bytes = mutate(npz[which].clone(), &changes, 200);
+                    (write(&dir, "f.npz", &bytes), LoadOptions::default())
+                }
+                2 => {
+                    let bytes = mutate(csv.clone(), &changes, csv.len());
+                    let options = LoadOptions {
+                        test_split: Some(0.5),
+                        format: Some(Format::Csv),
+                        ..Default::default()
+                    };
+                    (write(&dir, "f.csv", &bytes), options)
+                }
+                _ => {
+                    write(
+                        &cifar_dir,
+                        "test_batch.bin",
+                        &mutate(cifar.clone(), &changes, 16),
+                    );
+                    (cifar_dir.clone(), LoadOptions::default())
+                }
+            };
+            if let Ok(ds) = load(&path, &options) {
+                prop_assert!(consistent(&ds), "{ds:?}");
+            }
+            Ok(())
+        })
+        .unwrap();
+}
