@@ -10,7 +10,7 @@ ARGS ?=
 
 BENCH_VENV ?= /tmp/bench-venv
 
-.PHONY: deps build install train train-cpu test bench-venv bench-peers device-kit lint clean
+.PHONY: deps build install train train-cpu test test-wasm bench-venv bench-peers device-kit lint clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -39,6 +39,25 @@ test: deps
 	$(CARGO) run --release --example train_mnist -- --gpu --limit 2000 --epochs 1
 	$(CARGO) run --release --example train_mnist -- --cpu --limit 2000 --epochs 1 --save target/example-model.safetensors
 	$(CARGO) run --release --example predict -- target/example-model.safetensors --data /usr/share/datasets/fashion-mnist
+	$(MAKE) test-wasm
+
+# The wasm-bindgen the lockfile pins: its test runner must be the same version.
+WASM_BINDGEN := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/version = "\(.*\)"/\1/p;q}' Cargo.lock)
+
+# The library as WebAssembly, run under Node. Needs the wasm32 target, node and
+# wasm-bindgen-cli $(WASM_BINDGEN); CI installs them (a missing one fails there),
+# elsewhere it is a printed skip.
+test-wasm:
+	@if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+		&& command -v node >/dev/null \
+		&& wasm-bindgen-test-runner --version 2>/dev/null | grep -q " $(WASM_BINDGEN)"; then \
+		CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+			$(CARGO) test --release --target wasm32-unknown-unknown --test wasm; \
+	elif [ -n "$$CI" ]; then \
+		echo "CI is set but the wasm test cannot run: it needs rustup target add wasm32-unknown-unknown, node and cargo install wasm-bindgen-cli --version $(WASM_BINDGEN)" >&2; exit 1; \
+	else \
+		echo "SKIPPED: the WebAssembly test (rustup target add wasm32-unknown-unknown; cargo install wasm-bindgen-cli --version $(WASM_BINDGEN); node)"; \
+	fi
 
 # The Python the peer benchmarks run: numpy and torch from PyPI (torch is large).
 bench-venv:

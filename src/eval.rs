@@ -27,14 +27,25 @@ pub struct EvalReport {
 
 /// Loss, accuracy, per-class accuracy and the confusion matrix over `split`, whose
 /// labels are `labels`.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn evaluate(
     backend: &mut dyn Backend,
     split: SplitKind,
     labels: &[u8],
     classes: usize,
 ) -> Result<EvalReport> {
-    let totals = backend.evaluate(split)?;
-    let predicted = backend.predictions(split)?;
+    pollster::block_on(evaluate_async(backend, split, labels, classes))
+}
+
+/// `evaluate`, awaiting the backend's read-backs.
+pub async fn evaluate_async(
+    backend: &mut dyn Backend,
+    split: SplitKind,
+    labels: &[u8],
+    classes: usize,
+) -> Result<EvalReport> {
+    let totals = backend.evaluate_async(split).await?;
+    let predicted = backend.predictions_async(split).await?;
     let mut confusion = vec![vec![0u64; classes]; classes];
     for (&y, &p) in labels.iter().zip(&predicted) {
         confusion[y as usize][p as usize] += 1;

@@ -47,12 +47,19 @@
 //! (a dropout mask, weight decay) is a change to those two files, the shader it
 //! needs, and their tests.
 //!
+//! The loop is asynchronous at its core: what reads the device back
+//! ([`train::Backend`]'s `*_async` methods, [`train::train_async`],
+//! [`Trainer::fit_async`]) returns futures, which natively are waited for (the
+//! blocking forms of the same names) and in a browser are driven by its event
+//! loop; the library builds for `wasm32-unknown-unknown` with WebGPU.
+//!
 //! Data flows one way: files → [`data::Dataset`] (u8 or f32, host) → backend
 //! (resident on the GPU, or streamed in windows when a split exceeds a storage
 //! binding) → batches, normalized as the model's [`data::normalize::InputTransform`]
 //! says → forward → loss → backward → update → per-epoch metrics.
 
 #[doc(hidden)]
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 pub mod checkpoint;
 #[doc(hidden)]
@@ -60,6 +67,7 @@ pub mod choice;
 #[doc(hidden)]
 pub mod cpu;
 pub mod data;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod download;
 pub mod error;
 pub mod eval;
@@ -71,6 +79,7 @@ pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod optimizer;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 #[doc(hidden)]
 pub mod profile;

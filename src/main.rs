@@ -1,13 +1,22 @@
-//! The `gpu-mlp` command line: parses flags, calls the library, prints.
+//! The `gpu-mlp` command line: parses flags, calls the library, prints. It is
+//! native only: in a browser the library is used through its async API.
 
+#[cfg(not(target_arch = "wasm32"))]
 mod cli;
 
+#[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
+#[cfg(not(target_arch = "wasm32"))]
 use clap::Parser;
 
+#[cfg(not(target_arch = "wasm32"))]
 use cli::{Cli, Command};
 
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> ExitCode {
     // RUST_LOG=debug shows our adapter limits, buffer sizes and timings (a bare level
     // applies to gpu-mlp only: wgpu and naga at debug drown them); full env_logger
@@ -53,6 +62,7 @@ fn main() -> ExitCode {
 /// stderr when the variable is missing, indistinguishable from gpu-mlp's own errors.
 /// Where it is unset, point it at a private directory of this user's before any
 /// thread starts.
+#[cfg(not(target_arch = "wasm32"))]
 fn quiet_mesa_loader() {
     #[cfg(unix)]
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {

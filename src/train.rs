@@ -2,7 +2,7 @@
 //! each batch forward → loss → backward → update (inside the backend), then the
 //! epoch's metrics and a test-set evaluation.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::choice::Choice;
 use crate::data::normalize::InputTransform;
@@ -53,8 +53,20 @@ impl Totals {
     }
 }
 
+/// A backend's answer that may have to wait for the device (a read-back): a
+/// future, so that in a browser nothing blocks; natively the blocking forms
+/// (`end_epoch`, `parameters`, …) wait for it.
+pub type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + 'a>>;
+
+/// An answer that is there already (the CPU backend's), as a `Pending`.
+pub fn ready<'a, T: 'a>(value: Result<T>) -> Pending<'a, T> {
+    Box::pin(std::future::ready(value))
+}
+
 /// What a training backend does. Parameters, gradients and optimizer state live
 /// inside it for the whole run; the loop only says which examples form each batch.
+/// What reads results back is asynchronous (`*_async`); natively each has a
+/// blocking form of the same name without the suffix.
 pub trait Backend {
     /// One line naming the device, for logs and metrics ("cpu (2 threads)", an adapter name).
     fn describe(&self) -> String;
@@ -65,13 +77,16 @@ pub trait Backend {
     fn train_batch(&mut self, start: usize, len: usize) -> Result<()>;
     /// Finishes the epoch's work and returns the training loss and accuracy,
     /// measured on each batch before its update.
-    fn end_epoch(&mut self) -> Result<Totals>;
+    fn end_epoch_async(&mut self) -> Pending<'_, Totals>;
     /// Loss and accuracy over a whole split with the current parameters.
-    fn evaluate(&mut self, split: SplitKind) -> Result<Totals>;
+    fn evaluate_async(&mut self, split: SplitKind) -> Pending<'_, Totals>;
     /// The predicted class (first maximum of the logits) of every example of a split.
-    fn predictions(&mut self, split: SplitKind) -> Result<Vec<u8>>;
+    fn predictions_async(&mut self, split: SplitKind) -> Pending<'_, Vec<u8>>;
     /// The current parameters, in `model::Architecture`'s flat layout.
-    fn parameters(&mut self) -> Result<Vec<f32>>;
+    fn parameters_async(&mut self) -> Pending<'_, Vec<f32>>;
+    /// The optimizer's state (momentum's velocity, Adam's moments, the step count),
+    /// for checkpoints.
+    fn optimizer_state_async(&mut self) -> Pending<'_, OptimizerState<f32>>;
 
     /// Sets the learning rate of the steps that follow (a schedule's value per step).
     fn set_learning_rate(&mut self, lr: f32);
@@ -79,9 +94,6 @@ pub trait Backend {
     /// epoch's to evaluate them.
     fn set_parameters(&mut self, params: &[f32]) -> Result<()>;
 
-    /// The optimizer's state (momentum's velocity, Adam's moments, the step count),
-    /// for checkpoints.
-    fn optimizer_state(&mut self) -> Result<OptimizerState<f32>>;
     /// Restores a saved optimizer state (same optimizer, same parameter count).
     fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()>;
 
@@ -89,6 +101,32 @@ pub trait Backend {
     /// nothing (the CPU); the GPU backend reads them back only at `end_epoch`.
     fn running_totals(&self) -> Option<Totals> {
         None
+    }
+
+    /// `end_epoch_async`, waited for.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn end_epoch(&mut self) -> Result<Totals> {
+        pollster::block_on(self.end_epoch_async())
+    }
+    /// `evaluate_async`, waited for.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn evaluate(&mut self, split: SplitKind) -> Result<Totals> {
+        pollster::block_on(self.evaluate_async(split))
+    }
+    /// `predictions_async`, waited for.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn predictions(&mut self, split: SplitKind) -> Result<Vec<u8>> {
+        pollster::block_on(self.predictions_async(split))
+    }
+    /// `parameters_async`, waited for.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn parameters(&mut self) -> Result<Vec<f32>> {
+        pollster::block_on(self.parameters_async())
+    }
+    /// `optimizer_state_async`, waited for.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
+        pollster::block_on(self.optimizer_state_async())
     }
 }
 
@@ -301,21 +339,27 @@ pub trait Observer {
         true
     }
     /// After each epoch's evaluation with finite losses, with the backend and the
-    /// shuffling RNG as they stand (what a checkpoint needs).
-    fn epoch_done(
-        &mut self,
-        report: &EpochReport,
-        backend: &mut dyn Backend,
-        rng: &Rng,
-    ) -> Result<()>;
+    /// shuffling RNG as they stand (what a checkpoint needs). Asynchronous, so that
+    /// an observer may read the backend back in a browser too.
+    fn epoch_done<'a>(
+        &'a mut self,
+        report: &'a EpochReport,
+        backend: &'a mut dyn Backend,
+        rng: &'a Rng,
+    ) -> Pending<'a, ()>;
 }
 
 /// An observer that ignores everything.
 pub struct Silent;
 
 impl Observer for Silent {
-    fn epoch_done(&mut self, _: &EpochReport, _: &mut dyn Backend, _: &Rng) -> Result<()> {
-        Ok(())
+    fn epoch_done<'a>(
+        &'a mut self,
+        _: &'a EpochReport,
+        _: &'a mut dyn Backend,
+        _: &'a Rng,
+    ) -> Pending<'a, ()> {
+        ready(Ok(()))
     }
 }
 
@@ -348,7 +392,20 @@ pub struct Interruption {
 /// each epoch, and tells `observer` about each batch and epoch. A non-finite
 /// training or test loss ends the run with `Error::Diverged` before the observer
 /// sees that epoch, so nothing is ever saved from a diverged model.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn train(
+    backend: &mut dyn Backend,
+    n_train: usize,
+    cfg: &TrainConfig,
+    rng: &mut Rng,
+    observer: &mut dyn Observer,
+) -> Result<TrainOutcome> {
+    pollster::block_on(train_async(backend, n_train, cfg, rng, observer))
+}
+
+/// `train`, awaiting the backend's read-backs: the one loop, run to completion by
+/// `train` natively and by the page's event loop in a browser.
+pub async fn train_async(
     backend: &mut dyn Backend,
     n_train: usize,
     cfg: &TrainConfig,
@@ -370,7 +427,7 @@ pub fn train(
         let before = resume.take().unwrap_or_default();
         let mut keep_going = true;
         let lr_at = |step| cfg.schedule.lr_at(epoch - 1, step, steps_per_epoch);
-        let pass = run_epoch(
+        let pass = run_epoch_async(
             backend,
             &order,
             cfg.batch_size,
@@ -381,7 +438,8 @@ pub fn train(
                 keep_going = observer.batch_done(epoch, before.steps + done, steps_per_epoch, loss);
                 keep_going
             },
-        )?;
+        )
+        .await?;
         let mut train = before.totals;
         train.add(pass.totals.loss_sum, pass.totals.correct, pass.totals.count);
         let steps = before.steps + pass.steps;
@@ -404,18 +462,14 @@ pub fn train(
             });
         }
         let seconds = started.elapsed().as_secs_f64();
-        let evaluate = |backend: &mut dyn Backend, kind, wanted: bool| -> Result<Option<Totals>> {
-            if wanted {
-                return backend.evaluate(kind).map(Some);
-            }
-            Ok(None)
+        let val = match cfg.validation {
+            true => Some(backend.evaluate_async(SplitKind::Val).await?),
+            false => None,
         };
-        let val = evaluate(backend, SplitKind::Val, cfg.validation)?;
-        let test = evaluate(
-            backend,
-            SplitKind::Test,
-            !cfg.validation || cfg.test_every_epoch,
-        )?;
+        let test = match !cfg.validation || cfg.test_every_epoch {
+            true => Some(backend.evaluate_async(SplitKind::Test).await?),
+            false => None,
+        };
         let mut report = EpochReport {
             epoch,
             train_loss: train.mean_loss(),
@@ -437,7 +491,7 @@ pub fn train(
             report.best = stopping.observe(&mut best, &report);
             report.best_so_far = best;
         }
-        observer.epoch_done(&report, backend, rng)?;
+        observer.epoch_done(&report, backend, rng).await?;
         reports.push(report);
         if let Some(stopping) = cfg.early_stopping.filter(|s| s.should_stop(&best)) {
             log::info!(
@@ -479,7 +533,27 @@ pub struct Pass {
 /// Each step runs at `lr_at(step)`. After each batch calls `after_batch(backend,
 /// done, total)` (counting this pass's batches), which returns false to stop there.
 /// The one epoch loop: training and benchmarks both run it.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn run_epoch(
+    backend: &mut dyn Backend,
+    order: &[u32],
+    batch_size: usize,
+    steps: impl std::ops::RangeBounds<usize>,
+    lr_at: &dyn Fn(usize) -> f32,
+    after_batch: impl FnMut(&dyn Backend, usize, usize) -> bool,
+) -> Result<Pass> {
+    pollster::block_on(run_epoch_async(
+        backend,
+        order,
+        batch_size,
+        steps,
+        lr_at,
+        after_batch,
+    ))
+}
+
+/// `run_epoch`, awaiting the epoch's read-back.
+pub async fn run_epoch_async(
     backend: &mut dyn Backend,
     order: &[u32],
     batch_size: usize,
@@ -514,7 +588,7 @@ pub fn run_epoch(
             break;
         }
     }
-    pass.totals = backend.end_epoch()?;
+    pass.totals = backend.end_epoch_async().await?;
     Ok(pass)
 }
 

@@ -40,8 +40,10 @@ use crate::optimizer::OptimizerState;
 use crate::optimizer::{Optimizer, OptimizerKind};
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::train::Silent;
 use crate::train::{
-    self, Backend, EarlyStopping, EpochReport, Monitor, Observer, Silent, TrainConfig, TrainSetup,
+    self, Backend, EarlyStopping, EpochReport, Monitor, Observer, Pending, TrainConfig, TrainSetup,
     DEFAULT_BATCH_SIZE,
 };
 
@@ -72,12 +74,14 @@ impl Device {
     }
 
     /// A training backend for `setup` on `data`, on this device.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn backend(&self, data: &Arc<Dataset>, setup: TrainSetup) -> Result<Box<dyn Backend>> {
-        self.backend_with(data, setup, &GpuOptions::default())
+        pollster::block_on(self.open_backend(data, setup, &GpuOptions::default()))
     }
 
-    /// [`Device::backend`] with the GPU path's options (matmul variant, binding budget).
-    pub fn backend_with(
+    /// [`Device::backend`] with the GPU path's options (matmul variant, binding
+    /// budget), awaiting the device (as a browser requires).
+    pub async fn open_backend(
         &self,
         data: &Arc<Dataset>,
         setup: TrainSetup,
@@ -85,13 +89,8 @@ impl Device {
     ) -> Result<Box<dyn Backend>> {
         Ok(match self.resolve() {
             Device::Gpu(choice, name) => {
-                let ctx = GpuContext::new(choice, name.as_deref())?;
-                Box::new(GpuBackend::with_options(
-                    ctx,
-                    Arc::clone(data),
-                    setup,
-                    options,
-                )?)
+                let ctx = GpuContext::open(choice, name.as_deref()).await?;
+                Box::new(GpuBackend::open(ctx, Arc::clone(data), setup, options).await?)
             }
             _ => Box::new(CpuBackend::new(Arc::clone(data), setup)?),
         })
@@ -246,6 +245,7 @@ impl Trainer {
 
     /// Trains on `data`'s training split, evaluating its test split after every
     /// epoch (or, with a validation split, once at the end), and returns the trained model.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn fit(&self, data: impl Into<Arc<Dataset>>) -> Result<Model> {
         self.fit_with(data, &mut Silent)
     }
@@ -253,19 +253,31 @@ impl Trainer {
     /// [`Trainer::fit`], telling `observer` about the run, every batch and every
     /// epoch; an observer that returns false from `batch_done` stops the run, and the
     /// model returned records how far it got (saved, it resumes there).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn fit_with(
         &self,
         data: impl Into<Arc<Dataset>>,
         observer: &mut dyn Observer,
     ) -> Result<Model> {
-        let data = self.with_validation(data.into())?;
+        pollster::block_on(self.fit_async(data.into(), observer))
+    }
+
+    /// [`Trainer::fit_with`] as a future: the one implementation, which `fit_with`
+    /// waits for natively and a browser's event loop drives.
+    pub async fn fit_async(
+        &self,
+        data: Arc<Dataset>,
+        observer: &mut dyn Observer,
+    ) -> Result<Model> {
+        let data = self.with_validation(data)?;
         let plan = match &self.resume {
             Some(c) => self.resumed(c, &data)?,
             None => self.fresh(&data)?,
         };
         let mut backend = self
             .device
-            .backend_with(&data, plan.setup.clone(), &self.gpu_options)?;
+            .open_backend(&data, plan.setup.clone(), &self.gpu_options)
+            .await?;
         if let Some(c) = &self.resume {
             backend.set_optimizer_state(&c.state)?;
         }
@@ -283,11 +295,14 @@ impl Trainer {
             best: None,
         };
         let cfg = &run.config;
-        let outcome = train::train(backend.as_mut(), data.train.len(), cfg, &mut rng, &mut keep)?;
+        let n = data.train.len();
+        let outcome = train::train_async(backend.as_mut(), n, cfg, &mut rng, &mut keep).await?;
         let (history, best) = (keep.history, keep.best);
         if let Some(stop) = &outcome.interrupted {
-            let mut c =
-                run.checkpoint(backend.as_mut(), stop.epochs_done, stop.rng_state, &history)?;
+            let (epochs, rng_state) = (stop.epochs_done, stop.rng_state);
+            let mut c = run
+                .checkpoint_async(backend.as_mut(), epochs, rng_state, &history)
+                .await?;
             c.progress = Some(stop.progress);
             c.best = stop.best;
             return Ok(Model::with(c, None, None));
@@ -298,12 +313,11 @@ impl Trainer {
                 backend.set_parameters(&best.params)?;
                 best
             }
-            _ => run.checkpoint(
-                backend.as_mut(),
-                run.end_epoch(&history),
-                rng.state(),
-                &history,
-            )?,
+            _ => {
+                let epochs = run.end_epoch(&history);
+                run.checkpoint_async(backend.as_mut(), epochs, rng.state(), &history)
+                    .await?
+            }
         };
         // The test figures of the model returned: the last epoch's, unless the test
         // split was not evaluated every epoch or the model is an earlier epoch's.
@@ -314,7 +328,7 @@ impl Trainer {
                 accuracy: r.test_accuracy.unwrap_or_default(),
             },
             _ => {
-                let t = backend.evaluate(SplitKind::Test)?;
+                let t = backend.evaluate_async(SplitKind::Test).await?;
                 TestFigures {
                     epoch: model.epochs_trained,
                     loss: t.mean_loss(),
@@ -533,6 +547,7 @@ pub struct RunInfo {
 impl RunInfo {
     /// A checkpoint of `backend` as it stands after `epochs_trained` epochs, with
     /// the shuffling RNG at `rng_state` and the run's `history` (every epoch so far).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn checkpoint(
         &self,
         backend: &mut dyn Backend,
@@ -540,9 +555,20 @@ impl RunInfo {
         rng_state: [u64; 4],
         history: &[EpochReport],
     ) -> Result<Checkpoint> {
+        pollster::block_on(self.checkpoint_async(backend, epochs_trained, rng_state, history))
+    }
+
+    /// `checkpoint`, awaiting the read-backs.
+    pub async fn checkpoint_async(
+        &self,
+        backend: &mut dyn Backend,
+        epochs_trained: usize,
+        rng_state: [u64; 4],
+        history: &[EpochReport],
+    ) -> Result<Checkpoint> {
         Ok(Checkpoint {
-            params: backend.parameters()?,
-            state: backend.optimizer_state()?,
+            params: backend.parameters_async().await?,
+            state: backend.optimizer_state_async().await?,
             epochs_trained,
             rng_state,
             history: history.to_vec(),
@@ -571,15 +597,23 @@ impl Observer for KeepBest<'_> {
         self.inner.batch_done(epoch, done, total, loss)
     }
 
-    fn epoch_done(&mut self, r: &EpochReport, backend: &mut dyn Backend, rng: &Rng) -> Result<()> {
-        self.history.push(r.clone());
-        if r.best && self.run.config.early_stopping.is_some() {
-            let c = self
-                .run
-                .checkpoint(backend, r.epoch, rng.state(), &self.history)?;
-            self.best = Some(c);
-        }
-        self.inner.epoch_done(r, backend, rng)
+    fn epoch_done<'a>(
+        &'a mut self,
+        r: &'a EpochReport,
+        backend: &'a mut dyn Backend,
+        rng: &'a Rng,
+    ) -> Pending<'a, ()> {
+        Box::pin(async move {
+            self.history.push(r.clone());
+            if r.best && self.run.config.early_stopping.is_some() {
+                let c = self
+                    .run
+                    .checkpoint_async(backend, r.epoch, rng.state(), &self.history)
+                    .await?;
+                self.best = Some(c);
+            }
+            self.inner.epoch_done(r, backend, rng).await
+        })
     }
 }
 
@@ -697,22 +731,29 @@ impl Model {
 
     /// Loss, accuracy, per-class accuracy and confusion matrix on a split of `data`,
     /// on `device`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn evaluate(
         &self,
         data: impl Into<Arc<Dataset>>,
         split: SplitKind,
         device: &Device,
     ) -> Result<EvalReport> {
-        let data: Arc<Dataset> = data.into();
+        pollster::block_on(self.evaluate_async(data.into(), split, device))
+    }
+
+    /// `evaluate`, awaiting the device.
+    pub async fn evaluate_async(
+        &self,
+        data: Arc<Dataset>,
+        split: SplitKind,
+        device: &Device,
+    ) -> Result<EvalReport> {
         crate::eval::check_data_fits(&self.checkpoint, Path::new("the model"), &data)?;
         let setup = crate::eval::evaluation_setup(&self.checkpoint);
-        let mut backend = device.backend(&data, setup)?;
-        crate::eval::evaluate(
-            backend.as_mut(),
-            split,
-            &data.split(split).labels,
-            data.classes,
-        )
+        let options = GpuOptions::default();
+        let mut backend = device.open_backend(&data, setup, &options).await?;
+        let labels = &data.split(split).labels;
+        crate::eval::evaluate_async(backend.as_mut(), split, labels, data.classes).await
     }
 }
 

@@ -14,7 +14,7 @@ use gpu_mlp::data::Dataset;
 use gpu_mlp::files::Output;
 use gpu_mlp::metrics::MetricsWriter;
 use gpu_mlp::rng::Rng;
-use gpu_mlp::train::{self, Backend, EpochReport};
+use gpu_mlp::train::{self, ready, Backend, EpochReport, Pending};
 use gpu_mlp::trainer::RunInfo;
 use gpu_mlp::Error;
 
@@ -329,7 +329,19 @@ impl train::Observer for TrainObserver {
         !interrupted(&self.interrupt)
     }
 
-    fn epoch_done(
+    fn epoch_done<'a>(
+        &'a mut self,
+        r: &'a EpochReport,
+        backend: &'a mut dyn Backend,
+        rng: &'a Rng,
+    ) -> Pending<'a, ()> {
+        ready(self.record_epoch(r, backend, rng))
+    }
+}
+
+impl TrainObserver {
+    /// The epoch's line, side outputs and checkpoints (natively: read-backs block).
+    fn record_epoch(
         &mut self,
         r: &EpochReport,
         backend: &mut dyn Backend,

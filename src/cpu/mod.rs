@@ -14,7 +14,7 @@ pub mod softmax_xent;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::choice::Choice;
 use crate::data::normalize::InputTransform;
@@ -24,8 +24,8 @@ use crate::model::{train_flops, Architecture, Layer};
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::profile::{KernelTime, Measured};
 use crate::train::{
-    argmax, batch_rows, check_batch, check_order, check_setup, Backend, Totals, TrainSetup,
-    EVAL_BATCH,
+    argmax, batch_rows, check_batch, check_order, check_setup, ready, Backend, Pending, Totals,
+    TrainSetup, EVAL_BATCH,
 };
 use dropout::{dropout_backward, dropout_forward, DropoutMask};
 use layer::{dense_backward, dense_forward};
@@ -286,6 +286,28 @@ impl CpuBackend {
         })
     }
 
+    fn evaluate_split(&mut self, which: SplitKind) -> Result<Totals> {
+        let mut totals = Totals::default();
+        self.forward_in_order(which, |net, split, start, len| {
+            let t = net.loss_backward(&split.labels[start..start + len], len);
+            totals.add(t.loss_sum as f64, t.correct as u64, len as u64);
+        })?;
+        Ok(totals)
+    }
+
+    fn predict_split(&mut self, which: SplitKind) -> Result<Vec<u8>> {
+        let classes = self.net.arch.classes();
+        let mut out = Vec::new();
+        self.forward_in_order(which, |net, _, _, len| {
+            out.extend(
+                net.logits(len)
+                    .chunks_exact(classes)
+                    .map(|z| argmax(z) as u8),
+            );
+        })?;
+        Ok(out)
+    }
+
     /// Runs the forward pass over a whole split in order, `EVAL_BATCH` examples at a
     /// time, handing each batch (network, split, first example, count) to `visit`.
     fn forward_in_order(
@@ -364,38 +386,24 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn end_epoch(&mut self) -> Result<Totals> {
-        Ok(self.epoch)
+    fn end_epoch_async(&mut self) -> Pending<'_, Totals> {
+        ready(Ok(self.epoch))
     }
 
     fn running_totals(&self) -> Option<Totals> {
         Some(self.epoch)
     }
 
-    fn evaluate(&mut self, which: SplitKind) -> Result<Totals> {
-        let mut totals = Totals::default();
-        self.forward_in_order(which, |net, split, start, len| {
-            let t = net.loss_backward(&split.labels[start..start + len], len);
-            totals.add(t.loss_sum as f64, t.correct as u64, len as u64);
-        })?;
-        Ok(totals)
+    fn evaluate_async(&mut self, which: SplitKind) -> Pending<'_, Totals> {
+        ready(self.evaluate_split(which))
     }
 
-    fn predictions(&mut self, which: SplitKind) -> Result<Vec<u8>> {
-        let classes = self.net.arch.classes();
-        let mut out = Vec::new();
-        self.forward_in_order(which, |net, _, _, len| {
-            out.extend(
-                net.logits(len)
-                    .chunks_exact(classes)
-                    .map(|z| argmax(z) as u8),
-            );
-        })?;
-        Ok(out)
+    fn predictions_async(&mut self, which: SplitKind) -> Pending<'_, Vec<u8>> {
+        ready(self.predict_split(which))
     }
 
-    fn parameters(&mut self) -> Result<Vec<f32>> {
-        Ok(self.params.clone())
+    fn parameters_async(&mut self) -> Pending<'_, Vec<f32>> {
+        ready(Ok(self.params.clone()))
     }
 
     fn set_learning_rate(&mut self, lr: f32) {
@@ -408,8 +416,8 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
-        Ok(self.state.clone())
+    fn optimizer_state_async(&mut self) -> Pending<'_, OptimizerState<f32>> {
+        ready(Ok(self.state.clone()))
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()> {

@@ -35,8 +35,8 @@ use crate::model::{Architecture, Loss};
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::profile::{Counters, KernelTime, Measured};
 use crate::train::{
-    argmax, batch_rows, check_batch, check_order, check_setup, Backend, Totals, TrainSetup,
-    EVAL_BATCH,
+    argmax, batch_rows, check_batch, check_order, check_setup, Backend, Pending, Totals,
+    TrainSetup, EVAL_BATCH,
 };
 
 /// Training steps recorded per submit: few submits (host overhead), yet the GPU
@@ -225,7 +225,9 @@ struct Window {
     holds: Option<(bool, usize, usize)>,
     /// The epoch's order (training split), as the host knows it.
     order: Vec<u32>,
-    /// The submission that read the previous window, waited for before the next fill.
+    /// The submission that read the previous window, waited for before the next
+    /// fill (natively; a browser's queue bounds its own staging).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     in_flight: Option<wgpu::SubmissionIndex>,
 }
 
@@ -403,9 +405,13 @@ impl Window {
         // Recorded work reads the window as it is now: it goes out first. Then wait
         // for the work before it, so that at most two windows are in flight.
         let submitted = rec.submit(ctx);
+        // In a browser the queue's own staging bounds this, and nothing may wait.
+        #[cfg(not(target_arch = "wasm32"))]
         if let Some(previous) = self.in_flight.replace(submitted) {
             ctx.wait_for(previous)?;
         }
+        #[cfg(target_arch = "wasm32")]
+        let _ = submitted;
         let part = host.select(&positions);
         let mut bytes = part.features.raw_bytes().to_vec();
         bytes.resize(bytes.len().next_multiple_of(4), 0);
@@ -521,11 +527,24 @@ impl MetricSlots {
 
 impl GpuBackend {
     /// A backend with the options' defaults: the matmul variant chosen for the adapter.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(ctx: GpuContext, data: Arc<Dataset>, setup: TrainSetup) -> Result<Self> {
         Self::with_options(ctx, data, setup, &GpuOptions::default())
     }
 
+    /// A backend with `options`, its pipelines built and its data uploaded.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn with_options(
+        ctx: GpuContext,
+        data: Arc<Dataset>,
+        setup: TrainSetup,
+        options: &GpuOptions,
+    ) -> Result<Self> {
+        pollster::block_on(Self::open(ctx, data, setup, options))
+    }
+
+    /// `with_options`, awaiting the device's verdict on the setup (as a browser requires).
+    pub async fn open(
         ctx: GpuContext,
         data: Arc<Dataset>,
         setup: TrainSetup,
@@ -582,10 +601,10 @@ impl GpuBackend {
             .update
             .bind(&ctx, arena, &[&p.values, &p.grads, &p.m, &p.v]);
         log_sizes(&data, &arch, &opt, max_batch);
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        if let Some(e) = scope.pop().await {
             return Err(Error::Gpu(format!("setting up on {}: {e}", ctx.info.name)));
         }
-        ctx.wait()?;
+        ctx.settle().await?;
         Ok(GpuBackend {
             data,
             arch,
@@ -667,7 +686,7 @@ impl GpuBackend {
 
     /// Submits what is recorded, then reads and adds the first `slots` metric slots
     /// in order, in f64 (a fixed order: the same bits every run).
-    fn collect_metrics(&mut self, slots: usize, count: usize) -> Result<Totals> {
+    async fn collect_metrics(&mut self, slots: usize, count: usize) -> Result<Totals> {
         let bytes = (8 * slots) as u64;
         let MetricSlots {
             slots: metrics,
@@ -676,7 +695,8 @@ impl GpuBackend {
         self.rec.submit_with(&self.ctx, |enc| {
             enc.copy_buffer_to_buffer(metrics, 0, staging, 0, bytes)
         });
-        let m: Vec<f32> = bytemuck::pod_collect_to_vec(&self.ctx.map_and_read(staging, bytes)?);
+        let m: Vec<f32> =
+            bytemuck::pod_collect_to_vec(&self.ctx.map_and_read(staging, bytes).await?);
         let mut totals = Totals::default();
         for s in m.chunks_exact(2) {
             totals.loss_sum += s[0] as f64;
@@ -729,39 +749,46 @@ impl Backend for GpuBackend {
         Ok(())
     }
 
-    fn end_epoch(&mut self) -> Result<Totals> {
-        self.collect_metrics(self.step_in_epoch, self.epoch_samples)
+    fn end_epoch_async(&mut self) -> Pending<'_, Totals> {
+        let (steps, samples) = (self.step_in_epoch, self.epoch_samples);
+        Box::pin(self.collect_metrics(steps, samples))
     }
 
-    fn evaluate(&mut self, split: SplitKind) -> Result<Totals> {
-        let n = self.split(split).len;
-        let mut slots = 0;
-        for start in (0..n).step_by(EVAL_BATCH) {
-            let len = EVAL_BATCH.min(n - start);
-            self.record_forward_loss(split, false, start, len, slots)?;
-            slots += 1;
-        }
-        self.collect_metrics(slots, n)
+    fn evaluate_async(&mut self, split: SplitKind) -> Pending<'_, Totals> {
+        Box::pin(async move {
+            let n = self.split(split).len;
+            let mut slots = 0;
+            for start in (0..n).step_by(EVAL_BATCH) {
+                let len = EVAL_BATCH.min(n - start);
+                self.record_forward_loss(split, false, start, len, slots)?;
+                slots += 1;
+            }
+            self.collect_metrics(slots, n).await
+        })
     }
 
-    fn predictions(&mut self, split: SplitKind) -> Result<Vec<u8>> {
-        let n = self.split(split).len;
-        let classes = self.arch.classes();
-        let mut out = Vec::with_capacity(n);
-        // Evaluation only: one read-back of the logits per batch is fine here.
-        for start in (0..n).step_by(EVAL_BATCH) {
-            let len = EVAL_BATCH.min(n - start);
-            self.record_forward_loss(split, false, start, len, 0)?;
+    fn predictions_async(&mut self, split: SplitKind) -> Pending<'_, Vec<u8>> {
+        Box::pin(async move {
+            let n = self.split(split).len;
+            let classes = self.arch.classes();
+            let mut out = Vec::with_capacity(n);
+            // Evaluation only: one read-back of the logits per batch is fine here.
+            for start in (0..n).step_by(EVAL_BATCH) {
+                let len = EVAL_BATCH.min(n - start);
+                self.record_forward_loss(split, false, start, len, 0)?;
+                self.rec.submit(&self.ctx);
+                let logits = read_f32(&self.ctx, &self.head.logits, len * classes).await?;
+                out.extend(logits.chunks_exact(classes).map(|z| argmax(z) as u8));
+            }
+            Ok(out)
+        })
+    }
+
+    fn parameters_async(&mut self) -> Pending<'_, Vec<f32>> {
+        Box::pin(async move {
             self.rec.submit(&self.ctx);
-            let logits = read_f32(&self.ctx, &self.head.logits, len * classes)?;
-            out.extend(logits.chunks_exact(classes).map(|z| argmax(z) as u8));
-        }
-        Ok(out)
-    }
-
-    fn parameters(&mut self) -> Result<Vec<f32>> {
-        self.rec.submit(&self.ctx);
-        read_f32(&self.ctx, &self.params.values, self.arch.param_count())
+            read_f32(&self.ctx, &self.params.values, self.arch.param_count()).await
+        })
     }
 
     fn set_learning_rate(&mut self, lr: f32) {
@@ -785,17 +812,19 @@ impl Backend for GpuBackend {
         Ok(())
     }
 
-    fn optimizer_state(&mut self) -> Result<OptimizerState<f32>> {
-        self.rec.submit(&self.ctx);
-        let mut state = OptimizerState::new(self.opt.kind, self.arch.param_count());
-        if !state.m.is_empty() {
-            state.m = read_f32(&self.ctx, &self.params.m, state.m.len())?;
-        }
-        if !state.v.is_empty() {
-            state.v = read_f32(&self.ctx, &self.params.v, state.v.len())?;
-        }
-        state.t = self.t;
-        Ok(state)
+    fn optimizer_state_async(&mut self) -> Pending<'_, OptimizerState<f32>> {
+        Box::pin(async move {
+            self.rec.submit(&self.ctx);
+            let mut state = OptimizerState::new(self.opt.kind, self.arch.param_count());
+            if !state.m.is_empty() {
+                state.m = read_f32(&self.ctx, &self.params.m, state.m.len()).await?;
+            }
+            if !state.v.is_empty() {
+                state.v = read_f32(&self.ctx, &self.params.v, state.v.len()).await?;
+            }
+            state.t = self.t;
+            Ok(state)
+        })
     }
 
     fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()> {

@@ -123,9 +123,15 @@ pub struct GpuContext {
 impl GpuContext {
     /// Picks an adapter for `choice` whose name contains `name_filter` (any case),
     /// preferring real GPUs, and opens a device with the adapter's own limits.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(choice: BackendChoice, name_filter: Option<&str>) -> Result<Self> {
+        pollster::block_on(Self::open(choice, name_filter))
+    }
+
+    /// `new`, awaiting the adapter and the device (as a browser requires).
+    pub async fn open(choice: BackendChoice, name_filter: Option<&str>) -> Result<Self> {
         let inst = instance(choice.backends());
-        let adapters = pollster::block_on(inst.enumerate_adapters(choice.backends()));
+        let adapters = inst.enumerate_adapters(choice.backends()).await;
         let all: Vec<String> = adapters
             .iter()
             .map(|a| describe_adapter(&a.get_info()))
@@ -157,7 +163,7 @@ impl GpuContext {
             memory_hints: wgpu::MemoryHints::Performance,
             trace: wgpu::Trace::Off,
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&desc)).map_err(|e| {
+        let (device, queue) = adapter.request_device(&desc).await.map_err(|e| {
             Error::Gpu(format!(
                 "could not open a device on {}: {e}",
                 describe_adapter(&info)
@@ -222,6 +228,21 @@ impl GpuContext {
         self.queue.submit([commands])
     }
 
+    /// Waits until everything submitted has run, then reports any error: natively
+    /// by polling the device, in a browser by awaiting the queue's notification.
+    pub async fn settle(&self) -> Result<()> {
+        #[cfg(target_arch = "wasm32")]
+        {
+            let done = Callback::default();
+            let signal = done.clone();
+            self.queue.on_submitted_work_done(move || signal.finish(()));
+            done.await;
+            self.check()
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        self.wait()
+    }
+
     /// Waits until submission `index` has run, then reports any error.
     pub fn wait_for(&self, index: wgpu::SubmissionIndex) -> Result<()> {
         self.device
@@ -233,18 +254,21 @@ impl GpuContext {
         self.check()
     }
 
-    /// Maps `staging` (MAP_READ, filled by an already submitted copy), waits, and
-    /// returns its first `size` bytes.
-    pub fn map_and_read(&self, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    /// Maps `staging` (MAP_READ, filled by an already submitted copy) and returns
+    /// its first `size` bytes once the device has written them: natively by
+    /// waiting for the device, in a browser by awaiting the mapping's callback,
+    /// which the page's event loop runs (nothing may block there).
+    pub async fn map_and_read(&self, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
         self.readbacks.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, 0..size, move |r| {
-            let _ = tx.send(r);
-        });
+        let mapped = Callback::default();
+        let done = mapped.clone();
+        staging.map_async(wgpu::MapMode::Read, 0..size, move |r| done.finish(r));
+        #[cfg(not(target_arch = "wasm32"))]
         self.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("the read-back was never answered".into()))?
+        mapped
+            .await
             .map_err(|e| Error::Gpu(format!("mapping a read-back buffer: {e}")))?;
+        self.check()?;
         let bytes = staging
             .get_mapped_range(0..size)
             .map_err(|e| Error::Gpu(format!("reading a mapped buffer: {e}")))?
@@ -254,7 +278,7 @@ impl GpuContext {
     }
 
     /// Copies `size` bytes of `src` into a fresh mappable buffer and reads them.
-    pub fn read_buffer(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+    pub async fn read_buffer(&self, src: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("readback"),
             size,
@@ -264,7 +288,59 @@ impl GpuContext {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
         self.submit(enc.finish());
-        self.map_and_read(&staging, size)
+        self.map_and_read(&staging, size).await
+    }
+}
+
+/// A callback's outcome (a buffer mapping, finished work), as a future: the
+/// callback stores it and wakes whoever awaits.
+struct Callback<T>(Arc<Mutex<CallbackState<T>>>);
+
+struct CallbackState<T> {
+    outcome: Option<T>,
+    waker: Option<std::task::Waker>,
+}
+
+impl<T> Default for Callback<T> {
+    fn default() -> Self {
+        Callback(Arc::new(Mutex::new(CallbackState {
+            outcome: None,
+            waker: None,
+        })))
+    }
+}
+
+impl<T> Clone for Callback<T> {
+    fn clone(&self) -> Self {
+        Callback(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Callback<T> {
+    fn finish(&self, outcome: T) {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        state.outcome = Some(outcome);
+        if let Some(w) = state.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl<T> std::future::Future for Callback<T> {
+    type Output = T;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match state.outcome.take() {
+            Some(outcome) => std::task::Poll::Ready(outcome),
+            None => {
+                state.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
     }
 }
 

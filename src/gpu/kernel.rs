@@ -8,13 +8,14 @@
 //! costs one `write_buffer` and one `submit`, with bind groups created once at start.
 
 use std::num::NonZeroU64;
-use std::time::Instant;
+use web_time::Instant;
 
 use bytemuck::Pod;
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 use super::profile::{Profiler, MAX_TIMED_DISPATCHES};
+#[cfg_attr(target_arch = "wasm32", allow(unused_imports))]
 use crate::error::{Error, Result};
 use crate::profile::KernelTime;
 
@@ -404,6 +405,8 @@ pub fn storage_buffer_init(ctx: &GpuContext, label: &str, contents: &[u8]) -> wg
 }
 
 /// Creates a shader module, turning WGSL errors into an `Error` instead of a panic.
+/// (In a browser nothing may wait for the answer: there a compile error surfaces
+/// in the error scope the backend's setup awaits.)
 pub fn shader_module(ctx: &GpuContext, name: &str, source: &str) -> Result<wgpu::ShaderModule> {
     let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let module = ctx
@@ -412,10 +415,13 @@ pub fn shader_module(ctx: &GpuContext, name: &str, source: &str) -> Result<wgpu:
             label: Some(name),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-    match pollster::block_on(scope.pop()) {
-        Some(e) => Err(Error::Gpu(format!("shader {name} failed to compile: {e}"))),
-        None => Ok(module),
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(e) = pollster::block_on(scope.pop()) {
+        return Err(Error::Gpu(format!("shader {name} failed to compile: {e}")));
     }
+    #[cfg(target_arch = "wasm32")]
+    let _ = scope;
+    Ok(module)
 }
 
 /// Runs `kernel` once over fresh buffers holding `buffers` (bindings 1…, in order)
@@ -440,16 +446,17 @@ pub fn run_once<P: Pod>(
     bufs.iter()
         .zip(buffers)
         .map(|(b, init)| {
-            ctx.read_buffer(b, (init.len().max(4) as u64).next_multiple_of(4))
-                .map(|mut v| {
-                    v.truncate(init.len());
-                    v
-                })
+            let size = (init.len().max(4) as u64).next_multiple_of(4);
+            pollster::block_on(ctx.read_buffer(b, size)).map(|mut v| {
+                v.truncate(init.len());
+                v
+            })
         })
         .collect()
 }
 
-pub fn read_f32(ctx: &GpuContext, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<f32>> {
-    let bytes = ctx.read_buffer(buffer, (count * 4) as u64)?;
+/// The first `count` floats of `buffer`, read back.
+pub async fn read_f32(ctx: &GpuContext, buffer: &wgpu::Buffer, count: usize) -> Result<Vec<f32>> {
+    let bytes = ctx.read_buffer(buffer, (count * 4) as u64).await?;
     Ok(bytemuck::pod_collect_to_vec(&bytes))
 }

@@ -62,7 +62,8 @@ impl Profiler {
         if dispatches.is_empty() {
             return Ok(());
         }
-        let bytes = ctx.read_buffer(&self.resolved, 16 * dispatches.len() as u64)?;
+        let bytes =
+            pollster::block_on(ctx.read_buffer(&self.resolved, 16 * dispatches.len() as u64))?;
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
         for (i, &(name, flops)) in dispatches.iter().enumerate() {
             let dt = ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * self.period_ns * 1e-9;

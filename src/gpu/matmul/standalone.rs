@@ -102,7 +102,7 @@ pub fn run(
     one.record(ctx, &mut rec, params, true);
     rec.submit(ctx);
     ctx.wait()?;
-    let c = read_f32(ctx, &one.c, c.len())?;
+    let c = pollster::block_on(read_f32(ctx, &one.c, c.len()))?;
     Ok(c[params.c_off as usize..].to_vec())
 }
 
