@@ -218,6 +218,16 @@ impl Checkpoint {
     /// Writes the checkpoint atomically: a kill at any moment leaves either the
     /// previous file or this one, never a torn one.
     pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomically(path, &self.encode(path)?)
+    }
+
+    /// The checkpoint as the bytes of a safetensors file (what `save` writes; a
+    /// page offers them as a download). `name` stands for the file in messages.
+    pub fn to_bytes(&self, name: &str) -> Result<Vec<u8>> {
+        self.encode(Path::new(name))
+    }
+
+    fn encode(&self, path: &Path) -> Result<Vec<u8>> {
         let arch = &self.arch;
         if self.params.len() != arch.param_count() {
             return Err(Error::output(
@@ -317,18 +327,22 @@ impl Checkpoint {
         .chain([("history".to_string(), history_json(&self.history))])
         .chain(self.validation_metadata())
         .collect();
-        let bytes = safetensors::serialize(views, Some(meta))
+        safetensors::serialize(views, Some(meta))
             .map_err(|e| e.to_string())
             .and_then(with_sorted_header)
-            .map_err(|e| Error::output(path, format!("cannot encode the checkpoint: {e}")))?;
-        write_atomically(path, &bytes)
+            .map_err(|e| Error::output(path, format!("cannot encode the checkpoint: {e}")))
     }
 
     /// Reads and validates a checkpoint: format, metadata, tensor names, dtypes and
     /// shapes. Any problem is an error naming the file, never a panic.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::from_bytes(&read_bounded(path, MAX_CHECKPOINT_BYTES)?, path)
+    }
+
+    /// `load` of a file's bytes already in memory (a page's upload); `path` names
+    /// it in messages.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let bad = |problem: String| Error::data(path, problem);
-        let bytes = read_bounded(path, MAX_CHECKPOINT_BYTES)?;
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(&bytes)

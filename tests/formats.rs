@@ -628,3 +628,68 @@ print(int(x.astype(np.int64).sum()), repr(float(f.astype(np.float32)[3, 2])))
         (&[0u8, 1, 0, 1, 0, 1][..], &[1u8, 0][..])
     );
 }
+
+#[test]
+fn data_and_checkpoints_in_memory_read_as_their_files_do() {
+    // IDX files (raw and gzip) and an .npz as bytes, as a page's uploads arrive.
+    let dir = temp_dir("from_bytes");
+    let ds = common::synthetic_dataset(3, 4, 5, 30, 10);
+    common::write_idx_dir(&dir, &ds, true);
+    let from_dir = data::load_dir(&dir, 4).unwrap();
+    let names = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ];
+    let file = |n: &str| {
+        (
+            PathBuf::from(n),
+            std::fs::read(dir.join(format!("{n}.gz"))).unwrap(),
+        )
+    };
+    let from_bytes = data::idx::load_bytes(names.map(file)).unwrap();
+    assert_eq!(
+        (&from_bytes.train, &from_bytes.test),
+        (&from_dir.train, &from_dir.test)
+    );
+    let mut torn = names.map(file);
+    torn[2].1.truncate(40);
+    let err = data::idx::load_bytes(torn).unwrap_err().to_string();
+    assert!(err.contains("t10k-images-idx3-ubyte"), "{err}");
+
+    let npz = dir.join("a.npz");
+    keras_npz(&npz, &[2, 3], ("|u1", &|i: usize| vec![i as u8; 6]), true);
+    let bytes = std::fs::read(&npz).unwrap();
+    let a = load(&npz).unwrap();
+    let b = data::npz::load_bytes(Path::new("a.npz"), &bytes).unwrap();
+    assert_eq!(
+        (&a.train, &a.test, a.classes),
+        (&b.train, &b.test, b.classes)
+    );
+    let err = data::npz::load_bytes(Path::new("a.npz"), &bytes[..bytes.len() / 2]).unwrap_err();
+    assert!(err.to_string().contains("a.npz"), "{err}");
+
+    // A checkpoint's bytes are its file's, and read back equal.
+    let model = common::ok(&[
+        "train",
+        "--cpu",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+        "--data",
+        dir.to_str().unwrap(),
+        "--save",
+        dir.join("m.st").to_str().unwrap(),
+    ]);
+    assert!(model.contains("test_acc"));
+    let c = gpu_mlp::checkpoint::Checkpoint::load(&dir.join("m.st")).unwrap();
+    let bytes = c.to_bytes("m.st").unwrap();
+    assert_eq!(bytes, std::fs::read(dir.join("m.st")).unwrap());
+    assert_eq!(
+        gpu_mlp::checkpoint::Checkpoint::from_bytes(&bytes, Path::new("m.st")).unwrap(),
+        c
+    );
+}

@@ -6,13 +6,12 @@
 //! disk before it is read, and a gzip stream is decompressed at most one byte past
 //! what the header promises, growing the buffer only as real bytes arrive.
 
-use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use flate2::bufread::GzDecoder;
 
-use super::{Features, Layout, Loaded, Split};
+use super::{Dataset, Features, Layout, Loaded, Split};
 use crate::error::{Error, Result};
 use crate::files::{check_host_memory, open_regular};
 
@@ -49,27 +48,38 @@ pub struct IdxFile {
     stream: Stream,
 }
 
+/// A source of bytes: a file, or bytes in memory (a page's upload).
+type Source = Box<dyn BufRead>;
+
 enum Stream {
-    Raw(BufReader<File>),
+    Raw(Source),
     /// A bufread decoder consumes exactly the gzip member from the reader, so what
     /// is left in it afterwards is trailing data.
-    Gzip(GzDecoder<BufReader<File>>),
+    Gzip(GzDecoder<Source>),
 }
 
 impl IdxFile {
     /// Opens `path` (a regular file), reads and checks its header.
     pub fn open(path: &Path, want_dims: usize) -> Result<Self> {
-        let (mut file, file_len) = open_regular(path)?;
-        let mut magic = [0u8; 2];
-        let got = read_up_to(&mut file, &mut magic).map_err(|e| Error::io(path, e))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io(path, e))?;
-        let gzip = got == 2 && magic == GZIP_MAGIC;
+        let (file, file_len) = open_regular(path)?;
+        Self::from_source(path, Box::new(BufReader::new(file)), file_len, want_dims)
+    }
+
+    /// The same for a file's `bytes` already in memory; `name` names it in messages.
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>, want_dims: usize) -> Result<Self> {
+        let len = bytes.len() as u64;
+        Self::from_source(name, Box::new(std::io::Cursor::new(bytes)), len, want_dims)
+    }
+
+    fn from_source(path: &Path, mut source: Source, len: u64, want_dims: usize) -> Result<Self> {
+        // Peeked, not consumed: the buffer holds the first bytes for either reader.
+        let head = source.fill_buf().map_err(|e| Error::io(path, e))?;
+        let gzip = head.len() >= 2 && head[..2] == GZIP_MAGIC;
         let mut stream = match gzip {
-            true => Stream::Gzip(GzDecoder::new(BufReader::new(file))),
-            false => Stream::Raw(BufReader::new(file)),
+            true => Stream::Gzip(GzDecoder::new(source)),
+            false => Stream::Raw(source),
         };
-        let raw_len = (!gzip).then_some(file_len);
+        let raw_len = (!gzip).then_some(len);
         let io_problem = |e| stream_error(path, gzip, e);
         let dims = read_header(path, stream.reader(), want_dims, &io_problem)?;
         let count = data_bytes(path, &dims, raw_len)?;
@@ -304,19 +314,30 @@ fn load_split(
     // reported before any image is inflated.
     let img = IdxFile::open(&img_path, 3)?;
     let lbl = IdxFile::open(&lbl_path, 1)?;
+    pair(img, &img_path, lbl, &lbl_path)
+}
+
+/// An image file and a label file whose headers are read, checked to agree, then
+/// read as one split.
+fn pair(
+    img: IdxFile,
+    img_path: &Path,
+    lbl: IdxFile,
+    lbl_path: &Path,
+) -> Result<(Split, usize, usize)> {
     let (n, rows, cols) = (img.dims[0], img.dims[1], img.dims[2]);
     if n == 0 {
-        return Err(Error::data(&img_path, "holds no images"));
+        return Err(Error::data(img_path, "holds no images"));
     }
     if rows == 0 || cols == 0 {
         return Err(Error::data(
-            &img_path,
+            img_path,
             format!("image size {rows}×{cols} is empty"),
         ));
     }
     if lbl.dims[0] != n {
         return Err(Error::data(
-            &lbl_path,
+            lbl_path,
             format!(
                 "{} labels, but {} holds {n} images",
                 lbl.dims[0],
@@ -338,6 +359,44 @@ pub fn expected_names() -> String {
     FILES
         .map(|(stem, suffix)| format!("{stem}-{suffix}[.gz]"))
         .join(", ")
+}
+
+/// The four IDX files of a data set, held in memory (a page's uploads or
+/// downloads), each raw or gzip-compressed: (name, bytes) for the training images
+/// and labels, then the test images and labels.
+pub fn load_bytes(files: [(PathBuf, Vec<u8>); 4]) -> Result<Dataset> {
+    let [train_images, train_labels, test_images, test_labels] = files;
+    let label_files = [train_labels.0.clone(), test_labels.0.clone()];
+    let (train, rows, cols) = split_from(train_images, train_labels)?;
+    let (test, test_rows, test_cols) = split_from(test_images, test_labels)?;
+    if (test_rows, test_cols) != (rows, cols) {
+        return Err(Error::data(
+            &label_files[1],
+            format!("test images are {test_rows}×{test_cols}, training images {rows}×{cols}"),
+        ));
+    }
+    let loaded = Loaded {
+        train,
+        test,
+        shape: (1, rows, cols),
+        layout: Layout::Planes,
+        classes: None,
+        class_names: None,
+        label_files,
+    };
+    let ds = loaded.into_dataset(Path::new("uploaded IDX files"), &Default::default())?;
+    ds.check()?;
+    Ok(ds)
+}
+
+/// One split from in-memory image and label files.
+fn split_from(
+    (img_name, img): (PathBuf, Vec<u8>),
+    (lbl_name, lbl): (PathBuf, Vec<u8>),
+) -> Result<(Split, usize, usize)> {
+    let img = IdxFile::from_bytes(&img_name, img, 3)?;
+    let lbl = IdxFile::from_bytes(&lbl_name, lbl, 1)?;
+    pair(img, &img_name, lbl, &lbl_name)
 }
 
 /// Loads and validates a data directory of IDX files (u8 images of any size,

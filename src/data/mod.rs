@@ -568,7 +568,7 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    fn into_dataset(self, path: &Path, options: &LoadOptions) -> Result<Dataset> {
+    pub(crate) fn into_dataset(self, path: &Path, options: &LoadOptions) -> Result<Dataset> {
         let names = options.class_names.clone().or(self.class_names);
         let largest = self
             .train

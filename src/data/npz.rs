@@ -45,7 +45,19 @@ pub fn is_zip(path: &Path) -> Result<bool> {
 /// Reads a Keras-style `.npz`.
 pub(crate) fn load(path: &Path) -> Result<Loaded> {
     let (file, _) = open_regular(path)?;
-    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file))
+    from_archive(path, std::io::BufReader::new(file))
+}
+
+/// A Keras-style `.npz` held in memory (a page's upload); `name` names it in messages.
+pub fn load_bytes(name: &Path, bytes: &[u8]) -> Result<super::Dataset> {
+    let loaded = from_archive(name, std::io::Cursor::new(bytes))?;
+    let ds = loaded.into_dataset(name, &Default::default())?;
+    ds.check()?;
+    Ok(ds)
+}
+
+fn from_archive<R: Read + std::io::Seek>(path: &Path, reader: R) -> Result<Loaded> {
+    let mut archive = zip::ZipArchive::new(reader)
         .map_err(|e| Error::data(path, format!("not a readable zip archive: {e}")))?;
     let mut array = |key: &str| read_array(path, &mut archive, key);
     let (x_train, y_train) = (array("x_train")?, array("y_train")?);
