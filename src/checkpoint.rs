@@ -343,9 +343,9 @@ impl Checkpoint {
     /// it in messages.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let bad = |problem: String| Error::data(path, problem);
-        let st = SafeTensors::deserialize(&bytes)
+        let st = SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
+        let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let map = header.metadata().clone().ok_or_else(|| {
             bad("no gpu-mlp metadata (was it written by gpu-mlp train --save?)".into())
