@@ -10,7 +10,7 @@ ARGS ?=
 
 BENCH_VENV ?= /tmp/bench-venv
 
-.PHONY: deps build install train train-cpu test test-wasm bench-venv bench-peers device-kit lint clean
+.PHONY: deps build install train train-cpu test test-wasm web site bench-venv bench-peers device-kit lint clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -33,13 +33,38 @@ train-cpu: deps build
 	./target/release/gpu-mlp train --cpu $(ARGS)
 
 # The tests, then the examples as a user runs them (on a data subset).
-test: deps
+test: deps site
 	$(CARGO) test --release
 	$(CARGO) run --release --example custom_data
 	$(CARGO) run --release --example train_mnist -- --gpu --limit 2000 --epochs 1
 	$(CARGO) run --release --example train_mnist -- --cpu --limit 2000 --epochs 1 --save target/example-model.safetensors
 	$(CARGO) run --release --example predict -- target/example-model.safetensors --data /usr/share/datasets/fashion-mnist
 	$(MAKE) test-wasm
+
+# The page: web/www with the WebAssembly module in web/www/pkg and, where the Debian
+# package is installed, Fashion-MNIST in web/www/data (the "sample set"). Serve the
+# folder with any static server, e.g. `python3 -m http.server -d web/www`.
+FASHION := /usr/share/datasets/fashion-mnist
+web:
+	$(CARGO) build -p gpu-mlp-web --release --target wasm32-unknown-unknown
+	wasm-bindgen --target web --out-dir web/www/pkg target/wasm32-unknown-unknown/release/gpu_mlp_web.wasm
+	mkdir -p web/www/data
+	if [ -d $(FASHION) ]; then cp $(FASHION)/*-ubyte.gz web/www/data/; fi
+
+# For `make test`: the site and the browser driver where the tools exist (CI
+# installs them: a missing one fails there, elsewhere tests/browser.rs skips).
+site:
+	@if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+		&& wasm-bindgen --version 2>/dev/null | grep -q " $(WASM_BINDGEN)"; then \
+		$(MAKE) web; \
+	elif [ -n "$$CI" ]; then \
+		echo "CI is set but the site cannot be built: rustup target add wasm32-unknown-unknown; cargo install wasm-bindgen-cli --version $(WASM_BINDGEN)" >&2; exit 1; \
+	else \
+		echo "SKIPPED: building the site (rustup target add wasm32-unknown-unknown; cargo install wasm-bindgen-cli --version $(WASM_BINDGEN))"; \
+	fi
+	@if [ ! -d web/test/node_modules/puppeteer-core ] && command -v npm >/dev/null; then \
+		npm install --prefix web/test --silent --no-audit --no-fund || [ -z "$$CI" ]; \
+	fi
 
 # The wasm-bindgen the lockfile pins: its test runner must be the same version.
 WASM_BINDGEN := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/version = "\(.*\)"/\1/p;q}' Cargo.lock)

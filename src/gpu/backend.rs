@@ -711,9 +711,13 @@ impl Backend for GpuBackend {
     fn describe(&self) -> String {
         // The adapter's name and API; the driver is logged (RUST_LOG=info).
         let info = &self.ctx.info;
+        // A browser may keep the adapter's name to itself.
+        let name = match info.name.is_empty() {
+            true => "WebGPU adapter",
+            false => info.name.as_str(),
+        };
         format!(
-            "{} ({:?}), {} matmul",
-            info.name,
+            "{name} ({:?}), {} matmul",
             info.backend,
             self.variant.name()
         )

@@ -21,6 +21,8 @@ pub enum BackendChoice {
 impl BackendChoice {
     pub fn backends(self) -> wgpu::Backends {
         match self {
+            // In a browser: its WebGPU.
+            BackendChoice::Auto if cfg!(target_arch = "wasm32") => wgpu::Backends::BROWSER_WEBGPU,
             BackendChoice::Auto => {
                 wgpu::Backends::VULKAN
                     | wgpu::Backends::METAL
@@ -68,6 +70,22 @@ pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
         "{} ({:?}, {:?}, driver {})",
         info.name, info.backend, info.device_type, driver
     )
+}
+
+/// The adapters to choose from: natively every one `choice` reaches; a browser
+/// lists none and offers the one it picks.
+async fn adapters(inst: &wgpu::Instance, choice: BackendChoice) -> Vec<wgpu::Adapter> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let _ = choice;
+        let options = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        };
+        inst.request_adapter(&options).await.into_iter().collect()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    inst.enumerate_adapters(choice.backends()).await
 }
 
 fn instance(backends: wgpu::Backends) -> wgpu::Instance {
@@ -131,7 +149,7 @@ impl GpuContext {
     /// `new`, awaiting the adapter and the device (as a browser requires).
     pub async fn open(choice: BackendChoice, name_filter: Option<&str>) -> Result<Self> {
         let inst = instance(choice.backends());
-        let adapters = inst.enumerate_adapters(choice.backends()).await;
+        let adapters = adapters(&inst, choice).await;
         let all: Vec<String> = adapters
             .iter()
             .map(|a| describe_adapter(&a.get_info()))

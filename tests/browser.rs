@@ -1,0 +1,201 @@
+//! The page (`make web`) in headless Chromium, driven in real time by
+//! puppeteer-core (web/test/drive.mjs): it trains Fashion-MNIST on WebGPU (Chromium's
+//! SwiftShader adapter here) and on the CPU path as WebAssembly, reaches the
+//! native run's accuracy, and exports a checkpoint `gpu-mlp eval` reads; a bad
+//! data URL and a file in the wrong format give a visible error, not a hang.
+//! Needs the built site, node, chromium and web/test/node_modules (CI has them;
+//! elsewhere a missing one is a printed skip).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{fashion_mnist, ok, temp_dir};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// What the page's tests need, or why they cannot run.
+fn setup() -> Option<PathBuf> {
+    let www = Path::new(ROOT).join("web/www");
+    let needs = [
+        (
+            www.join("pkg/gpu_mlp_web_bg.wasm").exists(),
+            "the built site (make web)",
+        ),
+        (
+            www.join("data/train-images-idx3-ubyte.gz").exists(),
+            "Fashion-MNIST in web/www/data (make web)",
+        ),
+        (
+            Path::new(ROOT)
+                .join("web/test/node_modules/puppeteer-core")
+                .exists(),
+            "puppeteer-core (npm install --prefix web/test)",
+        ),
+        (
+            Command::new("node").arg("--version").output().is_ok(),
+            "node",
+        ),
+        (
+            Path::new(&chromium()).exists(),
+            "chromium (apt-get install chromium)",
+        ),
+    ];
+    let missing: Vec<&str> = needs
+        .iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, what)| *what)
+        .collect();
+    if missing.is_empty() {
+        return Some(www);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "CI is set but the browser test lacks: {}",
+            missing.join(", ")
+        );
+    }
+    eprintln!("SKIPPED: the browser test needs {}", missing.join(", "));
+    None
+}
+
+fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// Opens the page with `query` and returns what it wrote into #result, within a
+/// deadline; the driver closes the browser it started on every path.
+fn page(www: &Path, query: &str) -> serde_json::Value {
+    let page_timeout = Duration::from_secs(240);
+    let mut child = Command::new("node")
+        .arg(Path::new(ROOT).join("web/test/drive.mjs"))
+        .args([
+            www.to_str().unwrap(),
+            query,
+            &page_timeout.as_millis().to_string(),
+        ])
+        .env("CHROMIUM", chromium())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read as it comes: the result (with its checkpoint) is larger than a pipe holds.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut text).map(|_| text)
+    });
+    let deadline = Instant::now() + page_timeout + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the page did not answer {query} in time");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success(), "drive.mjs failed for {query}");
+    serde_json::from_slice(&reader.join().unwrap().unwrap()).unwrap()
+}
+
+/// The native CPU run's test accuracy with the page's settings.
+fn native_accuracy(data: &Path) -> f64 {
+    let out = ok(&[
+        "train",
+        "--cpu",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "10000",
+        "--seed",
+        "1",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    let pct: f64 = out
+        .split("test_acc ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    pct / 100.0
+}
+
+#[test]
+fn the_page_trains_on_webgpu_and_as_webassembly_like_the_command_line() {
+    let (Some(www), Some(data)) = (setup(), fashion_mnist()) else {
+        return;
+    };
+    let native = native_accuracy(&data);
+    let dir = temp_dir("browser");
+    for backend in ["webgpu", "cpu"] {
+        let r = page(
+            &www,
+            &format!("autorun=1&backend={backend}&epochs=1&train-limit=10000&seed=1"),
+        );
+        assert!(r.get("error").is_none(), "{backend}: {r}");
+        assert_eq!(r["backend"], backend);
+        let accuracy = r["test_accuracy"].as_f64().unwrap();
+        // The same loop and kernels: equal up to the GPU's rounding (measured: equal).
+        assert!(
+            (accuracy - native).abs() <= 0.005,
+            "{backend}: {accuracy} against native {native}"
+        );
+        // The page's checkpoint is the command line's file.
+        let b64 = r["checkpoint_b64"].as_str().unwrap();
+        let model = dir.join(format!("{backend}.safetensors"));
+        std::fs::write(&model, base64(b64)).unwrap();
+        let eval = ok(&[
+            "eval",
+            "--cpu",
+            "--json",
+            "--model",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ]);
+        let eval: serde_json::Value = serde_json::from_str(&eval).unwrap();
+        let evaluated = eval["accuracy"].as_f64().unwrap();
+        assert!(
+            (evaluated - accuracy).abs() <= 0.005,
+            "{backend}: eval {evaluated}, page {accuracy}"
+        );
+    }
+}
+
+#[test]
+fn bad_data_gives_a_visible_error() {
+    let Some(www) = setup() else { return };
+    let missing = page(&www, "autorun=1&backend=cpu&data=no-such-dir/");
+    assert!(
+        missing["error"].as_str().unwrap().contains("404"),
+        "{missing}"
+    );
+    // The WebAssembly module is not an .npz (the fragment only names the format).
+    let wrong = page(
+        &www,
+        "autorun=1&backend=cpu&data=pkg/gpu_mlp_web_bg.wasm%23.npz",
+    );
+    assert!(wrong["error"].as_str().unwrap().contains("zip"), "{wrong}");
+}
+
+fn base64(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let value = |c: u8| ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
+    let digits: Vec<u32> = text.bytes().filter(|&c| c != b'=').map(value).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &d)| n | d << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}

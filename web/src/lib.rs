@@ -1,0 +1,240 @@
+//! gpu-mlp in a browser tab: the library's `Trainer` behind a small JavaScript
+//! API (wasm-bindgen), on WebGPU where the browser has it and on the CPU path as
+//! WebAssembly otherwise. The page (`web/www/`) calls it; the checkpoints it
+//! trades are the command line's safetensors files.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::data::{self, Dataset};
+use gpu_mlp::gpu::context::BackendChoice;
+use gpu_mlp::model::Activation;
+use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
+use gpu_mlp::train::{ready, Backend, EpochReport, Observer, Pending};
+use gpu_mlp::trainer::RunInfo;
+use gpu_mlp::{Device, Model, Trainer};
+use wasm_bindgen::prelude::*;
+
+fn js_error(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A data set and, once trained or loaded, a model.
+#[wasm_bindgen]
+pub struct Session {
+    data: Option<Arc<Dataset>>,
+    model: Option<Model>,
+    /// What the last run trained on: "webgpu (adapter …)" or "cpu …".
+    backend: String,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// An empty session.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Session {
+        Session {
+            data: None,
+            model: None,
+            backend: String::new(),
+        }
+    }
+
+    /// Reads the four IDX files (raw or gzip) of an MNIST-format data set.
+    pub fn load_idx(
+        &mut self,
+        train_images: Vec<u8>,
+        train_labels: Vec<u8>,
+        test_images: Vec<u8>,
+        test_labels: Vec<u8>,
+    ) -> Result<String, JsError> {
+        let name = |n: &str| PathBuf::from(n);
+        let files = [
+            (name("train-images"), train_images),
+            (name("train-labels"), train_labels),
+            (name("t10k-images"), test_images),
+            (name("t10k-labels"), test_labels),
+        ];
+        self.set_data(data::idx::load_bytes(files).map_err(js_error)?)
+    }
+
+    /// Reads a Keras-style `.npz` (x_train, y_train, x_test, y_test).
+    pub fn load_npz(&mut self, name: &str, bytes: Vec<u8>) -> Result<String, JsError> {
+        self.set_data(data::npz::load_bytes(Path::new(name), &bytes).map_err(js_error)?)
+    }
+
+    /// Keeps the first `train` training and `test` test examples (0: all).
+    pub fn limit(&mut self, train: usize, test: usize) -> Result<String, JsError> {
+        let data = self
+            .data
+            .as_ref()
+            .ok_or_else(|| js_error("no data loaded"))?;
+        let mut data = Dataset::clone(data);
+        let (train, test) = ((train > 0).then_some(train), (test > 0).then_some(test));
+        data::apply_limits(&mut data, train, test).map_err(js_error)?;
+        self.set_data(data)
+    }
+
+    fn set_data(&mut self, data: Dataset) -> Result<String, JsError> {
+        let summary = serde_json::json!({
+            "train": data.train.len(),
+            "test": data.test.len(),
+            "rows": data.rows,
+            "cols": data.cols,
+            "channels": data.channels,
+            "classes": data.classes,
+            "class_names": data.class_names,
+        });
+        self.data = Some(Arc::new(data));
+        Ok(summary.to_string())
+    }
+
+    /// Trains a network on the loaded data and keeps it. `settings` is JSON:
+    /// `hidden` (list), `activation`, `optimizer`, `lr`, `batch_size`, `epochs`,
+    /// `seed`, `backend` (`webgpu` or `cpu`). `on_epoch` is called with each
+    /// epoch's figures as JSON. Returns the run's summary as JSON.
+    pub async fn train(
+        &mut self,
+        settings: String,
+        on_epoch: js_sys::Function,
+    ) -> Result<String, JsError> {
+        let data = self
+            .data
+            .clone()
+            .ok_or_else(|| js_error("no data loaded"))?;
+        let s: serde_json::Value = serde_json::from_str(&settings).map_err(js_error)?;
+        let (trainer, backend) = trainer_from(&s)?;
+        let mut observer = PageObserver {
+            on_epoch,
+            backend: String::new(),
+            seconds: Vec::new(),
+        };
+        let model = trainer
+            .fit_async(data, &mut observer)
+            .await
+            .map_err(js_error)?;
+        let test = model
+            .test()
+            .ok_or_else(|| js_error("the run ended without a test evaluation"))?;
+        self.backend = observer.backend.clone();
+        self.model = Some(model);
+        let summary = serde_json::json!({
+            "test_accuracy": test.accuracy,
+            "test_loss": test.loss,
+            "seconds": observer.seconds,
+            "adapter": observer.backend,
+            "backend": backend,
+        });
+        Ok(summary.to_string())
+    }
+
+    /// The trained (or loaded) model as a safetensors checkpoint, the file
+    /// `gpu-mlp eval --model` reads.
+    pub fn checkpoint(&self) -> Result<Vec<u8>, JsError> {
+        let model = self
+            .model
+            .as_ref()
+            .ok_or_else(|| js_error("no model yet"))?;
+        model
+            .checkpoint()
+            .to_bytes("model.safetensors")
+            .map_err(js_error)
+    }
+
+    /// Loads a checkpoint written by `gpu-mlp train --save` (or by this page).
+    pub fn load_checkpoint(&mut self, name: &str, bytes: Vec<u8>) -> Result<String, JsError> {
+        let c = Checkpoint::from_bytes(&bytes, Path::new(name)).map_err(js_error)?;
+        let summary = serde_json::json!({
+            "layers": c.arch.shape_string(),
+            "rows": c.image_rows,
+            "cols": c.image_cols,
+            "class_names": c.class_names,
+        });
+        self.model = Some(Model::from(c));
+        Ok(summary.to_string())
+    }
+
+    /// Class probabilities of one image (the model's size, bytes 0–255, light on dark).
+    pub fn predict(&self, pixels: Vec<u8>) -> Result<Vec<f32>, JsError> {
+        let model = self
+            .model
+            .as_ref()
+            .ok_or_else(|| js_error("no model yet"))?;
+        let mut p = model.probabilities(&pixels).map_err(js_error)?;
+        Ok(p.swap_remove(0))
+    }
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The trainer the page's settings describe, and which backend it names.
+fn trainer_from(s: &serde_json::Value) -> Result<(Trainer, String), JsError> {
+    let hidden: Vec<usize> = s["hidden"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_u64())
+                .map(|v| v as usize)
+                .collect()
+        })
+        .unwrap_or_else(|| vec![128]);
+    let name = |key: &str, default: &str| s[key].as_str().unwrap_or(default).to_string();
+    let activation: Activation = parse(&name("activation", "sigmoid"))?;
+    let kind: OptimizerKind = parse(&name("optimizer", "sgd"))?;
+    let lr = s["lr"].as_f64().map(|v| v as f32);
+    let backend = name("backend", "webgpu");
+    let device = match backend.as_str() {
+        "cpu" => Device::Cpu,
+        "webgpu" => Device::Gpu(BackendChoice::Auto, None),
+        other => {
+            return Err(js_error(format!(
+                "backend {other:?}: expected webgpu or cpu"
+            )))
+        }
+    };
+    let trainer = Trainer::new(&hidden)
+        .activation(activation)
+        .optimizer(Optimizer::new(kind, lr, 0.9))
+        .batch_size(s["batch_size"].as_u64().unwrap_or(100) as usize)
+        .epochs(s["epochs"].as_u64().unwrap_or(5) as usize)
+        .seed(s["seed"].as_u64().unwrap_or(0))
+        .device(device);
+    Ok((trainer, backend))
+}
+
+fn parse<T: gpu_mlp::choice::Choice>(name: &str) -> Result<T, JsError> {
+    T::parse(name).map_err(js_error)
+}
+
+/// Hands each epoch's figures to the page.
+struct PageObserver {
+    on_epoch: js_sys::Function,
+    backend: String,
+    seconds: Vec<f64>,
+}
+
+impl Observer for PageObserver {
+    fn started(&mut self, run: &RunInfo, _: &Dataset) -> gpu_mlp::Result<()> {
+        self.backend = run.backend.clone();
+        Ok(())
+    }
+
+    fn epoch_done<'a>(
+        &'a mut self,
+        r: &'a EpochReport,
+        _: &'a mut dyn Backend,
+        _: &'a gpu_mlp::rng::Rng,
+    ) -> Pending<'a, ()> {
+        self.seconds.push(r.seconds.unwrap_or_default());
+        let line = gpu_mlp::metrics::report_to_json(r).to_string();
+        let _ = self
+            .on_epoch
+            .call1(&JsValue::NULL, &JsValue::from_str(&line));
+        ready(Ok(()))
+    }
+}

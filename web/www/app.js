@@ -1,0 +1,185 @@
+// The page: reads files or fetches the sample set, drives the WebAssembly module
+// (pkg/, built by `make web`), draws the curves, and classifies a drawn digit.
+// Opened with ?autorun=1 it trains as the query says and writes one JSON object
+// into <pre id="result"> (the automated test's hook).
+import init, { Session } from "./pkg/gpu_mlp_web.js";
+
+const $ = (id) => document.getElementById(id);
+const IDX = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+             "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
+let session;
+let history = [];
+
+function log(line) { $("log").textContent += line + "\n"; }
+function status(text, error) {
+  $("data-status").textContent = text;
+  $("data-status").className = error ? "error" : "";
+}
+
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+// The four IDX files under a base URL, or an .npz at a URL.
+async function loadFromUrl(url) {
+  if (url.endsWith(".npz")) return session.load_npz(url, await fetchBytes(url));
+  const base = url.endsWith("/") ? url : url + "/";
+  const files = await Promise.all(IDX.map((name) => fetchBytes(base + name)));
+  return session.load_idx(...files);
+}
+
+async function loadFromFiles(list) {
+  const files = [...list];
+  const npz = files.find((f) => f.name.endsWith(".npz"));
+  if (npz) return session.load_npz(npz.name, new Uint8Array(await npz.arrayBuffer()));
+  const pick = (stem) => files.find((f) => f.name.startsWith(stem));
+  const wanted = ["train-images", "train-labels", "t10k-images", "t10k-labels"].map(pick);
+  if (wanted.some((f) => !f)) throw new Error("pick the four IDX files (train-images, train-labels, t10k-images, t10k-labels) or one .npz");
+  const bytes = await Promise.all(wanted.map(async (f) => new Uint8Array(await f.arrayBuffer())));
+  return session.load_idx(...bytes);
+}
+
+function limited(summary) {
+  const n = Number($("train-limit").value) || 0;
+  const s = JSON.parse(n > 0 && n < JSON.parse(summary).train ? session.limit(n, 0) : summary);
+  status(`${s.train} training and ${s.test} test examples, ${s.rows}×${s.cols}, ${s.classes} classes`);
+}
+
+function settings() {
+  return {
+    hidden: $("hidden").value.split(",").map(Number).filter((n) => n > 0),
+    activation: $("activation").value,
+    optimizer: $("optimizer").value,
+    lr: Number($("lr").value),
+    batch_size: Number($("batch").value),
+    epochs: Number($("epochs").value),
+    seed: Number($("seed").value),
+    backend: $("backend").value,
+  };
+}
+
+function epochLine(r) {
+  const pct = (a) => (100 * a).toFixed(2).padStart(6) + "%";
+  let line = `epoch ${r.epoch}  train ${r.train_loss.toFixed(4)} ${pct(r.train_accuracy)}`;
+  if (r.test_loss != null) line += `  test ${r.test_loss.toFixed(4)} ${pct(r.test_accuracy)}`;
+  return line + `  ${r.seconds.toFixed(2)} s`;
+}
+
+// Loss (left axis) and accuracy (right axis), each scaled to its data.
+function drawChart() {
+  const c = $("chart"), g = c.getContext("2d");
+  g.clearRect(0, 0, c.width, c.height);
+  if (history.length === 0) return;
+  const series = [
+    ["train loss", "#c33", (r) => r.train_loss], ["test loss", "#e99", (r) => r.test_loss],
+    ["train acc", "#36c", (r) => r.train_accuracy], ["test acc", "#9bd", (r) => r.test_accuracy],
+  ];
+  const x = (i) => 40 + (i / Math.max(1, history.length - 1)) * (c.width - 80);
+  for (const [name, color, get] of series) {
+    const values = history.map(get).filter((v) => v != null);
+    if (values.length === 0) continue;
+    const lo = Math.min(...values), hi = Math.max(...values), span = hi - lo || 1;
+    g.strokeStyle = color; g.beginPath();
+    values.forEach((v, i) => {
+      const y = c.height - 20 - ((v - lo) / span) * (c.height - 40);
+      i ? g.lineTo(x(i), y) : g.moveTo(x(i), y);
+    });
+    g.stroke();
+  }
+  g.fillStyle = "#333"; g.font = "12px sans-serif";
+  series.forEach(([name, color], i) => { g.fillStyle = color; g.fillText(name, 45 + i * 90, 14); });
+}
+
+async function train(overrides = {}) {
+  history = []; $("log").textContent = "";
+  const s = { ...settings(), ...overrides };
+  if (s.backend === "webgpu" && !navigator.gpu) {
+    log("this browser has no WebGPU: training on the CPU path (WebAssembly)");
+    s.backend = "cpu";
+  }
+  const summary = JSON.parse(await session.train(JSON.stringify(s), (line) => {
+    const r = JSON.parse(line);
+    history.push(r); log(epochLine(r)); drawChart();
+  }));
+  $("adapter").textContent = summary.adapter;
+  $("download").disabled = false;
+  log(`test accuracy ${(100 * summary.test_accuracy).toFixed(2)}% on ${summary.adapter}`);
+  return summary;
+}
+
+// The drawing pad: white strokes on black, as MNIST, read back at 28×28.
+function setUpPad() {
+  const pad = $("pad"), g = pad.getContext("2d");
+  g.lineWidth = 22; g.lineCap = "round"; g.strokeStyle = "#fff";
+  let down = false;
+  const at = (e) => { const r = pad.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+  pad.onpointerdown = (e) => { down = true; g.beginPath(); g.moveTo(...at(e)); };
+  pad.onpointermove = (e) => { if (down) { g.lineTo(...at(e)); g.stroke(); } };
+  pad.onpointerup = () => { down = false; classify(); };
+  $("clear").onclick = () => { g.fillStyle = "#000"; g.fillRect(0, 0, pad.width, pad.height); $("probs").textContent = ""; };
+  $("clear").onclick();
+}
+
+function classify() {
+  const small = document.createElement("canvas");
+  small.width = small.height = 28;
+  const g = small.getContext("2d");
+  g.drawImage($("pad"), 0, 0, 28, 28);
+  const rgba = g.getImageData(0, 0, 28, 28).data;
+  const pixels = new Uint8Array(784).map((_, i) => rgba[4 * i]);
+  try {
+    const probs = [...session.predict(pixels)];
+    $("probs").innerHTML = probs.map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, 3)
+      .map(([p, c]) => `<div class="bar" style="width:${Math.max(2, 300 * p)}px">${c}: ${(100 * p).toFixed(1)}%</div>`).join("");
+  } catch (e) { $("probs").textContent = String(e.message || e); }
+}
+
+function base64(bytes) {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+async function autorun(q) {
+  const result = $("result");
+  try {
+    const url = q.get("data") || "data/";
+    limited(await loadFromUrl(url));
+    const n = Number(q.get("train-limit") || 0);
+    if (n > 0) session.limit(n, Number(q.get("test-limit") || 0));
+    const overrides = { backend: q.get("backend") || "webgpu" };
+    for (const key of ["epochs", "seed", "batch_size", "lr"]) if (q.has(key)) overrides[key] = Number(q.get(key));
+    for (const key of ["activation", "optimizer"]) if (q.has(key)) overrides[key] = q.get(key);
+    const summary = await train(overrides);
+    summary.checkpoint_b64 = base64(session.checkpoint());
+    result.textContent = JSON.stringify(summary);
+  } catch (e) {
+    result.textContent = JSON.stringify({ error: String(e.message || e) });
+  }
+}
+
+async function main() {
+  await init();
+  session = new Session();
+  setUpPad();
+  const run = (f) => async () => { try { await f(); } catch (e) { status(String(e.message || e), true); } };
+  $("files").onchange = run(async () => limited(await loadFromFiles($("files").files)));
+  $("sample").onclick = run(async () => limited(await loadFromUrl("data/")));
+  $("train").onclick = run(() => train());
+  $("download").onclick = () => {
+    const blob = new Blob([session.checkpoint()], { type: "application/octet-stream" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob); a.download = "model.safetensors"; a.click();
+  };
+  $("checkpoint").onchange = run(async () => {
+    const f = $("checkpoint").files[0];
+    const s = JSON.parse(session.load_checkpoint(f.name, new Uint8Array(await f.arrayBuffer())));
+    log(`loaded ${f.name}: ${s.layers}`);
+  });
+  const q = new URLSearchParams(location.search);
+  if (q.get("autorun") === "1") await autorun(q);
+}
+
+main().catch((e) => { $("result").textContent = JSON.stringify({ error: String(e.message || e) }); });
