@@ -156,8 +156,12 @@ pub fn set_threads(n: usize) -> Result<()> {
     }
 }
 
-/// Threads the CPU path uses.
+/// Threads the CPU path uses. In a browser's WebAssembly there are no threads to
+/// start: the calling one does all the work, and no helper is ever spawned.
 pub fn threads() -> usize {
+    if cfg!(target_arch = "wasm32") {
+        return 1;
+    }
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 

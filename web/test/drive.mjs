@@ -3,13 +3,13 @@
 // writes <pre id="result">, prints that text and exits. The browser is the one
 // this script launched, and it is closed on every path.
 //
-// usage: node drive.mjs WWW_DIR QUERY [TIMEOUT_MS]
+// usage: node drive.mjs ROOT_DIR QUERY [TIMEOUT_MS] [PAGE]   (PAGE: index.html)
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
 import puppeteer from "puppeteer-core";
 
-const [root, query, timeoutArg] = process.argv.slice(2);
+const [root, query, timeoutArg, pagePath] = process.argv.slice(2);
 const timeout = Number(timeoutArg || 300000);
 const types = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css" };
 
@@ -23,7 +23,7 @@ const server = http.createServer((req, res) => {
   });
 });
 await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-const url = `http://127.0.0.1:${server.address().port}/index.html?${query}`;
+const url = `http://127.0.0.1:${server.address().port}/${pagePath || "index.html"}?${query}`;
 
 const browser = await puppeteer.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
