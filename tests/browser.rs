@@ -170,8 +170,11 @@ fn the_page_trains_on_webgpu_and_as_webassembly_like_the_command_line() {
 }
 
 #[test]
-fn bad_data_gives_a_visible_error() {
+fn bad_data_gives_a_visible_error_and_auto_avoids_a_software_adapter() {
     let Some(www) = setup() else { return };
+    // Chromium's SwiftShader is a software adapter: "auto" trains on the CPU path.
+    let auto = page(&www, "autorun=1&epochs=1&train-limit=2000");
+    assert_eq!(auto["backend"], "cpu", "{auto}");
     let missing = page(&www, "autorun=1&backend=cpu&data=no-such-dir/");
     assert!(
         missing["error"].as_str().unwrap().contains("404"),

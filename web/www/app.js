@@ -92,9 +92,22 @@ function drawChart() {
   series.forEach(([name, color], i) => { g.fillStyle = color; g.fillText(name, 45 + i * 90, 14); });
 }
 
+// "auto", as the command line's default device: a hardware GPU through WebGPU, else
+// the CPU path (a software adapter such as SwiftShader is several times slower than
+// the WebAssembly CPU path: benches/README.md).
+async function chooseBackend(wanted) {
+  if (wanted !== "auto") return wanted;
+  const adapter = navigator.gpu && await navigator.gpu.requestAdapter();
+  const info = (adapter && adapter.info) || {};
+  const software = !adapter || info.isFallbackAdapter || /swiftshader|llvmpipe|lavapipe/i.test(`${info.vendor} ${info.architecture} ${info.description}`);
+  if (software) log(`${adapter ? "only a software WebGPU adapter" : "no WebGPU"} here: training on the CPU path (WebAssembly), which is faster`);
+  return software ? "cpu" : "webgpu";
+}
+
 async function train(overrides = {}) {
   history = []; $("log").textContent = "";
   const s = { ...settings(), ...overrides };
+  s.backend = await chooseBackend(s.backend);
   if (s.backend === "webgpu" && !navigator.gpu) {
     log("this browser has no WebGPU: training on the CPU path (WebAssembly)");
     s.backend = "cpu";
@@ -149,7 +162,7 @@ async function autorun(q) {
     limited(await loadFromUrl(url));
     const n = Number(q.get("train-limit") || 0);
     if (n > 0) session.limit(n, Number(q.get("test-limit") || 0));
-    const overrides = { backend: q.get("backend") || "webgpu" };
+    const overrides = { backend: q.get("backend") || "auto" };
     for (const key of ["epochs", "seed", "batch_size", "lr"]) if (q.has(key)) overrides[key] = Number(q.get(key));
     for (const key of ["activation", "optimizer"]) if (q.has(key)) overrides[key] = q.get(key);
     const summary = await train(overrides);
