@@ -137,10 +137,14 @@ fn the_page_trains_on_webgpu_and_as_webassembly_like_the_command_line() {
     for backend in ["webgpu", "cpu"] {
         let r = page(
             &www,
-            &format!("autorun=1&backend={backend}&epochs=1&train-limit=10000&seed=1"),
+            &format!("autorun=1&backend={backend}&epochs=1&train-limit=10000&seed=1&draw=1"),
         );
         assert!(r.get("error").is_none(), "{backend}: {r}");
         assert_eq!(r["backend"], backend);
+        // The drawing pad's path: canvas, 28×28, the model: a distribution over classes.
+        let drawn: Vec<f64> = serde_json::from_value(r["drawn"].clone()).unwrap();
+        assert_eq!(drawn.len(), 10, "{r}");
+        assert!((drawn.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{drawn:?}");
         let accuracy = r["test_accuracy"].as_f64().unwrap();
         // The same loop and kernels: equal up to the GPU's rounding (measured: equal).
         assert!(
@@ -186,6 +190,50 @@ fn bad_data_gives_a_visible_error_and_auto_avoids_a_software_adapter() {
         "autorun=1&backend=cpu&data=pkg/gpu_mlp_web_bg.wasm%23.npz",
     );
     assert!(wrong["error"].as_str().unwrap().contains("zip"), "{wrong}");
+}
+
+#[test]
+fn a_command_line_checkpoint_predicts_in_the_page_as_it_does_natively() {
+    let (Some(www), Some(data)) = (setup(), fashion_mnist()) else {
+        return;
+    };
+    // Served from the site's (ignored) data folder while the test runs.
+    let model = www.join("data/browser-test-model.safetensors");
+    let m = model.to_str().unwrap();
+    let d = data.to_str().unwrap();
+    ok(&[
+        "train",
+        "--cpu",
+        "--quiet",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "5000",
+        "--data",
+        d,
+        "--save",
+        m,
+    ]);
+    let r = page(
+        &www,
+        "autorun=1&model=data/browser-test-model.safetensors&index=3",
+    );
+    let native = ok(&[
+        "predict", "--model", m, "--index", "3", "--json", "--data", d,
+    ]);
+    let _ = std::fs::remove_file(&model);
+    assert!(r.get("error").is_none(), "{r}");
+    let native: serde_json::Value = serde_json::from_str(&native).unwrap();
+    let top = &native[0]["top"][0];
+    assert_eq!(r["predicted"], top["class"], "page {r}, native {native}");
+    let p = r["probabilities"][top["class"].as_u64().unwrap() as usize]
+        .as_f64()
+        .unwrap();
+    // The same CPU reference forward pass (WebAssembly's kernels sum in another order).
+    assert!(
+        (p - top["probability"].as_f64().unwrap()).abs() < 1e-5,
+        "{p} against {top}"
+    );
 }
 
 fn base64(text: &str) -> Vec<u8> {

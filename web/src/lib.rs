@@ -155,6 +155,24 @@ impl Session {
         Ok(summary.to_string())
     }
 
+    /// The pixels of test example `i` of the loaded data (bytes, row-major).
+    pub fn test_example(&self, i: usize) -> Result<Vec<u8>, JsError> {
+        let data = self
+            .data
+            .as_ref()
+            .ok_or_else(|| js_error("no data loaded"))?;
+        if i >= data.test.len() {
+            return Err(js_error(format!(
+                "test example {i}: the test set has {}",
+                data.test.len()
+            )));
+        }
+        data.test
+            .image(i)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| js_error("the test examples are not images"))
+    }
+
     /// Class probabilities of one image (the model's size, bytes 0–255, light on dark).
     pub fn predict(&self, pixels: Vec<u8>) -> Result<Vec<f32>, JsError> {
         let model = self

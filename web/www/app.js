@@ -146,7 +146,15 @@ function classify() {
     const probs = [...session.predict(pixels)];
     $("probs").innerHTML = probs.map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, 3)
       .map(([p, c]) => `<div class="bar" style="width:${Math.max(2, 300 * p)}px">${c}: ${(100 * p).toFixed(1)}%</div>`).join("");
+    return probs;
   } catch (e) { $("probs").textContent = String(e.message || e); }
+}
+
+// A stroke as a hand would draw it (a thick vertical bar), through the pad's own path.
+function drawTestStroke() {
+  const g = $("pad").getContext("2d");
+  g.beginPath(); g.moveTo(140, 40); g.lineTo(140, 240); g.stroke();
+  return classify();
 }
 
 function base64(bytes) {
@@ -160,12 +168,22 @@ async function autorun(q) {
   try {
     const url = q.get("data") || "data/";
     limited(await loadFromUrl(url));
+    if (q.has("model")) {
+      // A checkpoint the command line wrote: load it and classify one test image.
+      const name = q.get("model");
+      session.load_checkpoint(name, await fetchBytes(name));
+      const probabilities = [...session.predict(session.test_example(Number(q.get("index") || 0)))];
+      const predicted = probabilities.indexOf(Math.max(...probabilities));
+      result.textContent = JSON.stringify({ predicted, probabilities });
+      return;
+    }
     const n = Number(q.get("train-limit") || 0);
     if (n > 0) session.limit(n, Number(q.get("test-limit") || 0));
     const overrides = { backend: q.get("backend") || "auto" };
     for (const key of ["epochs", "seed", "batch_size", "lr"]) if (q.has(key)) overrides[key] = Number(q.get(key));
     for (const key of ["activation", "optimizer"]) if (q.has(key)) overrides[key] = q.get(key);
     const summary = await train(overrides);
+    if (q.get("draw") === "1") summary.drawn = drawTestStroke();
     summary.checkpoint_b64 = base64(session.checkpoint());
     result.textContent = JSON.stringify(summary);
   } catch (e) {
