@@ -366,27 +366,42 @@ pub fn expected_names() -> String {
 /// and labels, then the test images and labels.
 pub fn load_bytes(files: [(PathBuf, Vec<u8>); 4]) -> Result<Dataset> {
     let [train_images, train_labels, test_images, test_labels] = files;
-    let label_files = [train_labels.0.clone(), test_labels.0.clone()];
-    let (train, rows, cols) = split_from(train_images, train_labels)?;
-    let (test, test_rows, test_cols) = split_from(test_images, test_labels)?;
+    let names = [
+        test_images.0.clone(),
+        train_labels.0.clone(),
+        test_labels.0.clone(),
+    ];
+    let train = split_from(train_images, train_labels)?;
+    let test = split_from(test_images, test_labels)?;
+    let loaded = both_splits(train, test, names)?;
+    let ds = loaded.into_dataset(Path::new("uploaded IDX files"), &Default::default())?;
+    ds.check()?;
+    Ok(ds)
+}
+
+/// The training and test splits (each with its image size) as one data set of
+/// gray images of one size; `names` are the test image file and the two label
+/// files, for messages.
+fn both_splits(
+    (train, rows, cols): (Split, usize, usize),
+    (test, test_rows, test_cols): (Split, usize, usize),
+    [test_images, train_labels, test_labels]: [PathBuf; 3],
+) -> Result<Loaded> {
     if (test_rows, test_cols) != (rows, cols) {
         return Err(Error::data(
-            &label_files[1],
+            test_images,
             format!("test images are {test_rows}×{test_cols}, training images {rows}×{cols}"),
         ));
     }
-    let loaded = Loaded {
+    Ok(Loaded {
         train,
         test,
         shape: (1, rows, cols),
         layout: Layout::Planes,
         classes: None,
         class_names: None,
-        label_files,
-    };
-    let ds = loaded.into_dataset(Path::new("uploaded IDX files"), &Default::default())?;
-    ds.check()?;
-    Ok(ds)
+        label_files: [train_labels, test_labels],
+    })
 }
 
 /// One split from in-memory image and label files.
@@ -402,25 +417,12 @@ fn split_from(
 /// Loads and validates a data directory of IDX files (u8 images of any size,
 /// EMNIST's included).
 pub(crate) fn load_dir(dir: &Path) -> Result<Loaded> {
-    let label_files = [
+    let names = [
+        find_file(dir, FILES[2].0, FILES[2].1)?,
         find_file(dir, FILES[1].0, FILES[1].1)?,
         find_file(dir, FILES[3].0, FILES[3].1)?,
     ];
-    let (train, rows, cols) = load_split(dir, FILES[0], FILES[1])?;
-    let (test, test_rows, test_cols) = load_split(dir, FILES[2], FILES[3])?;
-    if (test_rows, test_cols) != (rows, cols) {
-        return Err(Error::data(
-            find_file(dir, FILES[2].0, FILES[2].1)?,
-            format!("test images are {test_rows}×{test_cols}, training images {rows}×{cols}"),
-        ));
-    }
-    Ok(Loaded {
-        train,
-        test,
-        shape: (1, rows, cols),
-        layout: Layout::Planes,
-        classes: None,
-        class_names: None,
-        label_files,
-    })
+    let train = load_split(dir, FILES[0], FILES[1])?;
+    let test = load_split(dir, FILES[2], FILES[3])?;
+    both_splits(train, test, names)
 }
