@@ -202,14 +202,19 @@ pub fn exp_f32(x: f32) -> f32 {
     // Adding 1.5·2^23 and subtracting it again rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.3, 88.3);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = x - n * C1 - n * C2;
     let p = ((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 0.5;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // n as an integer, read from t's low mantissa bits (t − ROUND is exact, so
+    // they hold n): integer arithmetic the compiler vectorises, where `n as i32`
+    // (saturating, NaN to 0) became a compare and a move per lane.
+    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
+    e * f32::from_bits(n_bits.wrapping_add(127) << 23)
 }
 
 macro_rules! impl_real {
