@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{random_f32, synthetic_dataset, train_run};
+use gpu_mlp::cpu::activation::bias_activation_forward;
 use gpu_mlp::cpu::kernel::{with_kernel, CpuKernel};
 use gpu_mlp::cpu::matmul::{
     matmul_backward_input, matmul_backward_weight, matmul_forward, matmul_naive,
@@ -102,6 +103,41 @@ fn each_cpu_kernel_is_deterministic_and_the_kernels_agree() {
             .map(|(x, y)| (x - y).abs())
             .fold(0.0f32, f32::max);
         assert!(worst <= 1e-4, "{kernel:?} differs from avx2 by {worst}");
+    }
+}
+
+/// Bias + activation is compiled for each instruction set the kernels use; the
+/// wider builds must give the portable one's bits exactly (same operations, same
+/// order), including at the exp clamp, on infinities and on NaN.
+#[test]
+fn bias_activation_gives_the_same_bits_on_every_cpu_kernel() {
+    let mut rng = Rng::new(7);
+    let mut z = random_f32(&mut rng, 61 * 37, 120.0);
+    z.extend([0.0, -0.0, 87.3, -87.3, 88.3, -88.4, 1e30, -1e30]);
+    z.extend([
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        f32::MIN_POSITIVE,
+    ]);
+    let n = 37;
+    z.truncate(z.len() / n * n);
+    let b = random_f32(&mut rng, n, 1.0);
+    for act in [
+        None,
+        Some(Activation::Sigmoid),
+        Some(Activation::Relu),
+        Some(Activation::Tanh),
+    ] {
+        let run = |kernel| {
+            let mut out = z.clone();
+            with_kernel(kernel, || bias_activation_forward(&mut out, &b, n, act));
+            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        let reference = run(CpuKernel::Portable);
+        for kernel in CpuKernel::all_supported() {
+            assert!(run(kernel) == reference, "{act:?} on {kernel:?}");
+        }
     }
 }
 

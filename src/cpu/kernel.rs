@@ -10,6 +10,8 @@
 //!
 //! Each product is split over the CPU threads by the caller (`real.rs`); every kernel
 //! runs its part on one thread, so results depend on the kernel, never on timing.
+//! Bias + activation (the sigmoid's exp) is also built for AVX2 and AVX-512 and runs
+//! in the kernel's width, with the portable build's bits (`activation.rs`).
 
 use std::cell::Cell;
 use std::sync::OnceLock;
