@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let n = data.test.len().min(10);
             let images = &data.test.features.as_u8().unwrap_or_default()[..n * data.test.width];
             for (i, p) in model.probabilities(images)?.iter().enumerate() {
-                let best = gpu_mlp::train::argmax(p);
+                let best = gpu_mlp::backend::argmax(p);
                 println!(
                     "test example {i}: {} ({:.1}%), true {}",
                     name(best),

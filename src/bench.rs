@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::data::{Dataset, Features, Layout, Split};
 use crate::error::{Error, Result};
-use crate::model::{train_flops, Architecture};
+use crate::network::{train_flops, Architecture};
 use crate::profile::{Counters, KernelTime, Measured};
 use crate::rng::Rng;
 use crate::train::run_epoch;

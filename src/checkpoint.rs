@@ -30,16 +30,17 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
+use crate::backend::MAX_BATCH_SIZE;
 use crate::choice::Choice;
 use crate::data::normalize::{InputTransform, Normalize};
 use crate::data::{self, Layout};
 use crate::error::{Error, Result};
 use crate::files::{read_bounded, write_atomically};
 use crate::metrics::{report_from_json, report_to_json};
-use crate::model::Architecture;
+use crate::network::Architecture;
 use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
+use crate::report::{BestSoFar, EarlyStopping, EpochProgress, EpochReport, Totals};
 use crate::schedule::LrSchedule;
-use crate::train::{BestSoFar, EarlyStopping, EpochProgress, EpochReport, Totals, MAX_BATCH_SIZE};
 
 /// The format tag written into every checkpoint's metadata.
 pub const FORMAT: &str = "gpu-mlp/1";
@@ -98,35 +99,6 @@ pub struct Checkpoint {
     pub early_stopping: Option<EarlyStopping>,
     /// Where early stopping stood after the last epoch.
     pub best: BestSoFar,
-}
-
-/// Fashion-MNIST's ten classes, in label order.
-pub const FASHION_MNIST_CLASSES: [&str; 10] = [
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-];
-
-/// Kuzushiji-MNIST's ten classes (the hiragana's romanizations), in label order.
-pub const KMNIST_CLASSES: [&str; 10] = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"];
-
-/// Class names for a data directory, when its name says which data set it is.
-pub fn class_names_for(dir: &Path, classes: usize) -> Option<Vec<String>> {
-    let name = dir.to_string_lossy().to_lowercase();
-    let names = match name {
-        _ if classes != 10 => return None,
-        n if n.contains("fashion") => FASHION_MNIST_CLASSES,
-        n if n.contains("kmnist") => KMNIST_CLASSES,
-        _ => return None,
-    };
-    Some(names.iter().map(|s| s.to_string()).collect())
 }
 
 /// The history as stored: what each epoch learned, without its timing, so that two

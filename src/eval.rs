@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
+use crate::backend::{Backend, TrainSetup, EVAL_BATCH};
 use crate::checkpoint::Checkpoint;
 use crate::choice::Choice;
 use crate::cpu::CpuNet;
+use crate::data::SplitKind;
 use crate::data::{Dataset, Layout, Split};
 use crate::error::{Error, Result};
-use crate::train::{Backend, SplitKind, TrainSetup, EVAL_BATCH};
 
 /// What `gpu-mlp eval` reports on one split.
 #[derive(Clone, Debug, PartialEq)]

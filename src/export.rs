@@ -24,7 +24,7 @@ use crate::checkpoint::Checkpoint;
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
-use crate::model::Activation;
+use crate::network::{transpose, Activation};
 
 /// Types generated from proto/onnx.proto (the ONNX project's schema) by build.rs.
 #[allow(clippy::all, missing_docs)]
@@ -248,15 +248,4 @@ fn int_attr(name: &str, value: i64) -> AttributeProto {
         i: Some(value),
         ..Default::default()
     }
-}
-
-/// W (in×out, the internal layout) as [out, in].
-fn transpose(w: &[f32], inputs: usize, outputs: usize) -> Vec<f32> {
-    let mut t = vec![0.0f32; w.len()];
-    for i in 0..inputs {
-        for j in 0..outputs {
-            t[j * inputs + i] = w[i * outputs + j];
-        }
-    }
-    t
 }

@@ -38,7 +38,7 @@
 //!
 //! # The layer abstraction
 //!
-//! [`model::Architecture::layer`] describes each dense layer once ([`model::Layer`]:
+//! [`network::Architecture::layer`] describes each dense layer once ([`network::Layer`]:
 //! shape, parameter offsets, its activation and the activation that produced its
 //! input). Each path builds its layers from that description and a step is a loop
 //! over them: [`cpu::layer::dense_forward`] / [`cpu::layer::dense_backward`] on the
@@ -48,7 +48,7 @@
 //! needs, and their tests.
 //!
 //! The loop is asynchronous at its core: what reads the device back
-//! ([`train::Backend`]'s `*_async` methods, [`train::train_async`],
+//! ([`backend::Backend`]'s `*_async` methods, [`train::train_async`],
 //! [`Trainer::fit_async`]) returns futures, which natively are waited for (the
 //! blocking forms of the same names) and in a browser are driven by its event
 //! loop; the library builds for `wasm32-unknown-unknown` with WebGPU.
@@ -58,6 +58,7 @@
 //! binding) → batches, normalized as the model's [`data::normalize::InputTransform`]
 //! says → forward → loss → backward → update → per-epoch metrics.
 
+pub mod backend;
 #[doc(hidden)]
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
@@ -69,6 +70,7 @@ pub mod cpu;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod download;
+pub mod dropout;
 pub mod error;
 pub mod eval;
 pub mod export;
@@ -77,12 +79,13 @@ pub mod files;
 #[doc(hidden)]
 pub mod gpu;
 pub mod metrics;
-pub mod model;
+pub mod network;
 pub mod optimizer;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod plot;
 #[doc(hidden)]
 pub mod profile;
+pub mod report;
 pub mod rng;
 pub mod schedule;
 pub mod state_dict;
@@ -93,7 +96,7 @@ pub use data::normalize::Normalize;
 pub use data::{Dataset, Format, LoadOptions, Split, SplitKind};
 pub use error::{Error, Result};
 pub use gpu::context::BackendChoice;
-pub use model::{Activation, Loss};
+pub use network::{Activation, Loss};
 pub use optimizer::{Optimizer, OptimizerKind};
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use trainer::{Device, Model, Trainer};

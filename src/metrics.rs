@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::Result;
 use crate::files::write_atomically;
-use crate::train::EpochReport;
+use crate::report::EpochReport;
 
 /// An epoch's figures as JSON, the form of a metrics line and of a checkpoint's
 /// history. Figures of splits not evaluated that epoch are absent.

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
-use crate::train::EpochReport;
+use crate::report::EpochReport;
 
 /// Width of `--plot` images, pixels.
 pub const WIDTH: u32 = 900;

@@ -1,7 +1,7 @@
 //! What a backend can tell about its own speed, for `bench`: host/device traffic and
-//! time per kernel. Kept apart from `train::Backend`, which training needs alone.
+//! time per kernel. Kept apart from `backend::Backend`, which training needs alone.
 
-use crate::train::Backend;
+use crate::backend::Backend;
 
 /// A backend that benchmarks can look inside.
 pub trait Measured: Backend {

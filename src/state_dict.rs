@@ -8,14 +8,14 @@ use std::path::Path;
 
 use safetensors::tensor::SafeTensors;
 
+use crate::backend::DEFAULT_BATCH_SIZE;
 use crate::checkpoint::{check_state, read_flat_named, Checkpoint};
 use crate::error::{Error, Result};
 use crate::files::{open_regular, read_bounded};
-use crate::model::{Activation, Architecture, Loss};
+use crate::network::{Activation, Architecture, Loss};
 use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
-use crate::train::DEFAULT_BATCH_SIZE;
 
 /// Whether `path` is a safetensors file without gpu-mlp metadata (a state dict;
 /// PyTorch's `save_file` writes only `format: pt`);

@@ -11,7 +11,7 @@ use gpu_mlp::cpu::kernel::{with_kernel, CpuKernel};
 use gpu_mlp::cpu::matmul::{
     matmul_backward_input, matmul_backward_weight, matmul_forward, matmul_naive,
 };
-use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::network::{Activation, Architecture, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
 use gpu_mlp::rng::Rng;
 

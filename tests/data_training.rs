@@ -11,7 +11,7 @@ use std::sync::Arc;
 use common::{gpu, gpu_mlp, ok, synthetic_dataset, temp_dir, train_run, train_run_with};
 use gpu_mlp::data::{Dataset, Features, Layout, Split};
 use gpu_mlp::gpu::GpuOptions;
-use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::network::{Activation, Architecture, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
 use gpu_mlp::rng::Rng;
 
@@ -111,7 +111,7 @@ fn streamed_splits_train_bit_identically_to_resident_ones() {
             "{:?} parameters",
             ds.dtype()
         );
-        let figures = |r: &[gpu_mlp::train::EpochReport]| {
+        let figures = |r: &[gpu_mlp::report::EpochReport]| {
             r.iter()
                 .map(|e| (e.train_loss, e.test_loss))
                 .collect::<Vec<_>>()
@@ -125,7 +125,7 @@ fn a_batch_larger_than_the_budget_is_refused_with_the_reason() {
     let Some(ctx) = gpu() else { return };
     let ds = Arc::new(synthetic_dataset(4, 4, 8, 700, 300));
     let arch = Architecture::new(64, &[16], 4, Activation::Relu, Loss::CrossEntropy).unwrap();
-    let setup = gpu_mlp::train::TrainSetup {
+    let setup = gpu_mlp::backend::TrainSetup {
         params: arch.init_params(&mut Rng::new(1)),
         input: gpu_mlp::data::normalize::InputTransform::unit_bytes(64),
         arch,

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use common::{gzip_bytes, temp_dir};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::data::idx::{encode_idx_u8, read_idx_u8};
-use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::network::{Activation, Architecture, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use gpu_mlp::rng::Rng;
 use proptest::prelude::*;
@@ -194,11 +194,11 @@ fn checkpoint_bytes() -> &'static [u8] {
             progress: None,
             schedule: gpu_mlp::schedule::LrSchedule::constant(0.001),
             val_split: Some(0.1),
-            early_stopping: Some(gpu_mlp::train::EarlyStopping {
+            early_stopping: Some(gpu_mlp::report::EarlyStopping {
                 patience: 3,
-                monitor: gpu_mlp::train::Monitor::ValLoss,
+                monitor: gpu_mlp::report::Monitor::ValLoss,
             }),
-            best: gpu_mlp::train::BestSoFar {
+            best: gpu_mlp::report::BestSoFar {
                 value: Some(0.5),
                 epoch: 2,
                 since: 0,

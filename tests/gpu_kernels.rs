@@ -16,7 +16,7 @@ use gpu_mlp::gpu::metrics::{self, MetricsParams};
 use gpu_mlp::gpu::optimizer::{self, OptimizerParams};
 use gpu_mlp::gpu::reduce::{self, ReduceParams};
 use gpu_mlp::gpu::softmax_xent::{self, LossParams};
-use gpu_mlp::model::{Activation, Loss};
+use gpu_mlp::network::{Activation, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use gpu_mlp::rng::Rng;
 
@@ -430,7 +430,7 @@ fn gather_builds_batches_bit_identical_to_the_cpu() {
         let x: Vec<f32> = bytemuck::pod_collect_to_vec(&out[4]);
         let y: Vec<u32> = bytemuck::pod_collect_to_vec(&out[5]);
         let mut cpu = gpu_mlp::cpu::CpuNet::<f32>::new(
-            &gpu_mlp::model::Architecture::new(width, &[2], 10, Activation::Relu, Loss::Mse)
+            &gpu_mlp::network::Architecture::new(width, &[2], 10, Activation::Relu, Loss::Mse)
                 .unwrap(),
             batch,
         );
@@ -536,7 +536,8 @@ fn metrics_sum_losses_and_correct_counts_in_a_fixed_order() {
 /// of dropped units is the rate.
 #[test]
 fn dropout_masks_are_bit_identical_to_the_cpu() {
-    use gpu_mlp::cpu::dropout::{dropout_backward, dropout_forward, DropoutMask};
+    use gpu_mlp::cpu::dropout::{dropout_backward, dropout_forward};
+    use gpu_mlp::dropout::DropoutMask;
     use gpu_mlp::gpu::dropout::{kernels, DropoutParams};
     let Some(ctx) = gpu() else { return };
     let (forward, backward) = kernels(&ctx).unwrap();

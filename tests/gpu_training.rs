@@ -6,15 +6,15 @@ mod common;
 use std::sync::Arc;
 
 use common::{gpu, synthetic_dataset, train_run};
+use gpu_mlp::backend::{Backend, TrainSetup};
 use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::CpuBackend;
 use gpu_mlp::gpu::matmul::MatmulVariant;
 use gpu_mlp::gpu::{GpuBackend, GpuOptions};
-use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::network::{Activation, Architecture, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
 use gpu_mlp::profile::Measured;
 use gpu_mlp::rng::Rng;
-use gpu_mlp::train::{Backend, TrainSetup};
 
 /// After one step, |p_gpu − p_cpu| ≤ PARAM_ABS + PARAM_REL·|p_cpu|. The step moves a
 /// parameter by lr·g (SGD, momentum) or ≤ lr (Adam's first step ≈ lr·sign g); both

@@ -5,8 +5,9 @@
 //! rounding. With h = 1e-5 the central difference's truncation error is O(h²·L''')
 //! ≈ 1e-10 and its rounding error O(ε·L/h) ≈ 1e-11, far below the bound.
 
-use gpu_mlp::cpu::{CpuNet, DropoutStep};
-use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::cpu::CpuNet;
+use gpu_mlp::dropout::DropoutStep;
+use gpu_mlp::network::{Activation, Architecture, Loss};
 use gpu_mlp::rng::Rng;
 
 const H: f64 = 1e-5;

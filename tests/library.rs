@@ -104,13 +104,13 @@ fn trainer_on_the_cpu_trains_the_same_bits_as_the_cli() {
         assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         assert_eq!(
             model.predict(data.test.image(i).unwrap()).unwrap(),
-            gpu_mlp::train::argmax(p)
+            gpu_mlp::backend::argmax(p)
         );
     }
     let correct = probs
         .iter()
         .zip(&data.test.labels)
-        .filter(|(p, &y)| gpu_mlp::train::argmax(p) == y as usize)
+        .filter(|(p, &y)| gpu_mlp::backend::argmax(p) == y as usize)
         .count();
     let report = model.evaluate(data, SplitKind::Test, &Device::Cpu).unwrap();
     assert_eq!(report.accuracy, correct as f64 / 100.0);
@@ -212,7 +212,7 @@ fn a_resumed_trainer_continues_to_the_same_bits_and_early_stopping_keeps_the_bes
         (&b.params, &b.state, b.rng_state)
     );
     assert_eq!(a.history.len(), 4);
-    let figures = |h: &[gpu_mlp::train::EpochReport]| {
+    let figures = |h: &[gpu_mlp::report::EpochReport]| {
         h.iter()
             .map(|r| (r.epoch, r.train_loss, r.val_loss, r.test_loss, r.lr))
             .collect::<Vec<_>>()
@@ -226,7 +226,7 @@ fn a_resumed_trainer_continues_to_the_same_bits_and_early_stopping_keeps_the_bes
     let stopped = base()
         .epochs(12)
         .optimizer(Optimizer::new(OptimizerKind::Adam, Some(0.05), 0.0))
-        .early_stopping(2, gpu_mlp::train::Monitor::ValLoss)
+        .early_stopping(2, gpu_mlp::report::Monitor::ValLoss)
         .fit(data())
         .unwrap();
     let c = stopped.checkpoint();
@@ -239,7 +239,7 @@ fn a_resumed_trainer_continues_to_the_same_bits_and_early_stopping_keeps_the_bes
     assert_eq!(stopped.test().unwrap().epoch, best.epoch);
     // Early stopping without a validation split is refused, naming the setting.
     let err = trainer(Device::Cpu)
-        .early_stopping(2, gpu_mlp::train::Monitor::ValLoss)
+        .early_stopping(2, gpu_mlp::report::Monitor::ValLoss)
         .fit(data())
         .unwrap_err();
     assert!(err.to_string().contains("patience"), "{err}");

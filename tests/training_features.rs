@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use common::{gpu, ok, synthetic_dataset, temp_dir, write_idx_dir};
 use gpu_mlp::checkpoint::Checkpoint;
-use gpu_mlp::train::{BestSoFar, EarlyStopping, EpochReport, Monitor};
+use gpu_mlp::report::{BestSoFar, EarlyStopping, EpochReport, Monitor};
 
 fn data(name: &str) -> PathBuf {
     let dir = temp_dir(name);
@@ -255,6 +255,66 @@ fn the_recipe_on_the_gpu_matches_the_cpu() {
             (x - y).abs() <= 1e-4 * x.abs(),
             "epoch {}: val loss cpu {x}, gpu {y}",
             a.epoch
+        );
+    }
+}
+
+/// `--save --patience` reads the model back from the backend once per best epoch
+/// and never on the others (the run and the command line share one read-back), on
+/// both paths; `--save` alone reads it once per epoch (the last finite model is
+/// what a diverging run keeps), and the end of the run reuses the last one.
+#[test]
+fn a_run_reads_the_model_back_once_per_epoch_that_needs_it() {
+    let mut devices = vec![vec!["--cpu"]];
+    if gpu().is_some() {
+        devices.push(vec!["--backend", "vulkan"]);
+    }
+    let dir = data("tf_readbacks");
+    let d = dir.to_str().unwrap();
+    let save = dir.join("m.st");
+    let s = save.to_str().unwrap();
+    let recipe = ["train", "--data", d, "--hidden", "16", "--epochs", "6"];
+    let readbacks = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        let count = log
+            .lines()
+            .filter(|l| l.contains("reading the model back after epoch"))
+            .count();
+        (count, String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    for device in devices {
+        let mut args = recipe.to_vec();
+        args.extend_from_slice(&device);
+        // The validation accuracy reaches 100 % within a few epochs and cannot
+        // improve after that: the later epochs are not the best.
+        args.extend_from_slice(&["--lr", "2", "--val-split", "0.3", "--patience", "6"]);
+        args.extend_from_slice(&["--monitor", "val_accuracy"]);
+        args.extend_from_slice(&["--save", s]);
+        let (count, out) = readbacks(&args);
+        let best = out.lines().filter(|l| l.ends_with('*')).count();
+        assert!((1..6).contains(&best), "{out}");
+        assert_eq!(
+            count, best,
+            "{device:?}: {count} read-backs for {best} best epochs\n{out}"
+        );
+
+        let mut args = recipe.to_vec();
+        args.extend_from_slice(&device);
+        args.extend_from_slice(&["--save", s]);
+        let (count, out) = readbacks(&args);
+        assert_eq!(
+            count, 6,
+            "{device:?}: one read-back per epoch with --save\n{out}"
         );
     }
 }

@@ -25,7 +25,9 @@ pub(crate) mod export;
 pub(crate) mod network;
 pub(crate) mod observer;
 pub(crate) mod out;
+pub(crate) mod outputs;
 pub(crate) mod paths;
+pub(crate) mod signals;
 pub(crate) mod train;
 
 use std::ffi::OsStr;
@@ -36,6 +38,7 @@ use std::sync::Arc;
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use gpu_mlp::backend::TrainSetup;
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::kernel::CpuKernel;
@@ -45,11 +48,10 @@ use gpu_mlp::data::{self, Dataset, Format, LoadOptions};
 use gpu_mlp::gpu::context::{describe_adapter, software_only};
 use gpu_mlp::gpu::matmul::MatmulVariant;
 use gpu_mlp::gpu::{list_adapters, BackendChoice, GpuBackend, GpuContext, GpuOptions};
-use gpu_mlp::model::Architecture;
+use gpu_mlp::network::Architecture;
 use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::profile::Measured;
 use gpu_mlp::rng::Rng;
-use gpu_mlp::train::TrainSetup;
 use gpu_mlp::Error;
 pub(crate) use network::NetworkArgs;
 

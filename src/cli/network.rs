@@ -5,12 +5,12 @@
 use clap::Args;
 
 use super::choice;
+use gpu_mlp::backend::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::normalize::Normalize;
-use gpu_mlp::model::{Activation, Architecture, Loss};
+use gpu_mlp::network::{Activation, Architecture, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
-use gpu_mlp::train::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 use gpu_mlp::Error;
 
 const DEFAULT_HIDDEN: usize = 128;

@@ -7,15 +7,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::describe_run;
-use super::train::{interrupted, Outputs, TrainArgs};
+use super::outputs::Outputs;
+use super::signals::interrupted;
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::Dataset;
 use gpu_mlp::files::Output;
 use gpu_mlp::metrics::MetricsWriter;
-use gpu_mlp::rng::Rng;
-use gpu_mlp::train::{self, ready, Backend, EpochReport, Pending};
-use gpu_mlp::trainer::RunInfo;
+use gpu_mlp::report::EpochReport;
+use gpu_mlp::trainer::{RunInfo, RunObserver};
 use gpu_mlp::Error;
 
 /// Prints progress and epochs, writes metrics, checkpoints and the plot.
@@ -71,19 +71,21 @@ impl Snapshot {
 }
 
 impl TrainObserver {
+    /// `every`: --checkpoint-every.
     pub(crate) fn new(
-        args: &TrainArgs,
+        quiet: bool,
+        every: Option<usize>,
         outputs: Outputs,
         history: Vec<EpochReport>,
         resuming: Option<String>,
         interrupt: Arc<AtomicBool>,
     ) -> Self {
         TrainObserver {
-            quiet: args.quiet,
+            quiet,
             progress: None,
             outputs,
             metrics: None,
-            every: args.checkpoint_every,
+            every,
             run: None,
             resuming,
             history,
@@ -91,13 +93,6 @@ impl TrainObserver {
             last: Snapshot::default(),
             best: Snapshot::default(),
         }
-    }
-
-    /// The run; `started` sets it before any other call.
-    fn run(&self) -> Result<&RunInfo, Error> {
-        self.run
-            .as_ref()
-            .ok_or_else(|| Error::Usage("the run has not started".into()))
     }
 
     fn early_stopping(&self) -> bool {
@@ -115,17 +110,6 @@ impl TrainObserver {
     /// The last epoch's report (the whole run's, not only the saved model's).
     pub(crate) fn last_report(&self) -> Option<&EpochReport> {
         self.history.last()
-    }
-
-    /// A checkpoint of the backend as it stands.
-    fn checkpoint(
-        &self,
-        backend: &mut dyn Backend,
-        epochs_trained: usize,
-        rng_state: [u64; 4],
-    ) -> Result<Checkpoint, Error> {
-        self.run()?
-            .checkpoint(backend, epochs_trained, rng_state, &self.history)
     }
 
     /// What --save keeps: the best epoch's model with early stopping, else the last.
@@ -297,7 +281,7 @@ fn warn_side_output(flag: &str, e: &Error) {
     tell!("warning: {flag}: {e}; training goes on, and the model is still saved");
 }
 
-impl train::Observer for TrainObserver {
+impl RunObserver for TrainObserver {
     /// Prints the run's header, and starts the metrics file with a resumed run's
     /// earlier epochs (if it cannot be written now it is a side output like the
     /// plot: warn and train on).
@@ -329,24 +313,15 @@ impl train::Observer for TrainObserver {
         !interrupted(&self.interrupt)
     }
 
-    fn epoch_done<'a>(
-        &'a mut self,
-        r: &'a EpochReport,
-        backend: &'a mut dyn Backend,
-        rng: &'a Rng,
-    ) -> Pending<'a, ()> {
-        ready(self.record_epoch(r, backend, rng))
+    /// --save-last wants every epoch's model; --save the last one, or with
+    /// --patience the best one (the run reads it back for itself then anyway).
+    fn wants_checkpoint(&mut self, r: &EpochReport) -> bool {
+        let best_only = self.early_stopping();
+        self.outputs.save_last.is_some() || (self.outputs.save.is_some() && (r.best || !best_only))
     }
-}
 
-impl TrainObserver {
-    /// The epoch's line, side outputs and checkpoints (natively: read-backs block).
-    fn record_epoch(
-        &mut self,
-        r: &EpochReport,
-        backend: &mut dyn Backend,
-        rng: &Rng,
-    ) -> Result<(), Error> {
+    /// The epoch's line, side outputs and checkpoints.
+    fn epoch_done(&mut self, r: &EpochReport, model: Option<&Checkpoint>) -> Result<(), Error> {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
@@ -355,15 +330,13 @@ impl TrainObserver {
         }
         self.history.push(r.clone());
         self.write_side_outputs(r);
-        let keep = self.outputs.save.is_some() || self.early_stopping();
-        if !keep {
-            return Ok(());
-        }
-        let model = self.checkpoint(backend, r.epoch, rng.state())?;
+        let Some(model) = model else { return Ok(()) };
         if r.best && self.early_stopping() {
             self.best.replace(model.clone());
         }
-        self.last.replace(model);
+        if self.outputs.save_last.is_some() || !self.early_stopping() {
+            self.last.replace(model.clone());
+        }
         let due = self.every.is_some_and(|n| r.epoch.is_multiple_of(n));
         if due && r.epoch < self.total_epochs() {
             // An intermediate checkpoint that fails is retried at the end.

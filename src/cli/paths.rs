@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data;
-use gpu_mlp::model::Activation;
+use gpu_mlp::network::Activation;
 use gpu_mlp::state_dict;
 use gpu_mlp::Error;
 

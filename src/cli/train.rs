@@ -7,22 +7,21 @@
 //! and exit 130.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use clap::Args;
 
 use super::observer::TrainObserver;
+use super::outputs::Outputs;
+use super::signals::on_interrupt;
 use super::{
     check_memory, choice, gpu_options_from_env, load_data, DataArgs, DeviceArgs, NetworkArgs,
 };
 use gpu_mlp::checkpoint::{Checkpoint, MAX_EPOCHS};
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::{self, Dataset};
-use gpu_mlp::files::Output;
 use gpu_mlp::optimizer::Optimizer;
+use gpu_mlp::report::Monitor;
 use gpu_mlp::schedule::{LrSchedule, ScheduleKind};
-use gpu_mlp::train::Monitor;
 use gpu_mlp::Error;
 use gpu_mlp::{Device, Model, Trainer};
 
@@ -220,53 +219,6 @@ impl ScheduleArgs {
     }
 }
 
-/// The outputs of a run, each prepared (checked, locked) before training.
-pub(crate) struct Outputs {
-    pub(crate) save: Option<Output>,
-    pub(crate) save_last: Option<Output>,
-    pub(crate) metrics: Option<Output>,
-    pub(crate) plot: Option<Output>,
-}
-
-impl Outputs {
-    fn prepare(args: &TrainArgs) -> Result<Self, Error> {
-        let prepare = |path: &Option<PathBuf>, flag: &str| -> Result<Option<Output>, Error> {
-            let Some(path) = path else { return Ok(None) };
-            let out = Output::prepare(path, flag)?;
-            if out.path != *path {
-                log::info!(
-                    "{flag} {} writes through to {}",
-                    path.display(),
-                    out.path.display()
-                );
-            }
-            Ok(Some(out))
-        };
-        let outputs = Outputs {
-            save: prepare(&args.save, "--save")?,
-            save_last: prepare(&args.save_last, "--save-last")?,
-            metrics: prepare(&args.metrics, "--metrics")?,
-            plot: prepare(&args.plot, "--plot")?,
-        };
-        let paths: Vec<&PathBuf> = [
-            &outputs.save,
-            &outputs.save_last,
-            &outputs.metrics,
-            &outputs.plot,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|o| &o.path)
-        .collect();
-        if (1..paths.len()).any(|i| paths[..i].contains(&paths[i])) {
-            return Err(Error::Usage(
-                "--save, --save-last, --metrics and --plot must name different files".into(),
-            ));
-        }
-        Ok(outputs)
-    }
-}
-
 pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
     args.device = args.device.resolved();
     let opt = args.net.optimizer()?;
@@ -275,7 +227,7 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
     if let Some(c) = &resumed {
         args.net.check_agrees_with(c)?;
     }
-    let outputs = Outputs::prepare(&args)?;
+    let outputs = Outputs::prepare(&args.save, &args.save_last, &args.metrics, &args.plot)?;
     let seed = resumed.as_ref().map_or(args.net.seed(), |c| c.seed);
     let mut dataset = load_data(&args.data, resumed.as_ref(), args.net.classes, seed)?;
     args.validation.attach_val_data(&mut dataset)?;
@@ -299,7 +251,14 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
     };
     let history = resumed.map(|c| c.history).unwrap_or_default();
     let interrupt = on_interrupt()?;
-    let mut observer = TrainObserver::new(&args, outputs, history, resuming, interrupt);
+    let mut observer = TrainObserver::new(
+        args.quiet,
+        args.checkpoint_every,
+        outputs,
+        history,
+        resuming,
+        interrupt,
+    );
     match trainer.fit_with(dataset, &mut observer) {
         Ok(model) if model.interrupted() => Err(observer.save_interrupted(model.checkpoint())),
         Ok(model) => {
@@ -439,22 +398,4 @@ fn progress_words(c: &Checkpoint) -> String {
         ),
         None => format!("{} epochs", c.epochs_trained),
     }
-}
-
-/// SIGINT and SIGTERM set the returned flag (the run stops after the current step,
-/// saves and exits 130); a second one exits at once.
-fn on_interrupt() -> Result<Arc<AtomicBool>, Error> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let registered =
-            signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&flag))
-                .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&flag)));
-        registered.map_err(|e| Error::Resources(format!("cannot handle signal {signal}: {e}")))?;
-    }
-    Ok(flag)
-}
-
-/// Whether an interrupt has arrived.
-pub(crate) fn interrupted(flag: &AtomicBool) -> bool {
-    flag.load(Ordering::Relaxed)
 }

@@ -3,7 +3,7 @@
 //! the forward pass keeps: σ' = a(1−a), tanh' = 1−a², relu' = 1 where a > 0, else 0.
 
 use super::real::Real;
-use crate::model::Activation;
+use crate::network::Activation;
 
 /// z (m×n) += b, then z = act(z) in place; `act = None` leaves the logits linear.
 ///

@@ -6,7 +6,7 @@ use super::activation::{activation_backward, bias_activation_forward};
 use super::matmul::{bias_backward, matmul_backward_input, matmul_backward_weight, matmul_forward};
 use super::pool::{self, Disjoint};
 use super::real::Real;
-use crate::model::Layer;
+use crate::network::Layer;
 
 /// Elementwise loops shorter than this stay on one thread.
 pub const ELEMENTWISE_MIN: usize = 1 << 14;

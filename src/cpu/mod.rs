@@ -16,18 +16,20 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use web_time::Instant;
 
+use crate::backend::{
+    argmax, batch_rows, check_batch, check_order, check_setup, ready, Backend, Pending, TrainSetup,
+    EVAL_BATCH,
+};
 use crate::choice::Choice;
 use crate::data::normalize::InputTransform;
 use crate::data::{Dataset, Row, Split, SplitKind};
+use crate::dropout::{DropoutMask, DropoutStep};
 use crate::error::{Error, Result};
-use crate::model::{train_flops, Architecture, Layer};
+use crate::network::{train_flops, Architecture};
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::profile::{KernelTime, Measured};
-use crate::train::{
-    argmax, batch_rows, check_batch, check_order, check_setup, ready, Backend, Pending, Totals,
-    TrainSetup, EVAL_BATCH,
-};
-use dropout::{dropout_backward, dropout_forward, DropoutMask};
+use crate::report::Totals;
+use dropout::{dropout_backward, dropout_forward};
 use layer::{dense_backward, dense_forward};
 use optimizer::optimizer_update;
 use pool::Disjoint;
@@ -49,14 +51,6 @@ pub struct CpuNet<T> {
     kept: Vec<Option<Vec<T>>>,
     /// The dropout step of the last training forward pass, which backward repeats.
     step: Option<DropoutStep>,
-}
-
-/// Which training step's dropout masks a forward pass uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DropoutStep {
-    pub seed: u64,
-    /// The optimizer step being taken (1-based).
-    pub step: u32,
 }
 
 impl<T: Real> CpuNet<T> {
@@ -170,7 +164,9 @@ impl<T: Real> CpuNet<T> {
             };
             let z = &mut after[0][..batch * layer.outputs];
             dense_forward(&layer, params, input, z, batch);
-            if let (Some(kept), Some(mask)) = (&mut self.kept[l + 1], dropout_mask(&layer, step)) {
+            if let (Some(kept), Some(mask)) =
+                (&mut self.kept[l + 1], DropoutMask::for_layer(&layer, step))
+            {
                 dropout_forward(z, &mut kept[..batch * layer.outputs], &mask);
             }
         }
@@ -203,7 +199,7 @@ impl<T: Real> CpuNet<T> {
             let l = layer.index;
             let (below, this) = self.dz.split_at_mut(l);
             let dz = &mut this[0][..batch * layer.outputs];
-            if let Some(mask) = dropout_mask(&layer, self.step) {
+            if let Some(mask) = DropoutMask::for_layer(&layer, self.step) {
                 dropout_backward(dz, &mask);
             }
             let a_act = &self.acts[l][..batch * layer.inputs];
@@ -226,17 +222,6 @@ impl<T: Real> CpuNet<T> {
         }
         Ok(())
     }
-}
-
-/// `layer`'s dropout mask for a training step; None when evaluating or without dropout.
-fn dropout_mask(layer: &Layer, step: Option<DropoutStep>) -> Option<DropoutMask> {
-    let (p, step) = (layer.dropout?, step?);
-    Some(DropoutMask {
-        p,
-        seed: step.seed,
-        step: step.step,
-        layer: layer.index as u32,
-    })
 }
 
 /// `--cpu`: trains on the host with the reference operations.

@@ -2,8 +2,8 @@
 //! (mirrors shaders/softmax_xent.wgsl). Shapes: logits, dlogits: batch×classes.
 
 use super::real::Real;
-use crate::model::Loss;
-use crate::train::argmax;
+use crate::backend::argmax;
+use crate::network::Loss;
 
 /// Per-batch totals: summed (not averaged) loss and the number of correct argmaxes.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

@@ -3,6 +3,7 @@
 //! (`load` tells them apart), every header treated as untrusted.
 
 pub mod cifar;
+pub mod class_names;
 pub mod idx;
 pub mod normalize;
 pub mod npz;
@@ -592,7 +593,7 @@ impl Loaded {
             }
         }
         let (channels, rows, cols) = self.shape;
-        let names = names.or_else(|| crate::checkpoint::class_names_for(path, classes));
+        let names = names.or_else(|| class_names::class_names_for(path, classes));
         if let (Some(n), Some(_)) = (&names, &options.class_names) {
             if n.len() != classes {
                 return Err(Error::setting(

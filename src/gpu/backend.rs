@@ -27,17 +27,18 @@ use super::metrics::MetricsParams;
 use super::optimizer::OptimizerParams;
 use super::softmax_xent::LossParams;
 use super::{dropout, gather, metrics, optimizer, reduce, softmax_xent};
+use crate::backend::{
+    argmax, batch_rows, check_batch, check_order, check_setup, Backend, Pending, TrainSetup,
+    EVAL_BATCH,
+};
 use crate::choice::Choice;
-use crate::cpu::DropoutStep;
 use crate::data::{Dataset, Dtype, Split, SplitKind};
+use crate::dropout::DropoutStep;
 use crate::error::{Error, Result};
-use crate::model::{Architecture, Loss};
+use crate::network::{Architecture, Loss};
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::profile::{Counters, KernelTime, Measured};
-use crate::train::{
-    argmax, batch_rows, check_batch, check_order, check_setup, Backend, Pending, Totals,
-    TrainSetup, EVAL_BATCH,
-};
+use crate::report::Totals;
 
 /// Training steps recorded per submit: few submits (host overhead), yet the GPU
 /// starts working long before the epoch has been recorded.

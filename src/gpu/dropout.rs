@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
 use super::kernel::{grid_1d, shader_module, Access, Kernel};
-use crate::cpu::dropout::DropoutMask;
+use crate::dropout::DropoutMask;
 use crate::error::Result;
 
 pub const SOURCE: &str = include_str!("../../shaders/dropout.wgsl");

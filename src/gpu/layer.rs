@@ -9,9 +9,8 @@ use super::matmul::{
     BoundProduct, MatmulKernels, MatmulParams, OperandTexture, PackParams, Product,
 };
 use super::reduce::ReduceParams;
-use crate::cpu::dropout::DropoutMask;
-use crate::cpu::DropoutStep;
-use crate::model::{Activation, Layer};
+use crate::dropout::{DropoutMask, DropoutStep};
+use crate::network::{Activation, Layer};
 
 /// The buffers one layer reads and writes.
 pub struct LayerBuffers<'a> {
@@ -145,7 +144,8 @@ impl DenseLayer {
         let p = MatmulParams::forward(batch, k, n, l.weight_offset, l.bias_offset, act);
         self.forward.record(ctx, rec, &p);
         if let Some((forward, _)) = &self.dropout {
-            let p = DropoutParams::new(batch * n, self.mask(step).as_ref());
+            let p =
+                DropoutParams::new(batch * n, DropoutMask::for_layer(&self.spec, step).as_ref());
             rec.dispatch(ctx, forward, &p, p.workgroups());
         }
     }
@@ -160,7 +160,10 @@ impl DenseLayer {
         step: DropoutStep,
     ) {
         let l = &self.spec;
-        if let (Some((_, backward)), Some(mask)) = (&self.dropout, self.mask(Some(step))) {
+        if let (Some((_, backward)), Some(mask)) = (
+            &self.dropout,
+            DropoutMask::for_layer(&self.spec, Some(step)),
+        ) {
             let p = DropoutParams::new(batch * l.outputs, Some(&mask));
             rec.dispatch(ctx, backward, &p, p.workgroups());
         }
@@ -177,18 +180,6 @@ impl DenseLayer {
             let p = MatmulParams::backward_input(batch, k, n, l.weight_offset, act);
             b.record(ctx, rec, &p);
         }
-    }
-}
-
-impl DenseLayer {
-    fn mask(&self, step: Option<DropoutStep>) -> Option<DropoutMask> {
-        let (p, step) = (self.spec.dropout?, step?);
-        Some(DropoutMask {
-            p,
-            seed: step.seed,
-            step: step.step,
-            layer: self.spec.index as u32,
-        })
     }
 }
 

@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use super::context::GpuContext;
 use super::kernel::{shader_module, Access, Kernel};
 use crate::error::Result;
-use crate::model::Loss;
+use crate::network::Loss;
 
 pub const SOURCE: &str = include_str!("../../shaders/softmax_xent.wgsl");
 

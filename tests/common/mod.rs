@@ -177,13 +177,13 @@ pub fn fashion_mnist() -> Option<PathBuf> {
 /// context) and returns the per-epoch reports and the final parameters.
 pub fn train_run(
     ds: &std::sync::Arc<Dataset>,
-    arch: &gpu_mlp::model::Architecture,
+    arch: &gpu_mlp::network::Architecture,
     opt: gpu_mlp::optimizer::Optimizer,
     batch: usize,
     epochs: usize,
     seed: u64,
     gpu: Option<GpuContext>,
-) -> (Vec<gpu_mlp::train::EpochReport>, Vec<f32>) {
+) -> (Vec<gpu_mlp::report::EpochReport>, Vec<f32>) {
     let gpu = gpu.map(|ctx| (ctx, Default::default()));
     train_run_with(ds, arch, opt, (batch, epochs, seed), gpu)
 }
@@ -191,12 +191,13 @@ pub fn train_run(
 /// `train_run` with the GPU's options (a binding budget, a matmul variant).
 pub fn train_run_with(
     ds: &std::sync::Arc<Dataset>,
-    arch: &gpu_mlp::model::Architecture,
+    arch: &gpu_mlp::network::Architecture,
     opt: gpu_mlp::optimizer::Optimizer,
     (batch, epochs, seed): (usize, usize, u64),
     gpu: Option<(GpuContext, gpu_mlp::gpu::GpuOptions)>,
-) -> (Vec<gpu_mlp::train::EpochReport>, Vec<f32>) {
-    use gpu_mlp::train::{train, Backend, Silent, TrainConfig, TrainSetup};
+) -> (Vec<gpu_mlp::report::EpochReport>, Vec<f32>) {
+    use gpu_mlp::backend::{Backend, TrainSetup};
+    use gpu_mlp::train::{train, Silent, TrainConfig};
     let mut rng = Rng::new(seed);
     let setup = TrainSetup {
         arch: arch.clone(),

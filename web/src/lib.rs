@@ -9,10 +9,10 @@ use std::sync::Arc;
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::data::{self, Dataset};
 use gpu_mlp::gpu::context::BackendChoice;
-use gpu_mlp::model::Activation;
+use gpu_mlp::network::Activation;
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
-use gpu_mlp::train::{ready, Backend, EpochReport, Observer, Pending};
-use gpu_mlp::trainer::RunInfo;
+use gpu_mlp::report::EpochReport;
+use gpu_mlp::trainer::{RunInfo, RunObserver};
 use gpu_mlp::{Device, Model, Trainer};
 use wasm_bindgen::prelude::*;
 
@@ -236,23 +236,18 @@ struct PageObserver {
     seconds: Vec<f64>,
 }
 
-impl Observer for PageObserver {
+impl RunObserver for PageObserver {
     fn started(&mut self, run: &RunInfo, _: &Dataset) -> gpu_mlp::Result<()> {
         self.backend = run.backend.clone();
         Ok(())
     }
 
-    fn epoch_done<'a>(
-        &'a mut self,
-        r: &'a EpochReport,
-        _: &'a mut dyn Backend,
-        _: &'a gpu_mlp::rng::Rng,
-    ) -> Pending<'a, ()> {
+    fn epoch_done(&mut self, r: &EpochReport, _: Option<&Checkpoint>) -> gpu_mlp::Result<()> {
         self.seconds.push(r.seconds.unwrap_or_default());
         let line = gpu_mlp::metrics::report_to_json(r).to_string();
         let _ = self
             .on_epoch
             .call1(&JsValue::NULL, &JsValue::from_str(&line));
-        ready(Ok(()))
+        Ok(())
     }
 }

@@ -1,5 +1,6 @@
-//! The network: layer sizes, activation, loss, optimizer settings, the flat
-//! parameter layout shared by both backends, and seeded initialisation.
+//! The network's description, shared by both backends: layer sizes, the hidden
+//! activation, the output loss and dropout ([`Architecture`]), each dense layer
+//! described once ([`Layer`]), the flat parameter layout, and seeded initialisation.
 //!
 //! Parameters live in one contiguous f32 array (llm.c style) so that upload,
 //! read-back and the optimizer sweep each touch one allocation. Layer `l` maps
@@ -314,6 +315,18 @@ pub fn train_flops(arch: &Architecture, batch: usize) -> f64 {
             }
         })
         .sum()
+}
+
+/// A rows×cols row-major matrix as cols×rows: a weight matrix between the flat
+/// layout (in×out) and PyTorch's (`nn.Linear.weight`, out×in), both ways.
+pub fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0f32; m.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            t[j * rows + i] = m[i * cols + j];
+        }
+    }
+    t
 }
 
 #[cfg(test)]

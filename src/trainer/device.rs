@@ -1,0 +1,61 @@
+//! Where a run trains: the one place that turns a [`Device`] into a backend, for
+//! training and evaluation alike.
+
+use std::sync::Arc;
+
+use crate::backend::{Backend, TrainSetup};
+use crate::cpu::CpuBackend;
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::gpu::context::{software_only, BackendChoice, GpuContext};
+use crate::gpu::{GpuBackend, GpuOptions};
+
+/// Where training (and evaluation) runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// A hardware GPU when one exists, else the CPU: a software adapter (lavapipe)
+    /// is slower than the CPU path, so `Auto` never picks one.
+    #[default]
+    Auto,
+    /// The CPU reference path.
+    Cpu,
+    /// A GPU through this wgpu backend, software adapters included, optionally the
+    /// adapter whose name contains the given text.
+    Gpu(BackendChoice, Option<String>),
+}
+
+impl Device {
+    /// The device `Auto` stands for on this machine; others are themselves.
+    pub fn resolve(&self) -> Device {
+        match self {
+            Device::Auto => match software_only() {
+                None => Device::Gpu(BackendChoice::Auto, None),
+                Some(_) => Device::Cpu,
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// A training backend for `setup` on `data`, on this device.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn backend(&self, data: &Arc<Dataset>, setup: TrainSetup) -> Result<Box<dyn Backend>> {
+        pollster::block_on(self.open_backend(data, setup, &GpuOptions::default()))
+    }
+
+    /// [`Device::backend`] with the GPU path's options (matmul variant, binding
+    /// budget), awaiting the device (as a browser requires).
+    pub async fn open_backend(
+        &self,
+        data: &Arc<Dataset>,
+        setup: TrainSetup,
+        options: &GpuOptions,
+    ) -> Result<Box<dyn Backend>> {
+        Ok(match self.resolve() {
+            Device::Gpu(choice, name) => {
+                let ctx = GpuContext::open(choice, name.as_deref()).await?;
+                Box::new(GpuBackend::open(ctx, Arc::clone(data), setup, options).await?)
+            }
+            _ => Box::new(CpuBackend::new(Arc::clone(data), setup)?),
+        })
+    }
+}
