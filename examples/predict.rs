@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     for path in rest {
-        let pixels = eval::read_png_gray(path.as_ref(), c.image_rows, c.image_cols)?;
+        let pixels = eval::read_png_gray(path.as_ref(), c.settings.rows, c.settings.cols)?;
         let class = model.predict(&pixels)?;
         println!("{path}: {}", name(class));
     }

@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 /// What `gpu-mlp eval` reports on one split.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalReport {
+    /// The backend that evaluated (its description: device, kernel).
+    pub backend: String,
     /// Examples evaluated.
     pub examples: usize,
     /// Mean loss.
@@ -64,6 +66,7 @@ pub async fn evaluate_async(
         })
         .collect();
     Ok(EvalReport {
+        backend: backend.describe(),
         examples: labels.len(),
         loss: totals.mean_loss(),
         accuracy: totals.accuracy(),
@@ -80,14 +83,14 @@ pub fn class_probabilities(model: &Checkpoint, pixels: &[u8]) -> Result<Vec<f32>
 /// Class probabilities of each image in `images` (whole images of `arch.inputs()`
 /// bytes, concatenated), on the CPU reference, `EVAL_BATCH` images per forward pass.
 pub fn probabilities(model: &Checkpoint, images: &[u8]) -> Result<Vec<Vec<f32>>> {
-    let width = model.arch.inputs();
+    let width = model.settings.arch.inputs();
     if images.is_empty() || !images.len().is_multiple_of(width) {
         return Err(Error::Usage(format!(
             "{} bytes are not a whole number of {}×{}×{} images",
             images.len(),
-            model.image_channels,
-            model.image_rows,
-            model.image_cols
+            model.settings.channels,
+            model.settings.rows,
+            model.settings.cols
         )));
     }
     let labels = vec![0; images.len() / width];
@@ -97,7 +100,7 @@ pub fn probabilities(model: &Checkpoint, images: &[u8]) -> Result<Vec<Vec<f32>>>
 /// Class probabilities of each row of `features` (`arch.inputs()` floats each,
 /// concatenated: a tabular model's rows), on the CPU reference.
 pub fn probabilities_f32(model: &Checkpoint, features: &[f32]) -> Result<Vec<Vec<f32>>> {
-    let width = model.arch.inputs();
+    let width = model.settings.arch.inputs();
     if features.is_empty() || !features.len().is_multiple_of(width) {
         return Err(Error::Usage(format!(
             "{} values are not a whole number of rows of {width} features",
@@ -111,23 +114,23 @@ pub fn probabilities_f32(model: &Checkpoint, features: &[f32]) -> Result<Vec<Vec
 /// Class probabilities of every example of `split`, transformed as the model's
 /// training inputs were, `EVAL_BATCH` examples per forward pass.
 pub fn probabilities_of(model: &Checkpoint, split: &Split) -> Result<Vec<Vec<f32>>> {
-    if split.features.dtype() != model.input.dtype {
+    if split.features.dtype() != model.settings.input.dtype {
         return Err(Error::Usage(format!(
             "{} features for a model trained on {}",
             split.features.dtype().name(),
-            model.input.dtype.name()
+            model.settings.input.dtype.name()
         )));
     }
     let batch = EVAL_BATCH.min(split.len());
-    let mut net = CpuNet::<f32>::new(&model.arch, batch);
+    let mut net = CpuNet::<f32>::new(&model.settings.arch, batch);
     let mut out = Vec::with_capacity(split.len());
     let indices: Vec<u32> = (0..split.len() as u32).collect();
     for chunk in indices.chunks(batch) {
-        net.gather(split, chunk, &model.input)?;
-        net.forward(&model.params, chunk.len())?;
+        net.gather(split, chunk, &model.settings.input)?;
+        net.forward(&model.state.params, chunk.len())?;
         out.extend(
             net.logits(chunk.len())
-                .chunks(model.arch.classes())
+                .chunks(model.settings.arch.classes())
                 .map(softmax),
         );
     }
@@ -146,27 +149,27 @@ fn softmax(z: &[f32]) -> Vec<f32> {
 /// batches of `EVAL_BATCH` (no training step runs).
 pub fn evaluation_setup(model: &Checkpoint) -> TrainSetup {
     TrainSetup {
-        arch: model.arch.clone(),
-        opt: model.opt,
-        params: model.params.clone(),
+        arch: model.settings.arch.clone(),
+        opt: model.settings.opt,
+        params: model.state.params.clone(),
         batch_size: EVAL_BATCH,
-        seed: model.seed,
-        input: model.input.clone(),
+        seed: model.settings.seed,
+        input: model.settings.input.clone(),
     }
 }
 
 /// Checks that `data`'s examples and classes are the ones `model` (read from
 /// `model_path`) takes, naming the data directory if not.
 pub fn check_data_fits(model: &Checkpoint, model_path: &Path, data: &Dataset) -> Result<()> {
-    let arch = &model.arch;
-    if data.dtype() != model.input.dtype {
+    let arch = &model.settings.arch;
+    if data.dtype() != model.settings.input.dtype {
         return Err(Error::data(
             &data.dir,
             format!(
                 "holds {} features, but {} was trained on {}",
                 data.dtype().name(),
                 model_path.display(),
-                model.input.dtype.name()
+                model.settings.input.dtype.name()
             ),
         ));
     }

@@ -46,12 +46,12 @@ const IR_VERSION: i64 = 8;
 
 /// The ONNX model of a checkpoint's network.
 pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
-    let arch = &model.arch;
+    let arch = &model.settings.arch;
     // A checkpoint that loaded has a consistent network; these guard a hand-made one.
-    if model.params.len() != arch.param_count() || arch.layers() == 0 {
+    if model.state.params.len() != arch.param_count() || arch.layers() == 0 {
         return Err(Error::Usage(format!(
             "{} parameters do not make a {} network",
-            model.params.len(),
+            model.state.params.len(),
             arch.shape_string()
         )));
     }
@@ -67,10 +67,10 @@ pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
     let width = [arch.inputs()];
     graph
         .initializer
-        .push(tensor("input_shift", &width, &model.input.shift));
+        .push(tensor("input_shift", &width, &model.settings.input.shift));
     graph
         .initializer
-        .push(tensor("input_scale", &width, &model.input.scale));
+        .push(tensor("input_scale", &width, &model.settings.input.scale));
     graph
         .node
         .push(node("Sub", &["input", "input_shift"], "shifted", vec![]));
@@ -85,7 +85,7 @@ pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
             &weight,
             &[layer.outputs, layer.inputs],
             &transpose(
-                &model.params[layer.weight_range()],
+                &model.state.params[layer.weight_range()],
                 layer.inputs,
                 layer.outputs,
             ),
@@ -93,7 +93,7 @@ pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
         graph.initializer.push(tensor(
             &bias,
             &[layer.outputs],
-            &model.params[layer.bias_range()],
+            &model.state.params[layer.bias_range()],
         ));
         let z = match layer.activation {
             Some(_) => format!("layers.{l}.z"),
@@ -155,29 +155,29 @@ fn activation_op(act: Activation) -> &'static str {
 
 /// The network's description and training settings, as `metadata_props`.
 fn metadata(model: &Checkpoint) -> Vec<StringStringEntryProto> {
-    let arch = &model.arch;
+    let arch = &model.settings.arch;
     let mut props = vec![
         ("layers", arch.shape_string()),
         ("activation", arch.activation.name().to_string()),
         ("loss", arch.loss.name().to_string()),
-        ("optimizer", model.opt.kind.name().to_string()),
-        ("lr", model.opt.lr.to_string()),
-        ("batch_size", model.batch_size.to_string()),
-        ("epochs_trained", model.epochs_trained.to_string()),
-        ("seed", model.seed.to_string()),
-        ("image_rows", model.image_rows.to_string()),
-        ("image_cols", model.image_cols.to_string()),
-        ("image_channels", model.image_channels.to_string()),
-        ("input_layout", model.layout.name().to_string()),
+        ("optimizer", model.settings.opt.kind.name().to_string()),
+        ("lr", model.settings.opt.lr.to_string()),
+        ("batch_size", model.settings.batch_size.to_string()),
+        ("epochs_trained", model.state.epochs_trained.to_string()),
+        ("seed", model.settings.seed.to_string()),
+        ("image_rows", model.settings.rows.to_string()),
+        ("image_cols", model.settings.cols.to_string()),
+        ("image_channels", model.settings.channels.to_string()),
+        ("input_layout", model.settings.layout.name().to_string()),
         (
             "input_scaling",
             format!(
                 "{} normalization, (x - input_shift) * input_scale inside the graph: feed raw values",
-                model.input.kind.name()
+                model.settings.input.kind.name()
             ),
         ),
     ];
-    if let Some(names) = &model.class_names {
+    if let Some(names) = &model.settings.class_names {
         props.push((
             "class_names",
             serde_json::to_string(names).unwrap_or_default(),

@@ -9,7 +9,7 @@ use std::path::Path;
 use safetensors::tensor::SafeTensors;
 
 use crate::backend::DEFAULT_BATCH_SIZE;
-use crate::checkpoint::{check_state, read_flat_named, Checkpoint};
+use crate::checkpoint::{check_state, read_flat_named, Checkpoint, RunSettings, TrainingState};
 use crate::error::{Error, Result};
 use crate::files::{open_regular, read_bounded};
 use crate::network::{Activation, Architecture, Loss};
@@ -98,28 +98,31 @@ pub fn load_state_dict(path: &Path, activation: Activation) -> Result<Checkpoint
         true => (side, side),
         false => (1, inputs),
     };
-    Ok(Checkpoint {
+    let settings = RunSettings {
         arch,
         opt,
-        params,
-        state,
-        epochs_trained: 0,
+        schedule: LrSchedule::constant(opt.lr),
         seed: 0,
-        rng_state: Rng::new(0).state(),
         batch_size: DEFAULT_BATCH_SIZE,
-        image_rows: rows,
-        image_cols: cols,
-        image_channels: 1,
+        rows,
+        cols,
+        channels: 1,
         layout: crate::data::Layout::Planes,
         input: crate::data::normalize::InputTransform::unit_bytes(inputs),
         class_names: None,
-        history: Vec::new(),
-        progress: None,
-        schedule: LrSchedule::constant(opt.lr),
         val_split: None,
         early_stopping: None,
+    };
+    let state = TrainingState {
+        params,
+        optimizer: state,
+        epochs_trained: 0,
+        rng_state: Rng::new(0).state(),
+        history: Vec::new(),
+        progress: None,
         best: Default::default(),
-    })
+    };
+    Ok(Checkpoint { settings, state })
 }
 
 /// The layers' name prefixes in order. Every tensor must be a `.weight` or `.bias`

@@ -134,7 +134,10 @@ pub fn train(
 }
 
 /// `train`, awaiting the backend's read-backs: the one loop, run to completion by
-/// `train` natively and by the page's event loop in a browser.
+/// `train` natively and by the page's event loop in a browser. Each epoch:
+/// shuffle and train ([`train_epoch`]), stop there if the observer interrupted,
+/// else evaluate ([`epoch_report`]), watch for divergence and early stopping, and
+/// tell the observer.
 pub async fn train_async(
     backend: &mut dyn Backend,
     n_train: usize,
@@ -143,77 +146,27 @@ pub async fn train_async(
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
     cfg.validate()?;
-    let mut reports = Vec::with_capacity(cfg.epochs);
-    let mut order: Vec<u32> = Vec::with_capacity(n_train);
+    let mut outcome = TrainOutcome {
+        reports: Vec::with_capacity(cfg.epochs),
+        interrupted: None,
+        stopped_early: None,
+    };
     let mut resume = cfg.resume_within;
     let mut best = cfg.best;
-    let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
     for epoch in cfg.start_epoch + 1..=cfg.start_epoch + cfg.epochs {
-        let started = Instant::now();
         let rng_state = rng.state();
-        order.clear();
-        order.extend(0..n_train as u32);
-        rng.shuffle(&mut order);
         let before = resume.take().unwrap_or_default();
-        let mut keep_going = true;
-        let lr_at = |step| cfg.schedule.lr_at(epoch - 1, step, steps_per_epoch);
-        let pass = run_epoch_async(
-            backend,
-            &order,
-            cfg.batch_size,
-            before.steps..,
-            &lr_at,
-            |b, done, _| {
-                let loss = b.running_totals().map(|t| t.mean_loss());
-                keep_going = observer.batch_done(epoch, before.steps + done, steps_per_epoch, loss);
-                keep_going
-            },
-        )
-        .await?;
-        let mut train = before.totals;
-        train.add(pass.totals.loss_sum, pass.totals.correct, pass.totals.count);
-        let steps = before.steps + pass.steps;
-        if !keep_going && steps < steps_per_epoch {
-            let progress = EpochProgress {
-                steps,
-                totals: train,
-            };
-            let epochs_done = epoch - 1;
-            let interrupted = Some(Interruption {
-                epochs_done,
+        let trained = train_epoch(backend, n_train, cfg, epoch, rng, before, observer).await?;
+        if let Some(progress) = trained.unfinished {
+            outcome.interrupted = Some(Interruption {
+                epochs_done: epoch - 1,
                 progress,
                 rng_state,
                 best,
             });
-            return Ok(TrainOutcome {
-                reports,
-                interrupted,
-                stopped_early: None,
-            });
+            return Ok(outcome);
         }
-        let seconds = started.elapsed().as_secs_f64();
-        let val = match cfg.validation {
-            true => Some(backend.evaluate_async(SplitKind::Val).await?),
-            false => None,
-        };
-        let test = match !cfg.validation || cfg.test_every_epoch {
-            true => Some(backend.evaluate_async(SplitKind::Test).await?),
-            false => None,
-        };
-        let mut report = EpochReport {
-            epoch,
-            train_loss: train.mean_loss(),
-            train_accuracy: train.accuracy(),
-            val_loss: val.map(|t| t.mean_loss()),
-            val_accuracy: val.map(|t| t.accuracy()),
-            test_loss: test.map(|t| t.mean_loss()),
-            test_accuracy: test.map(|t| t.accuracy()),
-            seconds: Some(seconds),
-            samples_per_second: Some(pass.samples as f64 / seconds.max(1e-9)),
-            lr: lr_at(steps - 1) as f64,
-            best: true,
-            best_so_far: best,
-        };
+        let mut report = epoch_report(backend, cfg, epoch, &trained, best).await?;
         if let Some(diverged) = report.divergence() {
             return Err(diverged);
         }
@@ -222,27 +175,115 @@ pub async fn train_async(
             report.best_so_far = best;
         }
         observer.epoch_done(&report, backend, rng).await?;
-        reports.push(report);
+        outcome.reports.push(report);
         if let Some(stopping) = cfg.early_stopping.filter(|s| s.should_stop(&best)) {
             log::info!(
                 "no improvement in {} for {} epochs",
                 stopping.monitor.name(),
                 stopping.patience
             );
-            return Ok(TrainOutcome {
-                reports,
-                interrupted: None,
-                stopped_early: Some(best.epoch),
-            });
+            outcome.stopped_early = Some(best.epoch);
+            return Ok(outcome);
         }
-        if !keep_going {
+        if trained.interrupted {
             break;
         }
     }
-    Ok(TrainOutcome {
-        reports,
-        interrupted: None,
-        stopped_early: None,
+    Ok(outcome)
+}
+
+/// What training one epoch did.
+struct EpochTrained {
+    /// The whole epoch's loss and accuracy (a resumed epoch's earlier steps included).
+    totals: Totals,
+    /// Examples this run trained on, and the wall time it took.
+    samples: usize,
+    seconds: f64,
+    /// The learning rate of the epoch's last step.
+    lr: f32,
+    /// Set when the observer stopped the run before the epoch's last step.
+    unfinished: Option<EpochProgress>,
+    /// Whether the observer asked to stop (after the epoch's last step, the epoch
+    /// is complete and the run ends after it).
+    interrupted: bool,
+}
+
+/// Shuffles the training set and trains on it, from where `before` (a resumed
+/// epoch's progress) stopped, telling `observer` about each batch.
+async fn train_epoch(
+    backend: &mut dyn Backend,
+    n_train: usize,
+    cfg: &TrainConfig,
+    epoch: usize,
+    rng: &mut Rng,
+    before: EpochProgress,
+    observer: &mut dyn Observer,
+) -> Result<EpochTrained> {
+    let started = Instant::now();
+    let mut order: Vec<u32> = (0..n_train as u32).collect();
+    rng.shuffle(&mut order);
+    let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
+    let lr_at = |step| cfg.schedule.lr_at(epoch - 1, step, steps_per_epoch);
+    let mut keep_going = true;
+    let pass = run_epoch_async(
+        backend,
+        &order,
+        cfg.batch_size,
+        before.steps..,
+        &lr_at,
+        |b, done, _| {
+            let loss = b.running_totals().map(|t| t.mean_loss());
+            keep_going = observer.batch_done(epoch, before.steps + done, steps_per_epoch, loss);
+            keep_going
+        },
+    )
+    .await?;
+    let mut totals = before.totals;
+    totals.add(pass.totals.loss_sum, pass.totals.correct, pass.totals.count);
+    let steps = before.steps + pass.steps;
+    let unfinished =
+        (!keep_going && steps < steps_per_epoch).then_some(EpochProgress { steps, totals });
+    Ok(EpochTrained {
+        totals,
+        samples: pass.samples,
+        seconds: started.elapsed().as_secs_f64(),
+        lr: lr_at(steps.saturating_sub(1)),
+        unfinished,
+        interrupted: !keep_going,
+    })
+}
+
+/// The epoch's figures: its training totals, and the validation and test splits
+/// evaluated as the configuration says.
+async fn epoch_report(
+    backend: &mut dyn Backend,
+    cfg: &TrainConfig,
+    epoch: usize,
+    trained: &EpochTrained,
+    best: BestSoFar,
+) -> Result<EpochReport> {
+    let val = match cfg.validation {
+        true => Some(backend.evaluate_async(SplitKind::Val).await?),
+        false => None,
+    };
+    let test = match !cfg.validation || cfg.test_every_epoch {
+        true => Some(backend.evaluate_async(SplitKind::Test).await?),
+        false => None,
+    };
+    let (train, seconds) = (trained.totals, trained.seconds);
+    Ok(EpochReport {
+        epoch,
+        train_loss: train.mean_loss(),
+        train_accuracy: train.accuracy(),
+        val_loss: val.map(|t| t.mean_loss()),
+        val_accuracy: val.map(|t| t.accuracy()),
+        test_loss: test.map(|t| t.mean_loss()),
+        test_accuracy: test.map(|t| t.accuracy()),
+        seconds: Some(seconds),
+        samples_per_second: Some(trained.samples as f64 / seconds.max(1e-9)),
+        lr: trained.lr as f64,
+        best: true,
+        best_so_far: best,
     })
 }
 

@@ -65,25 +65,25 @@ fn resume_reproduces(backend: &[&str], name: &str) {
         ok(&resume);
         let two = Checkpoint::load(&path("two")).unwrap();
         let resumed = Checkpoint::load(&path("resumed")).unwrap();
-        assert_eq!(resumed.epochs_trained, 2);
+        assert_eq!(resumed.state.epochs_trained, 2);
         assert_eq!(
-            bits(&two.params),
-            bits(&resumed.params),
+            bits(&two.state.params),
+            bits(&resumed.state.params),
             "{opt}: parameters differ"
         );
         assert_eq!(
-            bits(&two.state.m),
-            bits(&resumed.state.m),
+            bits(&two.state.optimizer.m),
+            bits(&resumed.state.optimizer.m),
             "{opt}: first moment differs"
         );
         assert_eq!(
-            bits(&two.state.v),
-            bits(&resumed.state.v),
+            bits(&two.state.optimizer.v),
+            bits(&resumed.state.optimizer.v),
             "{opt}: second moment differs"
         );
         assert_eq!(
-            (two.state.t, two.rng_state),
-            (resumed.state.t, resumed.rng_state)
+            (two.state.optimizer.t, two.state.rng_state),
+            (resumed.state.optimizer.t, resumed.state.rng_state)
         );
     }
 }
@@ -127,10 +127,17 @@ fn saved_checkpoint_round_trips_with_names_shapes_and_metadata() {
         path.to_str().unwrap(),
     ]);
     let c = Checkpoint::load(&path).unwrap();
-    assert_eq!(c.arch.sizes, vec![36, 7, 10]);
-    assert_eq!((c.epochs_trained, c.seed, c.batch_size), (2, 5, 100));
-    assert_eq!(c.state.t, 2 * 6);
-    assert_eq!(c.state.m.len(), c.params.len());
+    assert_eq!(c.settings.arch.sizes, vec![36, 7, 10]);
+    assert_eq!(
+        (
+            c.state.epochs_trained,
+            c.settings.seed,
+            c.settings.batch_size
+        ),
+        (2, 5, 100)
+    );
+    assert_eq!(c.state.optimizer.t, 2 * 6);
+    assert_eq!(c.state.optimizer.m.len(), c.state.params.len());
     // Saving what was loaded gives the same checkpoint back.
     let again = dir.join("again.safetensors");
     c.save(&again).unwrap();
@@ -279,7 +286,7 @@ fn hostile_checkpoints_are_refused_with_the_problem_named() {
         }),
         "tensors, expected",
     );
-    assert!(c.params.iter().all(|p| p.is_finite()));
+    assert!(c.state.params.iter().all(|p| p.is_finite()));
 }
 
 #[test]
@@ -385,7 +392,7 @@ fn checkpoints_survive_being_killed_at_any_moment() {
         child.wait().unwrap();
         if path.exists() {
             let c = Checkpoint::load(&path).unwrap_or_else(|e| panic!("after kill {i}: {e}"));
-            assert!(c.epochs_trained >= 1);
+            assert!(c.state.epochs_trained >= 1);
             loaded += 1;
         }
     }

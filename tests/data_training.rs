@@ -180,10 +180,16 @@ fn csv_models_resume_exactly_and_predict_rows_with_class_names() {
     // The same bytes: parameters, statistics (input.shift/scale) and metadata.
     let tensors = |p: &str| gpu_mlp::checkpoint::Checkpoint::load(p.as_ref()).unwrap();
     let (a, b) = (tensors(&two), tensors(&resumed));
-    assert_eq!((a.params, a.input.clone()), (b.params, b.input.clone()));
-    assert_eq!(a.input.kind, gpu_mlp::data::normalize::Normalize::Standard);
     assert_eq!(
-        a.class_names.as_deref().unwrap(),
+        (a.state.params, a.settings.input.clone()),
+        (b.state.params, b.settings.input.clone())
+    );
+    assert_eq!(
+        a.settings.input.kind,
+        gpu_mlp::data::normalize::Normalize::Standard
+    );
+    assert_eq!(
+        a.settings.class_names.as_deref().unwrap(),
         ["alpha", "beta", "gamma"]
     );
 
@@ -310,6 +316,7 @@ fn cifar_models_predict_rgb_images_in_their_layout() {
     assert_eq!(
         gpu_mlp::checkpoint::Checkpoint::load(&model)
             .unwrap()
+            .settings
             .layout,
         Layout::Planes
     );

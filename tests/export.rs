@@ -15,15 +15,15 @@ use gpu_mlp::data::load_dir;
 
 /// gpu-mlp's own logits for every test image, through the CPU reference.
 fn reference_logits(model: &Checkpoint, images: &[u8]) -> Vec<f32> {
-    let features = model.arch.inputs();
-    let mut net = CpuNet::<f32>::new(&model.arch, 500);
+    let features = model.settings.arch.inputs();
+    let mut net = CpuNet::<f32>::new(&model.settings.arch, 500);
     let mut out = Vec::new();
     for rows in images.chunks(500 * features) {
         let n = rows.len() / features;
         for (x, &b) in net.input_mut(n).iter_mut().zip(rows) {
             *x = b as f32 * (1.0 / 255.0);
         }
-        net.forward(&model.params, n).unwrap();
+        net.forward(&model.state.params, n).unwrap();
         out.extend_from_slice(net.logits(n));
     }
     out
@@ -142,7 +142,10 @@ fn onnxruntime_reproduces_evals_logits_and_accuracy() {
             "{flags:?}: onnxruntime {correct}, gpu-mlp {ours} of 10000"
         );
         assert_eq!(r["opset"], 17);
-        assert_eq!(r["metadata"]["layers"], checkpoint.arch.shape_string());
+        assert_eq!(
+            r["metadata"]["layers"],
+            checkpoint.settings.arch.shape_string()
+        );
         assert!(r["metadata"]["class_names"]
             .as_str()
             .unwrap()

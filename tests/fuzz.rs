@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::{gzip_bytes, temp_dir};
-use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::checkpoint::{Checkpoint, RunSettings, TrainingState};
 use gpu_mlp::data::idx::{encode_idx_u8, read_idx_u8};
 use gpu_mlp::network::{Activation, Architecture, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind, OptimizerState};
@@ -169,18 +169,14 @@ fn checkpoint_bytes() -> &'static [u8] {
         state.m.iter_mut().for_each(|m| *m = 0.25);
         state.v.iter_mut().for_each(|v| *v = 0.5);
         state.t = 12;
-        let c = Checkpoint {
+        let settings = RunSettings {
             arch,
             opt,
-            params,
-            state,
-            epochs_trained: 2,
             seed: 3,
-            rng_state: [1, 2, 3, 4],
             batch_size: 10,
-            image_rows: 2,
-            image_cols: 2,
-            image_channels: 1,
+            rows: 2,
+            cols: 2,
+            channels: 1,
             layout: gpu_mlp::data::Layout::Planes,
             // Statistics tensors too, so that their reading is fuzzed as well.
             input: gpu_mlp::data::normalize::InputTransform {
@@ -190,20 +186,27 @@ fn checkpoint_bytes() -> &'static [u8] {
                 scale: vec![1.0, 0.25, 4.0, 2.0],
             },
             class_names: Some(vec!["a".into(), "b".into()]),
-            history: Vec::new(),
-            progress: None,
             schedule: gpu_mlp::schedule::LrSchedule::constant(0.001),
             val_split: Some(0.1),
             early_stopping: Some(gpu_mlp::report::EarlyStopping {
                 patience: 3,
                 monitor: gpu_mlp::report::Monitor::ValLoss,
             }),
+        };
+        let state = TrainingState {
+            params,
+            optimizer: state,
+            epochs_trained: 2,
+            rng_state: [1, 2, 3, 4],
+            history: Vec::new(),
+            progress: None,
             best: gpu_mlp::report::BestSoFar {
                 value: Some(0.5),
                 epoch: 2,
                 since: 0,
             },
         };
+        let c = Checkpoint { settings, state };
         let path = temp_dir("fuzz_ckpt_src").join("c.safetensors");
         c.save(&path).unwrap();
         std::fs::read(&path).unwrap()
@@ -219,10 +222,14 @@ fn checkpoint_loader_answers_every_mutated_file_without_panicking() {
         .run(&prop::collection::vec(mutation(), 1..4), |changes| {
             let path = write(&dir, "c", &mutate(original.to_vec(), &changes, header));
             if let Ok(c) = Checkpoint::load(&path) {
-                prop_assert_eq!(c.params.len(), c.arch.param_count());
-                prop_assert!(c.params.iter().all(|p| p.is_finite()));
-                prop_assert!(c.state.check_fits(c.opt.kind, c.params.len()).is_ok());
-                prop_assert!(c.opt.validate().is_ok());
+                prop_assert_eq!(c.state.params.len(), c.settings.arch.param_count());
+                prop_assert!(c.state.params.iter().all(|p| p.is_finite()));
+                prop_assert!(c
+                    .state
+                    .optimizer
+                    .check_fits(c.settings.opt.kind, c.state.params.len())
+                    .is_ok());
+                prop_assert!(c.settings.opt.validate().is_ok());
             }
             Ok(())
         })
@@ -262,9 +269,9 @@ fn checkpoint_metadata_values_are_all_checked() {
             bytes.extend_from_slice(&original[8 + n..]);
             let path = write(&dir, "m", &bytes);
             if let Ok(c) = Checkpoint::load(&path) {
-                prop_assert!(c.opt.validate().is_ok());
-                prop_assert!(c.rng_state != [0; 4]);
-                prop_assert!(c.batch_size >= 1);
+                prop_assert!(c.settings.opt.validate().is_ok());
+                prop_assert!(c.state.rng_state != [0; 4]);
+                prop_assert!(c.settings.batch_size >= 1);
             }
             Ok(())
         })

@@ -59,9 +59,12 @@ fn trainer_on_the_cpu_trains_the_same_bits_as_the_cli() {
         .fit(data::load_dir(&dir, 10).unwrap())
         .unwrap();
     let cli = cli_checkpoint(&dir, &["--cpu"], "cli.safetensors");
-    assert!(model.checkpoint().params == cli.params, "parameters differ");
     assert!(
-        model.checkpoint().state == cli.state,
+        model.checkpoint().state.params == cli.state.params,
+        "parameters differ"
+    );
+    assert!(
+        model.checkpoint().state.optimizer == cli.state.optimizer,
         "optimizer state differs"
     );
     assert_eq!(model.history().len(), 2);
@@ -72,7 +75,11 @@ fn trainer_on_the_cpu_trains_the_same_bits_as_the_cli() {
     model.save(&saved).unwrap();
     let loaded = Model::load(&saved).unwrap();
     let (a, b) = (loaded.checkpoint(), model.checkpoint());
-    assert!(a.params == b.params && a.state == b.state && a.arch == b.arch);
+    assert!(
+        a.state.params == b.state.params
+            && a.state.optimizer == b.state.optimizer
+            && a.settings.arch == b.settings.arch
+    );
     // Saved histories keep what was learned, not how long it took.
     let accuracies = |m: &Model| {
         m.history()
@@ -127,7 +134,10 @@ fn trainer_on_a_gpu_trains_the_same_bits_as_the_cli() {
         .fit(data::load_dir(&dir, 10).unwrap())
         .unwrap();
     let cli = cli_checkpoint(&dir, &["--backend", "vulkan"], "cli.safetensors");
-    assert!(model.checkpoint().params == cli.params, "parameters differ");
+    assert!(
+        model.checkpoint().state.params == cli.state.params,
+        "parameters differ"
+    );
     assert_eq!(model.history().len(), 2);
 }
 
@@ -208,20 +218,20 @@ fn a_resumed_trainer_continues_to_the_same_bits_and_early_stopping_keeps_the_bes
         .unwrap();
     let (a, b) = (whole.checkpoint(), rest.checkpoint());
     assert_eq!(
-        (&a.params, &a.state, a.rng_state),
-        (&b.params, &b.state, b.rng_state)
+        (&a.state.params, &a.state.optimizer, a.state.rng_state),
+        (&b.state.params, &b.state.optimizer, b.state.rng_state)
     );
-    assert_eq!(a.history.len(), 4);
+    assert_eq!(a.state.history.len(), 4);
     let figures = |h: &[gpu_mlp::report::EpochReport]| {
         h.iter()
             .map(|r| (r.epoch, r.train_loss, r.val_loss, r.test_loss, r.lr))
             .collect::<Vec<_>>()
     };
-    assert_eq!(figures(&a.history), figures(&b.history));
+    assert_eq!(figures(&a.state.history), figures(&b.state.history));
     // Validation held out the same examples; the test figures are of the model returned.
-    assert_eq!(a.val_split, Some(0.2));
+    assert_eq!(a.settings.val_split, Some(0.2));
     let test = rest.test().unwrap();
-    assert_eq!(test.epoch, rest.checkpoint().epochs_trained);
+    assert_eq!(test.epoch, rest.checkpoint().state.epochs_trained);
     // With early stopping the model returned is the best epoch's by validation loss.
     let stopped = base()
         .epochs(12)
@@ -231,11 +241,12 @@ fn a_resumed_trainer_continues_to_the_same_bits_and_early_stopping_keeps_the_bes
         .unwrap();
     let c = stopped.checkpoint();
     let best = c
+        .state
         .history
         .iter()
         .min_by(|x, y| x.val_loss.partial_cmp(&y.val_loss).unwrap())
         .unwrap();
-    assert_eq!(c.epochs_trained, best.epoch);
+    assert_eq!(c.state.epochs_trained, best.epoch);
     assert_eq!(stopped.test().unwrap().epoch, best.epoch);
     // Early stopping without a validation split is refused, naming the setting.
     let err = trainer(Device::Cpu)

@@ -135,7 +135,7 @@ fn checkpoint_metadata_out_of_range_is_refused_naming_the_field() {
 fn adams_second_moment_cannot_be_negative() {
     let (dir, path) = saved_model("rel_negative_v");
     let mut c = Checkpoint::load(&path).unwrap();
-    c.state.v[0] = -1.0;
+    c.state.optimizer.v[0] = -1.0;
     let bad = dir.join("neg.st");
     c.save(&bad).unwrap();
     let out = run(&[
@@ -363,7 +363,7 @@ fn a_failing_plot_warns_and_the_model_is_still_saved() {
     std::fs::remove_dir_all(&plots).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 0, "warning: --plot");
-    assert_eq!(Checkpoint::load(&save).unwrap().epochs_trained, 4);
+    assert_eq!(Checkpoint::load(&save).unwrap().state.epochs_trained, 4);
 }
 
 #[test]
@@ -481,7 +481,11 @@ fn a_second_writer_is_refused_and_killed_writers_leave_nothing_behind() {
 
 fn bits(c: &Checkpoint) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
     let b = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect();
-    (b(&c.params), b(&c.state.m), b(&c.state.v))
+    (
+        b(&c.state.params),
+        b(&c.state.optimizer.m),
+        b(&c.state.optimizer.v),
+    )
 }
 
 #[test]
@@ -512,10 +516,10 @@ fn an_interrupt_saves_and_resuming_gives_the_uninterrupted_bits() {
         assert_exit(&out, 130, "interrupted: saved");
         let saved = Checkpoint::load(&cut).unwrap();
         assert!(
-            saved.epochs_trained < 12,
+            saved.state.epochs_trained < 12,
             "the run ended before the interrupt"
         );
-        let remaining = (12 - saved.epochs_trained).to_string();
+        let remaining = (12 - saved.state.epochs_trained).to_string();
         let mut resume = vec!["train", "--data", d, "--epochs", &remaining, "-q"];
         resume.extend_from_slice(&device);
         let c = cut.to_str().unwrap();
@@ -534,13 +538,13 @@ fn an_interrupt_saves_and_resuming_gives_the_uninterrupted_bits() {
         );
         assert_eq!(bits(&a), bits(&b), "{device:?}: resumed weights differ");
         assert_eq!(
-            (a.epochs_trained, a.rng_state),
-            (b.epochs_trained, b.rng_state)
+            (a.state.epochs_trained, a.state.rng_state),
+            (b.state.epochs_trained, b.state.rng_state)
         );
         // The resumed run's metrics and history hold every epoch, once.
         let lines = std::fs::read_to_string(&metrics).unwrap();
         assert_eq!(lines.lines().count(), 12, "{lines}");
-        let epochs: Vec<usize> = b.history.iter().map(|r| r.epoch).collect();
+        let epochs: Vec<usize> = b.state.history.iter().map(|r| r.epoch).collect();
         assert_eq!(epochs, (1..=12).collect::<Vec<_>>());
     }
 }
@@ -568,7 +572,11 @@ fn momentum_with_sgd_means_sgd_with_momentum_and_with_adam_is_refused() {
     assert_exit(&out, 0, "");
     let c = Checkpoint::load(&save).unwrap();
     assert_eq!(
-        (c.opt.kind, c.opt.momentum, c.opt.lr),
+        (
+            c.settings.opt.kind,
+            c.settings.opt.momentum,
+            c.settings.opt.lr
+        ),
         (gpu_mlp::optimizer::OptimizerKind::Momentum, 0.5, 0.1)
     );
     assert_exit(
@@ -588,7 +596,7 @@ fn class_names_from_a_checkpoint_print_escaped() {
     let mut c = Checkpoint::load(&path).unwrap();
     let mut names: Vec<String> = (0..10).map(|i| format!("class{i}")).collect();
     names.iter_mut().for_each(|n| n.push_str("\u{1b}[2J\u{7}"));
-    c.class_names = Some(names);
+    c.settings.class_names = Some(names);
     c.save(&path).unwrap();
     let d = dir.to_str().unwrap();
     for args in [

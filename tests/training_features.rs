@@ -97,15 +97,16 @@ fn a_real_run_stops_early_and_saves_the_best_epochs_model() {
         Checkpoint::load(&best).unwrap(),
         Checkpoint::load(&last).unwrap(),
     );
-    assert_eq!(l.epochs_trained, epochs_in(&out), "{out}");
-    assert_eq!(l.epochs_trained, b.epochs_trained + 2, "{out}");
+    assert_eq!(l.state.epochs_trained, epochs_in(&out), "{out}");
+    assert_eq!(l.state.epochs_trained, b.state.epochs_trained + 2, "{out}");
     // The saved best is the epoch with the lowest validation loss, marked with *.
     let lowest = l
+        .state
         .history
         .iter()
         .min_by(|x, y| x.val_loss.unwrap().total_cmp(&y.val_loss.unwrap()))
         .unwrap();
-    assert_eq!(b.epochs_trained, lowest.epoch);
+    assert_eq!(b.state.epochs_trained, lowest.epoch);
     let marked = out.lines().rfind(|line| line.ends_with('*')).unwrap();
     let marked_epoch = marked.split_whitespace().nth(1).unwrap();
     assert!(
@@ -122,6 +123,7 @@ fn a_real_run_stops_early_and_saves_the_best_epochs_model() {
     assert!(printed.contains(&accuracy), "{printed} vs eval {accuracy}");
     // The test set was not evaluated per epoch: the metrics never saw it.
     assert!(l
+        .state
         .history
         .iter()
         .all(|r| r.test_loss.is_none() && r.val_loss.is_some()));
@@ -129,10 +131,11 @@ fn a_real_run_stops_early_and_saves_the_best_epochs_model() {
 
 fn bits(path: &Path) -> Vec<u32> {
     let c = Checkpoint::load(path).unwrap();
-    c.params
+    c.state
+        .params
         .iter()
-        .chain(&c.state.m)
-        .chain(&c.state.v)
+        .chain(&c.state.optimizer.m)
+        .chain(&c.state.optimizer.v)
         .map(|v| v.to_bits())
         .collect()
 }
@@ -194,9 +197,18 @@ fn resuming_mid_schedule_with_dropout_and_adamw_gives_the_same_bits() {
             Checkpoint::load(&whole).unwrap(),
             Checkpoint::load(&part).unwrap(),
         );
-        let lrs = |c: &Checkpoint| c.history.iter().map(|r| r.lr.to_bits()).collect::<Vec<_>>();
+        let lrs = |c: &Checkpoint| {
+            c.state
+                .history
+                .iter()
+                .map(|r| r.lr.to_bits())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(lrs(&a), lrs(&b), "{device:?}: the lr sequence differs");
-        assert_eq!((a.best, a.rng_state), (b.best, b.rng_state));
+        assert_eq!(
+            (a.state.best, a.state.rng_state),
+            (b.state.best, b.state.rng_state)
+        );
     }
 }
 
@@ -243,13 +255,14 @@ fn the_recipe_on_the_gpu_matches_the_cpu() {
     }
     let (c, g) = (&models[0], &models[1]);
     let worst = c
+        .state
         .params
         .iter()
-        .zip(&g.params)
+        .zip(&g.state.params)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(worst <= 1e-4, "weights differ by {worst}");
-    for (a, b) in c.history.iter().zip(&g.history) {
+    for (a, b) in c.state.history.iter().zip(&g.state.history) {
         let (x, y) = (a.val_loss.unwrap(), b.val_loss.unwrap());
         assert!(
             (x - y).abs() <= 1e-4 * x.abs(),

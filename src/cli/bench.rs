@@ -5,8 +5,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{
-    describe_run, fresh_setup, gpu_options_from_env, load_data, make_backend, DataArgs, DeviceArgs,
-    NetworkArgs,
+    describe_run, gpu_options_from_env, load_data, make_backend, DataArgs, DeviceArgs, NetworkArgs,
 };
 use gpu_mlp::bench::{self, BenchReport, Length};
 use gpu_mlp::choice::Choice;
@@ -84,7 +83,10 @@ pub(crate) fn run_bench(mut args: BenchArgs) -> Result<(), Error> {
         }
         None => load_data(&args.data, None, args.net.classes, args.net.seed())?,
     };
-    let (setup, _) = fresh_setup(&args.net, opt, &args.device, &dataset)?;
+    let setup = args
+        .net
+        .trainer(opt, &args.device, &dataset)?
+        .fresh_setup(&dataset)?;
     let dataset = Arc::new(dataset);
     let length = match (args.steps, args.epochs) {
         (Some(s), _) => Length::Steps(s),

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{class_label, load_data, make_backend, DataArgs, DeviceArgs};
+use super::{class_label, gpu_options_from_env, load_data, DataArgs, DeviceArgs};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::{self, Dtype, Features, Layout, Split, SplitKind};
 use gpu_mlp::eval::EvalReport;
-use gpu_mlp::Error;
+use gpu_mlp::{Error, Model};
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
@@ -74,25 +74,25 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     }
     args.device = args.device.resolved();
     let model = args.model.load()?;
-    let dataset = load_data(&args.data, Some(&model), None, model.seed)?;
+    let dataset = load_data(&args.data, Some(&model), None, model.settings.seed)?;
     gpu_mlp::eval::check_data_fits(&model, &args.model.path, &dataset)?;
     let dataset = Arc::new(dataset);
-    let classes = model.arch.classes();
-    let setup = gpu_mlp::eval::evaluation_setup(&model);
-    let mut backend = make_backend(&args.device, &dataset, setup)?;
+    let classes = model.settings.arch.classes();
     let split = match args.split.as_str() {
         "train" => SplitKind::Train,
         _ => SplitKind::Test,
     };
-    let labels = &dataset.split(split).labels;
-    let r = gpu_mlp::eval::evaluate(backend.as_mut(), split, labels, classes)?;
+    let (device, options) = (args.device.device(), gpu_options_from_env()?);
+    let model = Model::from(model);
+    let r = model.evaluate_with(Arc::clone(&dataset), split, &device, &options)?;
+    let model = model.checkpoint();
     if args.json {
         let per_class: Vec<_> = (0..classes)
             .map(|c| {
                 let accuracy = finite(r.per_class_accuracy[c]);
                 serde_json::json!({
                     "class": c,
-                    "name": model.class_names.as_ref().map(|n| n[c].clone()),
+                    "name": model.settings.class_names.as_ref().map(|n| n[c].clone()),
                     "accuracy": accuracy,
                     "examples": r.confusion[c].iter().sum::<u64>(),
                 })
@@ -102,7 +102,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
             "model": args.model.path.display().to_string(),
             "data": dataset.dir.display().to_string(),
             "split": args.split,
-            "backend": backend.describe(),
+            "backend": r.backend,
             "examples": r.examples,
             "loss": r.loss,
             "accuracy": r.accuracy,
@@ -116,13 +116,13 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     say!(
         "model {} ({} {}, trained {} epochs) on {} ({} {} examples) | backend {}",
         args.model.path.display(),
-        model.arch.shape_string(),
-        model.arch.activation.name(),
-        model.epochs_trained,
+        model.settings.arch.shape_string(),
+        model.settings.arch.activation.name(),
+        model.state.epochs_trained,
         dataset.dir.display(),
         r.examples,
         args.split,
-        backend.describe()
+        r.backend
     );
     say!(
         "{} loss {:.4}  accuracy {:.2}%\n",
@@ -130,16 +130,16 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
         r.loss,
         100.0 * r.accuracy
     );
-    print_class_accuracy(&model, &r);
+    print_class_accuracy(model, &r);
     print_confusion(&r);
     Ok(())
 }
 
 /// Accuracy and example count per class, by name where the model has names.
 fn print_class_accuracy(model: &Checkpoint, r: &EvalReport) {
-    let classes = model.arch.classes();
+    let classes = model.settings.arch.classes();
     let names: Vec<String> = (0..classes)
-        .map(|c| class_label(&model.class_names, c))
+        .map(|c| class_label(&model.settings.class_names, c))
         .collect();
     let width = names
         .iter()
@@ -209,14 +209,14 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
     if let Some(csv) = &args.csv {
         examples.extend(table_examples(csv, args.label_column.as_deref(), &model)?);
     }
-    let gray = model.image_channels == 1 && model.layout != Layout::Table;
+    let gray = model.settings.channels == 1 && model.settings.layout != Layout::Table;
     let mut json = Vec::new();
     for mut example in examples {
         if let (true, Features::U8(pixels)) = (args.invert, &mut example.features) {
             pixels.iter_mut().for_each(|p| *p = 255 - *p);
         }
         if let (true, None, Some(pixels)) = (gray, example.truth, example.features.as_u8()) {
-            if light_background(pixels, model.image_cols) {
+            if light_background(pixels, model.settings.cols) {
                 tell!(
                     "warning: {} looks dark on a light background; the network was trained on \
                      light on dark (as MNIST): --invert flips it",
@@ -224,7 +224,7 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
                 );
             }
         }
-        let width = model.arch.inputs();
+        let width = model.settings.arch.inputs();
         let one = Split {
             features: example.features.clone(),
             labels: vec![0],
@@ -248,15 +248,21 @@ fn image_examples(args: &PredictArgs, model: &Checkpoint) -> Result<Vec<Example>
     if args.images.is_empty() {
         return Ok(Vec::new());
     }
-    let (rows, cols, channels) = (model.image_rows, model.image_cols, model.image_channels);
-    if model.layout == Layout::Table || model.input.dtype != Dtype::U8 || !matches!(channels, 1 | 3)
+    let (rows, cols, channels) = (
+        model.settings.rows,
+        model.settings.cols,
+        model.settings.channels,
+    );
+    if model.settings.layout == Layout::Table
+        || model.settings.input.dtype != Dtype::U8
+        || !matches!(channels, 1 | 3)
     {
         return Err(Error::Usage(format!(
             "{} was trained on {} {} features{}, not on gray or RGB images: give --csv FILE",
             args.model.path.display(),
-            model.arch.inputs(),
-            model.input.dtype.name(),
-            if model.layout == Layout::Table {
+            model.settings.arch.inputs(),
+            model.settings.input.dtype.name(),
+            if model.settings.layout == Layout::Table {
                 " (a table)"
             } else {
                 ""
@@ -266,7 +272,8 @@ fn image_examples(args: &PredictArgs, model: &Checkpoint) -> Result<Vec<Example>
     args.images
         .iter()
         .map(|path| {
-            let pixels = gpu_mlp::eval::read_png(path, rows, cols, channels, model.layout)?;
+            let pixels =
+                gpu_mlp::eval::read_png(path, rows, cols, channels, model.settings.layout)?;
             Ok(Example {
                 what: path.display().to_string(),
                 features: Features::U8(pixels),
@@ -282,15 +289,15 @@ fn table_examples(
     label_column: Option<&str>,
     model: &Checkpoint,
 ) -> Result<Vec<Example>, Error> {
-    if model.input.dtype != Dtype::F32 {
+    if model.settings.input.dtype != Dtype::F32 {
         return Err(Error::Usage(format!(
             "--csv: the model was trained on {} images; give PNG files",
-            model.input.dtype.name()
+            model.settings.input.dtype.name()
         )));
     }
-    let width = model.arch.inputs();
+    let width = model.settings.arch.inputs();
     let (features, labels) = data::table::read_examples(path, width, label_column)?;
-    let names = model.class_names.as_deref().unwrap_or_default();
+    let names = model.settings.class_names.as_deref().unwrap_or_default();
     Ok(features
         .chunks_exact(width)
         .zip(labels)
@@ -311,7 +318,7 @@ fn table_examples(
 /// Test example `i` of the data at `dir`, checked against the model's input.
 fn test_example(dir: &std::path::Path, model: &Checkpoint, i: usize) -> Result<Example, Error> {
     let options = data::LoadOptions {
-        classes: Some(model.arch.classes()),
+        classes: Some(model.settings.arch.classes()),
         ..Default::default()
     };
     let dataset = data::load(dir, &options)?;
@@ -351,7 +358,7 @@ fn prediction_json(
     top: usize,
 ) -> serde_json::Value {
     let ranked = ranked(probs);
-    let name = |c: usize| model.class_names.as_ref().map(|n| n[c].clone());
+    let name = |c: usize| model.settings.class_names.as_ref().map(|n| n[c].clone());
     let top: Vec<_> = ranked
         .iter()
         .take(top)
@@ -385,13 +392,16 @@ fn print_prediction(
     let ranked = ranked(probs);
     let mut lines: Vec<String> = vec![example.what.clone()];
     if let Some(t) = example.truth {
-        lines.push(format!("true:      {}", class_label(&model.class_names, t)));
+        lines.push(format!(
+            "true:      {}",
+            class_label(&model.settings.class_names, t)
+        ));
     }
     for (i, &c) in ranked.iter().take(top).enumerate() {
         let lead = if i == 0 { "predicted:" } else { "          " };
         lines.push(format!(
             "{lead} {} ({:.1}%)",
-            class_label(&model.class_names, c),
+            class_label(&model.settings.class_names, c),
             100.0 * probs[c]
         ));
     }
@@ -399,7 +409,7 @@ fn print_prediction(
         lines.iter().for_each(|l| say!("{l}"));
         return;
     };
-    let cols = model.image_cols;
+    let cols = model.settings.cols;
     let art = gpu_mlp::eval::ascii_art(pixels, cols);
     for (i, row) in art.iter().enumerate() {
         say!("{row}  {}", lines.get(i).map_or("", String::as_str));

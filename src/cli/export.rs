@@ -21,8 +21,8 @@ pub(crate) fn run_export(args: ExportArgs) -> Result<(), Error> {
     let model = args.model.load()?;
     let out = Output::prepare(&args.onnx, "--onnx")?;
     export(&model, &out.path)?;
-    let arch = &model.arch;
-    let values = match model.input.dtype {
+    let arch = &model.settings.arch;
+    let values = match model.settings.input.dtype {
         gpu_mlp::data::Dtype::U8 => "raw pixel values",
         gpu_mlp::data::Dtype::F32 => "raw feature values",
     };

@@ -4,16 +4,17 @@
 
 use clap::Args;
 
-use super::choice;
+use super::args::{check_memory, choice, DeviceArgs};
+use super::env::gpu_options_from_env;
 use gpu_mlp::backend::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::normalize::Normalize;
+use gpu_mlp::data::Dataset;
 use gpu_mlp::network::{Activation, Architecture, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
-use gpu_mlp::Error;
-
-const DEFAULT_HIDDEN: usize = 128;
+use gpu_mlp::trainer::DEFAULT_HIDDEN;
+use gpu_mlp::{Error, Trainer};
 
 #[derive(Args)]
 #[command(next_help_heading = "Network and optimizer")]
@@ -77,7 +78,7 @@ impl NetworkArgs {
         inputs: usize,
         classes: usize,
     ) -> Result<Architecture, Error> {
-        let hidden = self.hidden.clone().unwrap_or(vec![DEFAULT_HIDDEN]);
+        let hidden = self.hidden.clone().unwrap_or(DEFAULT_HIDDEN.to_vec());
         Architecture::new(
             inputs,
             &hidden,
@@ -86,6 +87,34 @@ impl NetworkArgs {
             self.loss.unwrap_or(Loss::CrossEntropy),
         )?
         .with_dropout(self.dropout.unwrap_or(0.0))
+    }
+
+    /// The library's trainer for a fresh network of these flags on `dataset`, with
+    /// `opt`, on `device`, checked against the host's memory: what `train` and
+    /// `bench` start from.
+    pub(crate) fn trainer(
+        &self,
+        opt: Optimizer,
+        device: &DeviceArgs,
+        dataset: &Dataset,
+    ) -> Result<Trainer, Error> {
+        let arch = self.architecture(dataset.width(), dataset.classes)?;
+        let batch = self.batch_size().min(dataset.train.len());
+        check_memory(device, &arch, &opt, batch)?;
+        let sizes = &arch.sizes;
+        let mut trainer = Trainer::new(&sizes[1..sizes.len() - 1])
+            .activation(arch.activation)
+            .loss(arch.loss)
+            .dropout(arch.dropout)
+            .optimizer(opt)
+            .batch_size(self.batch_size())
+            .seed(self.seed())
+            .device(device.device())
+            .gpu_options(gpu_options_from_env()?);
+        if let Some(n) = self.normalize {
+            trainer = trainer.normalize(n);
+        }
+        Ok(trainer)
     }
 
     /// Checks the flags that need no data, so that mistakes fail before loading
@@ -129,7 +158,7 @@ impl NetworkArgs {
     /// For `--resume`: every network flag given must agree with the checkpoint
     /// (`--lr` and `--batch-size` may change); a conflict names the flag and both values.
     pub(crate) fn check_agrees_with(&self, c: &Checkpoint) -> Result<(), Error> {
-        let sizes = &c.arch.sizes;
+        let sizes = &c.settings.arch.sizes;
         let hidden = sizes[1..sizes.len() - 1].to_vec();
         let conflicts = [
             differs("--hidden", self.hidden.as_ref(), &hidden, |h| {
@@ -141,41 +170,57 @@ impl NetworkArgs {
             differs(
                 "--activation",
                 self.activation.as_ref(),
-                &c.arch.activation,
+                &c.settings.arch.activation,
                 |a| a.name().into(),
             ),
-            differs("--loss", self.loss.as_ref(), &c.arch.loss, |l| {
+            differs("--loss", self.loss.as_ref(), &c.settings.arch.loss, |l| {
                 l.name().into()
             }),
-            differs("--seed", self.seed.as_ref(), &c.seed, u64::to_string),
-            differs("--normalize", self.normalize.as_ref(), &c.input.kind, |n| {
-                n.name().into()
-            }),
+            differs(
+                "--seed",
+                self.seed.as_ref(),
+                &c.settings.seed,
+                u64::to_string,
+            ),
+            differs(
+                "--normalize",
+                self.normalize.as_ref(),
+                &c.settings.input.kind,
+                |n| n.name().into(),
+            ),
             differs(
                 "--classes",
                 self.classes.as_ref(),
-                &c.arch.classes(),
+                &c.settings.arch.classes(),
                 usize::to_string,
             ),
             differs(
                 "--momentum",
                 self.momentum.as_ref(),
-                &c.opt.momentum,
+                &c.settings.opt.momentum,
                 f32::to_string,
             )
-            .filter(|_| c.opt.kind == OptimizerKind::Momentum),
+            .filter(|_| c.settings.opt.kind == OptimizerKind::Momentum),
         ];
         if let Some(conflict) = conflicts.into_iter().flatten().next() {
             return Err(conflict);
         }
         match (self.optimizer, self.momentum) {
-            (Some(kind), _) if self.optimizer().map(|o| o.kind).ok() != Some(c.opt.kind) => Err(
-                resume_conflict("--optimizer", kind.name(), c.opt.kind.name()),
-            ),
-            (None, Some(_)) if c.opt.kind != OptimizerKind::Momentum => Err(Error::Usage(format!(
-                "--momentum: the checkpoint trains with {}, which has no momentum",
-                c.opt.kind.name()
-            ))),
+            (Some(kind), _)
+                if self.optimizer().map(|o| o.kind).ok() != Some(c.settings.opt.kind) =>
+            {
+                Err(resume_conflict(
+                    "--optimizer",
+                    kind.name(),
+                    c.settings.opt.kind.name(),
+                ))
+            }
+            (None, Some(_)) if c.settings.opt.kind != OptimizerKind::Momentum => {
+                Err(Error::Usage(format!(
+                    "--momentum: the checkpoint trains with {}, which has no momentum",
+                    c.settings.opt.kind.name()
+                )))
+            }
             _ => Ok(()),
         }
     }

@@ -63,7 +63,7 @@ impl Snapshot {
             log::info!(
                 "saved {} after epoch {}",
                 out.path.display(),
-                c.epochs_trained
+                c.state.epochs_trained
             );
         }
         Ok(())
@@ -98,7 +98,7 @@ impl TrainObserver {
     fn early_stopping(&self) -> bool {
         self.run
             .as_ref()
-            .is_some_and(|r| r.template.early_stopping.is_some())
+            .is_some_and(|r| r.settings.early_stopping.is_some())
     }
 
     fn total_epochs(&self) -> usize {
@@ -138,7 +138,7 @@ impl TrainObserver {
 
     /// A diverged run: --save keeps the last finite (or best) epoch's model.
     pub(crate) fn save_before_divergence(&mut self, diverged: Error) -> Error {
-        let epoch = self.saved().model.as_ref().map(|c| c.epochs_trained);
+        let epoch = self.saved().model.as_ref().map(|c| c.state.epochs_trained);
         match (self.write_models(), &self.outputs.save, epoch) {
             (Ok(()), Some(out), Some(epoch)) => tell!(
                 "{} holds the model after epoch {epoch}, from before the losses turned non-finite",
@@ -157,8 +157,11 @@ impl TrainObserver {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
         }
-        let steps = model.progress.map_or(0, |p| p.steps);
-        let at = format!("after {} epochs and {steps} steps", model.epochs_trained);
+        let steps = model.state.progress.map_or(0, |p| p.steps);
+        let at = format!(
+            "after {} epochs and {steps} steps",
+            model.state.epochs_trained
+        );
         // The run as it stands: --save-last where given (--save may hold the best).
         let Some(out) = self
             .outputs
@@ -228,7 +231,7 @@ impl TrainObserver {
         let Some(run) = &self.run else {
             return String::new();
         };
-        let (arch, opt) = (&run.template.arch, &run.template.opt);
+        let (arch, opt) = (&run.settings.arch, &run.settings.opt);
         let mut title = format!(
             "{} {}, {} lr {}, batch {}",
             arch.shape_string(),
@@ -240,8 +243,8 @@ impl TrainObserver {
         if arch.dropout > 0.0 {
             title += &format!(", dropout {}", arch.dropout);
         }
-        if run.template.schedule.kind != gpu_mlp::schedule::ScheduleKind::Constant {
-            title += &format!(", {} schedule", run.template.schedule.kind.name());
+        if run.settings.schedule.kind != gpu_mlp::schedule::ScheduleKind::Constant {
+            title += &format!(", {} schedule", run.settings.schedule.kind.name());
         }
         title
     }
@@ -286,7 +289,7 @@ impl RunObserver for TrainObserver {
     /// earlier epochs (if it cannot be written now it is a side output like the
     /// plot: warn and train on).
     fn started(&mut self, run: &RunInfo, data: &Dataset) -> Result<(), Error> {
-        let (arch, opt) = (&run.template.arch, &run.template.opt);
+        let (arch, opt) = (&run.settings.arch, &run.settings.opt);
         if !self.quiet {
             say!(
                 "{}{}",

@@ -107,14 +107,14 @@ pub(crate) fn load_model(path: &Path, activation: Option<Activation>) -> Result<
         return state_dict::load_state_dict(path, a);
     }
     let c = Checkpoint::load(path)?;
-    match c.arch.activation == a {
+    match c.settings.arch.activation == a {
         true => Ok(c),
         false => Err(Error::Usage(format!(
             "--activation {} disagrees with {}, a {} network (--activation is for state \
              dicts without gpu-mlp metadata)",
             a.name(),
             path.display(),
-            c.arch.activation.name()
+            c.settings.arch.activation.name()
         ))),
     }
 }

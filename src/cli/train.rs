@@ -13,9 +13,7 @@ use clap::Args;
 use super::observer::TrainObserver;
 use super::outputs::Outputs;
 use super::signals::on_interrupt;
-use super::{
-    check_memory, choice, gpu_options_from_env, load_data, DataArgs, DeviceArgs, NetworkArgs,
-};
+use super::{choice, gpu_options_from_env, load_data, DataArgs, DeviceArgs, NetworkArgs};
 use gpu_mlp::checkpoint::{Checkpoint, MAX_EPOCHS};
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::{self, Dataset};
@@ -23,7 +21,7 @@ use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::report::Monitor;
 use gpu_mlp::schedule::{LrSchedule, ScheduleKind};
 use gpu_mlp::Error;
-use gpu_mlp::{Device, Model, Trainer};
+use gpu_mlp::{Model, Trainer};
 
 #[derive(Args)]
 pub(crate) struct TrainArgs {
@@ -141,7 +139,9 @@ impl ValidationArgs {
         resumed: Option<&Checkpoint>,
         validation: bool,
     ) -> Result<(), Error> {
-        let saved = resumed.and_then(|c| c.early_stopping).map(|s| s.patience);
+        let saved = resumed
+            .and_then(|c| c.settings.early_stopping)
+            .map(|s| s.patience);
         match self.patience.or(saved) {
             Some(0) => Err(Error::Usage("--patience must be at least 1".into())),
             Some(_) if !validation => Err(Error::Usage(
@@ -228,12 +228,16 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
         args.net.check_agrees_with(c)?;
     }
     let outputs = Outputs::prepare(&args.save, &args.save_last, &args.metrics, &args.plot)?;
-    let seed = resumed.as_ref().map_or(args.net.seed(), |c| c.seed);
+    let seed = resumed
+        .as_ref()
+        .map_or(args.net.seed(), |c| c.settings.seed);
     let mut dataset = load_data(&args.data, resumed.as_ref(), args.net.classes, seed)?;
     args.validation.attach_val_data(&mut dataset)?;
     let validation = dataset.val.is_some()
         || args.validation.val_split.is_some()
-        || resumed.as_ref().is_some_and(|c| c.val_split.is_some());
+        || resumed
+            .as_ref()
+            .is_some_and(|c| c.settings.val_split.is_some());
     args.validation
         .check_early_stopping(resumed.as_ref(), validation)?;
     let trainer = match &resumed {
@@ -249,7 +253,7 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
         )),
         _ => None,
     };
-    let history = resumed.map(|c| c.history).unwrap_or_default();
+    let history = resumed.map(|c| c.state.history).unwrap_or_default();
     let interrupt = on_interrupt()?;
     let mut observer = TrainObserver::new(
         args.quiet,
@@ -271,44 +275,16 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
     }
 }
 
-/// The device the flags name (already resolved: `--backend auto` with only a
-/// software adapter has become `--cpu`), with the environment's GPU options.
-fn device(args: &TrainArgs) -> Device {
-    match args.device.cpu {
-        true => Device::Cpu,
-        false => Device::Gpu(args.device.backend, args.device.adapter.clone()),
-    }
-}
-
 /// A fresh run: the network, optimizer and schedule the flags describe.
 fn fresh_trainer(args: &TrainArgs, opt: Optimizer, dataset: &Dataset) -> Result<Trainer, Error> {
-    let net = &args.net;
-    let arch = net.architecture(dataset.width(), dataset.classes)?;
-    check_memory(
-        &args.device,
-        &arch,
-        &opt,
-        net.batch_size().min(dataset.train.len()),
-    )?;
     let schedule = args
         .schedule
         .schedule(LrSchedule::constant(opt.lr), opt.lr, args.epochs)?;
-    let sizes = &arch.sizes;
-    let mut trainer = Trainer::new(&sizes[1..sizes.len() - 1])
-        .activation(arch.activation)
-        .loss(arch.loss)
-        .dropout(arch.dropout)
-        .optimizer(opt)
+    Ok(args
+        .net
+        .trainer(opt, &args.device, dataset)?
         .schedule(schedule)
-        .batch_size(net.batch_size())
-        .epochs(args.epochs)
-        .seed(net.seed())
-        .device(device(args))
-        .gpu_options(gpu_options_from_env()?);
-    if let Some(n) = net.normalize {
-        trainer = trainer.normalize(n);
-    }
-    Ok(trainer)
+        .epochs(args.epochs))
 }
 
 /// A resumed run: the checkpoint's network and optimizer, with --lr, --weight-decay,
@@ -316,19 +292,21 @@ fn fresh_trainer(args: &TrainArgs, opt: Optimizer, dataset: &Dataset) -> Result<
 fn resume_trainer(args: &TrainArgs, c: &Checkpoint) -> Result<Trainer, Error> {
     let net = &args.net;
     let opt = Optimizer {
-        lr: net.lr.unwrap_or(c.opt.lr),
-        weight_decay: net.weight_decay.unwrap_or(c.opt.weight_decay),
-        ..c.opt
+        lr: net.lr.unwrap_or(c.settings.opt.lr),
+        weight_decay: net.weight_decay.unwrap_or(c.settings.opt.weight_decay),
+        ..c.settings.opt
     };
-    let schedule = args
-        .schedule
-        .schedule(c.schedule, opt.lr, c.epochs_trained + args.epochs)?;
+    let schedule = args.schedule.schedule(
+        c.settings.schedule,
+        opt.lr,
+        c.state.epochs_trained + args.epochs,
+    )?;
     Ok(Trainer::new(&[])
         .optimizer(opt)
         .schedule(schedule)
-        .batch_size(net.batch_size.unwrap_or(c.batch_size))
+        .batch_size(net.batch_size.unwrap_or(c.settings.batch_size))
         .epochs(args.epochs)
-        .device(device(args))
+        .device(args.device.device())
         .gpu_options(gpu_options_from_env()?)
         .resume(c.clone()))
 }
@@ -337,7 +315,7 @@ fn resume_trainer(args: &TrainArgs, c: &Checkpoint) -> Result<Trainer, Error> {
 /// holds where the epoch lines did not show them (a validation split kept the test
 /// set unseen, or early stopping kept an earlier epoch).
 fn report_end(args: &TrainArgs, model: &Model, observer: &TrainObserver) {
-    let stopping = model.checkpoint().early_stopping;
+    let stopping = model.checkpoint().settings.early_stopping;
     if let (Some(best), Some(s)) = (model.stopped_early(), stopping) {
         say!(
             "stopped early: {} has not improved for {} epochs; the best epoch was {best}",
@@ -389,13 +367,13 @@ fn check_counts(args: &TrainArgs) -> Result<(), Error> {
 
 /// "3 epochs", or "3 epochs and 120 steps of the 4th" for a checkpoint saved by an interrupt.
 fn progress_words(c: &Checkpoint) -> String {
-    match &c.progress {
+    match &c.state.progress {
         Some(p) => format!(
             "{} epochs and {} steps of epoch {}",
-            c.epochs_trained,
+            c.state.epochs_trained,
             p.steps,
-            c.epochs_trained + 1
+            c.state.epochs_trained + 1
         ),
-        None => format!("{} epochs", c.epochs_trained),
+        None => format!("{} epochs", c.state.epochs_trained),
     }
 }

@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
-use super::kernel::{grid_1d, shader_module, Access, Kernel};
+use super::kernel::{bindings, grid_1d, shader_module, Kernel};
 use crate::dropout::DropoutMask;
 use crate::error::Result;
 
@@ -48,12 +48,20 @@ impl DropoutParams {
     }
 }
 
-/// Bindings of both entry points: the source (read), the output (read-write;
-/// dropout_backward reads and writes it in place and ignores the source).
+bindings! {
+    /// What both entry points read and write.
+    DropoutBindings {
+        /// The layer's output (dropout_forward reads it; dropout_backward ignores it).
+        source: Read,
+        /// dropout_forward: the output after dropout; dropout_backward: the
+        /// gradient, masked in place.
+        target: ReadWrite,
+    }
+}
+
+/// dropout_forward and dropout_backward.
 pub fn kernels(ctx: &GpuContext) -> Result<(Kernel, Kernel)> {
     let module = shader_module(ctx, "dropout.wgsl", SOURCE)?;
-    let make = |entry| {
-        Kernel::new::<DropoutParams>(ctx, &module, entry, &[Access::Read, Access::ReadWrite])
-    };
+    let make = |entry| Kernel::new::<DropoutParams>(ctx, &module, entry, DropoutBindings::ACCESS);
     Ok((make("dropout_forward"), make("dropout_backward")))
 }

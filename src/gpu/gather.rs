@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
-use super::kernel::{shader_module, Access, Kernel};
+use super::kernel::{bindings, shader_module, Kernel};
 use crate::error::Result;
 
 pub const SOURCE: &str = include_str!("../../shaders/gather.wgsl");
@@ -32,20 +32,30 @@ impl GatherParams {
     }
 }
 
-/// Bindings: features (packed u8 or f32 bits), labels, order, norm (shift, scale), x, y.
+bindings! {
+    /// What the gather reads and writes.
+    GatherBindings {
+        /// A split's (or its window's) features: u8 packed four per u32, or f32 bits.
+        features: Read,
+        /// Its labels, one u32 each.
+        labels: Read,
+        /// The example indices in batch order (the epoch's shuffle, or 0, 1, 2, …).
+        order: Read,
+        /// The input statistics: every feature's shift, then every scale.
+        norm: Read,
+        /// The input batch (batch×features), (x − shift)·scale.
+        x: ReadWrite,
+        /// The batch's labels.
+        y: ReadWrite,
+    }
+}
+
 pub fn kernel(ctx: &GpuContext) -> Result<Kernel> {
     let module = shader_module(ctx, "gather.wgsl", SOURCE)?;
     Ok(Kernel::new::<GatherParams>(
         ctx,
         &module,
         "gather_batch",
-        &[
-            Access::Read,
-            Access::Read,
-            Access::Read,
-            Access::Read,
-            Access::ReadWrite,
-            Access::ReadWrite,
-        ],
+        GatherBindings::ACCESS,
     ))
 }

@@ -188,6 +188,36 @@ impl Kernel {
     }
 }
 
+/// A kernel's storage bindings as a struct of named buffers, declared in the
+/// shader's binding order (1, 2, …) with each one's access: the one place on the
+/// host that order is written. `ACCESS` lays out the pipeline, `bind` makes the
+/// bind group, and a call site names every buffer it binds.
+macro_rules! bindings {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident: $access:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        pub struct $name<'a> {
+            $($(#[$fmeta])* pub $field: &'a wgpu::Buffer,)+
+        }
+
+        impl $name<'_> {
+            /// Each binding's access, in the shader's order.
+            pub const ACCESS: &'static [$crate::gpu::kernel::Access] =
+                &[$($crate::gpu::kernel::Access::$access),+];
+
+            /// Binds the parameter arena (binding 0) and these buffers for `kernel`.
+            pub fn bind(
+                &self,
+                kernel: &$crate::gpu::kernel::Kernel,
+                ctx: &$crate::gpu::context::GpuContext,
+                arena: &wgpu::Buffer,
+            ) -> $crate::gpu::kernel::Binding {
+                kernel.bind(ctx, arena, &[$(self.$field),+])
+            }
+        }
+    };
+}
+pub(crate) use bindings;
+
 /// A kernel bound to its buffers, ready to dispatch with new parameters.
 #[derive(Clone)]
 pub struct Binding {

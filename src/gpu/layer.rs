@@ -3,12 +3,12 @@
 //! Shapes: a: batch×in (the layer input), W: in×out, z: batch×out (row-major).
 
 use super::context::GpuContext;
-use super::dropout::DropoutParams;
+use super::dropout::{DropoutBindings, DropoutParams};
 use super::kernel::{Binding, Kernel, Recorder};
 use super::matmul::{
-    BoundProduct, MatmulKernels, MatmulParams, OperandTexture, PackParams, Product,
+    BoundProduct, MatmulKernels, MatmulParams, OperandTexture, PackParams, Product, ProductOperands,
 };
-use super::reduce::ReduceParams;
+use super::reduce::{ReduceBindings, ReduceParams};
 use crate::dropout::{DropoutMask, DropoutStep};
 use crate::network::{Activation, Layer};
 
@@ -77,49 +77,60 @@ impl DenseLayer {
                 .map(|t| wgpu::BindingResource::TextureView(&t.view)),
             None => [bufs.input, bufs.params, bufs.output_grad].map(|b| b.as_entire_binding()),
         };
-        let bind =
-            |product, ops: [wgpu::BindingResource; 4]| matmul.bind(ctx, arena, product, &ops);
+        let bind = |product, operands| matmul.bind(ctx, arena, product, operands);
         DenseLayer {
             forward: bind(
                 Product::Forward,
-                [
-                    input.clone(),
-                    weights.clone(),
-                    bufs.output.as_entire_binding(),
-                    bufs.params.as_entire_binding(),
-                ],
+                ProductOperands {
+                    a: input.clone(),
+                    b: weights.clone(),
+                    c: bufs.output,
+                    aux: bufs.params,
+                },
             ),
             backward_weight: bind(
                 Product::BackwardWeight,
-                [
-                    input,
-                    output_grad.clone(),
-                    bufs.grads.as_entire_binding(),
-                    bufs.input.as_entire_binding(),
-                ],
+                ProductOperands {
+                    a: input,
+                    b: output_grad.clone(),
+                    c: bufs.grads,
+                    aux: bufs.input,
+                },
             ),
-            bias_backward: bias.bind(ctx, arena, &[bufs.output_grad, bufs.grads]),
+            bias_backward: ReduceBindings {
+                dz: bufs.output_grad,
+                grads: bufs.grads,
+            }
+            .bind(bias, ctx, arena),
             backward_input: bufs
                 .input_grad
                 .filter(|_| spec.input_activation.is_some())
                 .map(|da| {
                     bind(
                         Product::BackwardInput,
-                        [
-                            output_grad,
-                            weights,
-                            da.as_entire_binding(),
-                            bufs.input_activation.as_entire_binding(),
-                        ],
+                        ProductOperands {
+                            a: output_grad,
+                            b: weights,
+                            c: da,
+                            aux: bufs.input_activation,
+                        },
                     )
                 }),
             packs,
             dropout: bufs.kept.filter(|_| spec.dropout.is_some()).map(|kept| {
                 let (forward, backward) = dropout;
+                let apply = DropoutBindings {
+                    source: bufs.output,
+                    target: kept,
+                };
+                // Masks dz in place; its source binding goes unused.
+                let mask_gradient = DropoutBindings {
+                    source: bufs.output,
+                    target: bufs.output_grad,
+                };
                 (
-                    forward.bind(ctx, arena, &[bufs.output, kept]),
-                    // Reads and writes dz in place; its source binding goes unused.
-                    backward.bind(ctx, arena, &[bufs.output, bufs.output_grad]),
+                    apply.bind(forward, ctx, arena),
+                    mask_gradient.bind(backward, ctx, arena),
                 )
             }),
             spec,

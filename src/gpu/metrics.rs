@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
-use super::kernel::{shader_module, Access, Kernel};
+use super::kernel::{bindings, shader_module, Kernel};
 use crate::error::Result;
 
 pub const SOURCE: &str = include_str!("../../shaders/metrics.wgsl");
@@ -26,13 +26,25 @@ impl MetricsParams {
     }
 }
 
-/// Bindings: row_loss, row_correct, metrics. Dispatched as one workgroup.
+bindings! {
+    /// What the batch's sums read and write.
+    MetricsBindings {
+        /// Each row's loss.
+        row_loss: Read,
+        /// Each row's correctness (0 or 1).
+        row_correct: Read,
+        /// One (loss sum, correct count) slot per step.
+        slots: ReadWrite,
+    }
+}
+
+/// Dispatched as one workgroup.
 pub fn kernel(ctx: &GpuContext) -> Result<Kernel> {
     let module = shader_module(ctx, "metrics.wgsl", SOURCE)?;
     Ok(Kernel::new::<MetricsParams>(
         ctx,
         &module,
         "batch_metrics",
-        &[Access::Read, Access::Read, Access::ReadWrite],
+        MetricsBindings::ACCESS,
     ))
 }

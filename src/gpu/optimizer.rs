@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
-use super::kernel::{grid_1d, shader_module, Access, Kernel};
+use super::kernel::{bindings, grid_1d, shader_module, Kernel};
 use crate::error::Result;
 use crate::optimizer::{Optimizer, OptimizerKind};
 
@@ -68,11 +68,18 @@ pub fn kernel(ctx: &GpuContext, kind: OptimizerKind) -> Result<Kernel> {
         ctx,
         &module,
         entry,
-        &[
-            Access::ReadWrite,
-            Access::Read,
-            Access::ReadWrite,
-            Access::ReadWrite,
-        ],
+        UpdateBindings::ACCESS,
     ))
+}
+
+bindings! {
+    /// What an optimizer step reads and writes, all in the flat parameter layout.
+    UpdateBindings {
+        params: ReadWrite,
+        grads: Read,
+        /// Momentum's velocity / Adam's first moment (one float where unused).
+        m: ReadWrite,
+        /// Adam's second moment (one float where unused).
+        v: ReadWrite,
+    }
 }

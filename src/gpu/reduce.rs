@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
-use super::kernel::{shader_module, Access, Kernel};
+use super::kernel::{bindings, shader_module, Kernel};
 use crate::error::Result;
 
 pub const SOURCE: &str = include_str!("../../shaders/reduce.wgsl");
@@ -32,13 +32,22 @@ impl ReduceParams {
     }
 }
 
-/// Bindings: src, dst.
+bindings! {
+    /// What the bias gradient reads and writes.
+    ReduceBindings {
+        /// The gradient at the layer's output (batch×out).
+        dz: Read,
+        /// The gradients, written at the layer's bias offset.
+        grads: ReadWrite,
+    }
+}
+
 pub fn kernel(ctx: &GpuContext) -> Result<Kernel> {
     let module = shader_module(ctx, "reduce.wgsl", SOURCE)?;
     Ok(Kernel::new::<ReduceParams>(
         ctx,
         &module,
         "bias_backward",
-        &[Access::Read, Access::ReadWrite],
+        ReduceBindings::ACCESS,
     ))
 }

@@ -3,7 +3,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
-use super::kernel::{shader_module, Access, Kernel};
+use super::kernel::{bindings, shader_module, Kernel};
 use crate::error::Result;
 use crate::network::Loss;
 
@@ -38,19 +38,28 @@ impl LossParams {
     }
 }
 
-/// Bindings: logits, labels, dlogits, row_loss, row_correct.
+bindings! {
+    /// What the loss head reads and writes.
+    LossBindings {
+        /// The last layer's output (batch×classes).
+        logits: Read,
+        /// The batch's labels (one u32 each).
+        labels: Read,
+        /// The loss gradient at the logits, averaged over the batch (batch×classes).
+        dlogits: ReadWrite,
+        /// Each row's loss.
+        row_loss: ReadWrite,
+        /// Each row's 1 where its argmax is its label, else 0.
+        row_correct: ReadWrite,
+    }
+}
+
 pub fn kernel(ctx: &GpuContext) -> Result<Kernel> {
     let module = shader_module(ctx, "softmax_xent.wgsl", SOURCE)?;
     Ok(Kernel::new::<LossParams>(
         ctx,
         &module,
         "softmax_xent_forward_backward",
-        &[
-            Access::Read,
-            Access::Read,
-            Access::ReadWrite,
-            Access::ReadWrite,
-            Access::ReadWrite,
-        ],
+        LossBindings::ACCESS,
     ))
 }

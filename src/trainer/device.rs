@@ -9,6 +9,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::context::{software_only, BackendChoice, GpuContext};
 use crate::gpu::{GpuBackend, GpuOptions};
+use crate::profile::Measured;
 
 /// Where training (and evaluation) runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,6 +51,17 @@ impl Device {
         setup: TrainSetup,
         options: &GpuOptions,
     ) -> Result<Box<dyn Backend>> {
+        Ok(self.open_measured(data, setup, options).await?)
+    }
+
+    /// The backend a benchmark looks inside ([`Measured`]: kernel times, submits):
+    /// the one place a device becomes a backend.
+    pub async fn open_measured(
+        &self,
+        data: &Arc<Dataset>,
+        setup: TrainSetup,
+        options: &GpuOptions,
+    ) -> Result<Box<dyn Measured>> {
         Ok(match self.resolve() {
             Device::Gpu(choice, name) => {
                 let ctx = GpuContext::open(choice, name.as_deref()).await?;

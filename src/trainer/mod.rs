@@ -71,6 +71,16 @@ pub struct Trainer {
     test_every_epoch: bool,
 }
 
+/// The hidden layers of [`Trainer::default`]: one of 128, the command line's.
+pub const DEFAULT_HIDDEN: &[usize] = &[128];
+
+impl Default for Trainer {
+    /// [`DEFAULT_HIDDEN`] with every other default.
+    fn default() -> Self {
+        Trainer::new(DEFAULT_HIDDEN)
+    }
+}
+
 impl Trainer {
     /// A network with these hidden layer widths (empty: softmax regression).
     pub fn new(hidden: &[usize]) -> Self {
@@ -229,11 +239,12 @@ impl Trainer {
             .open_backend(&data, plan.setup.clone(), &self.gpu_options)
             .await?;
         if let Some(c) = &self.resume {
-            backend.set_optimizer_state(&c.state)?;
+            backend.set_optimizer_state(&c.state.optimizer)?;
         }
         let run = RunInfo {
             backend: backend.describe(),
-            template: plan.template,
+            settings: plan.settings,
+            history: plan.history,
             config: plan.config,
         };
         observer.started(&run, &data)?;
@@ -248,7 +259,7 @@ impl Trainer {
         let last = keeper.last_report().cloned();
         let mut model = keeper.finished(backend.as_mut(), &rng).await?;
         let test = test_figures(backend.as_mut(), &model, last, cfg).await?;
-        model.progress = None;
+        model.state.progress = None;
         Ok(Model::with(model, Some(test), outcome.stopped_early))
     }
 }
@@ -271,7 +282,7 @@ async fn test_figures(
     }
     let t = backend.evaluate_async(SplitKind::Test).await?;
     Ok(TestFigures {
-        epoch: model.epochs_trained,
+        epoch: model.state.epochs_trained,
         loss: t.mean_loss(),
         accuracy: t.accuracy(),
     })

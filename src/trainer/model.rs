@@ -65,7 +65,7 @@ impl Model {
     /// Whether the run stopped inside an epoch (an interrupt): saved, the model
     /// resumes exactly there.
     pub fn interrupted(&self) -> bool {
-        self.checkpoint.progress.is_some()
+        self.checkpoint.state.progress.is_some()
     }
 
     /// Reads a PyTorch state dict of `nn.Linear` layers saved with safetensors (no
@@ -82,18 +82,18 @@ impl Model {
 
     /// The network's layer sizes, activation and loss.
     pub fn architecture(&self) -> &Architecture {
-        &self.checkpoint.arch
+        &self.checkpoint.settings.arch
     }
 
     /// One report per trained epoch: losses, accuracies, learning rate, time.
     pub fn history(&self) -> &[EpochReport] {
-        &self.checkpoint.history
+        &self.checkpoint.state.history
     }
 
     /// Class names where the data names them (CIFAR, string CSV labels,
     /// Fashion-MNIST, or the caller's).
     pub fn class_names(&self) -> Option<&[String]> {
-        self.checkpoint.class_names.as_deref()
+        self.checkpoint.settings.class_names.as_deref()
     }
 
     /// Everything the checkpoint file holds.
@@ -115,7 +115,7 @@ impl Model {
 
     /// The most likely class of one image.
     pub fn predict(&self, image: &[u8]) -> Result<usize> {
-        let pixels = self.checkpoint.arch.inputs();
+        let pixels = self.checkpoint.settings.arch.inputs();
         if image.len() != pixels {
             return Err(Error::Usage(format!(
                 "an image of {} bytes; the network takes {pixels}",
@@ -134,22 +134,36 @@ impl Model {
         split: SplitKind,
         device: &Device,
     ) -> Result<EvalReport> {
-        pollster::block_on(self.evaluate_async(data.into(), split, device))
+        self.evaluate_with(data, split, device, &GpuOptions::default())
     }
 
-    /// `evaluate`, awaiting the device.
+    /// [`Model::evaluate`] with the GPU path's options.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn evaluate_with(
+        &self,
+        data: impl Into<Arc<Dataset>>,
+        split: SplitKind,
+        device: &Device,
+        options: &GpuOptions,
+    ) -> Result<EvalReport> {
+        pollster::block_on(self.evaluate_async(data.into(), split, device, options))
+    }
+
+    /// `evaluate_with`, awaiting the device.
     pub async fn evaluate_async(
         &self,
         data: Arc<Dataset>,
         split: SplitKind,
         device: &Device,
+        options: &GpuOptions,
     ) -> Result<EvalReport> {
         crate::eval::check_data_fits(&self.checkpoint, Path::new("the model"), &data)?;
         let setup = crate::eval::evaluation_setup(&self.checkpoint);
-        let options = GpuOptions::default();
-        let mut backend = device.open_backend(&data, setup, &options).await?;
+        let mut backend = device.open_backend(&data, setup, options).await?;
         let labels = &data.split(split).labels;
-        crate::eval::evaluate_async(backend.as_mut(), split, labels, data.classes).await
+        // The model's classes: it may predict one the data has no example of.
+        let classes = self.checkpoint.settings.arch.classes();
+        crate::eval::evaluate_async(backend.as_mut(), split, labels, classes).await
     }
 }
 

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use super::Trainer;
 use crate::backend::TrainSetup;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, RunSettings};
 use crate::choice::Choice;
 use crate::data::normalize::{InputTransform, Normalize};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::Architecture;
-use crate::optimizer::{Optimizer, OptimizerState};
-use crate::report::EarlyStopping;
+use crate::optimizer::Optimizer;
+use crate::report::{EarlyStopping, EpochReport};
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
 use crate::train::TrainConfig;
@@ -23,7 +23,9 @@ use crate::train::TrainConfig;
 pub(super) struct Plan {
     pub(super) setup: TrainSetup,
     pub(super) rng: Rng,
-    pub(super) template: Checkpoint,
+    pub(super) settings: RunSettings,
+    /// The epochs a resumed checkpoint trained before.
+    pub(super) history: Vec<EpochReport>,
     pub(super) config: TrainConfig,
 }
 
@@ -32,11 +34,13 @@ impl Trainer {
     /// run's seed (a resumed run's split where this trainer names none).
     pub(super) fn with_validation(&self, data: Arc<Dataset>) -> Result<Arc<Dataset>> {
         let resumed = self.resume.as_deref();
-        let fraction = self.val_split.or(resumed.and_then(|c| c.val_split));
+        let fraction = self
+            .val_split
+            .or(resumed.and_then(|c| c.settings.val_split));
         let (Some(fraction), None) = (fraction, &data.val) else {
             return Ok(data);
         };
-        let seed = resumed.map_or(self.seed, |c| c.seed);
+        let seed = resumed.map_or(self.seed, |c| c.settings.seed);
         let mut data = Arc::unwrap_or_clone(data);
         data.hold_out_validation(fraction, seed)?;
         Ok(Arc::new(data))
@@ -44,9 +48,10 @@ impl Trainer {
 
     /// Early stopping as set (else a resumed run's); it needs a validation split.
     fn stopping(&self, data: &Dataset) -> Result<Option<EarlyStopping>> {
-        let stopping = self
-            .early_stopping
-            .or(self.resume.as_deref().and_then(|c| c.early_stopping));
+        let stopping = self.early_stopping.or(self
+            .resume
+            .as_deref()
+            .and_then(|c| c.settings.early_stopping));
         if let Some(s) = &stopping {
             if s.patience == 0 {
                 return Err(Error::setting("patience", "must be at least 1"));
@@ -61,34 +66,32 @@ impl Trainer {
         Ok(stopping)
     }
 
-    /// The checkpoint fields every run fills the same way, before training.
-    fn template(&self, data: &Dataset, setup: &TrainSetup, seed: u64) -> Result<Checkpoint> {
-        Ok(Checkpoint {
+    /// What every checkpoint of the run repeats, for a backend set up as `setup`.
+    fn settings(
+        &self,
+        data: &Dataset,
+        setup: &TrainSetup,
+        schedule: LrSchedule,
+    ) -> Result<RunSettings> {
+        Ok(RunSettings {
             arch: setup.arch.clone(),
             opt: setup.opt,
-            params: Vec::new(),
-            state: OptimizerState::new(setup.opt.kind, 0),
-            epochs_trained: 0,
-            seed,
-            rng_state: Rng::new(seed).state(),
+            schedule,
+            seed: setup.seed,
             batch_size: setup.batch_size,
-            image_rows: data.rows,
-            image_cols: data.cols,
-            image_channels: data.channels,
+            rows: data.rows,
+            cols: data.cols,
+            channels: data.channels,
             layout: data.layout,
             input: setup.input.clone(),
             class_names: data.class_names.clone(),
-            history: Vec::new(),
-            progress: None,
-            schedule: LrSchedule::constant(setup.opt.lr),
             val_split: self.val_split.filter(|_| data.val.is_some()),
             early_stopping: self.stopping(data)?,
-            best: Default::default(),
         })
     }
 
-    /// A new network from the seed.
-    pub(super) fn fresh(&self, data: &Dataset) -> Result<Plan> {
+    /// `fresh_setup`, and the RNG after its draws (it shuffles next).
+    fn seeded_setup(&self, data: &Dataset) -> Result<(TrainSetup, Rng)> {
         let arch = Architecture::new(
             data.width(),
             &self.hidden,
@@ -97,11 +100,8 @@ impl Trainer {
             self.loss,
         )?
         .with_dropout(self.dropout)?;
-        let schedule = self
-            .schedule
-            .unwrap_or(LrSchedule::constant(self.optimizer.lr));
         let opt = Optimizer {
-            lr: schedule.lr,
+            lr: self.lr_schedule().lr,
             ..self.optimizer
         };
         opt.validate()?;
@@ -117,8 +117,26 @@ impl Trainer {
             seed: self.seed,
             input: InputTransform::fit(normalize, &data.train),
         };
-        let mut template = self.template(data, &setup, self.seed)?;
-        template.schedule = schedule;
+        Ok((setup, rng))
+    }
+
+    /// The schedule as set, else a constant rate (the optimizer's).
+    fn lr_schedule(&self) -> LrSchedule {
+        self.schedule
+            .unwrap_or(LrSchedule::constant(self.optimizer.lr))
+    }
+
+    /// The backend's setup for a new network on `data`: parameters drawn from the
+    /// seed, input statistics from the training split. Benchmarks start here.
+    pub fn fresh_setup(&self, data: &Dataset) -> Result<TrainSetup> {
+        Ok(self.seeded_setup(data)?.0)
+    }
+
+    /// A new network from the seed.
+    pub(super) fn fresh(&self, data: &Dataset) -> Result<Plan> {
+        let (setup, rng) = self.seeded_setup(data)?;
+        let schedule = self.lr_schedule();
+        let settings = self.settings(data, &setup, schedule)?;
         let config = TrainConfig {
             batch_size: self.batch_size,
             epochs: self.epochs,
@@ -127,13 +145,14 @@ impl Trainer {
             schedule,
             validation: data.val.is_some(),
             test_every_epoch: self.test_every_epoch,
-            early_stopping: template.early_stopping,
+            early_stopping: settings.early_stopping,
             best: Default::default(),
         };
         Ok(Plan {
             setup,
             rng,
-            template,
+            settings,
+            history: Vec::new(),
             config,
         })
     }
@@ -142,68 +161,70 @@ impl Trainer {
     pub(super) fn resumed(&self, c: &Checkpoint, data: &Dataset) -> Result<Plan> {
         let shape = |channels, rows, cols| format!("{channels}×{rows}×{cols}");
         let (theirs, ours) = (
-            shape(c.image_channels, c.image_rows, c.image_cols),
+            shape(c.settings.channels, c.settings.rows, c.settings.cols),
             shape(data.channels, data.rows, data.cols),
         );
-        if theirs != ours || c.input.dtype != data.dtype() || c.arch.classes() < data.classes {
+        if theirs != ours
+            || c.settings.input.dtype != data.dtype()
+            || c.settings.arch.classes() < data.classes
+        {
             return Err(Error::data(
                 &data.dir,
                 format!(
                     "the network of the resumed checkpoint takes {theirs} {} inputs in {} classes, \
                      the data has {ours} {} in {}",
-                    c.input.dtype.name(),
-                    c.arch.classes(),
+                    c.settings.input.dtype.name(),
+                    c.settings.arch.classes(),
                     data.dtype().name(),
                     data.classes
                 ),
             ));
         }
-        if c.progress.is_some() && self.batch_size != c.batch_size {
+        if c.state.progress.is_some() && self.batch_size != c.settings.batch_size {
             return Err(Error::setting(
                 "batch_size",
                 format!(
                     "{}: the checkpoint stopped inside an epoch of batches of {}; finish that \
                      epoch with its batch size first",
-                    self.batch_size, c.batch_size
+                    self.batch_size, c.settings.batch_size
                 ),
             ));
         }
-        let schedule = self.schedule.unwrap_or(c.schedule);
+        let schedule = self.schedule.unwrap_or(c.settings.schedule);
         let opt = Optimizer {
             lr: schedule.lr,
             ..self.optimizer
         };
         opt.validate()?;
         let setup = TrainSetup {
-            arch: c.arch.clone(),
+            arch: c.settings.arch.clone(),
             opt,
-            params: c.params.clone(),
+            params: c.state.params.clone(),
             batch_size: self.batch_size,
-            seed: c.seed,
-            input: c.input.clone(),
+            seed: c.settings.seed,
+            input: c.settings.input.clone(),
         };
-        let mut template = self.template(data, &setup, c.seed)?;
-        template.schedule = schedule;
-        template.history = c.history.clone();
-        template.class_names = c.class_names.clone().or(template.class_names);
-        template.val_split = template
-            .val_split
-            .or(c.val_split.filter(|_| data.val.is_some()));
+        let mut settings = self.settings(data, &setup, schedule)?;
+        let theirs = &c.settings;
+        settings.class_names = theirs.class_names.clone().or(settings.class_names);
+        let val_split = theirs.val_split.filter(|_| data.val.is_some());
+        settings.val_split = settings.val_split.or(val_split);
         let config = TrainConfig {
             batch_size: self.batch_size,
             epochs: self.epochs,
-            start_epoch: c.epochs_trained,
-            resume_within: c.progress,
+            start_epoch: c.state.epochs_trained,
+            resume_within: c.state.progress,
             schedule,
             validation: data.val.is_some(),
             test_every_epoch: self.test_every_epoch,
-            early_stopping: template.early_stopping,
-            best: c.best,
+            early_stopping: settings.early_stopping,
+            best: c.state.best,
         };
         Ok(Plan {
             setup,
-            rng: Rng::from_state(c.rng_state),
-            template,
+            rng: Rng::from_state(c.state.rng_state),
+            settings,
+            history: c.state.history.clone(),
             config,
         })
     }

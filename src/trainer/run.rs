@@ -4,7 +4,7 @@
 //! and for whatever checkpoint the caller asked for, from the same read-back.
 
 use crate::backend::Backend;
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, RunSettings, TrainingState};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::report::EpochReport;
@@ -17,10 +17,11 @@ use crate::train::{self, Interruption, Silent, TrainConfig};
 pub struct RunInfo {
     /// The backend's description (device, kernel).
     pub backend: String,
-    /// Every checkpoint field that does not change during the run (network,
-    /// optimizer, schedule, seed, input, class names, validation split, early
-    /// stopping), and the history of a resumed run.
-    pub template: Checkpoint,
+    /// What every checkpoint of the run repeats (network, optimizer, schedule,
+    /// seed, input, class names, validation split, early stopping).
+    pub settings: RunSettings,
+    /// The epochs a resumed run trained before this one.
+    pub history: Vec<EpochReport>,
     /// The training loop's configuration.
     pub config: TrainConfig,
 }
@@ -38,14 +39,18 @@ impl RunInfo {
     ) -> Result<Checkpoint> {
         // Counted by a test: a run reads the model back at most once per epoch.
         log::debug!("reading the model back after epoch {epochs_trained}");
-        Ok(Checkpoint {
+        let state = TrainingState {
             params: backend.parameters_async().await?,
-            state: backend.optimizer_state_async().await?,
+            optimizer: backend.optimizer_state_async().await?,
             epochs_trained,
             rng_state,
             history: history.to_vec(),
+            progress: None,
             best: history.last().map(|r| r.best_so_far).unwrap_or_default(),
-            ..self.template.clone()
+        };
+        Ok(Checkpoint {
+            settings: self.settings.clone(),
+            state,
         })
     }
 
@@ -119,7 +124,7 @@ impl<'a> Keeper<'a> {
         Keeper {
             observer,
             run,
-            history: run.template.history.clone(),
+            history: run.history.clone(),
             best: None,
             last: None,
         }
@@ -137,8 +142,8 @@ impl<'a> Keeper<'a> {
             .run
             .checkpoint_async(backend, epochs, rng_state, &self.history)
             .await?;
-        c.progress = Some(stop.progress);
-        c.best = stop.best;
+        c.state.progress = Some(stop.progress);
+        c.state.best = stop.best;
         Ok(c)
     }
 
@@ -151,12 +156,12 @@ impl<'a> Keeper<'a> {
         rng: &Rng,
     ) -> Result<Checkpoint> {
         if let (true, Some(best)) = (self.run.keeps_best(), self.best.take()) {
-            backend.set_parameters(&best.params)?;
+            backend.set_parameters(&best.state.params)?;
             return Ok(best);
         }
         let epochs = self.run.end_epoch(&self.history);
         match self.last.take() {
-            Some(last) if last.epochs_trained == epochs => Ok(last),
+            Some(last) if last.state.epochs_trained == epochs => Ok(last),
             _ => {
                 self.run
                     .checkpoint_async(backend, epochs, rng.state(), &self.history)

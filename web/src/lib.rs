@@ -146,10 +146,10 @@ impl Session {
     pub fn load_checkpoint(&mut self, name: &str, bytes: Vec<u8>) -> Result<String, JsError> {
         let c = Checkpoint::from_bytes(&bytes, Path::new(name)).map_err(js_error)?;
         let summary = serde_json::json!({
-            "layers": c.arch.shape_string(),
-            "rows": c.image_rows,
-            "cols": c.image_cols,
-            "class_names": c.class_names,
+            "layers": c.settings.arch.shape_string(),
+            "rows": c.settings.rows,
+            "cols": c.settings.cols,
+            "class_names": c.settings.class_names,
         });
         self.model = Some(Model::from(c));
         Ok(summary.to_string())
@@ -190,22 +190,43 @@ impl Default for Session {
     }
 }
 
-/// The trainer the page's settings describe, and which backend it names.
+/// The trainer the page's settings describe, and which backend it names. A
+/// setting the page leaves out keeps `Trainer`'s default.
 fn trainer_from(s: &serde_json::Value) -> Result<(Trainer, String), JsError> {
-    let hidden: Vec<usize> = s["hidden"]
-        .as_array()
-        .map(|a| {
-            a.iter()
+    let mut trainer = match s["hidden"].as_array() {
+        Some(a) => {
+            let hidden: Vec<usize> = a
+                .iter()
                 .filter_map(|v| v.as_u64())
                 .map(|v| v as usize)
-                .collect()
-        })
-        .unwrap_or_else(|| vec![128]);
-    let name = |key: &str, default: &str| s[key].as_str().unwrap_or(default).to_string();
-    let activation: Activation = parse(&name("activation", "sigmoid"))?;
-    let kind: OptimizerKind = parse(&name("optimizer", "sgd"))?;
+                .collect();
+            Trainer::new(&hidden)
+        }
+        None => Trainer::default(),
+    };
+    if let Some(name) = s["activation"].as_str() {
+        trainer = trainer.activation(parse::<Activation>(name)?);
+    }
+    let kind = s["optimizer"]
+        .as_str()
+        .map(parse::<OptimizerKind>)
+        .transpose()?;
     let lr = s["lr"].as_f64().map(|v| v as f32);
-    let backend = name("backend", "webgpu");
+    if kind.is_some() || lr.is_some() {
+        // The optimizer's own default rate unless the page gives one.
+        let kind = kind.unwrap_or(OptimizerKind::Sgd);
+        trainer = trainer.optimizer(Optimizer::new(kind, lr, 0.9));
+    }
+    if let Some(n) = s["batch_size"].as_u64() {
+        trainer = trainer.batch_size(n as usize);
+    }
+    if let Some(n) = s["epochs"].as_u64() {
+        trainer = trainer.epochs(n as usize);
+    }
+    if let Some(n) = s["seed"].as_u64() {
+        trainer = trainer.seed(n);
+    }
+    let backend = s["backend"].as_str().unwrap_or("webgpu").to_string();
     let device = match backend.as_str() {
         "cpu" => Device::Cpu,
         "webgpu" => Device::Gpu(BackendChoice::Auto, None),
@@ -215,14 +236,7 @@ fn trainer_from(s: &serde_json::Value) -> Result<(Trainer, String), JsError> {
             )))
         }
     };
-    let trainer = Trainer::new(&hidden)
-        .activation(activation)
-        .optimizer(Optimizer::new(kind, lr, 0.9))
-        .batch_size(s["batch_size"].as_u64().unwrap_or(100) as usize)
-        .epochs(s["epochs"].as_u64().unwrap_or(5) as usize)
-        .seed(s["seed"].as_u64().unwrap_or(0))
-        .device(device);
-    Ok((trainer, backend))
+    Ok((trainer.device(device), backend))
 }
 
 fn parse<T: gpu_mlp::choice::Choice>(name: &str) -> Result<T, JsError> {

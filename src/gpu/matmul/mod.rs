@@ -286,14 +286,15 @@ impl MatmulKernels {
         self
     }
 
-    /// Binds `product` to `resources` (a, b, c, aux) at every tile size it has.
+    /// Binds `product` to its operands at every tile size it has.
     pub fn bind(
         &self,
         ctx: &GpuContext,
         arena: &wgpu::Buffer,
         product: Product,
-        resources: &[wgpu::BindingResource],
+        operands: ProductOperands,
     ) -> BoundProduct {
+        let resources = &operands.in_binding_order();
         BoundProduct {
             product,
             large: self.kernel(product).bind_resources(ctx, arena, resources),
@@ -307,6 +308,33 @@ impl MatmulKernels {
     /// Whether `product` reads its operands from textures.
     pub fn reads_textures(&self, product: Product) -> bool {
         self.variant == MatmulVariant::Texture && product != Product::Reference
+    }
+}
+
+/// What a product binds (matmul.wgsl's bindings 1–4): `c = a·b` with an
+/// auxiliary input. a and b are storage buffers, or the texture variant's
+/// operand textures.
+///
+/// | product | a | b | c | aux |
+/// |---|---|---|---|---|
+/// | forward | layer input | params (W) | layer output | params (its bias) |
+/// | backward weight | layer input | dz | grads (dW) | layer input (unused) |
+/// | backward input | dz | params (W) | dz of the layer below | the input's activation (act') |
+pub struct ProductOperands<'a> {
+    pub a: wgpu::BindingResource<'a>,
+    pub b: wgpu::BindingResource<'a>,
+    pub c: &'a wgpu::Buffer,
+    pub aux: &'a wgpu::Buffer,
+}
+
+impl<'a> ProductOperands<'a> {
+    fn in_binding_order(self) -> [wgpu::BindingResource<'a>; 4] {
+        [
+            self.a,
+            self.b,
+            self.c.as_entire_binding(),
+            self.aux.as_entire_binding(),
+        ]
     }
 }
 

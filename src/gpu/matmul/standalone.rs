@@ -2,7 +2,8 @@
 //! `bench --matmul`.
 
 use super::{
-    stored_operands, BoundProduct, MatmulKernels, MatmulParams, OperandTexture, PackParams, Product,
+    stored_operands, BoundProduct, MatmulKernels, MatmulParams, OperandTexture, PackParams,
+    Product, ProductOperands,
 };
 use crate::error::Result;
 use crate::gpu::context::GpuContext;
@@ -31,8 +32,13 @@ impl Standalone {
         let [a, b, c, aux] =
             contents.map(|v| storage_buffer_init(ctx, name, bytemuck::cast_slice(v)));
         let (Some(pack), true) = (&kernels.pack, kernels.reads_textures(product)) else {
-            let buffers = [&a, &b, &c, &aux].map(|b| b.as_entire_binding());
-            let matmul = kernels.bind(ctx, arena, product, &buffers);
+            let operands = ProductOperands {
+                a: a.as_entire_binding(),
+                b: b.as_entire_binding(),
+                c: &c,
+                aux: &aux,
+            };
+            let matmul = kernels.bind(ctx, arena, product, operands);
             return Ok(Standalone {
                 c,
                 packs: Vec::new(),
@@ -61,17 +67,13 @@ impl Standalone {
             packs.push((binding, PackParams::new(off, rows, cols)));
             views.push(texture.view);
         }
-        let matmul = kernels.bind(
-            ctx,
-            arena,
-            product,
-            &[
-                wgpu::BindingResource::TextureView(&views[0]),
-                wgpu::BindingResource::TextureView(&views[1]),
-                c.as_entire_binding(),
-                aux.as_entire_binding(),
-            ],
-        );
+        let operands = ProductOperands {
+            a: wgpu::BindingResource::TextureView(&views[0]),
+            b: wgpu::BindingResource::TextureView(&views[1]),
+            c: &c,
+            aux: &aux,
+        };
+        let matmul = kernels.bind(ctx, arena, product, operands);
         Ok(Standalone { c, packs, matmul })
     }
 

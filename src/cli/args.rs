@@ -1,0 +1,252 @@
+//! The flags the subcommands share: where the math runs (`DeviceArgs`), which data
+//! (`DataArgs`), and how a library `Choice` becomes a flag (`choice`).
+
+use std::ffi::OsStr;
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::Args;
+
+use super::env::gpu_options_from_env;
+use super::paths;
+use gpu_mlp::backend::TrainSetup;
+use gpu_mlp::checkpoint::Checkpoint;
+use gpu_mlp::choice::Choice;
+use gpu_mlp::data::{self, Dataset, Format, LoadOptions};
+use gpu_mlp::gpu::context::software_only;
+use gpu_mlp::gpu::BackendChoice;
+use gpu_mlp::network::Architecture;
+use gpu_mlp::optimizer::Optimizer;
+use gpu_mlp::profile::Measured;
+use gpu_mlp::{Device, Error};
+
+/// A flag whose values are a library `Choice`: --help lists the names, aliases are
+/// accepted, and a wrong value is clap's usual error.
+#[derive(Clone)]
+pub(crate) struct ChoiceParser<T>(PhantomData<T>);
+
+pub(crate) fn choice<T: Choice>() -> ChoiceParser<T> {
+    ChoiceParser(PhantomData)
+}
+
+impl<T: Choice + Send + Sync> TypedValueParser for ChoiceParser<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let names =
+            clap::builder::PossibleValuesParser::new(self.possible_values().into_iter().flatten());
+        let name = names.parse_ref(cmd, arg, value)?;
+        T::from_name(&name)
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(T::ALL.iter().map(|v| {
+            PossibleValue::new(v.name()).aliases(v.aliases().iter().copied())
+        })))
+    }
+}
+
+/// Where the math runs.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Device")]
+pub(crate) struct DeviceArgs {
+    /// Run on the CPU reference path instead of the GPU.
+    #[arg(long, conflicts_with_all = ["backend", "adapter"])]
+    pub(crate) cpu: bool,
+    /// Graphics API for the GPU path; auto prefers a real GPU, and runs on the CPU path when
+    /// the only adapter is a software one (name a backend to use it anyway).
+    #[arg(long, value_parser = choice::<BackendChoice>(), default_value = "auto")]
+    pub(crate) backend: BackendChoice,
+    /// Use the adapter whose name contains this text (case-insensitive); see `gpu-mlp devices`.
+    #[arg(long, value_name = "SUBSTRING")]
+    pub(crate) adapter: Option<String>,
+}
+
+impl DeviceArgs {
+    /// The library's device for these flags (resolved first: `--backend auto` with
+    /// only a software adapter has become `--cpu`).
+    pub(crate) fn device(&self) -> Device {
+        match self.cpu {
+            true => Device::Cpu,
+            false => Device::Gpu(self.backend, self.adapter.clone()),
+        }
+    }
+
+    /// The device to run on: as the flags say, except that `--backend auto` on a
+    /// machine whose only adapters are software ones (lavapipe: a CPU posing as a
+    /// GPU, several times slower than the CPU path) trains on the CPU path instead,
+    /// saying so in one line. `--backend vulkan` still forces the software adapter.
+    pub(crate) fn resolved(&self) -> DeviceArgs {
+        if self.cpu || self.backend != BackendChoice::Auto || self.adapter.is_some() {
+            return self.clone();
+        }
+        let Some(adapters) = software_only() else {
+            return self.clone();
+        };
+        let found = match adapters.first() {
+            Some(a) => format!("only the software adapter {}", a.name),
+            None => "no GPU adapter".to_string(),
+        };
+        tell!(
+            "note: {found} here; running on the CPU path, which is faster \
+             (--backend vulkan uses the software adapter anyway)"
+        );
+        DeviceArgs {
+            cpu: true,
+            ..self.clone()
+        }
+    }
+}
+
+/// Which data.
+#[derive(Args)]
+#[command(next_help_heading = "Data")]
+pub(crate) struct DataArgs {
+    /// The data: a directory of IDX files (raw or .gz) or CIFAR binary batches, a
+    /// Keras-style .npz, a CSV table, or the name of a downloaded set (`mnist`,
+    /// `fashion-mnist`, `kmnist`, `cifar10`, `cifar100`). Default: $GPU_MLP_DATA,
+    /// ./data/mnist, /usr/share/datasets/fashion-mnist.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) data: Option<PathBuf>,
+    /// Read --data as this format instead of guessing from what it is.
+    #[arg(long, value_parser = choice::<Format>())]
+    pub(crate) format: Option<Format>,
+    /// CSV: the test table (same columns as --data).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) test_data: Option<PathBuf>,
+    /// CSV: hold out this fraction of --data's rows as the test split (seeded).
+    #[arg(long, value_name = "F", conflicts_with = "test_data")]
+    pub(crate) test_split: Option<f64>,
+    /// CSV: the label column [default: label, target or class, else the last].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) label_column: Option<String>,
+    /// CIFAR-100: train on the 100 fine or the 20 coarse labels [default: fine].
+    #[arg(long, value_name = "fine|coarse", value_parser = ["fine", "coarse"])]
+    pub(crate) label: Option<String>,
+    /// Class names, comma-separated, or @FILE with one per line (stored in the
+    /// checkpoint; shown by eval and predict).
+    #[arg(long, value_name = "A,B,..|@FILE")]
+    pub(crate) class_names: Option<String>,
+    /// Use the first N training examples only.
+    #[arg(long, value_name = "N")]
+    pub(crate) train_limit: Option<usize>,
+    /// Use the first N test examples only.
+    #[arg(long, value_name = "N")]
+    pub(crate) test_limit: Option<usize>,
+}
+
+/// Reads the data the flags name for `model` where there is one (its classes and
+/// class names decide how labels are read), else with `classes` (`--classes`);
+/// `seed` is the run's (it picks --test-split's rows).
+pub(crate) fn load_data(
+    args: &DataArgs,
+    model: Option<&Checkpoint>,
+    classes: Option<usize>,
+    seed: u64,
+) -> Result<Dataset, Error> {
+    let path = paths::resolve_data_dir(args.data.as_deref())?;
+    let mut options = args.load_options(
+        model.map_or(classes, |m| Some(m.settings.arch.classes())),
+        seed,
+    )?;
+    if let (None, Some(m)) = (&options.class_names, model) {
+        options.class_names = m.settings.class_names.clone();
+    }
+    let mut dataset = data::load(&path, &options).map_err(|e| match e {
+        Error::Setting {
+            setting: "test_data",
+            ..
+        } => Error::Usage(format!(
+            "{} is a single table: give a test table (--test-data FILE) or hold out a \
+             fraction of its rows (--test-split 0.2)",
+            path.display()
+        )),
+        e => e,
+    })?;
+    data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
+    Ok(dataset)
+}
+
+impl DataArgs {
+    /// The library's reading options for these flags.
+    pub(crate) fn load_options(
+        &self,
+        classes: Option<usize>,
+        seed: u64,
+    ) -> Result<LoadOptions, Error> {
+        Ok(LoadOptions {
+            format: self.format,
+            test_data: self.test_data.clone(),
+            test_split: self.test_split,
+            seed,
+            label_column: self.label_column.clone(),
+            coarse_labels: self.label.as_deref() == Some("coarse"),
+            classes,
+            class_names: self
+                .class_names
+                .as_deref()
+                .map(parse_class_names)
+                .transpose()?,
+        })
+    }
+}
+
+/// `--class-names a,b,c` or `--class-names @file` (one name per line).
+fn parse_class_names(spec: &str) -> Result<Vec<String>, Error> {
+    let names: Vec<String> = match spec.strip_prefix('@') {
+        Some(file) => {
+            let bytes = gpu_mlp::files::read_bounded(file.as_ref(), 1 << 20)?;
+            String::from_utf8(bytes)
+                .map_err(|_| Error::data(file, "is not UTF-8 text"))?
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        }
+        None => spec.split(',').map(|n| n.trim().to_string()).collect(),
+    };
+    if names.len() < 2 || names.iter().any(String::is_empty) {
+        return Err(Error::Usage(format!(
+            "--class-names {spec:?}: give at least two non-empty names"
+        )));
+    }
+    Ok(names)
+}
+
+/// Refuses, with the reason, a network whose host-side buffers cannot fit in memory.
+pub(crate) fn check_memory(
+    device: &DeviceArgs,
+    arch: &Architecture,
+    opt: &Optimizer,
+    batch: usize,
+) -> Result<(), Error> {
+    let bytes = if device.cpu {
+        gpu_mlp::cpu::memory_needed(arch, opt, batch)
+    } else {
+        // The GPU path keeps one host copy of the parameters; the device checks the rest.
+        4 * arch.param_count() as u64
+    };
+    let what = format!("a {} network", arch.shape_string());
+    gpu_mlp::files::check_host_memory(bytes, &what)
+        .map_err(|e| Error::Resources(format!("{e}; use smaller --hidden layers or --batch-size")))
+}
+
+/// The backend the device flags ask for, built to train `setup` on `dataset`, with
+/// the environment's GPU options.
+pub(crate) fn make_backend(
+    device: &DeviceArgs,
+    dataset: &Arc<Dataset>,
+    setup: TrainSetup,
+) -> Result<Box<dyn Measured>, Error> {
+    let options = gpu_options_from_env()?;
+    pollster::block_on(device.device().open_measured(dataset, setup, &options))
+}

@@ -1,0 +1,279 @@
+//! `--cpu`: the training backend on the host, over the reference operations.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use web_time::Instant;
+
+use super::cpu_threads;
+use super::kernel;
+use super::net::CpuNet;
+use super::optimizer::optimizer_update;
+use crate::backend::{
+    argmax, batch_rows, check_batch, check_order, check_setup, ready, Backend, Pending, TrainSetup,
+    EVAL_BATCH,
+};
+use crate::choice::Choice;
+use crate::data::normalize::InputTransform;
+use crate::data::{Dataset, Split, SplitKind};
+use crate::dropout::DropoutStep;
+use crate::error::{Error, Result};
+use crate::network::{train_flops, Architecture};
+use crate::optimizer::{Optimizer, OptimizerState};
+use crate::profile::{KernelTime, Measured};
+use crate::report::Totals;
+
+/// `--cpu`: trains on the host with the reference operations.
+pub struct CpuBackend {
+    data: Arc<Dataset>,
+    net: CpuNet<f32>,
+    params: Vec<f32>,
+    grads: Vec<f32>,
+    opt: Optimizer,
+    state: OptimizerState<f32>,
+    order: Vec<u32>,
+    labels: Vec<u8>,
+    epoch: Totals,
+    /// Time per phase of a step, when a benchmark asks (`Measured::enable_profiling`).
+    phases: Option<PhaseClock>,
+    /// The run's seed, for dropout masks.
+    seed: u64,
+    /// What the network sees of each example.
+    input: InputTransform,
+}
+
+impl CpuBackend {
+    pub fn new(data: Arc<Dataset>, setup: TrainSetup) -> Result<Self> {
+        check_setup(&setup, &data)?;
+        let TrainSetup {
+            arch,
+            opt,
+            params,
+            batch_size,
+            seed,
+            input,
+        } = setup;
+        let max_batch = batch_rows(batch_size, data.train.len()).1;
+        Ok(CpuBackend {
+            net: CpuNet::new(&arch, max_batch),
+            grads: vec![0.0; params.len()],
+            state: OptimizerState::new(opt.kind, params.len()),
+            params,
+            opt,
+            order: Vec::new(),
+            labels: vec![0; max_batch],
+            epoch: Totals::default(),
+            phases: None,
+            seed,
+            input,
+            data,
+        })
+    }
+
+    /// One training step on examples `order[start..start + len]`, its stages named
+    /// as the GPU path records them: gather, forward (every layer, with the step's
+    /// dropout), the loss head, backward (every layer, last first), the optimizer
+    /// update; each timed into `clock` where a benchmark profiles.
+    fn step(&mut self, start: usize, len: usize, clock: &mut Option<Clock>) -> Result<()> {
+        self.gather(start, len)?;
+        lap(clock, "gather", 0.0);
+        let step = self.dropout_step();
+        self.net.forward_training(&self.params, len, step)?;
+        let forward_flops = forward_flops(&self.net.arch, len);
+        lap(clock, "forward (matmul + bias + activation)", forward_flops);
+        let t = self.net.loss_backward(&self.labels, len);
+        lap(clock, "softmax + loss + gradient", 0.0);
+        self.net.backward(&self.params, &mut self.grads, len)?;
+        let backward_flops = train_flops(&self.net.arch, len) - forward_flops;
+        lap(clock, "backward (matmuls + activation')", backward_flops);
+        optimizer_update(&self.opt, &mut self.state, &mut self.params, &self.grads);
+        lap(clock, "optimizer update", 0.0);
+        self.epoch
+            .add(t.loss_sum as f64, t.correct as u64, len as u64);
+        Ok(())
+    }
+
+    /// The input batch and its labels: training examples `order[start..start + len]`.
+    fn gather(&mut self, start: usize, len: usize) -> Result<()> {
+        let indices = &self.order[start..start + len];
+        let train = &self.data.train;
+        self.net.gather(train, indices, &self.input)?;
+        for (l, &i) in self.labels.iter_mut().zip(indices) {
+            *l = train.labels[i as usize];
+        }
+        Ok(())
+    }
+
+    /// The dropout masks of the step being taken (the optimizer's count after it).
+    fn dropout_step(&self) -> DropoutStep {
+        DropoutStep {
+            seed: self.seed,
+            step: (self.state.t + 1) as u32,
+        }
+    }
+
+    fn evaluate_split(&mut self, which: SplitKind) -> Result<Totals> {
+        let mut totals = Totals::default();
+        self.forward_in_order(which, |net, split, start, len| {
+            let t = net.loss_backward(&split.labels[start..start + len], len);
+            totals.add(t.loss_sum as f64, t.correct as u64, len as u64);
+        })?;
+        Ok(totals)
+    }
+
+    fn predict_split(&mut self, which: SplitKind) -> Result<Vec<u8>> {
+        let classes = self.net.arch.classes();
+        let mut out = Vec::new();
+        self.forward_in_order(which, |net, _, _, len| {
+            out.extend(
+                net.logits(len)
+                    .chunks_exact(classes)
+                    .map(|z| argmax(z) as u8),
+            );
+        })?;
+        Ok(out)
+    }
+
+    /// Runs the forward pass over a whole split in order, `EVAL_BATCH` examples at a
+    /// time, handing each batch (network, split, first example, count) to `visit`.
+    fn forward_in_order(
+        &mut self,
+        which: SplitKind,
+        mut visit: impl FnMut(&mut CpuNet<f32>, &Split, usize, usize),
+    ) -> Result<()> {
+        let data = Arc::clone(&self.data);
+        let split = data.split(which);
+        let mut indices: Vec<u32> = Vec::with_capacity(EVAL_BATCH);
+        for start in (0..split.len()).step_by(EVAL_BATCH) {
+            let len = EVAL_BATCH.min(split.len() - start);
+            indices.clear();
+            indices.extend(start as u32..(start + len) as u32);
+            self.net.gather(split, &indices, &self.input)?;
+            self.net.forward(&self.params, len)?;
+            visit(&mut self.net, split, start, len);
+        }
+        Ok(())
+    }
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        format!(
+            "cpu ({} threads, {} kernel)",
+            cpu_threads(),
+            kernel::current().name()
+        )
+    }
+
+    fn begin_epoch(&mut self, order: &[u32]) -> Result<()> {
+        check_order(order, self.data.train.len())?;
+        self.order.clear();
+        self.order.extend_from_slice(order);
+        self.epoch = Totals::default();
+        Ok(())
+    }
+
+    fn train_batch(&mut self, start: usize, len: usize) -> Result<()> {
+        check_batch(start, len, self.labels.len(), self.order.len())?;
+        let mut phases = self.phases.take();
+        let stepped = self.step(start, len, &mut phases.as_mut().map(PhaseClock::start));
+        self.phases = phases;
+        stepped
+    }
+
+    fn end_epoch_async(&mut self) -> Pending<'_, Totals> {
+        ready(Ok(self.epoch))
+    }
+
+    fn running_totals(&self) -> Option<Totals> {
+        Some(self.epoch)
+    }
+
+    fn evaluate_async(&mut self, which: SplitKind) -> Pending<'_, Totals> {
+        ready(self.evaluate_split(which))
+    }
+
+    fn predictions_async(&mut self, which: SplitKind) -> Pending<'_, Vec<u8>> {
+        ready(self.predict_split(which))
+    }
+
+    fn parameters_async(&mut self) -> Pending<'_, Vec<f32>> {
+        ready(Ok(self.params.clone()))
+    }
+
+    fn set_learning_rate(&mut self, lr: f32) {
+        self.opt.lr = lr;
+    }
+
+    fn set_parameters(&mut self, params: &[f32]) -> Result<()> {
+        check_params_len(params.len(), self.params.len())?;
+        self.params.copy_from_slice(params);
+        Ok(())
+    }
+
+    fn optimizer_state_async(&mut self) -> Pending<'_, OptimizerState<f32>> {
+        ready(Ok(self.state.clone()))
+    }
+
+    fn set_optimizer_state(&mut self, state: &OptimizerState<f32>) -> Result<()> {
+        state.check_fits(self.opt.kind, self.params.len())?;
+        self.state = state.clone();
+        Ok(())
+    }
+}
+
+impl Measured for CpuBackend {
+    fn enable_profiling(&mut self) -> bool {
+        self.phases = Some(PhaseClock::default());
+        true
+    }
+
+    fn profile(&self) -> Vec<(&'static str, KernelTime)> {
+        self.phases
+            .iter()
+            .flat_map(|p| p.phases.iter().map(|(&k, &v)| (k, v)))
+            .collect()
+    }
+}
+
+fn check_params_len(given: usize, network: usize) -> Result<()> {
+    if given != network {
+        return Err(Error::Usage(format!(
+            "{given} parameters for a network of {network}"
+        )));
+    }
+    Ok(())
+}
+
+/// A running phase clock: the clock and when its current phase began.
+type Clock<'a> = (&'a mut PhaseClock, Instant);
+
+/// Wall time and arithmetic per phase of a training step.
+#[derive(Default)]
+struct PhaseClock {
+    phases: BTreeMap<&'static str, KernelTime>,
+}
+
+impl PhaseClock {
+    fn start(&mut self) -> (&mut Self, Instant) {
+        (self, Instant::now())
+    }
+}
+
+/// Books the time since the last lap to phase `name` (nothing unless profiling:
+/// a plain training step reads no clock).
+fn lap(clock: &mut Option<Clock>, name: &'static str, flops: f64) {
+    if let Some((p, t)) = clock {
+        let k = p.phases.entry(name).or_default();
+        k.calls += 1;
+        k.seconds += t.elapsed().as_secs_f64();
+        k.flops += flops;
+        *t = Instant::now();
+    }
+}
+
+/// Matmul arithmetic of the forward products of one batch.
+fn forward_flops(arch: &Architecture, batch: usize) -> f64 {
+    arch.dense_layers()
+        .map(|l| 2.0 * (l.inputs * l.outputs * batch) as f64)
+        .sum()
+}
