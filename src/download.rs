@@ -364,52 +364,56 @@ pub fn fetch_files(
             say(&format!("{}: present and verified", file.name));
             continue;
         }
-        // Locked against a second download of the same file, with what killed runs
-        // left of it removed.
-        let _lock = Output::prepare(&target, "download")?;
-        let tmp = temp_path(&target);
-        let mut failures = Vec::new();
-        let mut done = false;
-        for mirror in mirrors {
-            let url = format!("{mirror}{}", file.name);
-            say(&format!("{}: fetching {url}", file.name));
-            // A little slack over the known size for a mirror that recompressed it;
-            // the checksum decides anyway.
-            match fetch(
-                &agent,
-                &url,
-                &tmp,
-                file.bytes.saturating_mul(2).max(1 << 20),
-                stall,
-            ) {
-                Ok(sums) if file.checksum.of(&sums) == file.checksum.expected() => {
-                    replace_with(&tmp, &target).map_err(|e| Error::io(&target, e))?;
-                    done = true;
-                    break;
-                }
-                Ok(sums) => failures.push(format!(
-                    "{url}: checksum {}, expected {}",
-                    file.checksum.of(&sums),
-                    file.checksum.expected()
-                )),
-                Err(e) => failures.push(format!("{url}: {e}")),
-            }
-            if let Some(failure) = failures.last() {
-                say(&format!("{}: {failure}", file.name));
-            }
-            let _ = fs::remove_file(&tmp);
-        }
-        let _ = fs::remove_file(&tmp);
-        if !done {
-            return Err(Error::Download(format!(
-                "{}: could not fetch {} from any mirror: {}",
-                dir.display(),
-                file.name,
-                failures.join("; ")
-            )));
-        }
+        fetch_file(&agent, dir, mirrors, file, stall, &mut say)?;
     }
     Ok(())
+}
+
+/// `file` from the first mirror that serves it with the right checksum, into
+/// `dir` (atomically: a temporary file renamed into place).
+fn fetch_file(
+    agent: &ureq::Agent,
+    dir: &Path,
+    mirrors: &[String],
+    file: &RemoteFile,
+    stall: Duration,
+    say: &mut impl FnMut(&str),
+) -> Result<()> {
+    let target = dir.join(file.name);
+    // Locked against a second download of the same file, with what killed runs
+    // left of it removed.
+    let _lock = Output::prepare(&target, "download")?;
+    let tmp = temp_path(&target);
+    let mut failures = Vec::new();
+    for mirror in mirrors {
+        let url = format!("{mirror}{}", file.name);
+        say(&format!("{}: fetching {url}", file.name));
+        // A little slack over the known size for a mirror that recompressed it;
+        // the checksum decides anyway.
+        let limit = file.bytes.saturating_mul(2).max(1 << 20);
+        match fetch(agent, &url, &tmp, limit, stall) {
+            Ok(sums) if file.checksum.of(&sums) == file.checksum.expected() => {
+                return replace_with(&tmp, &target).map_err(|e| Error::io(&target, e));
+            }
+            Ok(sums) => failures.push(format!(
+                "{url}: checksum {}, expected {}",
+                file.checksum.of(&sums),
+                file.checksum.expected()
+            )),
+            Err(e) => failures.push(format!("{url}: {e}")),
+        }
+        if let Some(failure) = failures.last() {
+            say(&format!("{}: {failure}", file.name));
+        }
+        let _ = fs::remove_file(&tmp);
+    }
+    let _ = fs::remove_file(&tmp);
+    Err(Error::Download(format!(
+        "{}: could not fetch {} from any mirror: {}",
+        dir.display(),
+        file.name,
+        failures.join("; ")
+    )))
 }
 
 /// Makes sure `dir` holds `known`'s data: its files fetched and verified, and for

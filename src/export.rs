@@ -22,6 +22,7 @@ use prost::Message;
 
 use crate::checkpoint::Checkpoint;
 use crate::choice::Choice;
+use crate::data::normalize::InputTransform;
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
 use crate::network::{transpose, Activation};
@@ -64,58 +65,11 @@ pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
         ],
         ..Default::default()
     };
-    let width = [arch.inputs()];
-    graph
-        .initializer
-        .push(tensor("input_shift", &width, &model.settings.input.shift));
-    graph
-        .initializer
-        .push(tensor("input_scale", &width, &model.settings.input.scale));
-    graph
-        .node
-        .push(node("Sub", &["input", "input_shift"], "shifted", vec![]));
-    graph
-        .node
-        .push(node("Mul", &["shifted", "input_scale"], "scaled", vec![]));
-    let mut x = "scaled".to_string();
-    for layer in arch.dense_layers() {
-        let l = layer.index;
-        let (weight, bias) = (format!("layers.{l}.weight"), format!("layers.{l}.bias"));
-        graph.initializer.push(tensor(
-            &weight,
-            &[layer.outputs, layer.inputs],
-            &transpose(
-                &model.state.params[layer.weight_range()],
-                layer.inputs,
-                layer.outputs,
-            ),
-        ));
-        graph.initializer.push(tensor(
-            &bias,
-            &[layer.outputs],
-            &model.state.params[layer.bias_range()],
-        ));
-        let z = match layer.activation {
-            Some(_) => format!("layers.{l}.z"),
-            None => "logits".to_string(),
-        };
-        let gemm = node(
-            "Gemm",
-            &[&x, &weight, &bias],
-            &z,
-            vec![int_attr("transB", 1)],
-        );
-        graph.node.push(gemm);
-        x = z;
-        if let Some(act) = layer.activation {
-            let a = format!("layers.{l}.a");
-            graph.node.push(node(activation_op(act), &[&x], &a, vec![]));
-            x = a;
-        }
-    }
+    let scaled = push_normalization(&mut graph, &model.settings.input);
+    let logits = push_layers(&mut graph, model, scaled);
     graph.node.push(node(
         "Softmax",
-        &["logits"],
+        &[&logits],
         "probabilities",
         vec![int_attr("axis", 1)],
     ));
@@ -137,6 +91,55 @@ pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
         graph: Some(graph),
         ..Default::default()
     })
+}
+
+/// (input − shift)·scale, as the training inputs were transformed; returns the
+/// name of the normalized input.
+fn push_normalization(graph: &mut GraphProto, input: &InputTransform) -> String {
+    let width = [input.width()];
+    graph
+        .initializer
+        .push(tensor("input_shift", &width, &input.shift));
+    graph
+        .initializer
+        .push(tensor("input_scale", &width, &input.scale));
+    graph
+        .node
+        .push(node("Sub", &["input", "input_shift"], "shifted", vec![]));
+    graph
+        .node
+        .push(node("Mul", &["shifted", "input_scale"], "scaled", vec![]));
+    "scaled".to_string()
+}
+
+/// Every dense layer on `x`: a Gemm with PyTorch's `[out, in]` weights (transB)
+/// and the hidden activation; returns the last layer's output, `logits`.
+fn push_layers(graph: &mut GraphProto, model: &Checkpoint, mut x: String) -> String {
+    let params = &model.state.params;
+    for layer in model.settings.arch.dense_layers() {
+        let l = layer.index;
+        let (weight, bias) = (format!("layers.{l}.weight"), format!("layers.{l}.bias"));
+        let w = transpose(&params[layer.weight_range()], layer.inputs, layer.outputs);
+        let shape = [layer.outputs, layer.inputs];
+        graph.initializer.push(tensor(&weight, &shape, &w));
+        let b = &params[layer.bias_range()];
+        graph.initializer.push(tensor(&bias, &[layer.outputs], b));
+        let z = match layer.activation {
+            Some(_) => format!("layers.{l}.z"),
+            None => "logits".to_string(),
+        };
+        let transposed = vec![int_attr("transB", 1)];
+        graph
+            .node
+            .push(node("Gemm", &[&x, &weight, &bias], &z, transposed));
+        x = z;
+        if let Some(act) = layer.activation {
+            let a = format!("layers.{l}.a");
+            graph.node.push(node(activation_op(act), &[&x], &a, vec![]));
+            x = a;
+        }
+    }
+    x
 }
 
 /// Writes `model`'s ONNX form to `path` atomically.

@@ -18,32 +18,48 @@
 //!
 //! # How the modules fit
 //!
-//! Dependencies point down; nothing below `cli` reads flags or environment variables.
+//! Every arrow points down (no module imports one above it); nothing below `cli`
+//! reads flags or environment variables.
 //!
 //! ```text
-//! src/cli/ (binary)      flags, environment, printing; calls the library
+//! src/cli/ (binary)   flags, environment, printing, side outputs; calls the library
 //!   │
-//!   ├─ train             the one training loop (train, run_epoch) over the Backend trait
-//!   ├─ bench             throughput measurements, through train::run_epoch and profile::Measured
-//!   ├─ eval, plot, metrics, checkpoint, download, files
+//!   ├─ trainer/       the front door: Trainer plans a run (plan.rs), Model predicts,
+//!   │                 evaluates and saves, Device makes every backend, RunObserver and
+//!   │                 the Keeper (each epoch's model read back at most once) in run.rs
+//!   ├─ bench          throughput measurements through train::run_epoch
 //!   │
-//!   ├─ cpu/              CpuBackend: the reference path (layer, matmul, activation,
-//!   │                    softmax_xent, optimizer), generic over f32/f64
-//!   └─ gpu/              GpuBackend: context, kernel (recorder), layer, and one module
-//!                        per shader file (matmul, gather, softmax_xent, reduce, metrics, optimizer)
+//!   ├─ train          the one training loop, over the backend contract
+//!   ├─ eval, export, state_dict   a trained network's uses (CPU forward, ONNX, PyTorch files)
 //!   │
-//!   └─ neutral: model (Architecture, Layer), optimizer (settings and state), data,
-//!      profile, choice, rng, error
+//!   ├─ cpu/           CpuBackend (backend.rs: the step) over net.rs (the network's passes)
+//!   │                 and the reference operations: layer, matmul, activation, loss,
+//!   │                 dropout, optimizer; generic over f32/f64
+//!   ├─ gpu/           GpuBackend (backend/: the step, buffers, residency, loss head,
+//!   │                 limits), context, kernel, layer, and one module per shader file
+//!   ├─ checkpoint/    the file format: keys (each named once), metadata, tensors
+//!   ├─ profile        what a benchmark reads inside a backend
+//!   │
+//!   └─ backend        the contract: Backend, TrainSetup, the batch rules and checks
+//!        │
+//!        └─ below them all: data/ (formats, splits, normalization, class names),
+//!           network (Architecture, Layer), dropout (masks), optimizer, schedule,
+//!           report (epoch figures, early stopping), metrics, plot, download,
+//!           files, choice, rng, error
 //! ```
 //!
-//! # The layer abstraction
+//! # A step
 //!
 //! [`network::Architecture::layer`] describes each dense layer once ([`network::Layer`]:
 //! shape, parameter offsets, its activation and the activation that produced its
-//! input). Each path builds its layers from that description and a step is a loop
-//! over them: [`cpu::layer::dense_forward`] / [`cpu::layer::dense_backward`] on the
-//! CPU, [`gpu::layer::DenseLayer`]'s `record_forward` / `record_backward` on the GPU
-//! (its products bound to their buffers in one constructor). A per-layer feature
+//! input). A training step has the same five named stages on both paths: gather,
+//! forward (a loop over the layers), the loss head, backward (the layers in
+//! reverse), the optimizer update — `cpu::backend` calls them on [`cpu::CpuNet`],
+//! `gpu::backend` records them (the GPU's go out 64 steps to a submit; the seams
+//! are in the code, not in the device's timeline). A layer is
+//! [`cpu::layer::dense_forward`] / [`cpu::layer::dense_backward`] on the CPU and
+//! [`gpu::layer::DenseLayer`]'s `record_forward` / `record_backward` on the GPU
+//! (its products bound to named buffers in one constructor). A per-layer feature
 //! (a dropout mask, weight decay) is a change to those two files, the shader it
 //! needs, and their tests.
 //!

@@ -80,7 +80,7 @@ impl Choice for Loss {
 }
 
 impl Loss {
-    /// The code shaders/softmax_xent.wgsl uses for this loss.
+    /// The code shaders/loss.wgsl uses for this loss.
     pub fn code(self) -> u32 {
         match self {
             Loss::CrossEntropy => 0,

@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::chart::DualCoordChartContext;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
@@ -88,116 +90,144 @@ fn best_epoch(history: &[EpochReport]) -> Option<&EpochReport> {
 pub fn draw_curves(path: &Path, history: &[EpochReport], title: &str) -> Result<()> {
     register_font();
     let fail = |e: String| Error::output(path, format!("cannot draw the plot: {e}"));
-    let losses = [
+    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    render(&mut rgb, history, title).map_err(|e| fail(e.to_string()))?;
+    write_atomically(path, &encode_png(&rgb, WIDTH, HEIGHT).map_err(fail)?)
+}
+
+/// What drawing can fail with (plotters' errors, boxed).
+type Drawn = std::result::Result<(), Box<dyn std::error::Error>>;
+
+/// The losses (left axis) of each split evaluated.
+fn loss_curves(history: &[EpochReport]) -> [Curve; 3] {
+    [
         curve(history, "train loss", BLUE, |r| Some(r.train_loss)),
         curve(history, "validation loss", RGBColor(230, 130, 0), |r| {
             r.val_loss
         }),
         curve(history, "test loss", RED, |r| r.test_loss),
-    ];
-    let accuracies = [
-        curve(
-            history,
-            "train accuracy (right)",
-            RGBColor(90, 140, 230),
-            |r| Some(r.train_accuracy),
-        ),
-        curve(
-            history,
-            "validation accuracy (right)",
-            RGBColor(140, 60, 160),
-            |r| r.val_accuracy,
-        ),
-        curve(
-            history,
-            "test accuracy (right)",
-            RGBColor(0, 140, 60),
-            |r| r.test_accuracy,
-        ),
-    ];
-    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        let first = history.first().map_or(1, |r| r.epoch) as f64;
-        let last = history.last().map_or(1, |r| r.epoch) as f64;
-        let x_range = (first - 0.5)..(last + 0.5);
-        let all = |curves: &[Curve]| {
-            curves
-                .iter()
-                .flat_map(|c| c.points.iter().map(|p| p.1))
-                .collect::<Vec<_>>()
-        };
-        let loss_range = fitted_range(all(&losses).into_iter(), 0.0, f64::INFINITY);
-        let acc_range = fitted_range(all(&accuracies).into_iter(), 0.0, 1.0);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .right_y_label_area_size(60)
-            .build_cartesian_2d(x_range.clone(), loss_range)
-            .map_err(|e| fail(e.to_string()))?
-            .set_secondary_coord(x_range, acc_range);
+    ]
+}
+
+/// The accuracies (right axis) of each split evaluated.
+fn accuracy_curves(history: &[EpochReport]) -> [Curve; 3] {
+    let train = RGBColor(90, 140, 230);
+    let val = RGBColor(140, 60, 160);
+    let test = RGBColor(0, 140, 60);
+    [
+        curve(history, "train accuracy (right)", train, |r| {
+            Some(r.train_accuracy)
+        }),
+        curve(history, "validation accuracy (right)", val, |r| {
+            r.val_accuracy
+        }),
+        curve(history, "test accuracy (right)", test, |r| r.test_accuracy),
+    ]
+}
+
+/// The chart into `rgb` (WIDTH×HEIGHT): losses on the left axis, accuracies on
+/// the right, the best epoch circled.
+fn render(rgb: &mut [u8], history: &[EpochReport], title: &str) -> Drawn {
+    let (losses, accuracies) = (loss_curves(history), accuracy_curves(history));
+    let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let first = history.first().map_or(1, |r| r.epoch) as f64;
+    let last = history.last().map_or(1, |r| r.epoch) as f64;
+    let x_range = (first - 0.5)..(last + 0.5);
+    let all = |curves: &[Curve]| {
+        curves
+            .iter()
+            .flat_map(|c| c.points.iter().map(|p| p.1))
+            .collect::<Vec<_>>()
+    };
+    let loss_range = fitted_range(all(&losses).into_iter(), 0.0, f64::INFINITY);
+    let acc_range = fitted_range(all(&accuracies).into_iter(), 0.0, 1.0);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .right_y_label_area_size(60)
+        .build_cartesian_2d(x_range.clone(), loss_range)?
+        .set_secondary_coord(x_range, acc_range);
+    chart
+        .configure_mesh()
+        .x_desc("epoch")
+        .y_desc("loss")
+        .x_labels(history.len().clamp(2, 12))
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("accuracy")
+        .y_label_formatter(&|y| format!("{:.1}%", 100.0 * y))
+        .draw()?;
+    draw_all(&mut chart, &losses, &accuracies)?;
+    mark_best(&mut chart, history)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::MiddleRight)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// The chart's drawing context: epochs across, loss on the left axis and
+/// accuracy on the right.
+type Chart<'a, 'b> = DualCoordChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+    Cartesian2d<RangedCoordf64, RangedCoordf64>,
+>;
+
+/// Every curve with points: a line, a dot per epoch and a legend entry.
+fn draw_all(chart: &mut Chart, losses: &[Curve], accuracies: &[Curve]) -> Drawn {
+    let line = |c: &Curve| LineSeries::new(c.points.clone(), c.color.stroke_width(2));
+    let dots = |c: &Curve| {
+        let color = c.color;
+        c.points
+            .clone()
+            .into_iter()
+            .map(move |p| Circle::new(p, 3, color.filled()))
+    };
+    for c in losses.iter().filter(|c| !c.points.is_empty()) {
+        let color = c.color;
         chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc("loss")
-            .x_labels(history.len().clamp(2, 12))
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .draw()
-            .map_err(|e| fail(e.to_string()))?;
-        chart
-            .configure_secondary_axes()
-            .y_desc("accuracy")
-            .y_label_formatter(&|y| format!("{:.1}%", 100.0 * y))
-            .draw()
-            .map_err(|e| fail(e.to_string()))?;
-        for c in losses.iter().filter(|c| !c.points.is_empty()) {
-            let color = c.color;
-            chart
-                .draw_series(LineSeries::new(c.points.clone(), color.stroke_width(2)))
-                .map_err(|e| fail(e.to_string()))?
-                .label(c.name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(c.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| fail(e.to_string()))?;
-        }
-        for c in accuracies.iter().filter(|c| !c.points.is_empty()) {
-            let color = c.color;
-            chart
-                .draw_secondary_series(LineSeries::new(c.points.clone(), color.stroke_width(2)))
-                .map_err(|e| fail(e.to_string()))?
-                .label(c.name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_secondary_series(c.points.iter().map(|&p| Circle::new(p, 3, color.filled())))
-                .map_err(|e| fail(e.to_string()))?;
-        }
-        if let Some(best) = best_epoch(history) {
-            let loss = best.val_loss.or(best.test_loss).unwrap_or(best.train_loss);
-            let mark = (best.epoch as f64, loss);
-            chart
-                .draw_series([Circle::new(mark, 8, BLACK.stroke_width(2))])
-                .map_err(|e| fail(e.to_string()))?
-                .label(format!("best: epoch {}", best.epoch))
-                .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.stroke_width(2)));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::MiddleRight)
-            .draw()
-            .map_err(|e| fail(e.to_string()))?;
-        root.present().map_err(|e| fail(e.to_string()))?;
+            .draw_series(line(c))?
+            .label(c.name)
+            .legend(move |(x, y)| legend_line(x, y, color));
+        chart.draw_series(dots(c))?;
     }
-    write_atomically(path, &encode_png(&rgb, WIDTH, HEIGHT).map_err(fail)?)
+    for c in accuracies.iter().filter(|c| !c.points.is_empty()) {
+        let color = c.color;
+        chart
+            .draw_secondary_series(line(c))?
+            .label(c.name)
+            .legend(move |(x, y)| legend_line(x, y, color));
+        chart.draw_secondary_series(dots(c))?;
+    }
+    Ok(())
+}
+
+/// The best epoch (the run's monitor, or the lowest loss) circled on its loss.
+fn mark_best(chart: &mut Chart, history: &[EpochReport]) -> Drawn {
+    if let Some(best) = best_epoch(history) {
+        let loss = best.val_loss.or(best.test_loss).unwrap_or(best.train_loss);
+        let mark = (best.epoch as f64, loss);
+        chart
+            .draw_series([Circle::new(mark, 8, BLACK.stroke_width(2))])?
+            .label(format!("best: epoch {}", best.epoch))
+            .legend(|(x, y)| Circle::new((x + 10, y), 5, BLACK.stroke_width(2)));
+    }
+    Ok(())
+}
+
+/// A legend entry's line, in the curve's colour.
+fn legend_line(x: i32, y: i32, color: RGBColor) -> PathElement<(i32, i32)> {
+    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
 }
 
 /// RGB8 pixels → PNG bytes.

@@ -58,26 +58,7 @@ pub fn load_state_dict(path: &Path, activation: Activation) -> Result<Checkpoint
         .map_err(|e| bad(format!("not a safetensors file: {e}")))?;
     let prefixes = layer_prefixes(&st.names().iter().map(|n| n.to_string()).collect::<Vec<_>>())
         .map_err(bad)?;
-    let mut sizes = Vec::with_capacity(prefixes.len() + 1);
-    for p in &prefixes {
-        let name = format!("{p}.weight");
-        let t = st.tensor(&name).map_err(|e| bad(format!("{name}: {e}")))?;
-        let &[out, inp] = t.shape() else {
-            return Err(bad(format!(
-                "{name} has shape {:?}; a Linear weight is [out, in]",
-                t.shape()
-            )));
-        };
-        match sizes.last() {
-            None => sizes.extend([inp, out]),
-            Some(&prev) if prev == inp => sizes.push(out),
-            Some(&prev) => {
-                return Err(bad(format!(
-                    "{name} takes {inp} inputs, but the layer before gives {prev}"
-                )))
-            }
-        }
-    }
+    let sizes = layer_sizes(&st, &prefixes).map_err(bad)?;
     let (inputs, classes) = (sizes[0], sizes[sizes.len() - 1]);
     let arch = Architecture::new(
         inputs,
@@ -93,12 +74,54 @@ pub fn load_state_dict(path: &Path, activation: Activation) -> Result<Checkpoint
     let opt = Optimizer::new(OptimizerKind::Sgd, None, 0.0);
     let state = OptimizerState::new(opt.kind, params.len());
     check_state(path, &params, &state)?;
+    let state = TrainingState {
+        params,
+        optimizer: state,
+        epochs_trained: 0,
+        rng_state: Rng::new(0).state(),
+        history: Vec::new(),
+        progress: None,
+        best: Default::default(),
+    };
+    let settings = untrained_settings(arch, opt);
+    Ok(Checkpoint { settings, state })
+}
+
+/// The layer sizes the `{prefix}.weight` tensors chain: [in, hidden…, out].
+fn layer_sizes(st: &SafeTensors, prefixes: &[String]) -> std::result::Result<Vec<usize>, String> {
+    let mut sizes = Vec::with_capacity(prefixes.len() + 1);
+    for p in prefixes {
+        let name = format!("{p}.weight");
+        let t = st.tensor(&name).map_err(|e| format!("{name}: {e}"))?;
+        let &[out, inp] = t.shape() else {
+            return Err(format!(
+                "{name} has shape {:?}; a Linear weight is [out, in]",
+                t.shape()
+            ));
+        };
+        match sizes.last() {
+            None => sizes.extend([inp, out]),
+            Some(&prev) if prev == inp => sizes.push(out),
+            Some(&prev) => {
+                return Err(format!(
+                    "{name} takes {inp} inputs, but the layer before gives {prev}"
+                ))
+            }
+        }
+    }
+    Ok(sizes)
+}
+
+/// What a state dict does not say, as gpu-mlp assumes it: gray square images
+/// where the input count is a square (else a row of features), bytes ÷ 255.
+fn untrained_settings(arch: Architecture, opt: Optimizer) -> RunSettings {
+    let inputs = arch.inputs();
     let side = (inputs as f64).sqrt().round() as usize;
     let (rows, cols) = match side * side == inputs {
         true => (side, side),
         false => (1, inputs),
     };
-    let settings = RunSettings {
+    RunSettings {
         arch,
         opt,
         schedule: LrSchedule::constant(opt.lr),
@@ -112,17 +135,7 @@ pub fn load_state_dict(path: &Path, activation: Activation) -> Result<Checkpoint
         class_names: None,
         val_split: None,
         early_stopping: None,
-    };
-    let state = TrainingState {
-        params,
-        optimizer: state,
-        epochs_trained: 0,
-        rng_state: Rng::new(0).state(),
-        history: Vec::new(),
-        progress: None,
-        best: Default::default(),
-    };
-    Ok(Checkpoint { settings, state })
+    }
 }
 
 /// The layers' name prefixes in order. Every tensor must be a `.weight` or `.bias`

@@ -135,8 +135,8 @@ pub fn train(
 
 /// `train`, awaiting the backend's read-backs: the one loop, run to completion by
 /// `train` natively and by the page's event loop in a browser. Each epoch:
-/// shuffle and train ([`train_epoch`]), stop there if the observer interrupted,
-/// else evaluate ([`epoch_report`]), watch for divergence and early stopping, and
+/// shuffle and train (`train_epoch`), stop there if the observer interrupted,
+/// else evaluate (`epoch_report`), watch for divergence and early stopping, and
 /// tell the observer.
 pub async fn train_async(
     backend: &mut dyn Backend,

@@ -6,16 +6,16 @@ mod common;
 use common::{assert_close, gpu, random_f32};
 use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::activation::{activate, derivative_from_output};
+use gpu_mlp::cpu::loss::softmax_loss_forward_backward;
 use gpu_mlp::cpu::matmul::matmul_naive;
 use gpu_mlp::cpu::optimizer::optimizer_update;
-use gpu_mlp::cpu::softmax_xent::softmax_xent_forward_backward;
 use gpu_mlp::gpu::gather::{self, GatherParams};
 use gpu_mlp::gpu::kernel::run_once;
+use gpu_mlp::gpu::loss::{self, LossParams};
 use gpu_mlp::gpu::matmul::{self, MatmulKernels, MatmulParams, MatmulVariant, Product};
-use gpu_mlp::gpu::metrics::{self, MetricsParams};
 use gpu_mlp::gpu::optimizer::{self, OptimizerParams};
 use gpu_mlp::gpu::reduce::{self, ReduceParams};
-use gpu_mlp::gpu::softmax_xent::{self, LossParams};
+use gpu_mlp::gpu::totals::{self, TotalsParams};
 use gpu_mlp::network::{Activation, Loss};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use gpu_mlp::rng::Rng;
@@ -286,7 +286,7 @@ fn fused_epilogues_match(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
 #[test]
 fn softmax_cross_entropy_and_mse_match_reference() {
     let Some(ctx) = gpu() else { return };
-    let kernel = softmax_xent::kernel(&ctx).unwrap();
+    let kernel = loss::kernel(&ctx).unwrap();
     for loss in [Loss::CrossEntropy, Loss::Mse] {
         for (batch, classes) in [(1, 2), (7, 10), (130, 10), (3, 257)] {
             let mut rng = Rng::new((batch * classes) as u64);
@@ -296,7 +296,7 @@ fn softmax_cross_entropy_and_mse_match_reference() {
                 .collect();
             let mut want_d = vec![0.0f32; batch * classes];
             let want =
-                softmax_xent_forward_backward(&logits, &labels, classes, loss, batch, &mut want_d);
+                softmax_loss_forward_backward(&logits, &labels, classes, loss, batch, &mut want_d);
 
             let labels32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
             let p = LossParams::new(batch, classes, loss, batch);
@@ -500,13 +500,13 @@ fn optimizer_updates_match_reference() {
 #[test]
 fn metrics_sum_losses_and_correct_counts_in_a_fixed_order() {
     let Some(ctx) = gpu() else { return };
-    let kernel = metrics::kernel(&ctx).unwrap();
+    let kernel = totals::kernel(&ctx).unwrap();
     for rows in [1, 255, 256, 257, 1000] {
         let mut rng = Rng::new(rows as u64);
         let losses: Vec<f32> = (0..rows).map(|_| rng.next_f64() as f32 * 3.0).collect();
         let correct: Vec<u32> = (0..rows).map(|_| rng.below(2) as u32).collect();
         let slot = 2;
-        let p = MetricsParams::new(rows, slot);
+        let p = TotalsParams::new(rows, slot);
         let inputs: [&[u8]; 3] = [
             bytemuck::cast_slice(&losses),
             bytemuck::cast_slice(&correct),

@@ -41,5 +41,8 @@ async fn the_cpu_path_trains_in_webassembly_and_repeats_its_bits() {
     assert!(test.accuracy > 0.95, "{test:?}");
     assert_eq!(model.history().len(), 8);
     let again = trainer.fit_async(data(), &mut Silent).await.unwrap();
-    assert_eq!(model.checkpoint().state.params, again.checkpoint().state.params);
+    assert_eq!(
+        model.checkpoint().state.params,
+        again.checkpoint().state.params
+    );
 }

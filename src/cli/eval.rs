@@ -9,7 +9,7 @@ use clap::Args;
 use super::{class_label, gpu_options_from_env, load_data, DataArgs, DeviceArgs};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
-use gpu_mlp::data::{self, Dtype, Features, Layout, Split, SplitKind};
+use gpu_mlp::data::{self, Dataset, Dtype, Features, Layout, Split, SplitKind};
 use gpu_mlp::eval::EvalReport;
 use gpu_mlp::{Error, Model};
 
@@ -77,7 +77,6 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     let dataset = load_data(&args.data, Some(&model), None, model.settings.seed)?;
     gpu_mlp::eval::check_data_fits(&model, &args.model.path, &dataset)?;
     let dataset = Arc::new(dataset);
-    let classes = model.settings.arch.classes();
     let split = match args.split.as_str() {
         "train" => SplitKind::Train,
         _ => SplitKind::Test,
@@ -87,30 +86,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     let r = model.evaluate_with(Arc::clone(&dataset), split, &device, &options)?;
     let model = model.checkpoint();
     if args.json {
-        let per_class: Vec<_> = (0..classes)
-            .map(|c| {
-                let accuracy = finite(r.per_class_accuracy[c]);
-                serde_json::json!({
-                    "class": c,
-                    "name": model.settings.class_names.as_ref().map(|n| n[c].clone()),
-                    "accuracy": accuracy,
-                    "examples": r.confusion[c].iter().sum::<u64>(),
-                })
-            })
-            .collect();
-        let json = serde_json::json!({
-            "model": args.model.path.display().to_string(),
-            "data": dataset.dir.display().to_string(),
-            "split": args.split,
-            "backend": r.backend,
-            "examples": r.examples,
-            "loss": r.loss,
-            "accuracy": r.accuracy,
-            "per_class_accuracy": r.per_class_accuracy.iter().map(|&a| finite(a)).collect::<Vec<_>>(),
-            "per_class": per_class,
-            "confusion": r.confusion,
-        });
-        say!("{json}");
+        print_json(&args, &dataset, model, &r);
         return Ok(());
     }
     say!(
@@ -133,6 +109,35 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     print_class_accuracy(model, &r);
     print_confusion(&r);
     Ok(())
+}
+
+/// `eval --json`: the report as one JSON object.
+fn print_json(args: &EvalArgs, dataset: &Dataset, model: &Checkpoint, r: &EvalReport) {
+    let classes = model.settings.arch.classes();
+    let per_class: Vec<_> = (0..classes)
+        .map(|c| {
+            let accuracy = finite(r.per_class_accuracy[c]);
+            serde_json::json!({
+                "class": c,
+                "name": model.settings.class_names.as_ref().map(|n| n[c].clone()),
+                "accuracy": accuracy,
+                "examples": r.confusion[c].iter().sum::<u64>(),
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "model": args.model.path.display().to_string(),
+        "data": dataset.dir.display().to_string(),
+        "split": args.split,
+        "backend": r.backend,
+        "examples": r.examples,
+        "loss": r.loss,
+        "accuracy": r.accuracy,
+        "per_class_accuracy": r.per_class_accuracy.iter().map(|&a| finite(a)).collect::<Vec<_>>(),
+        "per_class": per_class,
+        "confusion": r.confusion,
+    });
+    say!("{json}");
 }
 
 /// Accuracy and example count per class, by name where the model has names.

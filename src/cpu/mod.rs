@@ -7,12 +7,12 @@ pub mod backend;
 pub mod dropout;
 pub mod kernel;
 pub mod layer;
+pub mod loss;
 pub mod matmul;
 pub mod net;
 pub mod optimizer;
 pub mod pool;
 pub mod real;
-pub mod softmax_xent;
 
 use crate::backend::EVAL_BATCH;
 use crate::network::Architecture;

@@ -3,9 +3,9 @@
 
 use super::dropout::{dropout_backward, dropout_forward};
 use super::layer::{dense_backward, dense_forward};
+use super::loss::{softmax_loss_forward_backward, LossTotals};
 use super::pool::{self, Disjoint};
 use super::real::Real;
-use super::softmax_xent::{softmax_xent_forward_backward, LossTotals};
 use crate::data::normalize::InputTransform;
 use crate::data::{Row, Split};
 use crate::dropout::{DropoutMask, DropoutStep};
@@ -157,7 +157,7 @@ impl<T: Real> CpuNet<T> {
     pub fn loss_backward(&mut self, labels: &[u8], batch: usize) -> LossTotals<T> {
         let l = self.arch.layers();
         let c = self.arch.classes();
-        softmax_xent_forward_backward(
+        softmax_loss_forward_backward(
             &self.acts[l][..batch * c],
             &labels[..batch],
             c,

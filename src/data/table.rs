@@ -157,60 +157,25 @@ fn read_rows(
     width: Option<usize>,
     need_label: bool,
 ) -> Result<Rows> {
-    let (file, len) = open_regular(path)?;
-    if len > MAX_CSV_BYTES {
-        return Err(Error::data(
-            path,
-            format!("{len} bytes; at most {MAX_CSV_BYTES} are read"),
-        ));
-    }
-    // A value takes at least two characters ("0,") and becomes four bytes.
-    check_host_memory(2 * len, &path.display().to_string())?;
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(std::io::BufReader::new(file));
+    let mut reader = open_csv(path)?;
     let bad = |problem: String| Error::data(path, problem);
     let header = reader
         .headers()
         .map_err(|e| bad(format!("reading the header row: {e}")))?
         .clone();
-    let unlabelled = !need_label && width == Some(header.len()) && label_column.is_none();
-    if header.len() < 2 && !unlabelled {
-        let hint = match header.get(0) {
-            Some(h) if h.contains(';') || h.contains('\t') => {
-                " (the values are separated by commas only: is this file separated by ';' or tabs?)"
-            }
-            _ => "",
-        };
-        return Err(bad(format!(
-            "the header row has {} column(s); a label and at least one feature are needed{hint}",
-            header.len()
-        )));
-    }
-    let label_at = match unlabelled {
-        true => None,
-        false => Some(label_index(&header, label_column).map_err(bad)?),
-    };
-    let columns: Vec<&str> = header.iter().collect();
+    let label_at = label_position(&header, label_column, width, need_label).map_err(bad)?;
     let features = header.len() - label_at.is_some() as usize;
-    if let Some(w) = width.filter(|&w| w != features) {
-        return Err(bad(format!(
-            "{features} feature columns (besides the label {:?}); the model takes {w}",
-            label_at.map_or("", |j| columns[j])
-        )));
-    }
     let mut rows = Rows {
         features: Vec::new(),
         labels: Vec::new(),
         width: features,
     };
+    let columns: Vec<&str> = header.iter().collect();
     let mut record = csv::StringRecord::new();
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(bad(format!("{e}"))),
-        }
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| bad(format!("{e}")))?
+    {
         let line = record.position().map_or(0, |p| p.line());
         for (j, value) in record.iter().enumerate() {
             if Some(j) == label_at {
@@ -233,6 +198,59 @@ fn read_rows(
         return Err(bad("has a header but no rows".into()));
     }
     Ok(rows)
+}
+
+/// A CSV reader over `path`, refused before reading when the file is larger than
+/// `MAX_CSV_BYTES` or its values could not fit in memory.
+fn open_csv(path: &Path) -> Result<csv::Reader<std::io::BufReader<std::fs::File>>> {
+    let (file, len) = open_regular(path)?;
+    if len > MAX_CSV_BYTES {
+        return Err(Error::data(
+            path,
+            format!("{len} bytes; at most {MAX_CSV_BYTES} are read"),
+        ));
+    }
+    // A value takes at least two characters ("0,") and becomes four bytes.
+    check_host_memory(2 * len, &path.display().to_string())?;
+    Ok(csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(std::io::BufReader::new(file)))
+}
+
+/// Which column holds the label (None: a table of features only, which `predict`
+/// reads when the model's width is every column), checked against the `width`
+/// a model takes.
+fn label_position(
+    header: &csv::StringRecord,
+    label_column: Option<&str>,
+    width: Option<usize>,
+    need_label: bool,
+) -> std::result::Result<Option<usize>, String> {
+    let unlabelled = !need_label && width == Some(header.len()) && label_column.is_none();
+    if header.len() < 2 && !unlabelled {
+        let hint = match header.get(0) {
+            Some(h) if h.contains(';') || h.contains('\t') => {
+                " (the values are separated by commas only: is this file separated by ';' or tabs?)"
+            }
+            _ => "",
+        };
+        return Err(format!(
+            "the header row has {} column(s); a label and at least one feature are needed{hint}",
+            header.len()
+        ));
+    }
+    let label_at = match unlabelled {
+        true => None,
+        false => Some(label_index(header, label_column)?),
+    };
+    let features = header.len() - label_at.is_some() as usize;
+    if let Some(w) = width.filter(|&w| w != features) {
+        return Err(format!(
+            "{features} feature columns (besides the label {:?}); the model takes {w}",
+            label_at.map_or("", |j| &header[j])
+        ));
+    }
+    Ok(label_at)
 }
 
 fn parse_feature(value: &str) -> std::result::Result<f32, String> {

@@ -69,14 +69,7 @@ impl DenseLayer {
             .pack
             .as_ref()
             .map(|pack| OperandPacks::new(ctx, arena, pack, &spec, bufs, max_batch));
-        // The matmul operands: textures where the variant reads them, else the buffers.
-        let [input, weights, output_grad] = match &packs {
-            Some(p) => p
-                .textures
-                .each_ref()
-                .map(|t| wgpu::BindingResource::TextureView(&t.view)),
-            None => [bufs.input, bufs.params, bufs.output_grad].map(|b| b.as_entire_binding()),
-        };
+        let [input, weights, output_grad] = matmul_inputs(packs.as_ref(), bufs);
         let bind = |product, operands| matmul.bind(ctx, arena, product, operands);
         DenseLayer {
             forward: bind(
@@ -117,22 +110,7 @@ impl DenseLayer {
                     )
                 }),
             packs,
-            dropout: bufs.kept.filter(|_| spec.dropout.is_some()).map(|kept| {
-                let (forward, backward) = dropout;
-                let apply = DropoutBindings {
-                    source: bufs.output,
-                    target: kept,
-                };
-                // Masks dz in place; its source binding goes unused.
-                let mask_gradient = DropoutBindings {
-                    source: bufs.output,
-                    target: bufs.output_grad,
-                };
-                (
-                    apply.bind(forward, ctx, arena),
-                    mask_gradient.bind(backward, ctx, arena),
-                )
-            }),
+            dropout: bind_dropout(ctx, arena, dropout, &spec, bufs),
             spec,
         }
     }
@@ -192,6 +170,46 @@ impl DenseLayer {
             b.record(ctx, rec, &p);
         }
     }
+}
+
+/// What the products read as a, W and dz: the operand textures where the variant
+/// reads textures, else the buffers themselves.
+fn matmul_inputs<'a>(
+    packs: Option<&'a OperandPacks>,
+    bufs: &LayerBuffers<'a>,
+) -> [wgpu::BindingResource<'a>; 3] {
+    match packs {
+        Some(p) => p
+            .textures
+            .each_ref()
+            .map(|t| wgpu::BindingResource::TextureView(&t.view)),
+        None => [bufs.input, bufs.params, bufs.output_grad].map(|b| b.as_entire_binding()),
+    }
+}
+
+/// Dropout on a layer's output, where it has dropout: forward (output → kept) and
+/// backward (its gradient masked in place).
+fn bind_dropout(
+    ctx: &GpuContext,
+    arena: &wgpu::Buffer,
+    (forward, backward): &(Kernel, Kernel),
+    spec: &Layer,
+    bufs: &LayerBuffers,
+) -> Option<(Binding, Binding)> {
+    let kept = bufs.kept.filter(|_| spec.dropout.is_some())?;
+    let apply = DropoutBindings {
+        source: bufs.output,
+        target: kept,
+    };
+    // Masks dz in place; its source binding goes unused.
+    let mask_gradient = DropoutBindings {
+        source: bufs.output,
+        target: bufs.output_grad,
+    };
+    Some((
+        apply.bind(forward, ctx, arena),
+        mask_gradient.bind(backward, ctx, arena),
+    ))
 }
 
 /// The texture variant's operand textures of one layer, a (batch×in), W (in×out)

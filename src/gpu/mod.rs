@@ -4,16 +4,21 @@
 //! | shader | module | entry points |
 //! |---|---|---|
 //! | `matmul.wgsl` (+ `activation.wgsl`) | [`matmul`] | `matmul_forward`, `matmul_backward_weight`, `matmul_backward_input`, the same `_tiled` and `_texture`, `matmul_pack_operand`, `matmul_reference` |
-//! | `softmax_xent.wgsl` | [`softmax_xent`] | `softmax_xent_forward_backward` |
+//! | `loss.wgsl` | [`loss`] | `softmax_loss_forward_backward` |
 //! | `reduce.wgsl` | [`reduce`] | `bias_backward` |
-//! | `metrics.wgsl` | [`metrics`] | `batch_metrics` |
-//! | `optimizer.wgsl` | [`optimizer`] | `sgd_update`, `momentum_update`, `adam_update` |
+//! | `dropout.wgsl` | [`dropout`] | `dropout_forward`, `dropout_backward` |
+//! | `totals.wgsl` | [`totals`] | `batch_totals` |
+//! | `optimizer.wgsl` | [`optimizer`] | `sgd_update`, `momentum_update`, `adam_update`, `adamw_update` |
 //! | `gather.wgsl` | [`gather`] | `gather_batch` |
+//!
+//! Each module declares its kernels' bindings as a struct of named buffers in the
+//! shader's order (`kernel::bindings!`), so every call site names what it binds.
 //!
 //! [`context`] picks the adapter and turns wgpu's asynchronous errors (validation,
 //! device loss) into `Error`s at the next synchronisation; [`kernel`] builds
 //! pipelines and records dispatches; [`layer`] binds one dense layer's products;
-//! [`backend`] is the training backend; [`profile`] the timestamp profiler.
+//! [`backend`] is the training backend (its device buffers, split residency, loss
+//! head and adapter limits in files of their own); [`profile`] the timestamp profiler.
 //!
 //! # Design
 //!
@@ -51,12 +56,12 @@ pub mod dropout;
 pub mod gather;
 pub mod kernel;
 pub mod layer;
+pub mod loss;
 pub mod matmul;
-pub mod metrics;
 pub mod optimizer;
 pub mod profile;
 pub mod reduce;
-pub mod softmax_xent;
+pub mod totals;
 
 pub use backend::{GpuBackend, GpuOptions};
 pub use context::{list_adapters, BackendChoice, GpuContext};

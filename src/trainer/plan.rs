@@ -157,8 +157,9 @@ impl Trainer {
         })
     }
 
-    /// Where `c` stopped, with this trainer's optimizer, schedule and batch size.
-    pub(super) fn resumed(&self, c: &Checkpoint, data: &Dataset) -> Result<Plan> {
+    /// `c` continues on `data` with this trainer's batch size: the same inputs, at
+    /// least the data's classes, and an unfinished epoch's batch size.
+    fn check_resumable(&self, c: &Checkpoint, data: &Dataset) -> Result<()> {
         let shape = |channels, rows, cols| format!("{channels}×{rows}×{cols}");
         let (theirs, ours) = (
             shape(c.settings.channels, c.settings.rows, c.settings.cols),
@@ -190,6 +191,12 @@ impl Trainer {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Where `c` stopped, with this trainer's optimizer, schedule and batch size.
+    pub(super) fn resumed(&self, c: &Checkpoint, data: &Dataset) -> Result<Plan> {
+        self.check_resumable(c, data)?;
         let schedule = self.schedule.unwrap_or(c.settings.schedule);
         let opt = Optimizer {
             lr: schedule.lr,

@@ -1,15 +1,16 @@
 //! The backend's device state, made once: every pipeline a step uses, the batch's
 //! activations and gradients, the parameters with their gradients and optimizer
-//! state, and the metric slots an epoch's losses are summed into.
+//! state, and the totals slots an epoch's losses are summed into.
 
 use crate::backend::EVAL_BATCH;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::context::GpuContext;
-use crate::gpu::kernel::{storage_buffer, storage_buffer_init, Kernel};
+use crate::gpu::kernel::{storage_buffer, storage_buffer_init, Binding, Kernel};
 use crate::gpu::layer::LayerBuffers;
 use crate::gpu::matmul::{MatmulKernels, MatmulVariant};
-use crate::gpu::{dropout, gather, metrics, optimizer, reduce, softmax_xent};
+use crate::gpu::optimizer::UpdateBindings;
+use crate::gpu::{dropout, gather, loss, optimizer, reduce, totals};
 use crate::network::Architecture;
 use crate::optimizer::{Optimizer, OptimizerState};
 
@@ -20,7 +21,7 @@ pub(super) struct Kernels {
     pub(super) gather: Kernel,
     pub(super) loss: Kernel,
     pub(super) bias: Kernel,
-    pub(super) metrics: Kernel,
+    pub(super) totals: Kernel,
     pub(super) update: Kernel,
 }
 
@@ -39,9 +40,9 @@ impl Kernels {
             },
             gather: gather::kernel(ctx)?,
             dropout: dropout::kernels(ctx)?,
-            loss: softmax_xent::kernel(ctx)?,
+            loss: loss::kernel(ctx)?,
             bias: reduce::kernel(ctx)?,
-            metrics: metrics::kernel(ctx)?,
+            totals: totals::kernel(ctx)?,
             update: optimizer::kernel(ctx, opt.kind)?,
         })
     }
@@ -114,6 +115,22 @@ pub(super) struct ParamBuffers {
 }
 
 impl ParamBuffers {
+    /// The optimizer step bound to the parameters, their gradients and its state.
+    pub(super) fn bind_update(
+        &self,
+        update: &Kernel,
+        ctx: &GpuContext,
+        arena: &wgpu::Buffer,
+    ) -> Binding {
+        let bindings = UpdateBindings {
+            params: &self.values,
+            grads: &self.grads,
+            m: &self.m,
+            v: &self.v,
+        };
+        bindings.bind(update, ctx, arena)
+    }
+
     pub(super) fn new(ctx: &GpuContext, params: &[f32], opt: &Optimizer) -> Self {
         let state = OptimizerState::<f32>::new(opt.kind, params.len());
         ParamBuffers {
@@ -127,19 +144,19 @@ impl ParamBuffers {
 
 /// One (loss sum, correct count) slot per step or evaluation batch, and its
 /// mappable copy, filled by the same submit as an epoch's last steps.
-pub(super) struct MetricSlots {
+pub(super) struct TotalSlots {
     pub(super) slots: wgpu::Buffer,
     pub(super) staging: wgpu::Buffer,
 }
 
-impl MetricSlots {
+impl TotalSlots {
     /// Sized for batches of one, so that no caller can overrun it (8 bytes an example).
     pub(super) fn new(ctx: &GpuContext, data: &Dataset) -> Self {
         let slots = data.train.len().max(data.test.len().div_ceil(EVAL_BATCH));
-        MetricSlots {
-            slots: storage_buffer(ctx, "metrics", f32_bytes(2 * slots)),
+        TotalSlots {
+            slots: storage_buffer(ctx, "batch totals", f32_bytes(2 * slots)),
             staging: ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("metrics read-back"),
+                label: Some("totals read-back"),
                 size: f32_bytes(2 * slots).max(4),
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,

@@ -1,20 +1,20 @@
 //! The loss head: softmax and the loss with its gradient at the logits, then the
-//! batch's loss and correct count summed into its metric slot.
+//! batch's loss and correct count summed into its totals slot.
 
-use super::buffers::{Activations, Kernels, MetricSlots};
+use super::buffers::{Activations, Kernels, TotalSlots};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{Binding, Recorder};
-use crate::gpu::metrics::{MetricsBindings, MetricsParams};
-use crate::gpu::softmax_xent::{LossBindings, LossParams};
+use crate::gpu::loss::{LossBindings, LossParams};
+use crate::gpu::totals::{TotalsBindings, TotalsParams};
 use crate::network::{Architecture, Loss};
 
 /// Softmax + loss + its gradient at the logits, then the batch's loss and correct
-/// count summed into a metric slot.
+/// count summed into a totals slot.
 pub(super) struct LossHead {
     /// The last layer's output (batch×classes), read back only by `predictions`.
     pub(super) logits: wgpu::Buffer,
     loss: Binding,
-    batch_metrics: Binding,
+    batch_totals: Binding,
     kind: Loss,
     classes: usize,
 }
@@ -25,7 +25,7 @@ impl LossHead {
         arena: &wgpu::Buffer,
         kernels: &Kernels,
         batch: &Activations,
-        metrics: &MetricSlots,
+        slots: &TotalSlots,
         arch: &Architecture,
     ) -> Self {
         let last = arch.layers();
@@ -37,15 +37,15 @@ impl LossHead {
             row_loss: &batch.row_loss,
             row_correct: &batch.row_correct,
         };
-        let sums = MetricsBindings {
+        let sums = TotalsBindings {
             row_loss: &batch.row_loss,
             row_correct: &batch.row_correct,
-            slots: &metrics.slots,
+            slots: &slots.slots,
         };
         LossHead {
             logits: logits.clone(),
             loss: loss.bind(&kernels.loss, ctx, arena),
-            batch_metrics: sums.bind(&kernels.metrics, ctx, arena),
+            batch_totals: sums.bind(&kernels.totals, ctx, arena),
             kind: arch.loss,
             classes: arch.classes(),
         }
@@ -54,7 +54,7 @@ impl LossHead {
     pub(super) fn record(&self, ctx: &GpuContext, rec: &mut Recorder, len: usize, slot: usize) {
         let p = LossParams::new(len, self.classes, self.kind, len);
         rec.dispatch(ctx, &self.loss, &p, p.workgroups());
-        let p = MetricsParams::new(len, slot);
-        rec.dispatch(ctx, &self.batch_metrics, &p, [1, 1, 1]);
+        let p = TotalsParams::new(len, slot);
+        rec.dispatch(ctx, &self.batch_totals, &p, [1, 1, 1]);
     }
 }

@@ -3,7 +3,7 @@
 //! Uploaded once: both data sets (u8 pixels packed four per u32), labels and the
 //! initial parameters. Per epoch: the shuffled order (one write). Per step: only
 //! recorded dispatches, submitted every `CHUNK_STEPS` steps. Read back: one small
-//! metrics array per epoch and per evaluation, and the parameters on request.
+//! array of batch totals per epoch and per evaluation, and the parameters on request.
 //!
 //! A training step ([`GpuBackend`]'s `train_batch`) records five named stages,
 //! each a method below with the buffers it binds named where they were bound:
@@ -11,7 +11,7 @@
 //! ```text
 //! record_gather     features[order[start..start+len]] → acts[0], labels   (residency.rs)
 //! record_forward    layer l = 0..L: acts[l] → acts[l+1]   (gpu/layer.rs: matmul + bias + act, dropout)
-//! record_loss       acts[L] → dz[L−1], row loss/correct → metrics[slot]    (head.rs)
+//! record_loss       acts[L] → dz[L−1], row loss/correct → totals[slot]     (head.rs)
 //! record_backward   layer l = L−1..0: dz[l] → grads (W_l, b_l), dz[l−1]
 //! record_update     params, grads → params (m, v)
 //! ```
@@ -31,7 +31,7 @@ use super::context::GpuContext;
 use super::kernel::{read_f32, storage_buffer, storage_buffer_init, Binding, Recorder};
 use super::layer::DenseLayer;
 use super::matmul::MatmulVariant;
-use super::optimizer::{OptimizerParams, UpdateBindings};
+use super::optimizer::OptimizerParams;
 use crate::backend::{
     argmax, batch_rows, check_batch, check_order, check_setup, Backend, Pending, TrainSetup,
     EVAL_BATCH,
@@ -45,7 +45,7 @@ use crate::network::Architecture;
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::profile::{Counters, KernelTime, Measured};
 use crate::report::Totals;
-use buffers::{f32_bytes, Activations, Kernels, MetricSlots, ParamBuffers};
+use buffers::{f32_bytes, Activations, Kernels, ParamBuffers, TotalSlots};
 use head::LossHead;
 use limits::{check_limits, choose_variant, log_sizes};
 use residency::{DeviceSplit, DeviceSplits, SplitBindings, StoragePlan};
@@ -84,8 +84,8 @@ pub struct GpuBackend {
     head: LossHead,
     params: ParamBuffers,
     update: Binding,
-    metrics: MetricSlots,
-    /// Steps recorded in the current epoch (= its metric slots), and their examples.
+    totals: TotalSlots,
+    /// Steps recorded in the current epoch (= its totals slots), and their examples.
     step_in_epoch: usize,
     epoch_samples: usize,
     /// Optimizer steps taken over the whole run (Adam's t).
@@ -142,26 +142,20 @@ impl GpuBackend {
         // 2 dropouts.
         let rec = Recorder::new(&ctx, CHUNK_STEPS * (9 * arch.layers() + 3));
         let arena = rec.arena();
-        let layers = arch
-            .dense_layers()
-            .map(|spec| {
-                let bufs = batch.layer(spec.index, &param_buffers);
-                let (matmul, bias, dropout) = (&kernels.matmul, &kernels.bias, &kernels.dropout);
-                DenseLayer::new(&ctx, arena, matmul, bias, dropout, spec, &bufs, max_batch)
-            })
-            .collect();
+        let layers = bind_layers(
+            &ctx,
+            arena,
+            &kernels,
+            &arch,
+            &batch,
+            &param_buffers,
+            max_batch,
+        );
         let plan = StoragePlan::new(&ctx, options, max_batch);
         let (order, splits) = upload_splits(&ctx, &rec, &kernels, &data, &input, &batch, &plan)?;
-        let metrics = MetricSlots::new(&ctx, &data);
-        let head = LossHead::new(&ctx, arena, &kernels, &batch, &metrics, &arch);
-        let p = &param_buffers;
-        let update = UpdateBindings {
-            params: &p.values,
-            grads: &p.grads,
-            m: &p.m,
-            v: &p.v,
-        }
-        .bind(&kernels.update, &ctx, arena);
+        let totals = TotalSlots::new(&ctx, &data);
+        let head = LossHead::new(&ctx, arena, &kernels, &batch, &totals, &arch);
+        let update = param_buffers.bind_update(&kernels.update, &ctx, arena);
         log_sizes(&data, &arch, &opt, max_batch);
         if let Some(e) = scope.pop().await {
             return Err(Error::Gpu(format!("setting up on {}: {e}", ctx.info.name)));
@@ -178,7 +172,7 @@ impl GpuBackend {
             head,
             params: param_buffers,
             update,
-            metrics,
+            totals,
             step_in_epoch: 0,
             epoch_samples: 0,
             t: 0,
@@ -217,7 +211,7 @@ impl GpuBackend {
     }
 
     /// The loss head: the loss and its gradient at the logits (averaged over
-    /// `len`), and the batch's sums into metric slot `slot`.
+    /// `len`), and the batch's sums into totals slot `slot`.
     fn record_loss(&mut self, len: usize, slot: usize) {
         self.head.record(&self.ctx, &mut self.rec, len, slot);
     }
@@ -238,7 +232,7 @@ impl GpuBackend {
     }
 
     /// Records a forward pass and the loss head of one evaluation batch, its sums
-    /// into metric slot `slot`.
+    /// into totals slot `slot`.
     fn record_evaluation(
         &mut self,
         split: SplitKind,
@@ -260,16 +254,16 @@ impl GpuBackend {
         }
     }
 
-    /// Submits what is recorded, then reads and adds the first `slots` metric slots
+    /// Submits what is recorded, then reads and adds the first `slots` totals slots
     /// in order, in f64 (a fixed order: the same bits every run).
-    async fn collect_metrics(&mut self, slots: usize, count: usize) -> Result<Totals> {
+    async fn collect_totals(&mut self, slots: usize, count: usize) -> Result<Totals> {
         let bytes = (8 * slots) as u64;
-        let MetricSlots {
-            slots: metrics,
+        let TotalSlots {
+            slots: totals,
             staging,
-        } = &self.metrics;
+        } = &self.totals;
         self.rec.submit_with(&self.ctx, |enc| {
-            enc.copy_buffer_to_buffer(metrics, 0, staging, 0, bytes)
+            enc.copy_buffer_to_buffer(totals, 0, staging, 0, bytes)
         });
         let m: Vec<f32> =
             bytemuck::pod_collect_to_vec(&self.ctx.map_and_read(staging, bytes).await?);
@@ -318,7 +312,7 @@ impl Backend for GpuBackend {
         check_batch(start, len, self.max_batch, self.splits.train.len)?;
         let slot = self.step_in_epoch;
         // Submit full chunks lazily, when the next step arrives, so that the epoch's
-        // last chunk always goes out with its metrics copy: ceil(steps / 64) submits.
+        // last chunk always goes out with its totals copy: ceil(steps / 64) submits.
         if slot > 0 && slot.is_multiple_of(CHUNK_STEPS) {
             self.rec.submit(&self.ctx);
         }
@@ -335,7 +329,7 @@ impl Backend for GpuBackend {
 
     fn end_epoch_async(&mut self) -> Pending<'_, Totals> {
         let (steps, samples) = (self.step_in_epoch, self.epoch_samples);
-        Box::pin(self.collect_metrics(steps, samples))
+        Box::pin(self.collect_totals(steps, samples))
     }
 
     fn evaluate_async(&mut self, split: SplitKind) -> Pending<'_, Totals> {
@@ -347,7 +341,7 @@ impl Backend for GpuBackend {
                 self.record_evaluation(split, start, len, slots)?;
                 slots += 1;
             }
-            self.collect_metrics(slots, n).await
+            self.collect_totals(slots, n).await
         })
     }
 
@@ -446,6 +440,25 @@ impl Measured for GpuBackend {
             .map(|p| p.iter().map(|(&k, &v)| (k, v)).collect())
             .unwrap_or_default()
     }
+}
+
+/// Every layer's products bound to the batch's buffers and the parameters.
+fn bind_layers(
+    ctx: &GpuContext,
+    arena: &wgpu::Buffer,
+    kernels: &Kernels,
+    arch: &Architecture,
+    batch: &Activations,
+    params: &ParamBuffers,
+    max_batch: usize,
+) -> Vec<DenseLayer> {
+    let (matmul, bias, dropout) = (&kernels.matmul, &kernels.bias, &kernels.dropout);
+    arch.dense_layers()
+        .map(|spec| {
+            let bufs = batch.layer(spec.index, params);
+            DenseLayer::new(ctx, arena, matmul, bias, dropout, spec, &bufs, max_batch)
+        })
+        .collect()
 }
 
 /// Uploads the splits (resident, or streamed where one exceeds a binding) with

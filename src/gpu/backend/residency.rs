@@ -103,47 +103,16 @@ impl DeviceSplit {
         plan: &StoragePlan,
     ) -> Result<Self> {
         let name = format!("{kind:?}").to_lowercase();
-        let row_bytes = split.width * split.features.dtype().size();
         let resident = plan.holds(split.features.bytes()) && plan.holds(4 * split.len() as u64);
-        let (features, labels, stream) = if resident {
-            let labels: Vec<u32> = split.labels.iter().map(|&l| l as u32).collect();
-            let features =
-                storage_buffer_init(ctx, &format!("{name} features"), split.features.raw_bytes());
-            let labels = storage_buffer_init(
-                ctx,
-                &format!("{name} labels"),
-                bytemuck::cast_slice(&labels),
-            );
-            (features, labels, None)
-        } else {
-            let capacity = plan.window_rows(row_bytes).min(split.len());
-            if capacity < plan.batch_rows {
-                return Err(Error::Gpu(format!(
-                    "one batch of {} examples of {row_bytes} bytes (the larger of --batch-size and the \
-                     evaluation batch of {EVAL_BATCH}) exceeds the {} bytes a storage binding may hold; use --cpu",
-                    plan.batch_rows, plan.budget
-                )));
+        let (features, labels, stream) = match resident {
+            true => {
+                let (features, labels) = upload(ctx, &name, split);
+                (features, labels, None)
             }
-            let features = storage_buffer(
-                ctx,
-                &format!("{name} window"),
-                (capacity * row_bytes) as u64,
-            );
-            let labels = storage_buffer(ctx, &format!("{name} window labels"), 4 * capacity as u64);
-            log::info!(
-                "the {name} split ({} bytes) exceeds the {} bytes planned per binding: streaming it {capacity} examples at a time",
-                split.features.bytes(),
-                plan.budget
-            );
-            let window = Window {
-                features: features.clone(),
-                labels: labels.clone(),
-                capacity,
-                holds: None,
-                order: Vec::new(),
-                in_flight: None,
-            };
-            (features, labels, Some(window))
+            false => {
+                let window = Window::new(ctx, &name, split, plan)?;
+                (window.features.clone(), window.labels.clone(), Some(window))
+            }
         };
         let bind = |order: &wgpu::Buffer| {
             let bindings = GatherBindings {
@@ -213,7 +182,50 @@ impl DeviceSplit {
     }
 }
 
+/// A resident split's features and labels (one u32 each), uploaded once.
+fn upload(ctx: &GpuContext, name: &str, split: &Split) -> (wgpu::Buffer, wgpu::Buffer) {
+    let labels: Vec<u32> = split.labels.iter().map(|&l| l as u32).collect();
+    let features =
+        storage_buffer_init(ctx, &format!("{name} features"), split.features.raw_bytes());
+    let labels = storage_buffer_init(
+        ctx,
+        &format!("{name} labels"),
+        bytemuck::cast_slice(&labels),
+    );
+    (features, labels)
+}
+
 impl Window {
+    /// An empty window for a split too large for one binding: as many examples as
+    /// one submit's steps take, within the plan's budget.
+    fn new(ctx: &GpuContext, name: &str, split: &Split, plan: &StoragePlan) -> Result<Self> {
+        let row_bytes = split.width * split.features.dtype().size();
+        let capacity = plan.window_rows(row_bytes).min(split.len());
+        if capacity < plan.batch_rows {
+            return Err(Error::Gpu(format!(
+                "one batch of {} examples of {row_bytes} bytes (the larger of --batch-size and the \
+                 evaluation batch of {EVAL_BATCH}) exceeds the {} bytes a storage binding may hold; use --cpu",
+                plan.batch_rows, plan.budget
+            )));
+        }
+        let bytes = (capacity * row_bytes) as u64;
+        let features = storage_buffer(ctx, &format!("{name} window"), bytes);
+        let labels = storage_buffer(ctx, &format!("{name} window labels"), 4 * capacity as u64);
+        log::info!(
+            "the {name} split ({} bytes) exceeds the {} bytes planned per binding: streaming it {capacity} examples at a time",
+            split.features.bytes(),
+            plan.budget
+        );
+        Ok(Window {
+            features,
+            labels,
+            capacity,
+            holds: None,
+            order: Vec::new(),
+            in_flight: None,
+        })
+    }
+
     /// Uploads the examples at positions `start..` (up to the capacity) and
     /// returns `start`, the position of the window's first example.
     fn fill(

@@ -1,4 +1,5 @@
-//! Per-batch loss and accuracy sums into metric slots (shaders/metrics.wgsl).
+//! A batch's totals (summed loss, correct count) into its slot (shaders/totals.wgsl):
+//! the GPU's side of `report::Totals`.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -6,19 +7,19 @@ use super::context::GpuContext;
 use super::kernel::{bindings, shader_module, Kernel};
 use crate::error::Result;
 
-pub const SOURCE: &str = include_str!("../../shaders/metrics.wgsl");
+pub const SOURCE: &str = include_str!("../../shaders/totals.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
-pub struct MetricsParams {
+pub struct TotalsParams {
     pub rows: u32,
     pub slot: u32,
     pub _pad: [u32; 2],
 }
 
-impl MetricsParams {
+impl TotalsParams {
     pub fn new(rows: usize, slot: usize) -> Self {
-        MetricsParams {
+        TotalsParams {
             rows: rows as u32,
             slot: slot as u32,
             _pad: [0; 2],
@@ -28,7 +29,7 @@ impl MetricsParams {
 
 bindings! {
     /// What the batch's sums read and write.
-    MetricsBindings {
+    TotalsBindings {
         /// Each row's loss.
         row_loss: Read,
         /// Each row's correctness (0 or 1).
@@ -40,11 +41,11 @@ bindings! {
 
 /// Dispatched as one workgroup.
 pub fn kernel(ctx: &GpuContext) -> Result<Kernel> {
-    let module = shader_module(ctx, "metrics.wgsl", SOURCE)?;
-    Ok(Kernel::new::<MetricsParams>(
+    let module = shader_module(ctx, "totals.wgsl", SOURCE)?;
+    Ok(Kernel::new::<TotalsParams>(
         ctx,
         &module,
-        "batch_metrics",
-        MetricsBindings::ACCESS,
+        "batch_totals",
+        TotalsBindings::ACCESS,
     ))
 }

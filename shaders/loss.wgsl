@@ -22,7 +22,7 @@ struct LossParams {
 @group(0) @binding(5) var<storage, read_write> row_correct: array<u32>;
 
 @compute @workgroup_size(64)
-fn softmax_xent_forward_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn softmax_loss_forward_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row = gid.x;
     if row >= p.batch {
         return;

@@ -1,4 +1,6 @@
-//! Softmax + cross-entropy / MSE forward and backward (shaders/softmax_xent.wgsl).
+//! The loss head on the GPU (shaders/loss.wgsl): the loss of a batch and its
+//! gradient at the logits in one pass. One entry point per head: today softmax
+//! with cross-entropy or with the squared error of the probabilities.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -7,7 +9,7 @@ use super::kernel::{bindings, shader_module, Kernel};
 use crate::error::Result;
 use crate::network::Loss;
 
-pub const SOURCE: &str = include_str!("../../shaders/softmax_xent.wgsl");
+pub const SOURCE: &str = include_str!("../../shaders/loss.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -55,11 +57,11 @@ bindings! {
 }
 
 pub fn kernel(ctx: &GpuContext) -> Result<Kernel> {
-    let module = shader_module(ctx, "softmax_xent.wgsl", SOURCE)?;
+    let module = shader_module(ctx, "loss.wgsl", SOURCE)?;
     Ok(Kernel::new::<LossParams>(
         ctx,
         &module,
-        "softmax_xent_forward_backward",
+        "softmax_loss_forward_backward",
         LossBindings::ACCESS,
     ))
 }

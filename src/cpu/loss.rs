@@ -1,5 +1,6 @@
-//! Softmax with cross-entropy or MSE loss, forward and backward in one pass
-//! (mirrors shaders/softmax_xent.wgsl). Shapes: logits, dlogits: batch×classes.
+//! The loss head on the CPU, the twin of shaders/loss.wgsl: softmax with
+//! cross-entropy or with the squared error of the probabilities, forward and
+//! backward in one pass. Shapes: logits, dlogits: batch×classes.
 
 use super::real::Real;
 use crate::backend::argmax;
@@ -18,7 +19,7 @@ pub struct LossTotals<T> {
 /// Cross-entropy: loss = lse(z) − z_y, dz = (p − onehot)/divisor.
 /// MSE: loss = ½‖p − onehot‖², g = p − onehot, dz = p ⊙ (g − ⟨g, p⟩)/divisor
 /// (the softmax Jacobian applied to g).
-pub fn softmax_xent_forward_backward<T: Real>(
+pub fn softmax_loss_forward_backward<T: Real>(
     logits: &[T],
     labels: &[u8],
     classes: usize,
