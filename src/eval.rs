@@ -76,31 +76,31 @@ pub async fn evaluate_async(
 }
 
 /// Class probabilities (softmax of the logits) of one image, on the CPU reference.
-pub fn class_probabilities(model: &Checkpoint, pixels: &[u8]) -> Result<Vec<f32>> {
-    Ok(probabilities(model, pixels)?.swap_remove(0))
+pub fn class_probabilities(checkpoint: &Checkpoint, pixels: &[u8]) -> Result<Vec<f32>> {
+    Ok(probabilities(checkpoint, pixels)?.swap_remove(0))
 }
 
 /// Class probabilities of each image in `images` (whole images of `arch.inputs()`
 /// bytes, concatenated), on the CPU reference, `EVAL_BATCH` images per forward pass.
-pub fn probabilities(model: &Checkpoint, images: &[u8]) -> Result<Vec<Vec<f32>>> {
-    let width = model.settings.arch.inputs();
+pub fn probabilities(checkpoint: &Checkpoint, images: &[u8]) -> Result<Vec<Vec<f32>>> {
+    let width = checkpoint.settings.arch.inputs();
     if images.is_empty() || !images.len().is_multiple_of(width) {
         return Err(Error::Usage(format!(
             "{} bytes are not a whole number of {}×{}×{} images",
             images.len(),
-            model.settings.channels,
-            model.settings.rows,
-            model.settings.cols
+            checkpoint.settings.channels,
+            checkpoint.settings.rows,
+            checkpoint.settings.cols
         )));
     }
     let labels = vec![0; images.len() / width];
-    probabilities_of(model, &Split::new(images.to_vec(), labels, width)?)
+    probabilities_of(checkpoint, &Split::new(images.to_vec(), labels, width)?)
 }
 
 /// Class probabilities of each row of `features` (`arch.inputs()` floats each,
 /// concatenated: a tabular model's rows), on the CPU reference.
-pub fn probabilities_f32(model: &Checkpoint, features: &[f32]) -> Result<Vec<Vec<f32>>> {
-    let width = model.settings.arch.inputs();
+pub fn probabilities_f32(checkpoint: &Checkpoint, features: &[f32]) -> Result<Vec<Vec<f32>>> {
+    let width = checkpoint.settings.arch.inputs();
     if features.is_empty() || !features.len().is_multiple_of(width) {
         return Err(Error::Usage(format!(
             "{} values are not a whole number of rows of {width} features",
@@ -108,29 +108,32 @@ pub fn probabilities_f32(model: &Checkpoint, features: &[f32]) -> Result<Vec<Vec
         )));
     }
     let labels = vec![0; features.len() / width];
-    probabilities_of(model, &Split::from_f32(features.to_vec(), labels, width)?)
+    probabilities_of(
+        checkpoint,
+        &Split::from_f32(features.to_vec(), labels, width)?,
+    )
 }
 
 /// Class probabilities of every example of `split`, transformed as the model's
 /// training inputs were, `EVAL_BATCH` examples per forward pass.
-pub fn probabilities_of(model: &Checkpoint, split: &Split) -> Result<Vec<Vec<f32>>> {
-    if split.features.dtype() != model.settings.input.dtype {
+pub fn probabilities_of(checkpoint: &Checkpoint, split: &Split) -> Result<Vec<Vec<f32>>> {
+    if split.features.dtype() != checkpoint.settings.input.dtype {
         return Err(Error::Usage(format!(
             "{} features for a model trained on {}",
             split.features.dtype().name(),
-            model.settings.input.dtype.name()
+            checkpoint.settings.input.dtype.name()
         )));
     }
     let batch = EVAL_BATCH.min(split.len());
-    let mut net = CpuNet::<f32>::new(&model.settings.arch, batch);
+    let mut net = CpuNet::<f32>::new(&checkpoint.settings.arch, batch);
     let mut out = Vec::with_capacity(split.len());
     let indices: Vec<u32> = (0..split.len() as u32).collect();
     for chunk in indices.chunks(batch) {
-        net.gather(split, chunk, &model.settings.input)?;
-        net.forward(&model.state.params, chunk.len())?;
+        net.gather(split, chunk, &checkpoint.settings.input)?;
+        net.forward(&checkpoint.state.params, chunk.len())?;
         out.extend(
             net.logits(chunk.len())
-                .chunks(model.settings.arch.classes())
+                .chunks(checkpoint.settings.arch.classes())
                 .map(softmax),
         );
     }
@@ -145,31 +148,31 @@ fn softmax(z: &[f32]) -> Vec<f32> {
     e.iter().map(|v| v / sum).collect()
 }
 
-/// What a backend is built with to evaluate `model`: its network and parameters,
+/// What a backend is built with to evaluate `checkpoint`: its network and parameters,
 /// batches of `EVAL_BATCH` (no training step runs).
-pub fn evaluation_setup(model: &Checkpoint) -> TrainSetup {
+pub fn evaluation_setup(checkpoint: &Checkpoint) -> TrainSetup {
     TrainSetup {
-        arch: model.settings.arch.clone(),
-        opt: model.settings.opt,
-        params: model.state.params.clone(),
+        arch: checkpoint.settings.arch.clone(),
+        opt: checkpoint.settings.opt,
+        params: checkpoint.state.params.clone(),
         batch_size: EVAL_BATCH,
-        seed: model.settings.seed,
-        input: model.settings.input.clone(),
+        seed: checkpoint.settings.seed,
+        input: checkpoint.settings.input.clone(),
     }
 }
 
-/// Checks that `data`'s examples and classes are the ones `model` (read from
-/// `model_path`) takes, naming the data directory if not.
-pub fn check_data_fits(model: &Checkpoint, model_path: &Path, data: &Dataset) -> Result<()> {
-    let arch = &model.settings.arch;
-    if data.dtype() != model.settings.input.dtype {
+/// Checks that `data`'s examples and classes are the ones `checkpoint` (read from
+/// `path`) takes, naming the data directory if not.
+pub fn check_data_fits(checkpoint: &Checkpoint, path: &Path, data: &Dataset) -> Result<()> {
+    let arch = &checkpoint.settings.arch;
+    if data.dtype() != checkpoint.settings.input.dtype {
         return Err(Error::data(
             &data.dir,
             format!(
                 "holds {} features, but {} was trained on {}",
                 data.dtype().name(),
-                model_path.display(),
-                model.settings.input.dtype.name()
+                path.display(),
+                checkpoint.settings.input.dtype.name()
             ),
         ));
     }
@@ -184,7 +187,7 @@ pub fn check_data_fits(model: &Checkpoint, model_path: &Path, data: &Dataset) ->
                 data.cols,
                 data.width(),
                 data.classes,
-                model_path.display(),
+                path.display(),
                 arch.inputs(),
                 arch.classes(),
             ),

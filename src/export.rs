@@ -46,13 +46,13 @@ pub const OPSET: i64 = 17;
 const IR_VERSION: i64 = 8;
 
 /// The ONNX model of a checkpoint's network.
-pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
-    let arch = &model.settings.arch;
+pub fn to_onnx(checkpoint: &Checkpoint) -> Result<ModelProto> {
+    let arch = &checkpoint.settings.arch;
     // A checkpoint that loaded has a consistent network; these guard a hand-made one.
-    if model.state.params.len() != arch.param_count() || arch.layers() == 0 {
+    if checkpoint.state.params.len() != arch.param_count() || arch.layers() == 0 {
         return Err(Error::Usage(format!(
             "{} parameters do not make a {} network",
-            model.state.params.len(),
+            checkpoint.state.params.len(),
             arch.shape_string()
         )));
     }
@@ -65,8 +65,8 @@ pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
         ],
         ..Default::default()
     };
-    let scaled = push_normalization(&mut graph, &model.settings.input);
-    let logits = push_layers(&mut graph, model, scaled);
+    let scaled = push_normalization(&mut graph, &checkpoint.settings.input);
+    let logits = push_layers(&mut graph, checkpoint, scaled);
     graph.node.push(node(
         "Softmax",
         &[&logits],
@@ -87,7 +87,7 @@ pub fn to_onnx(model: &Checkpoint) -> Result<ModelProto> {
              outputs: logits and softmax probabilities [batch, classes]."
                 .into(),
         ),
-        metadata_props: metadata(model),
+        metadata_props: metadata(checkpoint),
         graph: Some(graph),
         ..Default::default()
     })
@@ -114,9 +114,9 @@ fn push_normalization(graph: &mut GraphProto, input: &InputTransform) -> String 
 
 /// Every dense layer on `x`: a Gemm with PyTorch's `[out, in]` weights (transB)
 /// and the hidden activation; returns the last layer's output, `logits`.
-fn push_layers(graph: &mut GraphProto, model: &Checkpoint, mut x: String) -> String {
-    let params = &model.state.params;
-    for layer in model.settings.arch.dense_layers() {
+fn push_layers(graph: &mut GraphProto, checkpoint: &Checkpoint, mut x: String) -> String {
+    let params = &checkpoint.state.params;
+    for layer in checkpoint.settings.arch.dense_layers() {
         let l = layer.index;
         let (weight, bias) = (format!("layers.{l}.weight"), format!("layers.{l}.bias"));
         let w = transpose(&params[layer.weight_range()], layer.inputs, layer.outputs);
@@ -143,8 +143,8 @@ fn push_layers(graph: &mut GraphProto, model: &Checkpoint, mut x: String) -> Str
 }
 
 /// Writes `model`'s ONNX form to `path` atomically.
-pub fn export(model: &Checkpoint, path: &Path) -> Result<()> {
-    let bytes = to_onnx(model)?.encode_to_vec();
+pub fn export(checkpoint: &Checkpoint, path: &Path) -> Result<()> {
+    let bytes = to_onnx(checkpoint)?.encode_to_vec();
     write_atomically(path, &bytes)
 }
 
@@ -157,30 +157,30 @@ fn activation_op(act: Activation) -> &'static str {
 }
 
 /// The network's description and training settings, as `metadata_props`.
-fn metadata(model: &Checkpoint) -> Vec<StringStringEntryProto> {
-    let arch = &model.settings.arch;
+fn metadata(checkpoint: &Checkpoint) -> Vec<StringStringEntryProto> {
+    let arch = &checkpoint.settings.arch;
     let mut props = vec![
         ("layers", arch.shape_string()),
         ("activation", arch.activation.name().to_string()),
         ("loss", arch.loss.name().to_string()),
-        ("optimizer", model.settings.opt.kind.name().to_string()),
-        ("lr", model.settings.opt.lr.to_string()),
-        ("batch_size", model.settings.batch_size.to_string()),
-        ("epochs_trained", model.state.epochs_trained.to_string()),
-        ("seed", model.settings.seed.to_string()),
-        ("image_rows", model.settings.rows.to_string()),
-        ("image_cols", model.settings.cols.to_string()),
-        ("image_channels", model.settings.channels.to_string()),
-        ("input_layout", model.settings.layout.name().to_string()),
+        ("optimizer", checkpoint.settings.opt.kind.name().to_string()),
+        ("lr", checkpoint.settings.opt.lr.to_string()),
+        ("batch_size", checkpoint.settings.batch_size.to_string()),
+        ("epochs_trained", checkpoint.state.epochs_trained.to_string()),
+        ("seed", checkpoint.settings.seed.to_string()),
+        ("image_rows", checkpoint.settings.rows.to_string()),
+        ("image_cols", checkpoint.settings.cols.to_string()),
+        ("image_channels", checkpoint.settings.channels.to_string()),
+        ("input_layout", checkpoint.settings.layout.name().to_string()),
         (
             "input_scaling",
             format!(
                 "{} normalization, (x - input_shift) * input_scale inside the graph: feed raw values",
-                model.settings.input.kind.name()
+                checkpoint.settings.input.kind.name()
             ),
         ),
     ];
-    if let Some(names) = &model.settings.class_names {
+    if let Some(names) = &checkpoint.settings.class_names {
         props.push((
             "class_names",
             serde_json::to_string(names).unwrap_or_default(),
