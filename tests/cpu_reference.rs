@@ -252,3 +252,49 @@ fn vectorisable_exp_is_within_two_ulp() {
     assert!((-100.0f32).sigmoid() >= 0.0 && (-100.0f32).sigmoid() < 1e-38);
     assert_eq!(0.0f32.sigmoid(), 0.5);
 }
+
+/// Helper threads that lag (another process holds their core) do not change a
+/// single bit: a 2-thread run on a machine kept busy by spinning threads saves the
+/// same checkpoint as on a quiet one, and, for the default network's shapes, as a
+/// 1-thread run. The parts of every product are fixed before any thread claims
+/// one (cpu/pool.rs).
+#[test]
+fn a_busy_machine_trains_the_same_bits_on_every_thread_count() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = common::temp_dir("cpu_busy_bits");
+    common::write_idx_dir(&dir, &synthetic_dataset(23, 10, 28, 2000, 200), false);
+    let run = |threads: &str, name: &str| {
+        let save = dir.join(name);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+            .args(["train", "--cpu", "-q", "--epochs", "2", "--data"])
+            .arg(&dir)
+            .arg("--save")
+            .arg(&save)
+            .env("GPU_MLP_THREADS", threads)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(save).unwrap()
+    };
+    let quiet = run("2", "quiet.st");
+    let stop = AtomicBool::new(false);
+    let busy = std::thread::scope(|s| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        for _ in 0..cores {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+        let busy = run("2", "busy.st");
+        stop.store(true, Ordering::Relaxed);
+        busy
+    });
+    assert!(quiet == busy, "a busy machine changed the bits");
+    assert!(quiet == run("1", "one.st"), "one thread gives other bits");
+}

@@ -293,23 +293,22 @@ macro_rules! impl_real {
                         gemm_part(kernel, bm, k, bn, views, beta, $gemm);
                     }
                 };
-                let pool = if m * k * n >= PARALLEL_MIN_MACS {
-                    Some(super::pool::pool())
-                } else {
-                    None
-                };
-                match pool {
-                    Some(pool) if pool.threads() > 1 => {
-                        // Split the longer side of C, in multiples of 16 (the micro-kernel
-                        // tiles), one block per thread.
-                        let t = pool.threads();
-                        let rows = m >= n;
-                        let len = if rows { m } else { n };
-                        let chunk = len.div_ceil(t).next_multiple_of(16);
-                        pool.run(&|i| part(rows, (i * chunk).min(len), ((i + 1) * chunk).min(len)));
-                    }
-                    _ => part(true, 0, m),
+                let threads = super::pool::threads();
+                if m * k * n < PARALLEL_MIN_MACS || threads == 1 {
+                    return part(true, 0, m);
                 }
+                // The longer side of C in one block per thread, a multiple of 16 rows or
+                // columns (the micro-kernels' tiles): fewer, larger parts pack each
+                // operand panel fewer times. The blocks depend on the thread count only,
+                // never on which thread runs one: the pool's threads claim them, and
+                // the caller runs them all in turn where helpers lag (pool.rs).
+                let rows = m >= n;
+                let len = if rows { m } else { n };
+                let chunk = len.div_ceil(threads).next_multiple_of(16);
+                let parts = len.div_ceil(chunk);
+                super::pool::pool().run(parts, &|i| {
+                    part(rows, i * chunk, ((i + 1) * chunk).min(len))
+                });
             }
         }
     };
