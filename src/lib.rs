@@ -114,5 +114,6 @@ pub use error::{Error, Result};
 pub use gpu::context::BackendChoice;
 pub use network::{Activation, Loss};
 pub use optimizer::{Optimizer, OptimizerKind};
+pub use report::{EpochReport, Monitor};
 pub use schedule::{LrSchedule, ScheduleKind};
 pub use trainer::{Device, Model, Trainer};

@@ -36,9 +36,10 @@ impl Totals {
 }
 
 /// The validation figure early stopping watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Monitor {
-    /// The validation loss (lower is better).
+    /// The validation loss (lower is better): the default, as Keras's `val_loss`.
+    #[default]
     ValLoss,
     /// The validation accuracy (higher is better).
     ValAccuracy,

@@ -420,6 +420,13 @@ fn eval_predict_and_plot_work_on_a_saved_model() {
         out.status.success() && by_index.contains("true:"),
         "{by_index}"
     );
+    // The labels first, unindented, then the picture, with no trailing blanks.
+    let labels: Vec<&str> = by_index.lines().skip(1).take(2).collect();
+    assert!(
+        labels[0].starts_with("true:") && labels[1].starts_with("predicted:"),
+        "{by_index}"
+    );
+    assert!(by_index.lines().all(|l| l == l.trim_end()), "{by_index}");
     let ds = gpu_mlp::data::load_dir(&data, 10).unwrap();
     let img = ds.test.image(7).unwrap().to_vec();
     let gray = data.join("seven.png");
@@ -611,7 +618,8 @@ fn the_default_device_is_the_cpu_when_only_a_software_adapter_exists() {
     );
     assert!(out.status.success(), "{stderr}");
     assert!(stdout.contains("backend cpu ("), "{stdout}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    // One note (of up to two 80-column lines), nothing else.
+    assert!((1..=2).contains(&stderr.lines().count()), "{stderr}");
     assert!(
         stderr.starts_with("note: ") && stderr.contains("--backend vulkan"),
         "{stderr}"
@@ -639,4 +647,70 @@ fn completions_cover_every_subcommand_and_flag() {
         }
     }
     assert_fails(&gpu_mlp(&["completions", "tcsh"]), 2, "tcsh");
+}
+
+/// Where the only adapters are software ones, `--backend auto` says so once, in
+/// lines of at most 80 columns, and `-q` silences it; with a hardware GPU it says
+/// nothing.
+#[test]
+fn the_software_adapter_note_fits_80_columns_is_said_once_and_quiet_silences_it() {
+    let dir = small_data("cli_note");
+    let d = dir.to_str().unwrap();
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", d, "--epochs", "1"];
+        args.extend_from_slice(extra);
+        let out = gpu_mlp(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = train(&[]);
+    let notes = stderr.matches("note:").count();
+    match gpu_mlp::gpu::context::software_only() {
+        Some(_) => {
+            assert_eq!(notes, 1, "{stderr}");
+            assert!(stderr.lines().all(|l| l.chars().count() <= 80), "{stderr}");
+            assert!(stderr.contains("--backend vulkan"), "{stderr}");
+        }
+        None => assert_eq!(notes, 0, "{stderr}"),
+    }
+    let quiet = train(&["-q"]);
+    assert!(!quiet.contains("note:"), "{quiet}");
+}
+
+/// A fresh run of fewer than 100 optimizer steps (a small table with the
+/// defaults) says so and what would give more; enough steps, or `-q`, say nothing.
+#[test]
+fn a_run_of_few_steps_says_how_to_take_more() {
+    let dir = temp_dir("cli_few_steps");
+    let table = dir.join("small.csv");
+    let mut text = String::from("a,b,label\n");
+    for i in 0..150 {
+        let c = i % 3;
+        text += &format!("{}.{},{},{}\n", c, i % 7, i % 5, ["x", "y", "z"][c]);
+    }
+    std::fs::write(&table, text).unwrap();
+    let t = table.to_str().unwrap();
+    let stderr = |extra: &[&str]| {
+        let mut args = vec!["train", "--cpu", "--data", t, "--test-split", "0.2"];
+        args.extend_from_slice(extra);
+        let out = gpu_mlp(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let few = stderr(&[]);
+    assert!(
+        few.contains("10 optimizer steps") && few.contains("--epochs 50"),
+        "{few}"
+    );
+    assert!(few.lines().all(|l| l.chars().count() <= 80), "{few}");
+    assert!(!stderr(&["--epochs", "50"]).contains("optimizer steps"));
+    assert!(!stderr(&["-q"]).contains("optimizer steps"));
 }

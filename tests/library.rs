@@ -255,3 +255,26 @@ fn a_resumed_trainer_continues_to_the_same_bits_and_early_stopping_keeps_the_bes
         .unwrap_err();
     assert!(err.to_string().contains("patience"), "{err}");
 }
+
+/// A closure is an observer: it hears every epoch's figures. `Monitor` and
+/// `EpochReport` are at the crate root, and early stopping watches the validation
+/// loss unless told otherwise.
+#[test]
+fn a_closure_hears_every_epoch_and_monitor_defaults_to_the_validation_loss() {
+    let dir = small_dir("library_closure");
+    let mut seen: Vec<(usize, f64)> = Vec::new();
+    let model = trainer(Device::Cpu)
+        .epochs(3)
+        .fit_with(
+            data::load_dir(&dir, 10).unwrap(),
+            &mut |r: &gpu_mlp::EpochReport| seen.push((r.epoch, r.train_loss)),
+        )
+        .unwrap();
+    let history: Vec<(usize, f64)> = model
+        .history()
+        .iter()
+        .map(|r| (r.epoch, r.train_loss))
+        .collect();
+    assert_eq!(seen, history);
+    assert_eq!(gpu_mlp::Monitor::default(), gpu_mlp::Monitor::ValLoss);
+}

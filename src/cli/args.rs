@@ -84,21 +84,24 @@ impl DeviceArgs {
     /// machine whose only adapters are software ones (lavapipe: a CPU posing as a
     /// GPU, several times slower than the CPU path) trains on the CPU path instead,
     /// saying so in one line. `--backend vulkan` still forces the software adapter.
-    pub(crate) fn resolved(&self) -> DeviceArgs {
+    pub(crate) fn resolved(&self, quiet: bool) -> DeviceArgs {
         if self.cpu || self.backend != BackendChoice::Auto || self.adapter.is_some() {
             return self.clone();
         }
         let Some(adapters) = software_only() else {
             return self.clone();
         };
-        let found = match adapters.first() {
-            Some(a) => format!("only the software adapter {}", a.name),
-            None => "no GPU adapter".to_string(),
+        let note = match adapters.first() {
+            Some(a) => format!(
+                "{} is a software adapter, slower than the CPU path, which runs instead \
+                 (--backend vulkan uses the adapter anyway)",
+                a.name
+            ),
+            None => "no GPU adapter here: running on the CPU path".to_string(),
         };
-        tell!(
-            "note: {found} here; running on the CPU path, which is faster \
-             (--backend vulkan uses the software adapter anyway)"
-        );
+        if !quiet {
+            tell!("{}", super::out::wrapped("note: ", &note, 80));
+        }
         DeviceArgs {
             cpu: true,
             ..self.clone()

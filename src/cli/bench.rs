@@ -62,7 +62,7 @@ pub(crate) struct BenchArgs {
 }
 
 pub(crate) fn run_bench(mut args: BenchArgs) -> Result<(), Error> {
-    args.device = args.device.resolved();
+    args.device = args.device.resolved(false);
     let opt = args.net.optimizer()?;
     if let Some(shape) = &args.matmul {
         return bench_matmul(&args.device, shape);

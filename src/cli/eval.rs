@@ -72,7 +72,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
             "--train-limit applies to --split train; eval reads the test split".into(),
         ));
     }
-    args.device = args.device.resolved();
+    args.device = args.device.resolved(args.json);
     let model = args.model.load()?;
     let dataset = load_data(&args.data, Some(&model), None, model.settings.seed)?;
     gpu_mlp::eval::check_data_fits(&model, &args.model.path, &dataset)?;
@@ -410,16 +410,11 @@ fn print_prediction(
             100.0 * probs[c]
         ));
     }
-    let Some(pixels) = art.filter(|_| example.truth.is_some()) else {
-        lines.iter().for_each(|l| say!("{l}"));
-        return;
-    };
-    let cols = model.settings.cols;
-    let art = gpu_mlp::eval::ascii_art(pixels, cols);
-    for (i, row) in art.iter().enumerate() {
-        say!("{row}  {}", lines.get(i).map_or("", String::as_str));
-    }
-    for l in lines.iter().skip(art.len()) {
-        say!("{:w$}  {l}", "", w = 2 * cols);
+    lines.iter().for_each(|l| say!("{l}"));
+    // A test example's picture below its labels (a PNG's the user has).
+    if let Some(pixels) = art.filter(|_| example.truth.is_some()) {
+        for row in gpu_mlp::eval::ascii_art(pixels, model.settings.cols) {
+            say!("{}", row.trim_end());
+        }
     }
 }

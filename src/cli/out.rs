@@ -32,3 +32,23 @@ pub(crate) fn stderr(args: fmt::Arguments) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
 }
+
+/// `text` after `lead`, its words wrapped to lines of at most `width` columns
+/// (a longer word keeps a line of its own), later lines indented under the first.
+pub(crate) fn wrapped(lead: &str, text: &str, width: usize) -> String {
+    let indent = " ".repeat(lead.chars().count());
+    let mut lines = vec![lead.to_string()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("one line at least");
+        let fresh = line.trim().is_empty() || line.as_str() == lead;
+        if !fresh && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(format!("{indent}{word}"));
+        } else {
+            if !fresh {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines.join("\n")
+}

@@ -220,7 +220,7 @@ impl ScheduleArgs {
 }
 
 pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
-    args.device = args.device.resolved();
+    args.device = args.device.resolved(args.quiet);
     let opt = args.net.optimizer()?;
     check_counts(&args)?;
     let resumed = args.resume.as_deref().map(Checkpoint::load).transpose()?;
@@ -244,6 +244,9 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
         Some(c) => resume_trainer(&args, c)?,
         None => fresh_trainer(&args, opt, &dataset)?,
     };
+    if resumed.is_none() && !args.quiet {
+        warn_few_steps(&args, &dataset);
+    }
     let trainer = args.validation.apply(trainer);
     let resuming = match (&args.resume, &resumed) {
         (Some(p), Some(c)) => Some(format!(
@@ -350,6 +353,31 @@ fn report_end(args: &TrainArgs, model: &Model, observer: &TrainObserver) {
         ),
         false => {}
     }
+}
+
+/// Fewer optimizer steps than this rarely fit anything (a small table with the
+/// defaults: 5 epochs of 2 batches reach about half the accuracy they could).
+const FEW_STEPS: usize = 100;
+
+/// A fresh run of fewer than `FEW_STEPS` steps is said, with what would give more.
+fn warn_few_steps(args: &TrainArgs, dataset: &Dataset) {
+    let mut n = dataset.train.len();
+    if let (Some(f), None) = (args.validation.val_split, &dataset.val) {
+        n -= ((f * n as f64).ceil() as usize).min(n);
+    }
+    let batch = args.net.batch_size().min(n.max(1));
+    let per_epoch = n.div_ceil(batch);
+    let steps = per_epoch * args.epochs;
+    if steps == 0 || steps >= FEW_STEPS {
+        return;
+    }
+    let epochs = FEW_STEPS.div_ceil(per_epoch.max(1));
+    let note = format!(
+        "{} epochs of {per_epoch} batches of {batch} are {steps} optimizer steps, usually too \
+         few to fit: try --epochs {epochs}, or a smaller --batch-size",
+        args.epochs
+    );
+    tell!("{}", super::out::wrapped("note: ", &note, 80));
 }
 
 fn check_counts(args: &TrainArgs) -> Result<(), Error> {

@@ -85,7 +85,9 @@ impl Model {
         &self.checkpoint.settings.arch
     }
 
-    /// One report per trained epoch: losses, accuracies, learning rate, time.
+    /// One report per trained epoch: losses, accuracies, learning rate, time. A
+    /// model that early stopping chose is its best epoch's: its history ends at that
+    /// epoch (the run's later epochs are in `--save-last`'s model, or the observer's).
     pub fn history(&self) -> &[EpochReport] {
         &self.checkpoint.state.history
     }

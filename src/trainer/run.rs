@@ -107,6 +107,15 @@ pub trait RunObserver {
 
 impl RunObserver for Silent {}
 
+/// A closure called with each epoch's figures is an observer too:
+/// `trainer.fit_with(data, &mut |r: &EpochReport| println!("{}", r.epoch))`.
+impl<F: FnMut(&EpochReport)> RunObserver for F {
+    fn epoch_done(&mut self, report: &EpochReport, _: Option<&Checkpoint>) -> Result<()> {
+        self(report);
+        Ok(())
+    }
+}
+
 /// The loop's observer in a [`crate::Trainer`] run: passes every event on to the
 /// caller's observer, keeps the history, and keeps the models the run returns:
 /// the best epoch's with early stopping, else the last epoch's where it was read
