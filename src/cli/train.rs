@@ -372,10 +372,15 @@ fn warn_few_steps(args: &TrainArgs, dataset: &Dataset) {
         return;
     }
     let epochs = FEW_STEPS.div_ceil(per_epoch.max(1));
+    let count = |n: usize, one: &str, many: &str| match n {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    };
     let note = format!(
-        "{} epochs of {per_epoch} batches of {batch} are {steps} optimizer steps, usually too \
-         few to fit: try --epochs {epochs}, or a smaller --batch-size",
-        args.epochs
+        "{} of {} of {batch} are {steps} optimizer steps, usually too few to fit: \
+         try --epochs {epochs}, or a smaller --batch-size",
+        count(args.epochs, "epoch", "epochs"),
+        count(per_epoch, "batch", "batches"),
     );
     tell!("{}", super::out::wrapped("note: ", &note, 80));
 }
