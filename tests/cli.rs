@@ -720,3 +720,22 @@ fn a_run_of_few_steps_says_how_to_take_more() {
     assert!(!stderr(&["--epochs", "50"]).contains("optimizer steps"));
     assert!(!stderr(&["-q"]).contains("optimizer steps"));
 }
+
+/// `--val-data` in another format than the training table is read as that format
+/// (its test split validates): a problem with it never speaks of `--test-data`.
+#[test]
+fn val_data_of_another_format_is_read_as_that_format() {
+    let dir = temp_dir("cli_val_npz");
+    let table = dir.join("train.csv");
+    let rows: String = (0..60).map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, i % 3)).collect();
+    std::fs::write(&table, format!("a,b,label\n{rows}")).unwrap();
+    let npz = dir.join("val.npz");
+    let x = common::npy("<f4", &[4, 2], &[0u8; 32]);
+    let y = common::npy("|u1", &[4], &[0, 1, 2, 0]);
+    common::write_npz(&npz, &[("x_train.npy", x), ("y_train.npy", y)], false);
+    let (t, v) = (table.to_str().unwrap(), npz.to_str().unwrap());
+    let out = gpu_mlp(&["train", "--cpu", "--data", t, "--test-split", "0.2", "--val-data", v]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("x_test") && !stderr.contains("--test-data"), "{stderr}");
+}

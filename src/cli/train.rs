@@ -108,11 +108,13 @@ impl ValidationArgs {
         let Some(path) = &self.val_data else {
             return Ok(());
         };
-        // Labels read by the training data's class names.
+        // Labels read by the training data's class names; a table validates with
+        // all its rows (its own test table), other formats with their test split.
+        let table = data::detect(path)? == data::Format::Csv;
         let options = data::LoadOptions {
             classes: Some(dataset.classes),
             class_names: dataset.class_names.clone(),
-            test_data: (dataset.layout == data::Layout::Table).then(|| path.clone()),
+            test_data: table.then(|| path.clone()),
             ..Default::default()
         };
         let other = data::load(path, &options)?;

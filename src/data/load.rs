@@ -193,7 +193,7 @@ pub fn is_data_dir(dir: &Path) -> bool {
 
 /// Which format `path` holds: a directory of IDX or CIFAR files, a zip archive
 /// (`.npz`), else a text table.
-fn detect(path: &Path) -> Result<Format> {
+pub fn detect(path: &Path) -> Result<Format> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         if idx::is_data_dir(path) {

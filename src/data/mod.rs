@@ -17,7 +17,9 @@ use crate::choice::Choice;
 use crate::error::{Error, Result};
 
 pub(crate) use load::Loaded;
-pub use load::{apply_limits, is_data_dir, label_outside, load, load_dir, Format, LoadOptions};
+pub use load::{
+    apply_limits, detect, is_data_dir, label_outside, load, load_dir, Format, LoadOptions,
+};
 pub use split::{Dtype, Features, Row, Split};
 
 /// How an example's features are arranged: what `predict` can turn a file into.
