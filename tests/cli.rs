@@ -727,15 +727,66 @@ fn a_run_of_few_steps_says_how_to_take_more() {
 fn val_data_of_another_format_is_read_as_that_format() {
     let dir = temp_dir("cli_val_npz");
     let table = dir.join("train.csv");
-    let rows: String = (0..60).map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, i % 3)).collect();
+    let rows: String = (0..60)
+        .map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, i % 3))
+        .collect();
     std::fs::write(&table, format!("a,b,label\n{rows}")).unwrap();
     let npz = dir.join("val.npz");
     let x = common::npy("<f4", &[4, 2], &[0u8; 32]);
     let y = common::npy("|u1", &[4], &[0, 1, 2, 0]);
     common::write_npz(&npz, &[("x_train.npy", x), ("y_train.npy", y)], false);
     let (t, v) = (table.to_str().unwrap(), npz.to_str().unwrap());
-    let out = gpu_mlp(&["train", "--cpu", "--data", t, "--test-split", "0.2", "--val-data", v]);
+    let out = gpu_mlp(&[
+        "train",
+        "--cpu",
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--val-data",
+        v,
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("x_test") && !stderr.contains("--test-data"), "{stderr}");
+    assert!(
+        stderr.contains("x_test") && !stderr.contains("--test-data"),
+        "{stderr}"
+    );
+}
+
+/// `eval --data held_out.csv` alone evaluates every row of the file.
+#[test]
+fn eval_of_one_table_evaluates_all_its_rows() {
+    let dir = temp_dir("cli_eval_table");
+    let table = dir.join("rows.csv");
+    let rows: String = (0..90)
+        .map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, ["a", "b", "c"][i % 3]))
+        .collect();
+    std::fs::write(&table, format!("x,y,label\n{rows}")).unwrap();
+    let (t, model) = (table.to_str().unwrap(), dir.join("m.st"));
+    let m = model.to_str().unwrap();
+    let trained = gpu_mlp(&[
+        "train",
+        "--cpu",
+        "-q",
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--save",
+        m,
+    ]);
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let out = gpu_mlp(&["eval", "--cpu", "--json", "--model", m, "--data", t]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["examples"], 90, "{report}");
 }

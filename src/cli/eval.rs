@@ -74,6 +74,7 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     }
     args.device = args.device.resolved(args.json);
     let model = args.model.load()?;
+    whole_table_is_the_test_set(&mut args.data)?;
     let dataset = load_data(&args.data, Some(&model), None, model.settings.seed)?;
     gpu_mlp::eval::check_data_fits(&model, &args.model.path, &dataset)?;
     let dataset = Arc::new(dataset);
@@ -108,6 +109,19 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
     );
     print_class_accuracy(model, &r);
     print_confusion(&r);
+    Ok(())
+}
+
+/// `eval --data table.csv` with neither `--test-data` nor `--test-split`: every
+/// row of the table is evaluated (a held-out file needs no second name).
+fn whole_table_is_the_test_set(data: &mut DataArgs) -> Result<(), Error> {
+    let Some(path) = &data.data else {
+        return Ok(());
+    };
+    let single = data.test_data.is_none() && data.test_split.is_none();
+    if single && path.is_file() && data::detect(path)? == data::Format::Csv {
+        data.test_data = Some(path.clone());
+    }
     Ok(())
 }
 

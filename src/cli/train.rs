@@ -110,7 +110,7 @@ impl ValidationArgs {
         };
         // Labels read by the training data's class names; a table validates with
         // all its rows (its own test table), other formats with their test split.
-        let table = data::detect(path)? == data::Format::Csv;
+        let table = path.is_file() && data::detect(path)? == data::Format::Csv;
         let options = data::LoadOptions {
             classes: Some(dataset.classes),
             class_names: dataset.class_names.clone(),
