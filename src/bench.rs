@@ -32,6 +32,7 @@ pub fn synthetic_dataset(n: usize, seed: u64) -> Dataset {
         layout: Layout::Planes,
         classes: 10,
         class_names: None,
+        source: None,
     }
 }
 

@@ -135,6 +135,7 @@ fn untrained_settings(arch: Architecture, opt: Optimizer) -> RunSettings {
         class_names: None,
         val_split: None,
         early_stopping: None,
+        source: None,
     }
 }
 

@@ -790,3 +790,66 @@ fn eval_of_one_table_evaluates_all_its_rows() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["examples"], 90, "{report}");
 }
+
+/// A model remembers where and how its data was read: `eval`, `predict --index`
+/// and `--resume` without `--data` read the same table with the same label column
+/// and held-out rows, from any working directory.
+#[test]
+fn without_data_a_model_reads_what_it_was_trained_on() {
+    let dir = temp_dir("cli_source");
+    let table = dir.join("wine.csv");
+    let rows: String = (0..100)
+        .map(|i| format!("{},{}.5,{}\n", ["p", "q"][i % 2], i % 5, i % 3))
+        .collect();
+    std::fs::write(&table, format!("kind,x,y\n{rows}")).unwrap();
+    let (t, model) = (table.to_str().unwrap(), dir.join("m.st"));
+    let m = model.to_str().unwrap();
+    let flags = [
+        "--data",
+        t,
+        "--label-column",
+        "kind",
+        "--test-split",
+        "0.3",
+        "--epochs",
+        "20",
+    ];
+    let mut train = vec!["train", "--cpu", "-q", "--save", m];
+    train.extend_from_slice(&flags);
+    let trained = gpu_mlp(&train);
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    let printed = String::from_utf8_lossy(&trained.stdout).into_owned();
+    let elsewhere = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gpu-mlp"))
+            .args(args)
+            .current_dir("/")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let eval = elsewhere(&["eval", "--cpu", "--json", "--model", m]);
+    let report: serde_json::Value = serde_json::from_str(&eval).unwrap();
+    assert_eq!(report["examples"], 30, "{report}");
+    let accuracy = format!("{:.2}%", 100.0 * report["accuracy"].as_f64().unwrap());
+    assert!(printed.contains(&accuracy), "{printed} vs {accuracy}");
+    let predicted = elsewhere(&["predict", "--model", m, "--index", "0"]);
+    assert!(
+        predicted.contains("true:") && predicted.contains(t),
+        "{predicted}"
+    );
+    let more = dir.join("more.st");
+    let more = more.to_str().unwrap();
+    let resumed = elsewhere(&[
+        "train", "--cpu", "-q", "--resume", m, "--epochs", "1", "--save", more,
+    ]);
+    assert!(resumed.contains("epoch 21"), "{resumed}");
+}

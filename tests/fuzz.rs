@@ -192,6 +192,14 @@ fn checkpoint_bytes() -> &'static [u8] {
                 patience: 3,
                 monitor: gpu_mlp::report::Monitor::ValLoss,
             }),
+            source: Some(gpu_mlp::data::DataSource {
+                path: "/tmp/data.csv".into(),
+                format: gpu_mlp::data::Format::Csv,
+                label_column: Some("y".into()),
+                test_data: None,
+                test_split: Some(0.2),
+                coarse_labels: false,
+            }),
         };
         let state = TrainingState {
             params,

@@ -94,6 +94,13 @@ pub(super) const MONITOR: Key = key("monitor", Optional);
 pub(super) const BEST_VALUE: Key = key("best_value", Optional);
 pub(super) const BEST_EPOCH: Key = count("best_epoch", Optional, 1, MAX_EPOCHS);
 pub(super) const EPOCHS_SINCE_BEST: Key = count("epochs_since_best", Optional, 0, MAX_EPOCHS);
+// Where the training data came from (absolute paths).
+pub(super) const DATA_PATH: Key = key("data_path", Optional);
+pub(super) const DATA_FORMAT: Key = key("data_format", Optional);
+pub(super) const DATA_LABEL_COLUMN: Key = key("data_label_column", Optional);
+pub(super) const DATA_TEST_DATA: Key = key("data_test_data", Optional);
+pub(super) const DATA_TEST_SPLIT: Key = key("data_test_split", Optional);
+pub(super) const DATA_COARSE_LABELS: Key = key("data_coarse_labels", Optional);
 // An epoch interrupted part-way.
 pub(super) const EPOCH_STEPS: Key = count("epoch_steps", Optional, 1, usize::MAX);
 pub(super) const EPOCH_LOSS_SUM: Key = key("epoch_loss_sum", Optional);
@@ -141,6 +148,12 @@ pub(super) const KEYS: &[&Key] = &[
     &BEST_VALUE,
     &BEST_EPOCH,
     &EPOCHS_SINCE_BEST,
+    &DATA_PATH,
+    &DATA_FORMAT,
+    &DATA_LABEL_COLUMN,
+    &DATA_TEST_DATA,
+    &DATA_TEST_SPLIT,
+    &DATA_COARSE_LABELS,
     &EPOCH_STEPS,
     &EPOCH_LOSS_SUM,
     &EPOCH_CORRECT,

@@ -12,7 +12,7 @@ use super::tensors::{read_flat, read_vector};
 use super::{check_state, Checkpoint, RunSettings, TrainingState};
 use crate::choice::Choice;
 use crate::data::normalize::{InputTransform, Normalize};
-use crate::data::Dtype;
+use crate::data::{DataSource, Dtype};
 use crate::error::Result;
 use crate::metrics::{report_from_json, report_to_json};
 use crate::network::Architecture;
@@ -78,6 +78,7 @@ pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
         meta.push((&PATIENCE, e.patience.to_string()));
         meta.push((&MONITOR, e.monitor.name().to_string()));
     }
+    meta.extend(source_entries(s.source.as_ref()));
     if let Some(v) = t.best.value {
         meta.push((&BEST_VALUE, v.to_string()));
         meta.push((&BEST_EPOCH, t.best.epoch.to_string()));
@@ -86,6 +87,36 @@ pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
     meta.into_iter()
         .map(|(k, v)| (k.name.to_string(), v))
         .collect()
+}
+
+/// The data source's keys; none where a path is not UTF-8 (metadata is text, and a
+/// path that would not read back is better left out than stored wrong).
+fn source_entries(source: Option<&DataSource>) -> Vec<(&'static Key, String)> {
+    let Some(s) = source else { return Vec::new() };
+    let (Some(path), test_data) = (s.path.to_str(), s.test_data.as_deref().map(|p| p.to_str()))
+    else {
+        return Vec::new();
+    };
+    if test_data == Some(None) {
+        return Vec::new();
+    }
+    let mut meta = vec![
+        (&DATA_PATH, path.to_string()),
+        (&DATA_FORMAT, s.format.name().to_string()),
+    ];
+    if let Some(c) = &s.label_column {
+        meta.push((&DATA_LABEL_COLUMN, c.clone()));
+    }
+    if let Some(Some(t)) = test_data {
+        meta.push((&DATA_TEST_DATA, t.to_string()));
+    }
+    if let Some(f) = s.test_split {
+        meta.push((&DATA_TEST_SPLIT, f.to_string()));
+    }
+    if s.coarse_labels {
+        meta.push((&DATA_COARSE_LABELS, "true".to_string()));
+    }
+    meta
 }
 
 /// The history as stored: what each epoch learned, without its timing, so that two
@@ -123,6 +154,7 @@ pub(super) fn read_settings(
         batch_size: meta.parse(&BATCH_SIZE)?,
         val_split: meta.val_split()?,
         early_stopping: meta.early_stopping()?,
+        source: meta.source()?,
         rows,
         cols,
         channels,
@@ -282,6 +314,29 @@ impl Metadata<'_> {
         Ok(Some(f))
     }
 
+    /// Where the training data came from, where the file says.
+    fn source(&self) -> Result<Option<DataSource>> {
+        let Some(path) = self.text(&DATA_PATH)? else {
+            return Ok(None);
+        };
+        let test_split = match self.has(&DATA_TEST_SPLIT) {
+            true => Some(self.float::<f64>(&DATA_TEST_SPLIT)?),
+            false => None,
+        };
+        if test_split.is_some_and(|f| !(f > 0.0 && f < 1.0)) {
+            let f = test_split.unwrap_or_default();
+            return Err(self.bad(format!("metadata data_test_split={f} is not in (0, 1)")));
+        }
+        Ok(Some(DataSource {
+            path: path.into(),
+            format: self.choice(&DATA_FORMAT)?,
+            label_column: self.text(&DATA_LABEL_COLUMN)?.map(String::from),
+            test_data: self.text(&DATA_TEST_DATA)?.map(Into::into),
+            test_split,
+            coarse_labels: self.text(&DATA_COARSE_LABELS)? == Some("true"),
+        }))
+    }
+
     fn early_stopping(&self) -> Result<Option<EarlyStopping>> {
         if !self.has(&PATIENCE) {
             return Ok(None);
@@ -385,6 +440,14 @@ mod tests {
                 early_stopping: Some(EarlyStopping {
                     patience: 2,
                     monitor: Monitor::ValLoss,
+                }),
+                source: Some(DataSource {
+                    path: "/data/train.csv".into(),
+                    format: crate::data::Format::Csv,
+                    label_column: Some("kind".into()),
+                    test_data: Some("/data/test.csv".into()),
+                    test_split: Some(0.25),
+                    coarse_labels: true,
                 }),
                 arch,
             },

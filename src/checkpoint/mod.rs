@@ -22,7 +22,9 @@
 //! (a JSON list of the epochs' figures); where they apply, `class_names` (one per
 //! line), `val_split`, `patience` and `monitor`, `best_value`, `best_epoch` and
 //! `epochs_since_best`, and for a checkpoint written inside an epoch (an
-//! interrupt) `epoch_steps`, `epoch_loss_sum`, `epoch_correct`, `epoch_examples`.
+//! interrupt) `epoch_steps`, `epoch_loss_sum`, `epoch_correct`, `epoch_examples`;
+//! for data read from files, `data_path`, `data_format`, and where they were given
+//! `data_label_column`, `data_test_data`, `data_test_split`, `data_coarse_labels`.
 //! Keys added after the first release are optional, so older checkpoints load;
 //! `keys.rs` names each key once, with its range and what its absence means.
 
@@ -35,7 +37,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::data::normalize::InputTransform;
-use crate::data::Layout;
+use crate::data::{DataSource, Layout};
 use crate::error::{Error, Result};
 use crate::files::{read_bounded, write_atomically};
 use crate::network::Architecture;
@@ -95,6 +97,9 @@ pub struct RunSettings {
     pub val_split: Option<f64>,
     /// Early stopping's settings.
     pub early_stopping: Option<EarlyStopping>,
+    /// Where and how the training data was read, where it came from files: what
+    /// `eval`, `predict` and `--resume` read when given no `--data`.
+    pub source: Option<DataSource>,
 }
 
 /// Where training stands: what changes with every step and epoch.

@@ -155,11 +155,24 @@ pub(crate) fn load_data(
     classes: Option<usize>,
     seed: u64,
 ) -> Result<Dataset, Error> {
-    let path = paths::resolve_data_dir(args.data.as_deref())?;
-    let mut options = args.load_options(
-        model.map_or(classes, |m| Some(m.settings.arch.classes())),
-        seed,
-    )?;
+    let classes = model.map_or(classes, |m| Some(m.settings.arch.classes()));
+    // Without --data, a model reads the data it was trained on, as it was read.
+    let source = model.and_then(|m| m.settings.source.as_ref());
+    let (path, mut options) = match (&args.data, source) {
+        (None, Some(source)) => {
+            let mut options = source.options(seed);
+            args.override_options(&mut options, classes)?;
+            log::info!(
+                "reading {} as the model was trained on it",
+                source.path.display()
+            );
+            (source.path.clone(), options)
+        }
+        _ => (
+            paths::resolve_data_dir(args.data.as_deref())?,
+            args.load_options(classes, seed)?,
+        ),
+    };
     if let (None, Some(m)) = (&options.class_names, model) {
         options.class_names = m.settings.class_names.clone();
     }
@@ -179,6 +192,25 @@ pub(crate) fn load_data(
 }
 
 impl DataArgs {
+    /// `options` (a model's data source) with the flags given here in place of
+    /// what they name, and the model's `classes`.
+    fn override_options(
+        &self,
+        options: &mut LoadOptions,
+        classes: Option<usize>,
+    ) -> Result<(), Error> {
+        let given = self.load_options(classes, options.seed)?;
+        options.format = given.format.or(options.format);
+        if given.test_data.is_some() || given.test_split.is_some() {
+            (options.test_data, options.test_split) = (given.test_data, given.test_split);
+        }
+        options.label_column = given.label_column.or(options.label_column.take());
+        options.coarse_labels |= given.coarse_labels;
+        options.classes = classes;
+        options.class_names = given.class_names;
+        Ok(())
+    }
+
     /// The library's reading options for these flags.
     pub(crate) fn load_options(
         &self,

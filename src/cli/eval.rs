@@ -221,8 +221,7 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
     }
     let mut examples: Vec<Example> = Vec::new();
     if let Some(i) = args.index {
-        let dir = super::paths::resolve_data_dir(args.data.as_deref())?;
-        examples.push(test_example(&dir, &model, i)?);
+        examples.push(test_example(args.data.as_deref(), &model, i)?);
     }
     examples.extend(image_examples(&args, &model)?);
     if let Some(csv) = &args.csv {
@@ -335,12 +334,23 @@ fn table_examples(
 }
 
 /// Test example `i` of the data at `dir`, checked against the model's input.
-fn test_example(dir: &std::path::Path, model: &Checkpoint, i: usize) -> Result<Example, Error> {
-    let options = data::LoadOptions {
-        classes: Some(model.settings.arch.classes()),
-        ..Default::default()
+/// Test example `i` of `--data`, else of the data the model was trained on (read
+/// as it was then), else of the default data set.
+fn test_example(
+    data_flag: Option<&std::path::Path>,
+    model: &Checkpoint,
+    i: usize,
+) -> Result<Example, Error> {
+    let (dir, mut options) = match (data_flag, &model.settings.source) {
+        (None, Some(source)) => (source.path.clone(), source.options(model.settings.seed)),
+        _ => (
+            super::paths::resolve_data_dir(data_flag)?,
+            data::LoadOptions::default(),
+        ),
     };
-    let dataset = data::load(dir, &options)?;
+    options.classes = Some(model.settings.arch.classes());
+    options.class_names = model.settings.class_names.clone();
+    let dataset = data::load(&dir, &options)?;
     gpu_mlp::eval::check_data_fits(model, std::path::Path::new("--model"), &dataset)?;
     if i >= dataset.test.len() {
         return Err(Error::Usage(format!(

@@ -61,6 +61,41 @@ pub struct LoadOptions {
     pub class_names: Option<Vec<String>>,
 }
 
+/// How a data set was read from files: what a checkpoint records so that `eval`,
+/// `predict` and `--resume` read the same data when no `--data` is given.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSource {
+    /// The data's path, absolute.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: Format,
+    /// A CSV's label column, where one was named.
+    pub label_column: Option<String>,
+    /// A CSV's separate test table, absolute.
+    pub test_data: Option<PathBuf>,
+    /// The fraction of a CSV's rows held out as its test split.
+    pub test_split: Option<f64>,
+    /// CIFAR-100's coarse labels.
+    pub coarse_labels: bool,
+}
+
+impl DataSource {
+    /// The reading options that read this source again (with `seed`, which picks
+    /// a test split's rows).
+    pub fn options(&self, seed: u64) -> LoadOptions {
+        LoadOptions {
+            format: Some(self.format),
+            test_data: self.test_data.clone(),
+            test_split: self.test_split,
+            seed,
+            label_column: self.label_column.clone(),
+            coarse_labels: self.coarse_labels,
+            classes: None,
+            class_names: None,
+        }
+    }
+}
+
 /// Reads the data set at `path` in any supported format (see `Format`), validated.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
     let format = match options.format {
@@ -106,6 +141,15 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
         ds.test = test;
     }
     ds.check()?;
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    ds.source = Some(DataSource {
+        path: absolute(path),
+        format,
+        label_column: options.label_column.clone(),
+        test_data: options.test_data.as_deref().map(absolute),
+        test_split: options.test_split,
+        coarse_labels: options.coarse_labels,
+    });
     Ok(ds)
 }
 
@@ -172,6 +216,7 @@ impl Loaded {
             layout: self.layout,
             classes,
             class_names: names,
+            source: None,
         })
     }
 }

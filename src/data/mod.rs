@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 
 pub(crate) use load::Loaded;
 pub use load::{
-    apply_limits, detect, is_data_dir, label_outside, load, load_dir, Format, LoadOptions,
+    apply_limits, detect, is_data_dir, label_outside, load, load_dir, DataSource, Format,
+    LoadOptions,
 };
 pub use split::{Dtype, Features, Row, Split};
 
@@ -68,6 +69,8 @@ pub struct Dataset {
     pub classes: usize,
     /// The classes' names, where the data names them (or the caller did).
     pub class_names: Option<Vec<String>>,
+    /// How it was read from files (None for one's own arrays).
+    pub source: Option<DataSource>,
 }
 
 impl Dataset {
@@ -113,6 +116,7 @@ impl Dataset {
             layout,
             classes,
             class_names: None,
+            source: None,
         };
         ds.check().map_err(|e| match e {
             Error::Data { problem, .. } => Error::Usage(problem),

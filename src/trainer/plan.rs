@@ -87,6 +87,7 @@ impl Trainer {
             class_names: data.class_names.clone(),
             val_split: self.val_split.filter(|_| data.val.is_some()),
             early_stopping: self.stopping(data)?,
+            source: data.source.clone(),
         })
     }
 

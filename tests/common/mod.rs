@@ -99,6 +99,7 @@ pub fn synthetic_dataset(
         layout: gpu_mlp::data::Layout::Planes,
         classes,
         class_names: None,
+        source: None,
     }
 }
 
