@@ -734,7 +734,7 @@ fn val_data_of_another_format_is_read_as_that_format() {
     let npz = dir.join("val.npz");
     let x = common::npy("<f4", &[4, 2], &[0u8; 32]);
     let y = common::npy("|u1", &[4], &[0, 1, 2, 0]);
-    common::write_npz(&npz, &[("x_train.npy", x), ("y_train.npy", y)], false);
+    common::write_npz(&npz, &[("x_train", x), ("y_train", y)], false);
     let (t, v) = (table.to_str().unwrap(), npz.to_str().unwrap());
     let out = gpu_mlp(&[
         "train",

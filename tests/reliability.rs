@@ -628,3 +628,105 @@ fn class_names_from_a_checkpoint_print_escaped() {
         assert!(stdout.contains("\\u{1b}[2J"), "{stdout}");
     }
 }
+
+/// Round 3, item 1: a `predict --csv` label that is neither a class name nor a
+/// class index of the model is an error naming the row, not a panic.
+#[test]
+fn predict_csv_with_an_unknown_label_names_the_row() {
+    let dir = temp_dir("rel_predict_label");
+    let table = dir.join("t.csv");
+    let rows: String = (0..60)
+        .map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, ["x", "y", "z"][i % 3]))
+        .collect();
+    std::fs::write(&table, format!("a,b,label\n{rows}")).unwrap();
+    let model = dir.join("m.st");
+    let (t, m) = (table.to_str().unwrap(), model.to_str().unwrap());
+    let out = run(&[
+        "train",
+        "--cpu",
+        "-q",
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--save",
+        m,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "a,b,label\n0.5,1,y\n1.5,2,9\n").unwrap();
+    let out = run(&["predict", "--model", m, "--csv", bad.to_str().unwrap()]);
+    assert_exit(
+        &out,
+        1,
+        "row 3: label \"9\" is not one of the model's classes (x, y, z)",
+    );
+}
+
+/// Round 3, item 2: an `.npz` whose features are a 0-d (or 1-d) array is refused
+/// naming the array, not a panic.
+#[test]
+fn an_npz_with_a_scalar_for_features_is_refused_naming_it() {
+    let dir = temp_dir("rel_npz_scalar");
+    let npz = dir.join("zero.npz");
+    let x = common::npy("<f4", &[], &1.0f32.to_le_bytes());
+    let x_test = common::npy("<f4", &[1, 2], &[0u8; 8]);
+    let y = common::npy("|u1", &[1], &[0]);
+    let entries = [
+        ("x_train", x),
+        ("y_train", y.clone()),
+        ("x_test", x_test),
+        ("y_test", y),
+    ];
+    common::write_npz(&npz, &entries, false);
+    let out = run(&["train", "--cpu", "--data", npz.to_str().unwrap()]);
+    assert_exit(&out, 1, "x_train has shape []");
+}
+
+/// Round 3, item 3: a class name with a line break (a quoted CSV label, or
+/// `--class-names`) is refused before training, so no checkpoint that could not
+/// be loaded again is ever written.
+#[test]
+fn a_class_name_with_a_line_break_is_refused_before_training() {
+    let dir = temp_dir("rel_newline_name");
+    let table = dir.join("t.csv");
+    let rows: String = (0..30)
+        .map(|i| format!("{}.5,{}\n", i % 3, ["\"x\ny\"", "z"][i % 2]))
+        .collect();
+    std::fs::write(&table, format!("a,label\n{rows}")).unwrap();
+    let save = dir.join("m.st");
+    let (t, s) = (table.to_str().unwrap(), save.to_str().unwrap());
+    let out = run(&[
+        "train",
+        "--cpu",
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--save",
+        s,
+    ]);
+    assert_exit(&out, 1, "holds a line break");
+    assert!(!save.exists());
+    let plain = dir.join("plain.csv");
+    let rows: String = (0..30)
+        .map(|i| format!("{}.5,{}\n", i % 3, ["a", "b"][i % 2]))
+        .collect();
+    std::fs::write(&plain, format!("a,label\n{rows}")).unwrap();
+    let p = plain.to_str().unwrap();
+    let args = [
+        "train",
+        "--cpu",
+        "--data",
+        p,
+        "--test-split",
+        "0.2",
+        "--class-names",
+        "x\ny,z",
+    ];
+    assert_exit(&run(&args), 2, "--class-names: class name \"x\\ny\"");
+}

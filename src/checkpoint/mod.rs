@@ -137,6 +137,10 @@ impl Checkpoint {
     }
 
     fn encode(&self, path: &Path) -> Result<Vec<u8>> {
+        // Never write a file that could not be read back.
+        if let Some(names) = &self.settings.class_names {
+            crate::data::check_class_names(names).map_err(|p| Error::output(path, p))?;
+        }
         let tensors = self.tensors(path)?;
         let views: Vec<(String, TensorView)> = tensors
             .iter()

@@ -254,6 +254,7 @@ fn parse_class_names(spec: &str) -> Result<Vec<String>, Error> {
             "--class-names {spec:?}: give at least two non-empty names"
         )));
     }
+    data::check_class_names(&names).map_err(|p| Error::Usage(format!("--class-names: {p}")))?;
     Ok(names)
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{class_label, gpu_options_from_env, load_data, DataArgs, DeviceArgs};
+use super::{class_label, gpu_options_from_env, load_data, printable, DataArgs, DeviceArgs};
 use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::{self, Dataset, Dtype, Features, Layout, Split, SplitKind};
@@ -315,25 +315,48 @@ fn table_examples(
     }
     let width = model.settings.arch.inputs();
     let (features, labels) = data::table::read_examples(path, width, label_column)?;
-    let names = model.settings.class_names.as_deref().unwrap_or_default();
-    Ok(features
+    features
         .chunks_exact(width)
         .zip(labels)
         .enumerate()
-        .map(|(i, (row, label))| Example {
-            what: format!("{} row {}", path.display(), i + 2),
-            features: Features::F32(row.to_vec()),
-            truth: label.and_then(|l| {
-                names
-                    .iter()
-                    .position(|n| *n == l)
-                    .or_else(|| l.parse().ok())
-            }),
+        .map(|(i, (row, label))| {
+            let what = format!("{} row {}", path.display(), i + 2);
+            let truth = label.map(|l| class_of(model, &l)).transpose();
+            let truth = truth.map_err(|e| Error::data(path, format!("row {}: {e}", i + 2)))?;
+            Ok(Example {
+                what,
+                features: Features::F32(row.to_vec()),
+                truth,
+            })
         })
-        .collect())
+        .collect()
 }
 
-/// Test example `i` of the data at `dir`, checked against the model's input.
+/// The model's class a table's label names: one of its class names, else a class
+/// index below its class count.
+fn class_of(model: &Checkpoint, label: &str) -> Result<usize, String> {
+    let names = model.settings.class_names.as_deref().unwrap_or_default();
+    let classes = model.settings.arch.classes();
+    names
+        .iter()
+        .position(|n| n == label)
+        .or_else(|| label.parse().ok().filter(|&c| c < classes))
+        .ok_or_else(|| {
+            let known = match names.is_empty() {
+                true => format!("0..{}", classes - 1),
+                false => names
+                    .iter()
+                    .map(|n| printable(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            format!(
+                "label {:?} is not one of the model's classes ({known})",
+                printable(label)
+            )
+        })
+}
+
 /// Test example `i` of `--data`, else of the data the model was trained on (read
 /// as it was then), else of the default data set.
 fn test_example(

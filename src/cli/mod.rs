@@ -49,7 +49,7 @@ pub(crate) use network::NetworkArgs;
 #[command(
     name = "gpu-mlp",
     version,
-    about = "Train multi-layer perceptrons on MNIST-format data on the GPU (wgpu/WGSL) or the CPU"
+    about = "Train multi-layer perceptrons on images (IDX, CIFAR, .npz) and CSV tables, on any GPU (wgpu/WGSL) or the CPU"
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -64,11 +64,11 @@ pub(crate) enum Command {
     Bench(bench::BenchArgs),
     /// Evaluate a saved network on the test (or train) split: loss, accuracy, per-class accuracy, confusion matrix.
     Eval(eval::EvalArgs),
-    /// Classify 28×28 grayscale PNG images (or test example --index) with a saved network.
+    /// Classify PNG images of the model's size, CSV rows (--csv) or a test example (--index) with a saved network.
     Predict(eval::PredictArgs),
     /// Write a saved network as an ONNX model (onnxruntime, TensorRT, onnxruntime-web).
     Export(export::ExportArgs),
-    /// Fetch mnist or fashion-mnist (four IDX files, SHA-256 verified) into the cache.
+    /// Fetch mnist, fashion-mnist, kmnist, cifar10 or cifar100 (checksums verified) into the cache.
     Download(download::DownloadArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {

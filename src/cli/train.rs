@@ -86,8 +86,9 @@ pub(crate) struct ValidationArgs {
     /// evaluated once, at the end (see --eval-test-every-epoch).
     #[arg(long, value_name = "F", conflicts_with = "val_data")]
     pub(crate) val_split: Option<f64>,
-    /// A data directory whose test files (t10k-*) are the validation set.
-    #[arg(long, value_name = "DIR")]
+    /// Validation data in any format train reads: its test split (a table: all its
+    /// rows) is the validation set.
+    #[arg(long, value_name = "PATH")]
     pub(crate) val_data: Option<PathBuf>,
     /// With a validation set, evaluate the test set every epoch too.
     #[arg(long)]

@@ -178,6 +178,9 @@ impl Dataset {
                 ),
             ));
         }
+        if let Some(names) = &self.class_names {
+            check_class_names(names).map_err(|p| Error::data(&self.dir, p))?;
+        }
         for (what, split) in self.splits() {
             if split.width != self.width() {
                 return Err(Error::data(
@@ -229,6 +232,21 @@ impl Dataset {
         self.train = train;
         self.val = Some(val);
         Ok(())
+    }
+}
+
+/// Class names are one line each (a checkpoint stores them a line per name) and
+/// not empty: a name that breaks that could never be read back.
+pub fn check_class_names(names: &[String]) -> std::result::Result<(), String> {
+    match names
+        .iter()
+        .find(|n| n.is_empty() || n.contains(['\n', '\r']))
+    {
+        Some(bad) => Err(format!(
+            "class name \"{}\" is empty or holds a line break; a class name is one line of text",
+            bad.escape_debug()
+        )),
+        None => Ok(()),
     }
 }
 

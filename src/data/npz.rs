@@ -62,6 +62,18 @@ fn from_archive<R: Read + std::io::Seek>(path: &Path, reader: R) -> Result<Loade
     let mut array = |key: &str| read_array(path, &mut archive, key);
     let (x_train, y_train) = (array("x_train")?, array("y_train")?);
     let (x_test, y_test) = (array("x_test")?, array("y_test")?);
+    // Features are an array of examples: at least (N, features).
+    for (key, x) in [("x_train", &x_train), ("x_test", &x_test)] {
+        if x.shape.len() < 2 {
+            return Err(Error::data(
+                path,
+                format!(
+                    "{key} has shape {:?}; examples need at least two dimensions (N, features)",
+                    x.shape
+                ),
+            ));
+        }
+    }
     if x_train.shape[1..] != x_test.shape[1..] {
         return Err(Error::data(
             path,
