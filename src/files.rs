@@ -169,6 +169,26 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// Whether `a` and `b` name the same existing file (through links, `..` and hard
+/// links alike: the same device and inode on Unix, the same canonical path
+/// elsewhere). A path that does not exist is no file yet, so it is the same as
+/// nothing.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
 /// Opens an input file that must be a regular file (not a directory, FIFO or
 /// device: those could block forever or never end) and returns it with its size,
 /// known before anything is read.

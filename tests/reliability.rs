@@ -665,6 +665,14 @@ fn predict_csv_with_an_unknown_label_names_the_row() {
         1,
         "row 3: label \"9\" is not one of the model's classes (x, y, z)",
     );
+    // Item 23: `predict --index` on a table reads its rows as the test examples.
+    let out = run(&["predict", "--model", m, "--index", "5", "--data", t]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("true:      2 z"));
 }
 
 /// Round 3, item 2: an `.npz` whose features are a 0-d (or 1-d) array is refused
@@ -729,4 +737,130 @@ fn a_class_name_with_a_line_break_is_refused_before_training() {
         "x\ny,z",
     ];
     assert_exit(&run(&args), 2, "--class-names: class name \"x\\ny\"");
+}
+
+/// Round 3, item 4: no output may be one of the run's inputs (also through a
+/// link): `--metrics`, `--plot`, `--save` naming the training table, the test
+/// table or the resumed checkpoint, and `export --onnx` its own `--model`, are
+/// refused before anything is written, and the inputs stay byte for byte.
+/// Resuming in place (`--resume m --save m`) is still allowed.
+#[test]
+fn no_output_overwrites_an_input() {
+    let dir = temp_dir("rel_outputs_inputs");
+    let table = dir.join("t.csv");
+    let rows: String = (0..60)
+        .map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, i % 3))
+        .collect();
+    std::fs::write(&table, format!("a,b,label\n{rows}")).unwrap();
+    let test = dir.join("test.csv");
+    std::fs::copy(&table, &test).unwrap();
+    let model = dir.join("m.st");
+    let link = dir.join("link.csv");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&table, &link).unwrap();
+    let (t, te, m, l) = (
+        table.to_str().unwrap(),
+        test.to_str().unwrap(),
+        model.to_str().unwrap(),
+        link.to_str().unwrap(),
+    );
+    let out = run(&[
+        "train",
+        "--cpu",
+        "-q",
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--save",
+        m,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before: Vec<Vec<u8>> = [&table, &test, &model]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    let refused: [&[&str]; 5] = [
+        &[
+            "train",
+            "--cpu",
+            "--data",
+            t,
+            "--test-split",
+            "0.2",
+            "--metrics",
+            t,
+        ],
+        &[
+            "train",
+            "--cpu",
+            "--data",
+            t,
+            "--test-split",
+            "0.2",
+            "--plot",
+            l,
+        ],
+        &[
+            "train",
+            "--cpu",
+            "--data",
+            t,
+            "--test-data",
+            te,
+            "--save",
+            te,
+        ],
+        &[
+            "train", "--cpu", "--resume", m, "--save", "x.st", "--plot", m,
+        ],
+        &["export", "--model", m, "--onnx", m],
+    ];
+    for args in refused {
+        assert_exit(&run(args), 2, "writing it would destroy it");
+    }
+    let after: Vec<Vec<u8>> = [&table, &test, &model]
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    assert!(before == after, "an input changed");
+    let out = run(&[
+        "train", "--cpu", "-q", "--resume", m, "--epochs", "1", "--save", m,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Round 3, item 25: a side output that fails in a run without `--save` warns
+/// that training goes on, without claiming a model is saved.
+#[test]
+fn a_failing_side_output_without_save_claims_no_saved_model() {
+    let dir = data("rel_metrics_nosave", 3000);
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let plot = out_dir.join("curves.png");
+    let d = dir.to_str().unwrap();
+    let args = [
+        "train",
+        "--cpu",
+        "--data",
+        d,
+        "--epochs",
+        "4",
+        "--plot",
+        plot.to_str().unwrap(),
+    ];
+    let (child, _) = spawn_until(&args, 1);
+    std::fs::remove_dir_all(&out_dir).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0, "warning: --plot");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("still saved"), "{stderr}");
 }

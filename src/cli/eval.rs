@@ -366,10 +366,19 @@ fn test_example(
 ) -> Result<Example, Error> {
     let (dir, mut options) = match (data_flag, &model.settings.source) {
         (None, Some(source)) => (source.path.clone(), source.options(model.settings.seed)),
-        _ => (
-            super::paths::resolve_data_dir(data_flag)?,
-            data::LoadOptions::default(),
-        ),
+        _ => {
+            let dir = super::paths::resolve_data_dir(data_flag)?;
+            // A table's rows are all its test examples.
+            let table = dir.is_file() && data::detect(&dir)? == data::Format::Csv;
+            let test_data = table.then(|| dir.clone());
+            (
+                dir,
+                data::LoadOptions {
+                    test_data,
+                    ..Default::default()
+                },
+            )
+        }
     };
     options.classes = Some(model.settings.arch.classes());
     options.class_names = model.settings.class_names.clone();

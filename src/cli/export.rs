@@ -19,6 +19,12 @@ pub(crate) struct ExportArgs {
 
 pub(crate) fn run_export(args: ExportArgs) -> Result<(), Error> {
     let model = args.model.load()?;
+    if gpu_mlp::files::same_file(&args.onnx, &args.model.path) {
+        return Err(Error::Usage(format!(
+            "--onnx {} is the --model input: writing it would destroy it; name another file",
+            args.onnx.display()
+        )));
+    }
     let out = Output::prepare(&args.onnx, "--onnx")?;
     export(&model, &out.path)?;
     let arch = &model.settings.arch;

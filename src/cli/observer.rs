@@ -213,13 +213,13 @@ impl TrainObserver {
     fn write_side_outputs(&mut self, r: &EpochReport) {
         if let Some(m) = self.metrics.as_mut() {
             if let Err(e) = m.record(r) {
-                warn_side_output("--metrics", &e);
+                warn_side_output("--metrics", &e, self.outputs.save.is_some());
             }
         }
         if let Some(out) = &self.outputs.plot {
             let title = self.plot_title();
             if let Err(e) = gpu_mlp::plot::draw_curves(&out.path, &self.history, &title) {
-                warn_side_output("--plot", &e);
+                warn_side_output("--plot", &e, self.outputs.save.is_some());
             }
         }
     }
@@ -280,8 +280,13 @@ impl TrainObserver {
     }
 }
 
-fn warn_side_output(flag: &str, e: &Error) {
-    tell!("warning: {flag}: {e}; training goes on, and the model is still saved");
+/// A side output failed: say so, and that training goes on (and, where --save is
+/// given, that the model is still saved).
+fn warn_side_output(flag: &str, e: &Error, saving: bool) {
+    match saving {
+        true => tell!("warning: {flag}: {e}; training goes on, and the model is still saved"),
+        false => tell!("warning: {flag}: {e}; training goes on"),
+    }
 }
 
 impl RunObserver for TrainObserver {
@@ -300,9 +305,10 @@ impl RunObserver for TrainObserver {
                 say!("{words}");
             }
         }
+        let saving = self.outputs.save.is_some();
         self.metrics = self.outputs.metrics.as_ref().and_then(|out| {
             MetricsWriter::create(&out.path, &run.backend, &self.history)
-                .map_err(|e| warn_side_output("--metrics", &e))
+                .map_err(|e| warn_side_output("--metrics", &e, saving))
                 .ok()
         });
         self.run = Some(run.clone());
@@ -344,7 +350,7 @@ impl RunObserver for TrainObserver {
         if due && r.epoch < self.total_epochs() {
             // An intermediate checkpoint that fails is retried at the end.
             if let Err(e) = self.write_models() {
-                warn_side_output("--checkpoint-every", &e);
+                warn_side_output("--checkpoint-every", &e, true);
             }
         }
         Ok(())

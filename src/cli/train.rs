@@ -231,6 +231,7 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
         args.net.check_agrees_with(c)?;
     }
     let outputs = Outputs::prepare(&args.save, &args.save_last, &args.metrics, &args.plot)?;
+    outputs.check_inputs(&input_files(&args))?;
     let seed = resumed
         .as_ref()
         .map_or(args.net.seed(), |c| c.settings.seed);
@@ -356,6 +357,19 @@ fn report_end(args: &TrainArgs, model: &Model, observer: &TrainObserver) {
         ),
         false => {}
     }
+}
+
+/// The files the run reads, by flag, which no output may overwrite.
+fn input_files(args: &TrainArgs) -> Vec<(&'static str, &std::path::Path)> {
+    [
+        ("--data", args.data.data.as_deref()),
+        ("--test-data", args.data.test_data.as_deref()),
+        ("--val-data", args.validation.val_data.as_deref()),
+        ("--resume", args.resume.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, path)| path.map(|p| (flag, p)))
+    .collect()
 }
 
 /// Fewer optimizer steps than this rarely fit anything (a small table with the
