@@ -12,10 +12,15 @@ use crate::error::{Error, Result};
 /// the new one, never a torn one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = temp_path(path);
+    // A file replaced keeps its mode: a private (0600) model stays private.
+    let mode = fs::metadata(path).ok().map(|m| m.permissions());
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
+        if let Some(mode) = mode {
+            fs::set_permissions(&tmp, mode)?;
+        }
         replace_with(&tmp, path)
     })();
     result.map_err(|e: std::io::Error| {
@@ -53,6 +58,12 @@ impl Output {
         let target = resolve_link(path).map_err(bad)?;
         match fs::metadata(&target) {
             Ok(m) if m.is_dir() => return Err(bad("is a directory".into())),
+            // As the shell's `>` does for its user: a file made read-only is kept.
+            Ok(m) if m.permissions().readonly() => {
+                return Err(bad(
+                    "is read-only: make it writable (chmod u+w) or name another file".into(),
+                ))
+            }
             Ok(m) if !m.is_file() => {
                 return Err(bad(format!(
                     "is {}; outputs replace regular files only",

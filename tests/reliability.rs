@@ -864,3 +864,46 @@ fn a_failing_side_output_without_save_claims_no_saved_model() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("still saved"), "{stderr}");
 }
+
+/// Round 3, item 6: a checkpoint replaced in place keeps its mode (a private
+/// model stays private), and an output made read-only is refused, not replaced.
+#[test]
+fn a_replaced_output_keeps_its_mode_and_a_read_only_one_is_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = data("rel_modes", 300);
+    let d = dir.to_str().unwrap();
+    let model = dir.join("private.st");
+    let m = model.to_str().unwrap();
+    let out = run(&[
+        "train", "--cpu", "-q", "--data", d, "--epochs", "1", "--save", m,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let set = |mode: u32| {
+        std::fs::set_permissions(&model, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let mode = || std::fs::metadata(&model).unwrap().permissions().mode() & 0o777;
+    set(0o600);
+    let out = run(&[
+        "train", "--cpu", "-q", "--data", d, "--resume", m, "--epochs", "1", "--save", m,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(), 0o600);
+    set(0o444);
+    let before = std::fs::read(&model).unwrap();
+    let out = run(&[
+        "train", "--cpu", "-q", "--data", d, "--resume", m, "--epochs", "1", "--save", m,
+    ]);
+    assert_exit(&out, 2, "is read-only");
+    let onnx = run(&["export", "--model", m, "--onnx", m]);
+    assert_exit(&onnx, 2, "");
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+    assert_eq!(mode(), 0o444);
+}
