@@ -758,29 +758,10 @@ fn val_data_of_another_format_is_read_as_that_format() {
 #[test]
 fn eval_of_one_table_evaluates_all_its_rows() {
     let dir = temp_dir("cli_eval_table");
-    let table = dir.join("rows.csv");
-    let rows: String = (0..90)
-        .map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, ["a", "b", "c"][i % 3]))
-        .collect();
-    std::fs::write(&table, format!("x,y,label\n{rows}")).unwrap();
-    let (t, model) = (table.to_str().unwrap(), dir.join("m.st"));
-    let m = model.to_str().unwrap();
-    let trained = gpu_mlp(&[
-        "train",
-        "--cpu",
-        "-q",
-        "--data",
-        t,
-        "--test-split",
-        "0.2",
-        "--save",
-        m,
-    ]);
-    assert!(
-        trained.status.success(),
-        "{}",
-        String::from_utf8_lossy(&trained.stderr)
-    );
+    let (table, model) = (dir.join("rows.csv"), dir.join("m.st"));
+    common::write_table(&table, 90, ["a", "b", "c"]);
+    common::train_table_model(&table, &model);
+    let (t, m) = (table.to_str().unwrap(), model.to_str().unwrap());
     let out = gpu_mlp(&["eval", "--cpu", "--json", "--model", m, "--data", t]);
     assert!(
         out.status.success(),

@@ -634,29 +634,10 @@ fn class_names_from_a_checkpoint_print_escaped() {
 #[test]
 fn predict_csv_with_an_unknown_label_names_the_row() {
     let dir = temp_dir("rel_predict_label");
-    let table = dir.join("t.csv");
-    let rows: String = (0..60)
-        .map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, ["x", "y", "z"][i % 3]))
-        .collect();
-    std::fs::write(&table, format!("a,b,label\n{rows}")).unwrap();
-    let model = dir.join("m.st");
+    let (table, model) = (dir.join("t.csv"), dir.join("m.st"));
+    common::write_table(&table, 60, ["x", "y", "z"]);
+    common::train_table_model(&table, &model);
     let (t, m) = (table.to_str().unwrap(), model.to_str().unwrap());
-    let out = run(&[
-        "train",
-        "--cpu",
-        "-q",
-        "--data",
-        t,
-        "--test-split",
-        "0.2",
-        "--save",
-        m,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let bad = dir.join("bad.csv");
     std::fs::write(&bad, "a,b,label\n0.5,1,y\n1.5,2,9\n").unwrap();
     let out = run(&["predict", "--model", m, "--csv", bad.to_str().unwrap()]);
@@ -747,14 +728,10 @@ fn a_class_name_with_a_line_break_is_refused_before_training() {
 #[test]
 fn no_output_overwrites_an_input() {
     let dir = temp_dir("rel_outputs_inputs");
-    let table = dir.join("t.csv");
-    let rows: String = (0..60)
-        .map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, i % 3))
-        .collect();
-    std::fs::write(&table, format!("a,b,label\n{rows}")).unwrap();
-    let test = dir.join("test.csv");
+    let (table, test, model) = (dir.join("t.csv"), dir.join("test.csv"), dir.join("m.st"));
+    common::write_table(&table, 60, ["0", "1", "2"]);
     std::fs::copy(&table, &test).unwrap();
-    let model = dir.join("m.st");
+    common::train_table_model(&table, &model);
     let link = dir.join("link.csv");
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&table, &link).unwrap();
@@ -763,22 +740,6 @@ fn no_output_overwrites_an_input() {
         test.to_str().unwrap(),
         model.to_str().unwrap(),
         link.to_str().unwrap(),
-    );
-    let out = run(&[
-        "train",
-        "--cpu",
-        "-q",
-        "--data",
-        t,
-        "--test-split",
-        "0.2",
-        "--save",
-        m,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     let before: Vec<Vec<u8>> = [&table, &test, &model]
         .iter()

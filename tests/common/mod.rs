@@ -333,3 +333,29 @@ pub fn write_npz(path: &Path, entries: &[(&str, Vec<u8>)], deflate: bool) {
     }
     zip.finish().unwrap();
 }
+
+/// A CSV table of `n` rows: features `a` and `b` that follow the class, and a
+/// `label` column naming each row's class (three in turn) with `labels`.
+pub fn write_table(path: &Path, n: usize, labels: [&str; 3]) {
+    let rows: String = (0..n)
+        .map(|i| format!("{}.5,{},{}\n", i % 3, i % 4, labels[i % 3]))
+        .collect();
+    std::fs::write(path, format!("a,b,label\n{rows}")).unwrap();
+}
+
+/// Trains a small model of `table` on the CPU (a fifth of its rows held out as the
+/// test split) and saves it to `model`.
+pub fn train_table_model(table: &Path, model: &Path) {
+    let (t, m) = (table.to_str().unwrap(), model.to_str().unwrap());
+    ok(&[
+        "train",
+        "--cpu",
+        "-q",
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--save",
+        m,
+    ]);
+}
