@@ -868,3 +868,52 @@ fn a_replaced_output_keeps_its_mode_and_a_read_only_one_is_kept() {
     assert_eq!(std::fs::read(&model).unwrap(), before);
     assert_eq!(mode(), 0o444);
 }
+
+/// Round 3, item 7: Ctrl-C while a large table is still being read ends the run
+/// at once with exit 130: nothing trained, the existing `--save` file unchanged,
+/// and no lock file left beside any output.
+#[test]
+fn an_interrupt_while_loading_leaves_no_lock_and_keeps_the_saved_model() {
+    let dir = temp_dir("rel_interrupt_load");
+    let (table, model) = (dir.join("big.csv"), dir.join("m.st"));
+    common::write_table(&table, 90, ["x", "y", "z"]);
+    common::train_table_model(&table, &model);
+    // A table that takes about a second to read (3 million rows, 24 MB): the
+    // interrupt arrives while it is read.
+    common::write_table(&table, 3_000_000, ["x", "y", "z"]);
+    let before = std::fs::read(&model).unwrap();
+    let metrics = dir.join("metrics.jsonl");
+    let (t, m) = (table.to_str().unwrap(), model.to_str().unwrap());
+    let args = [
+        "train",
+        "--cpu",
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--save",
+        m,
+        "--metrics",
+    ];
+    let child = command(&args)
+        .arg(&metrics)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let signal = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signal.success());
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 130, "while reading the data");
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -294,6 +294,12 @@ impl RunObserver for TrainObserver {
     /// earlier epochs (if it cannot be written now it is a side output like the
     /// plot: warn and train on).
     fn started(&mut self, run: &RunInfo, data: &Dataset) -> Result<(), Error> {
+        // An interrupt while the backend was set up: no step taken, nothing to save.
+        if interrupted(&self.interrupt) {
+            return Err(Error::Interrupted(
+                "stopped before the first step: nothing was trained or written".into(),
+            ));
+        }
         let (arch, opt) = (&run.settings.arch, &run.settings.opt);
         if !self.quiet {
             say!(

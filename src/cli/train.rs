@@ -12,7 +12,7 @@ use clap::Args;
 
 use super::observer::TrainObserver;
 use super::outputs::Outputs;
-use super::signals::on_interrupt;
+use super::signals::{interrupted, on_interrupt};
 use super::{choice, gpu_options_from_env, load_data, DataArgs, DeviceArgs, NetworkArgs};
 use gpu_mlp::checkpoint::{Checkpoint, MAX_EPOCHS};
 use gpu_mlp::choice::Choice;
@@ -223,6 +223,9 @@ impl ScheduleArgs {
 }
 
 pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
+    // Before any output is locked: a Ctrl-C while the data loads then ends the run
+    // cleanly (locks released, nothing written) instead of killing it mid-way.
+    let interrupt = on_interrupt()?;
     args.device = args.device.resolved(args.quiet);
     let opt = args.net.optimizer()?;
     check_counts(&args)?;
@@ -237,6 +240,11 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
         .map_or(args.net.seed(), |c| c.settings.seed);
     let mut dataset = load_data(&args.data, resumed.as_ref(), args.net.classes, seed)?;
     args.validation.attach_val_data(&mut dataset)?;
+    if interrupted(&interrupt) {
+        return Err(Error::Interrupted(
+            "stopped while reading the data: nothing was trained or written".into(),
+        ));
+    }
     let validation = dataset.val.is_some()
         || args.validation.val_split.is_some()
         || resumed
@@ -261,7 +269,6 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
         _ => None,
     };
     let history = resumed.map(|c| c.state.history).unwrap_or_default();
-    let interrupt = on_interrupt()?;
     let mut observer = TrainObserver::new(
         args.quiet,
         args.checkpoint_every,
