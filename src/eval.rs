@@ -169,9 +169,11 @@ pub fn check_data_fits(checkpoint: &Checkpoint, path: &Path, data: &Dataset) -> 
         return Err(Error::data(
             &data.dir,
             format!(
-                "holds {} features, but {} was trained on {}",
+                "holds {} {} features an example, but {} takes {} {} features",
+                data.width(),
                 data.dtype().name(),
                 path.display(),
+                arch.inputs(),
                 checkpoint.settings.input.dtype.name()
             ),
         ));

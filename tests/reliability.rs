@@ -917,3 +917,33 @@ fn an_interrupt_while_loading_leaves_no_lock_and_keeps_the_saved_model() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Round 3, item 22: a table model given image data names the real mismatch
+/// (the features it takes), not the labels that happen to fail first.
+#[test]
+fn a_table_model_on_images_names_the_features_it_takes() {
+    let dir = temp_dir("rel_table_on_images");
+    let (table, model) = (dir.join("t.csv"), dir.join("m.st"));
+    common::write_table(&table, 60, ["x", "y", "z"]);
+    common::train_table_model(&table, &model);
+    let images = data("rel_table_on_images_idx", 200);
+    let (m, d) = (model.to_str().unwrap(), images.to_str().unwrap());
+    let more = dir.join("more.st");
+    let runs: [&[&str]; 3] = [
+        &["eval", "--cpu", "--model", m, "--data", d],
+        &["predict", "--model", m, "--index", "0", "--data", d],
+        &[
+            "train",
+            "--cpu",
+            "--resume",
+            m,
+            "--data",
+            d,
+            "--save",
+            more.to_str().unwrap(),
+        ],
+    ];
+    for args in runs {
+        assert_exit(&run(args), 1, "the model takes 2 f32 features");
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::marker::PhantomData;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::builder::{PossibleValue, TypedValueParser};
@@ -185,10 +185,31 @@ pub(crate) fn load_data(
              fraction of its rows (--test-split 0.2)",
             path.display()
         )),
-        e => e,
+        e => match model.and_then(|m| real_mismatch(&path, &options, m)) {
+            Some(real) => real,
+            None => e,
+        },
     })?;
     data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
     Ok(dataset)
+}
+
+/// When data fails to load for a model (its labels do not fit the model's classes,
+/// say), the mismatch that explains it, where there is one: the data read on its
+/// own terms does not have the model's features ("this model takes 4 f32
+/// features"), which is what a user needs to hear first.
+pub(crate) fn real_mismatch(
+    path: &Path,
+    options: &LoadOptions,
+    model: &Checkpoint,
+) -> Option<Error> {
+    let own_terms = LoadOptions {
+        classes: None,
+        class_names: None,
+        ..options.clone()
+    };
+    let data = data::load(path, &own_terms).ok()?;
+    gpu_mlp::eval::check_data_fits(model, Path::new("the model"), &data).err()
 }
 
 impl DataArgs {

@@ -382,7 +382,8 @@ fn test_example(
     };
     options.classes = Some(model.settings.arch.classes());
     options.class_names = model.settings.class_names.clone();
-    let dataset = data::load(&dir, &options)?;
+    let dataset = data::load(&dir, &options)
+        .map_err(|e| super::args::real_mismatch(&dir, &options, model).unwrap_or(e))?;
     gpu_mlp::eval::check_data_fits(model, std::path::Path::new("--model"), &dataset)?;
     if i >= dataset.test.len() {
         return Err(Error::Usage(format!(
