@@ -14,6 +14,17 @@ pub struct DropoutStep {
     pub step: u32,
 }
 
+impl DropoutStep {
+    /// The step an optimizer that has taken `steps` updates takes next (its count
+    /// after the update): what both backends' forward and backward passes use.
+    pub fn next(seed: u64, steps: u64) -> Self {
+        DropoutStep {
+            seed,
+            step: (steps + 1) as u32,
+        }
+    }
+}
+
 /// Which units one training step drops in one layer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DropoutMask {

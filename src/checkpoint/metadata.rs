@@ -92,23 +92,20 @@ pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
 /// The data source's keys; none where a path is not UTF-8 (metadata is text, and a
 /// path that would not read back is better left out than stored wrong).
 fn source_entries(source: Option<&DataSource>) -> Vec<(&'static Key, String)> {
-    let Some(s) = source else { return Vec::new() };
-    let (Some(path), test_data) = (s.path.to_str(), s.test_data.as_deref().map(|p| p.to_str()))
-    else {
-        return Vec::new();
-    };
-    if test_data == Some(None) {
-        return Vec::new();
-    }
+    source.and_then(source_text).unwrap_or_default()
+}
+
+/// `source_entries` of one source; None where a path is not UTF-8.
+fn source_text(s: &DataSource) -> Option<Vec<(&'static Key, String)>> {
     let mut meta = vec![
-        (&DATA_PATH, path.to_string()),
+        (&DATA_PATH, s.path.to_str()?.to_string()),
         (&DATA_FORMAT, s.format.name().to_string()),
     ];
+    if let Some(t) = &s.test_data {
+        meta.push((&DATA_TEST_DATA, t.to_str()?.to_string()));
+    }
     if let Some(c) = &s.label_column {
         meta.push((&DATA_LABEL_COLUMN, c.clone()));
-    }
-    if let Some(Some(t)) = test_data {
-        meta.push((&DATA_TEST_DATA, t.to_string()));
     }
     if let Some(f) = s.test_split {
         meta.push((&DATA_TEST_SPLIT, f.to_string()));
@@ -116,7 +113,7 @@ fn source_entries(source: Option<&DataSource>) -> Vec<(&'static Key, String)> {
     if s.coarse_labels {
         meta.push((&DATA_COARSE_LABELS, "true".to_string()));
     }
-    meta
+    Some(meta)
 }
 
 /// The history as stored: what each epoch learned, without its timing, so that two

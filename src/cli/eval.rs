@@ -119,7 +119,7 @@ fn whole_table_is_the_test_set(data: &mut DataArgs) -> Result<(), Error> {
         return Ok(());
     };
     let single = data.test_data.is_none() && data.test_split.is_none();
-    if single && path.is_file() && data::detect(path)? == data::Format::Csv {
+    if single && data::is_table(path)? {
         data.test_data = Some(path.clone());
     }
     Ok(())
@@ -369,8 +369,7 @@ fn test_example(
         _ => {
             let dir = super::paths::resolve_data_dir(data_flag)?;
             // A table's rows are all its test examples.
-            let table = dir.is_file() && data::detect(&dir)? == data::Format::Csv;
-            let test_data = table.then(|| dir.clone());
+            let test_data = data::is_table(&dir)?.then(|| dir.clone());
             (
                 dir,
                 data::LoadOptions {

@@ -330,7 +330,7 @@ impl RunObserver for TrainObserver {
 
     /// --save-last wants every epoch's model; --save the last one, or with
     /// --patience the best one (the run reads it back for itself then anyway).
-    fn wants_checkpoint(&mut self, r: &EpochReport) -> bool {
+    fn wants_checkpoint(&self, r: &EpochReport) -> bool {
         let best_only = self.early_stopping();
         self.outputs.save_last.is_some() || (self.outputs.save.is_some() && (r.best || !best_only))
     }

@@ -111,11 +111,10 @@ impl ValidationArgs {
         };
         // Labels read by the training data's class names; a table validates with
         // all its rows (its own test table), other formats with their test split.
-        let table = path.is_file() && data::detect(path)? == data::Format::Csv;
         let options = data::LoadOptions {
             classes: Some(dataset.classes),
             class_names: dataset.class_names.clone(),
-            test_data: table.then(|| path.clone()),
+            test_data: data::is_table(path)?.then(|| path.clone()),
             ..Default::default()
         };
         let other = data::load(path, &options)?;

@@ -105,10 +105,7 @@ impl CpuBackend {
 
     /// The dropout masks of the step being taken (the optimizer's count after it).
     fn dropout_step(&self) -> DropoutStep {
-        DropoutStep {
-            seed: self.seed,
-            step: (self.state.t + 1) as u32,
-        }
+        DropoutStep::next(self.seed, self.state.t)
     }
 
     fn evaluate_split(&mut self, which: SplitKind) -> Result<Totals> {

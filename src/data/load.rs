@@ -236,6 +236,12 @@ pub fn is_data_dir(dir: &Path) -> bool {
     idx::is_data_dir(dir) || cifar::is_data_dir(dir)
 }
 
+/// Whether `path` is a file holding a CSV table (a name of a downloaded set, a
+/// directory or an archive is not).
+pub fn is_table(path: &Path) -> Result<bool> {
+    Ok(path.is_file() && detect(path)? == Format::Csv)
+}
+
 /// Which format `path` holds: a directory of IDX or CIFAR files, a zip archive
 /// (`.npz`), else a text table.
 pub fn detect(path: &Path) -> Result<Format> {

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 
 pub(crate) use load::Loaded;
 pub use load::{
-    apply_limits, detect, is_data_dir, label_outside, load, load_dir, DataSource, Format,
+    apply_limits, detect, is_data_dir, is_table, label_outside, load, load_dir, DataSource, Format,
     LoadOptions,
 };
 pub use split::{Dtype, Features, Row, Split};

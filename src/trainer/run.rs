@@ -89,7 +89,7 @@ pub trait RunObserver {
 
     /// Whether `epoch_done` needs this epoch's checkpoint (to write or keep it).
     /// Reading a model back costs a device round trip, so ask only when needed.
-    fn wants_checkpoint(&mut self, _report: &EpochReport) -> bool {
+    fn wants_checkpoint(&self, _report: &EpochReport) -> bool {
         false
     }
 
@@ -209,11 +209,12 @@ impl train::Observer for Keeper<'_> {
                 false => None,
             };
             self.observer.epoch_done(r, model.as_ref())?;
-            if keep_best {
-                self.best.clone_from(&model);
+            // Under early stopping only the best is worth its memory.
+            match self.run.keeps_best() {
+                true if keep_best => self.best = model,
+                true => {}
+                false => self.last = model,
             }
-            // Only the best is worth its memory under early stopping.
-            self.last = model.filter(|_| !self.run.keeps_best());
             Ok(())
         })
     }

@@ -248,10 +248,7 @@ impl GpuBackend {
 
     /// The dropout step of the optimizer step being recorded (its count after the update).
     fn dropout_step(&self) -> DropoutStep {
-        DropoutStep {
-            seed: self.seed,
-            step: (self.t + 1) as u32,
-        }
+        DropoutStep::next(self.seed, self.t)
     }
 
     /// Submits what is recorded, then reads and adds the first `slots` totals slots
