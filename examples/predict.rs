@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "test example {i}: {} ({:.1}%), true {}",
                     name(best),
                     100.0 * p[best],
-                    name(data.test.labels[i] as usize)
+                    name(data.test.labels()[i] as usize)
                 );
             }
             return Ok(());

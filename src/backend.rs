@@ -6,11 +6,13 @@
 
 use crate::choice::Choice;
 use crate::data::normalize::InputTransform;
-use crate::data::{Dataset, SplitKind};
+use crate::data::{Dataset, Split, SplitKind, Targets};
 use crate::error::{Error, Result};
 use crate::network::Architecture;
 use crate::optimizer::{Optimizer, OptimizerState};
 use crate::report::Totals;
+pub use crate::task::argmax;
+use crate::task::{Head, HeadKernel};
 
 /// Examples per forward pass when evaluating (no gradients, so larger batches are fine).
 pub const EVAL_BATCH: usize = 500;
@@ -48,8 +50,9 @@ pub trait Backend {
     fn end_epoch_async(&mut self) -> Pending<'_, Totals>;
     /// Loss and accuracy over a whole split with the current parameters.
     fn evaluate_async(&mut self, split: SplitKind) -> Pending<'_, Totals>;
-    /// The predicted class (first maximum of the logits) of every example of a split.
-    fn predictions_async(&mut self, split: SplitKind) -> Pending<'_, Vec<u8>>;
+    /// The network's outputs (logits; values for a regression, in the units it
+    /// learns) for every example of a split, example by example.
+    fn outputs_async(&mut self, split: SplitKind) -> Pending<'_, Vec<f32>>;
     /// The current parameters, in `network::Architecture`'s flat layout.
     fn parameters_async(&mut self) -> Pending<'_, Vec<f32>>;
     /// The optimizer's state (momentum's velocity, Adam's moments, the step count),
@@ -81,10 +84,10 @@ pub trait Backend {
     fn evaluate(&mut self, split: SplitKind) -> Result<Totals> {
         pollster::block_on(self.evaluate_async(split))
     }
-    /// `predictions_async`, waited for.
+    /// `outputs_async`, waited for.
     #[cfg(not(target_arch = "wasm32"))]
-    fn predictions(&mut self, split: SplitKind) -> Result<Vec<u8>> {
-        pollster::block_on(self.predictions_async(split))
+    fn outputs(&mut self, split: SplitKind) -> Result<Vec<f32>> {
+        pollster::block_on(self.outputs_async(split))
     }
     /// `parameters_async`, waited for.
     #[cfg(not(target_arch = "wasm32"))]
@@ -114,18 +117,6 @@ pub struct TrainSetup {
     pub seed: u64,
     /// What the network sees of an example (the model's normalization).
     pub input: InputTransform,
-}
-
-/// Index of the first maximum: the prediction rule both paths (and the GPU kernel)
-/// share, so ties resolve the same way everywhere.
-pub fn argmax<T: PartialOrd + Copy>(row: &[T]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold(
-            (0, row[0]),
-            |best, (i, &v)| if v > best.1 { (i, v) } else { best },
-        )
-        .0
 }
 
 /// The training batch actually used (never more than the training set, whatever
@@ -201,4 +192,93 @@ pub fn check_order(order: &[u32], n: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// What a loss head reads of each example, `stride` u32 words: its target (a
+/// class index, or the f32 bits of each output's value in the units the network
+/// learns) and, where `weighted`, its weight. Made once per split on the host for
+/// both paths, so that both read the same words.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TargetWords {
+    /// Every example's words, back to back.
+    pub words: Vec<u32>,
+    /// Words per example.
+    pub stride: usize,
+    /// Whether each example's last word is its weight.
+    pub weighted: bool,
+}
+
+impl TargetWords {
+    /// The words of `split` for `head`, with the split's weights where `weighted`
+    /// (training: `--weight-column`, `--class-weight`).
+    pub fn new(split: &Split, head: &Head, weighted: bool) -> TargetWords {
+        let weights = split.weights.as_deref().filter(|_| weighted);
+        let width = split.targets.width();
+        let stride = width + weights.is_some() as usize;
+        let mut words = Vec::with_capacity(split.len() * stride);
+        for i in 0..split.len() {
+            match (&split.targets, head.task.kernel()) {
+                (Targets::Classes(c), HeadKernel::Softmax) => words.push(c[i]),
+                // A binary target is the probability of the second class: 0 or 1.
+                (Targets::Classes(c), _) => words.push((c[i] as f32).to_bits()),
+                (Targets::Values { values, .. }, kernel) => {
+                    for (j, &v) in values[i * width..(i + 1) * width].iter().enumerate() {
+                        let v = match kernel {
+                            HeadKernel::Identity => head.from_target_units(j, v),
+                            _ => v,
+                        };
+                        words.push(v.to_bits());
+                    }
+                }
+            }
+            if let Some(w) = weights {
+                words.push(w[i].to_bits());
+            }
+        }
+        TargetWords {
+            words,
+            stride,
+            weighted: weights.is_some(),
+        }
+    }
+
+    /// Examples `rows` as a batch.
+    pub fn batch(&self, rows: std::ops::Range<usize>) -> BatchTargets<'_> {
+        BatchTargets {
+            words: &self.words[rows.start * self.stride..rows.end * self.stride],
+            stride: self.stride,
+            weighted: self.weighted,
+        }
+    }
+}
+
+/// A batch's target words, as a loss head reads them.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchTargets<'a> {
+    /// `stride` words per example.
+    pub words: &'a [u32],
+    /// Words per example.
+    pub stride: usize,
+    /// Whether each example's last word is its weight.
+    pub weighted: bool,
+}
+
+impl BatchTargets<'_> {
+    /// Word `k` of example `row`.
+    pub fn word(&self, row: usize, k: usize) -> u32 {
+        self.words[row * self.stride + k]
+    }
+
+    /// Value `j` of example `row` (a float target).
+    pub fn value(&self, row: usize, j: usize) -> f32 {
+        f32::from_bits(self.word(row, j))
+    }
+
+    /// Example `row`'s weight, after its `width` target words (1 unweighted).
+    pub fn weight(&self, row: usize, width: usize) -> f32 {
+        match self.weighted {
+            true => f32::from_bits(self.word(row, width)),
+            false => 1.0,
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::data::{Dataset, Features, Layout, Split};
+use crate::data::{Dataset, Features, Layout, Split, Targets};
 use crate::error::{Error, Result};
 use crate::network::{train_flops, Architecture};
 use crate::profile::{Counters, KernelTime, Measured};
@@ -18,7 +18,8 @@ pub fn synthetic_dataset(n: usize, seed: u64) -> Dataset {
     let pixels = 28 * 28;
     let split = |rng: &mut Rng, n: usize| Split {
         features: Features::U8((0..n * pixels).map(|_| rng.below(256) as u8).collect()),
-        labels: (0..n).map(|_| rng.below(10) as u8).collect(),
+        targets: Targets::Classes((0..n).map(|_| rng.below(10) as u32).collect()),
+        weights: None,
         width: pixels,
     };
     Dataset {
@@ -30,6 +31,7 @@ pub fn synthetic_dataset(n: usize, seed: u64) -> Dataset {
         cols: 28,
         channels: 1,
         layout: Layout::Planes,
+        task: crate::task::Task::Classify,
         classes: 10,
         class_names: None,
         source: None,

@@ -7,53 +7,90 @@ use crate::backend::{Backend, TrainSetup, EVAL_BATCH};
 use crate::checkpoint::Checkpoint;
 use crate::choice::Choice;
 use crate::cpu::CpuNet;
-use crate::data::SplitKind;
-use crate::data::{Dataset, Layout, Split};
+use crate::data::{Dataset, Layout, Split, SplitKind, Targets};
 use crate::error::{Error, Result};
+use crate::network::Architecture;
+use crate::report::{figure as figure_of, Figure, Figures};
+use crate::scores::{score_outputs, score_split};
+use crate::task::{Head, Task};
 
 /// What `gpu-mlp eval` reports on one split.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalReport {
     /// The backend that evaluated (its description: device, kernel).
     pub backend: String,
+    /// The model's task.
+    pub task: Task,
     /// Examples evaluated.
     pub examples: usize,
     /// Mean loss.
     pub loss: f64,
-    /// Fraction classified correctly.
-    pub accuracy: f64,
-    /// Accuracy of each true class (NaN for a class with no examples).
+    /// Fraction predicted right (subset accuracy for multilabel); None for a
+    /// regression.
+    pub accuracy: Option<f64>,
+    /// The task's figures (R², F1, …).
+    pub figures: Figures,
+    /// Classify and binary: the accuracy of each true class (NaN for a class
+    /// with no examples); regress: each output's R²; multilabel: each label's F1.
     pub per_class_accuracy: Vec<f64>,
-    /// `confusion[true][predicted]`
+    /// Classify and binary: `confusion[true][predicted]`; empty otherwise.
     pub confusion: Vec<Vec<u64>>,
 }
 
-/// Loss, accuracy, per-class accuracy and the confusion matrix over `split`, whose
-/// labels are `labels`.
+/// Loss, accuracy, the task's figures, and per class the accuracy and the
+/// confusion matrix over `split` of `data`, for a network with head `head`.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn evaluate(
     backend: &mut dyn Backend,
+    data: &Dataset,
     split: SplitKind,
-    labels: &[u8],
-    classes: usize,
+    arch: &Architecture,
 ) -> Result<EvalReport> {
-    pollster::block_on(evaluate_async(backend, split, labels, classes))
+    pollster::block_on(evaluate_async(backend, data, split, arch))
 }
 
 /// `evaluate`, awaiting the backend's read-backs.
 pub async fn evaluate_async(
     backend: &mut dyn Backend,
-    split: SplitKind,
-    labels: &[u8],
-    classes: usize,
+    data: &Dataset,
+    kind: SplitKind,
+    arch: &Architecture,
 ) -> Result<EvalReport> {
-    let totals = backend.evaluate_async(split).await?;
-    let predicted = backend.predictions_async(split).await?;
+    let head = &arch.head;
+    let scores = score_split(backend, data, head, kind).await?;
+    let outputs = backend.outputs_async(kind).await?;
+    let split = data.split(kind);
+    let width = arch.outputs();
+    let (per_class_accuracy, confusion) = match &split.targets {
+        Targets::Classes(labels) => {
+            let predicted = outputs.chunks_exact(width).map(|z| head.predicted_class(z));
+            confusion_of(labels, predicted, arch.classes())
+        }
+        Targets::Values { .. } => (per_output(head, &outputs, split), Vec::new()),
+    };
+    Ok(EvalReport {
+        backend: backend.describe(),
+        task: head.task,
+        examples: split.len(),
+        loss: scores.loss,
+        accuracy: scores.accuracy,
+        figures: scores.figures,
+        per_class_accuracy,
+        confusion,
+    })
+}
+
+/// Per class: its accuracy, and the confusion matrix.
+fn confusion_of(
+    labels: &[u32],
+    predicted: impl Iterator<Item = u32>,
+    classes: usize,
+) -> (Vec<f64>, Vec<Vec<u64>>) {
     let mut confusion = vec![vec![0u64; classes]; classes];
-    for (&y, &p) in labels.iter().zip(&predicted) {
+    for (&y, p) in labels.iter().zip(predicted) {
         confusion[y as usize][p as usize] += 1;
     }
-    let per_class_accuracy = confusion
+    let per_class = confusion
         .iter()
         .enumerate()
         .map(|(c, row)| {
@@ -65,23 +102,48 @@ pub async fn evaluate_async(
             }
         })
         .collect();
-    Ok(EvalReport {
-        backend: backend.describe(),
-        examples: labels.len(),
-        loss: totals.mean_loss(),
-        accuracy: totals.accuracy(),
-        per_class_accuracy,
-        confusion,
-    })
+    (per_class, confusion)
 }
 
-/// Class probabilities (softmax of the logits) of one image, on the CPU reference.
+/// Each output's own figure: R² (regress) or F1 (multilabel).
+fn per_output(head: &Head, outputs: &[f32], split: &Split) -> Vec<f64> {
+    let width = split.targets.width();
+    let figure = match head.task {
+        Task::Regress => Figure::R2,
+        _ => Figure::MacroF1,
+    };
+    (0..width)
+        .map(|j| {
+            let column = split.select_output(j);
+            let z: Vec<f32> = outputs.iter().skip(j).step_by(width).copied().collect();
+            let mut one = head.clone();
+            one.target_shift = head
+                .target_shift
+                .get(j)
+                .map(|&v| vec![v])
+                .unwrap_or_default();
+            one.target_scale = head
+                .target_scale
+                .get(j)
+                .map(|&v| vec![v])
+                .unwrap_or_default();
+            one.pos_weight = head.pos_weight.get(j).map(|&v| vec![v]).unwrap_or_default();
+            let s = score_outputs(&one, &z, &column);
+            figure_of(&s.figures, figure).unwrap_or(f64::NAN)
+        })
+        .collect()
+}
+
+/// What the model answers for one image (`Head::answer`: class probabilities,
+/// or values), on the CPU reference.
 pub fn class_probabilities(checkpoint: &Checkpoint, pixels: &[u8]) -> Result<Vec<f32>> {
     Ok(probabilities(checkpoint, pixels)?.swap_remove(0))
 }
 
-/// Class probabilities of each image in `images` (whole images of `arch.inputs()`
-/// bytes, concatenated), on the CPU reference, `EVAL_BATCH` images per forward pass.
+/// What the model answers (`Head::answer`: class probabilities, label
+/// probabilities or values) for each image in `images` (whole images of
+/// `arch.inputs()` bytes, concatenated), on the CPU reference, `EVAL_BATCH` images
+/// per forward pass.
 pub fn probabilities(checkpoint: &Checkpoint, images: &[u8]) -> Result<Vec<Vec<f32>>> {
     let width = checkpoint.settings.arch.inputs();
     if images.is_empty() || !images.len().is_multiple_of(width) {
@@ -93,7 +155,7 @@ pub fn probabilities(checkpoint: &Checkpoint, images: &[u8]) -> Result<Vec<Vec<f
             checkpoint.settings.cols
         )));
     }
-    let labels = vec![0; images.len() / width];
+    let labels = vec![0u32; images.len() / width];
     probabilities_of(checkpoint, &Split::new(images.to_vec(), labels, width)?)
 }
 
@@ -107,7 +169,7 @@ pub fn probabilities_f32(checkpoint: &Checkpoint, features: &[f32]) -> Result<Ve
             features.len()
         )));
     }
-    let labels = vec![0; features.len() / width];
+    let labels = vec![0u32; features.len() / width];
     probabilities_of(
         checkpoint,
         &Split::from_f32(features.to_vec(), labels, width)?,
@@ -133,19 +195,11 @@ pub fn probabilities_of(checkpoint: &Checkpoint, split: &Split) -> Result<Vec<Ve
         net.forward(&checkpoint.state.params, chunk.len())?;
         out.extend(
             net.logits(chunk.len())
-                .chunks(checkpoint.settings.arch.classes())
-                .map(softmax),
+                .chunks(checkpoint.settings.arch.outputs())
+                .map(|z| checkpoint.settings.arch.head.answer(z)),
         );
     }
     Ok(out)
-}
-
-/// Softmax of one row of logits, shifted by its maximum so no `exp` overflows.
-fn softmax(z: &[f32]) -> Vec<f32> {
-    let max = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = z.iter().map(|&v| (v - max).exp()).collect();
-    let sum: f32 = e.iter().sum();
-    e.iter().map(|v| v / sum).collect()
 }
 
 /// What a backend is built with to evaluate `checkpoint`: its network and parameters,
@@ -178,7 +232,23 @@ pub fn check_data_fits(checkpoint: &Checkpoint, path: &Path, data: &Dataset) -> 
             ),
         ));
     }
-    if data.width() != arch.inputs() || data.classes > arch.classes() {
+    if data.task != arch.task() {
+        return Err(Error::data(
+            &data.dir,
+            format!(
+                "holds {} targets, but {} is a {} model (read the data with --task {})",
+                data.task.name(),
+                path.display(),
+                arch.task().name(),
+                arch.task().name()
+            ),
+        ));
+    }
+    let values = !data.task.has_classes();
+    if data.width() != arch.inputs()
+        || data.classes > arch.classes()
+        || (values && data.classes != arch.classes())
+    {
         return Err(Error::data(
             &data.dir,
             format!(

@@ -162,7 +162,8 @@ fn metadata(checkpoint: &Checkpoint) -> Vec<StringStringEntryProto> {
     let mut props = vec![
         ("layers", arch.shape_string()),
         ("activation", arch.activation.name().to_string()),
-        ("loss", arch.loss.name().to_string()),
+        ("loss", arch.loss().name().to_string()),
+        ("task", arch.task().name().to_string()),
         ("optimizer", checkpoint.settings.opt.kind.name().to_string()),
         ("lr", checkpoint.settings.opt.lr.to_string()),
         ("batch_size", checkpoint.settings.batch_size.to_string()),

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::choice::Choice;
 use crate::error::Result;
 use crate::files::write_atomically;
-use crate::report::EpochReport;
+use crate::report::{EpochReport, Figure, Figures};
 
 /// An epoch's figures as JSON, the form of a metrics line and of a checkpoint's
 /// history. Figures of splits not evaluated that epoch are absent.
@@ -16,11 +17,11 @@ pub fn report_to_json(r: &EpochReport) -> Value {
     let mut line = json!({
         "epoch": r.epoch,
         "train_loss": r.train_loss,
-        "train_accuracy": r.train_accuracy,
         "lr": r.lr,
     });
     // Timing is absent for epochs restored from a checkpoint.
     let optional = [
+        ("train_accuracy", r.train_accuracy),
         ("seconds", r.seconds),
         ("samples_per_second", r.samples_per_second),
         ("val_loss", r.val_loss),
@@ -33,7 +34,25 @@ pub fn report_to_json(r: &EpochReport) -> Value {
             line[key] = Value::from(v);
         }
     }
+    // A figure that is not a number (an AUC without both classes) is left out.
+    for (split, figures) in [("val", &r.val_figures), ("test", &r.test_figures)] {
+        for &(f, v) in figures.iter().filter(|(_, v)| v.is_finite()) {
+            line[format!("{split}_{}", f.name())] = Value::from(v);
+        }
+    }
     line
+}
+
+/// The figures of `split` ("val", "test") in a JSON line, in the order
+/// `Figure::ALL` lists them.
+fn figures_from_json(v: &Value, split: &str) -> Option<Figures> {
+    let mut figures = Figures::new();
+    for &f in Figure::ALL {
+        if let Some(x) = v.get(format!("{split}_{}", f.name())) {
+            figures.push((f, x.as_f64().filter(|x| x.is_finite())?));
+        }
+    }
+    Some(figures)
 }
 
 /// The inverse of `report_to_json`; None unless every figure present is finite and
@@ -47,11 +66,14 @@ pub fn report_from_json(v: &Value) -> Option<EpochReport> {
     Some(EpochReport {
         epoch: usize::try_from(v.get("epoch")?.as_u64()?).ok()?,
         train_loss: f("train_loss")?,
-        train_accuracy: f("train_accuracy")?,
+        // Absent for a regression.
+        train_accuracy: optional("train_accuracy")?,
         val_loss: optional("val_loss")?,
         val_accuracy: optional("val_accuracy")?,
         test_loss: optional("test_loss")?,
         test_accuracy: optional("test_accuracy")?,
+        val_figures: figures_from_json(v, "val")?,
+        test_figures: figures_from_json(v, "test")?,
         seconds: optional("seconds")?,
         samples_per_second: optional("samples_per_second")?,
         // Absent from histories written before schedules existed.

@@ -10,6 +10,8 @@
 use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::rng::Rng;
+pub use crate::task::Loss;
+use crate::task::{Head, Task};
 
 /// The hidden layers' non-linearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,44 +50,6 @@ impl Activation {
     /// The shader code of an optional activation: 0 leaves a product linear.
     pub fn code_of(act: Option<Activation>) -> u32 {
         act.map_or(0, Activation::code)
-    }
-}
-
-/// The loss on the softmax output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Loss {
-    /// Softmax + cross-entropy, mean over the batch.
-    CrossEntropy,
-    /// ½‖softmax − onehot‖², mean over the batch.
-    Mse,
-}
-
-impl Choice for Loss {
-    const ALL: &'static [Self] = &[Loss::CrossEntropy, Loss::Mse];
-    const WHAT: &'static str = "loss";
-
-    fn name(self) -> &'static str {
-        match self {
-            Loss::CrossEntropy => "cross-entropy",
-            Loss::Mse => "mse",
-        }
-    }
-
-    fn aliases(self) -> &'static [&'static str] {
-        match self {
-            Loss::CrossEntropy => &["xent", "ce"],
-            Loss::Mse => &[],
-        }
-    }
-}
-
-impl Loss {
-    /// The code shaders/loss.wgsl uses for this loss.
-    pub fn code(self) -> u32 {
-        match self {
-            Loss::CrossEntropy => 0,
-            Loss::Mse => 1,
-        }
     }
 }
 
@@ -132,28 +96,40 @@ impl Layer {
     }
 }
 
-/// Layer sizes (input, hidden…, classes), hidden activation and output loss.
+/// Layer sizes (input, hidden…, outputs), hidden activation and output head.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Architecture {
-    /// Layer widths, input first, classes last.
+    /// Layer widths, input first, outputs last.
     pub sizes: Vec<usize>,
     /// The hidden layers' activation.
     pub activation: Activation,
-    /// The output loss.
-    pub loss: Loss,
+    /// The output head: task, loss and their settings.
+    pub head: Head,
     /// Inverted dropout on every hidden layer's output while training (0: none).
     pub dropout: f32,
 }
 
 impl Architecture {
-    /// A network of `inputs` → `hidden`… → `classes`, checked: no empty layer, at least
-    /// 2 classes, at most 2³² − 1 parameters.
+    /// A network of `inputs` → `hidden`… → `outputs` whose head is the one `loss`
+    /// implies (`Head::for_loss`: the softmax losses classify), checked: no empty
+    /// layer, outputs the head takes, at most 2³² − 1 parameters.
     pub fn new(
         inputs: usize,
         hidden: &[usize],
-        classes: usize,
+        outputs: usize,
         activation: Activation,
         loss: Loss,
+    ) -> Result<Self> {
+        Self::with_head(inputs, hidden, outputs, activation, Head::for_loss(loss))
+    }
+
+    /// A network of `inputs` → `hidden`… → `outputs` with the output head `head`.
+    pub fn with_head(
+        inputs: usize,
+        hidden: &[usize],
+        outputs: usize,
+        activation: Activation,
+        head: Head,
     ) -> Result<Self> {
         if hidden.contains(&0) {
             return Err(Error::setting(
@@ -161,14 +137,13 @@ impl Architecture {
                 format!("{hidden:?}: every hidden layer needs at least one unit"),
             ));
         }
-        if inputs == 0 || classes < 2 {
-            return Err(Error::Usage(format!(
-                "a network needs inputs and at least 2 classes (got {inputs} inputs, {classes} classes)"
-            )));
+        if inputs == 0 {
+            return Err(Error::Usage("a network needs at least one input".into()));
         }
+        head.check(outputs)?;
         let mut sizes = vec![inputs];
         sizes.extend_from_slice(hidden);
-        sizes.push(classes);
+        sizes.push(outputs);
         // Counted in u128, so that no width a caller can pass overflows the check
         // that keeps every later offset (u32 on the GPU) exact.
         let count = sizes.windows(2).fold(0u128, |sum, w| {
@@ -189,7 +164,7 @@ impl Architecture {
         Ok(Architecture {
             sizes,
             activation,
-            loss,
+            head,
             dropout: 0.0,
         })
     }
@@ -204,9 +179,28 @@ impl Architecture {
         self.sizes[0]
     }
 
-    /// Number of output classes.
-    pub fn classes(&self) -> usize {
+    /// Width of the output layer (classes, labels or target values; 1 for binary).
+    pub fn outputs(&self) -> usize {
         *self.sizes.last().unwrap()
+    }
+
+    /// The classes a classifier tells apart (2 for a binary one, whose one output
+    /// is the second's logit); for the other tasks, their outputs.
+    pub fn classes(&self) -> usize {
+        match self.head.task {
+            Task::Binary => 2,
+            _ => self.outputs(),
+        }
+    }
+
+    /// The task.
+    pub fn task(&self) -> Task {
+        self.head.task
+    }
+
+    /// The loss.
+    pub fn loss(&self) -> Loss {
+        self.head.loss
     }
 
     /// (in, out) of layer `l`.
@@ -361,6 +355,6 @@ mod tests {
 
     #[test]
     fn rejects_zero_width_hidden_layer() {
-        assert!(Architecture::new(784, &[0], 10, Activation::Relu, Loss::Mse).is_err());
+        assert!(Architecture::new(784, &[0], 10, Activation::Relu, Loss::SoftmaxMse).is_err());
     }
 }

@@ -116,7 +116,7 @@ fn accuracy_curves(history: &[EpochReport]) -> [Curve; 3] {
     let test = RGBColor(0, 140, 60);
     [
         curve(history, "train accuracy (right)", train, |r| {
-            Some(r.train_accuracy)
+            r.train_accuracy
         }),
         curve(history, "validation accuracy (right)", val, |r| {
             r.val_accuracy

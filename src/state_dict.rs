@@ -133,6 +133,7 @@ fn untrained_settings(arch: Architecture, opt: Optimizer) -> RunSettings {
         layout: crate::data::Layout::Planes,
         input: crate::data::normalize::InputTransform::unit_bytes(inputs),
         class_names: None,
+        class_weight: None,
         val_split: None,
         early_stopping: None,
         source: None,

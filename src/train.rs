@@ -7,11 +7,13 @@ use web_time::Instant;
 
 use crate::backend::{ready, Backend, Pending};
 use crate::choice::Choice;
-use crate::data::SplitKind;
+use crate::data::{Dataset, SplitKind};
 use crate::error::{Error, Result};
 use crate::report::{BestSoFar, EarlyStopping, EpochProgress, EpochReport, Totals};
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
+use crate::scores::score_split;
+use crate::task::Head;
 
 /// What the training loop runs: epochs, where to start, the schedule, evaluation and
 /// early stopping.
@@ -37,6 +39,8 @@ pub struct TrainConfig {
     pub early_stopping: Option<EarlyStopping>,
     /// Where early stopping stood (a resumed run's).
     pub best: BestSoFar,
+    /// The network's output head, whose figures each epoch reports.
+    pub head: Head,
 }
 
 impl TrainConfig {
@@ -118,19 +122,19 @@ pub struct Interruption {
     pub best: BestSoFar,
 }
 
-/// Trains for `cfg.epochs` epochs over `n_train` examples, shuffling with `rng`
+/// Trains for `cfg.epochs` epochs over `data`'s training split, shuffling with `rng`
 /// each epoch, and tells `observer` about each batch and epoch. A non-finite
 /// training or test loss ends the run with `Error::Diverged` before the observer
 /// sees that epoch, so nothing is ever saved from a diverged model.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn train(
     backend: &mut dyn Backend,
-    n_train: usize,
+    data: &Dataset,
     cfg: &TrainConfig,
     rng: &mut Rng,
     observer: &mut dyn Observer,
 ) -> Result<TrainOutcome> {
-    pollster::block_on(train_async(backend, n_train, cfg, rng, observer))
+    pollster::block_on(train_async(backend, data, cfg, rng, observer))
 }
 
 /// `train`, awaiting the backend's read-backs: the one loop, run to completion by
@@ -140,7 +144,7 @@ pub fn train(
 /// tell the observer.
 pub async fn train_async(
     backend: &mut dyn Backend,
-    n_train: usize,
+    data: &Dataset,
     cfg: &TrainConfig,
     rng: &mut Rng,
     observer: &mut dyn Observer,
@@ -156,6 +160,7 @@ pub async fn train_async(
     for epoch in cfg.start_epoch + 1..=cfg.start_epoch + cfg.epochs {
         let rng_state = rng.state();
         let before = resume.take().unwrap_or_default();
+        let n_train = data.train.len();
         let trained = train_epoch(backend, n_train, cfg, epoch, rng, before, observer).await?;
         if let Some(progress) = trained.unfinished {
             outcome.interrupted = Some(Interruption {
@@ -166,7 +171,7 @@ pub async fn train_async(
             });
             return Ok(outcome);
         }
-        let mut report = epoch_report(backend, cfg, epoch, &trained, best).await?;
+        let mut report = epoch_report(backend, data, cfg, epoch, &trained, best).await?;
         if let Some(diverged) = report.divergence() {
             return Err(diverged);
         }
@@ -257,28 +262,32 @@ async fn train_epoch(
 /// evaluated as the configuration says.
 async fn epoch_report(
     backend: &mut dyn Backend,
+    data: &Dataset,
     cfg: &TrainConfig,
     epoch: usize,
     trained: &EpochTrained,
     best: BestSoFar,
 ) -> Result<EpochReport> {
+    let head = &cfg.head;
     let val = match cfg.validation {
-        true => Some(backend.evaluate_async(SplitKind::Val).await?),
+        true => Some(score_split(backend, data, head, SplitKind::Val).await?),
         false => None,
     };
     let test = match !cfg.validation || cfg.test_every_epoch {
-        true => Some(backend.evaluate_async(SplitKind::Test).await?),
+        true => Some(score_split(backend, data, head, SplitKind::Test).await?),
         false => None,
     };
     let (train, seconds) = (trained.totals, trained.seconds);
     Ok(EpochReport {
         epoch,
         train_loss: train.mean_loss(),
-        train_accuracy: train.accuracy(),
-        val_loss: val.map(|t| t.mean_loss()),
-        val_accuracy: val.map(|t| t.accuracy()),
-        test_loss: test.map(|t| t.mean_loss()),
-        test_accuracy: test.map(|t| t.accuracy()),
+        train_accuracy: head.task.has_accuracy().then(|| train.accuracy()),
+        val_loss: val.as_ref().map(|t| t.loss),
+        val_accuracy: val.as_ref().and_then(|t| t.accuracy),
+        test_loss: test.as_ref().map(|t| t.loss),
+        test_accuracy: test.as_ref().and_then(|t| t.accuracy),
+        val_figures: val.map(|t| t.figures).unwrap_or_default(),
+        test_figures: test.map(|t| t.figures).unwrap_or_default(),
         seconds: Some(seconds),
         samples_per_second: Some(trained.samples as f64 / seconds.max(1e-9)),
         lr: trained.lr as f64,

@@ -483,7 +483,7 @@ fn eval_predict_and_plot_work_on_a_saved_model() {
     let p: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let p = p.as_array().unwrap();
     assert_eq!(p.len(), 2);
-    assert_eq!(p[0]["true"].as_u64(), Some(ds.test.labels[7] as u64));
+    assert_eq!(p[0]["true"].as_u64(), Some(ds.test.labels()[7] as u64));
     assert!(p[1].get("true").is_none_or(|t| t.is_null()), "{}", p[1]);
     for q in p {
         let top = q["top"].as_array().unwrap();

@@ -48,7 +48,7 @@ fn write_csv(ds: &Dataset, dir: &Path) -> (String, String) {
         };
         let header: Vec<String> = (0..split.width).map(|j| format!("f{j}")).collect();
         let mut text = format!("{},kind\n", header.join(","));
-        for (row, &l) in x.chunks(split.width).zip(&split.labels) {
+        for (row, &l) in x.chunks(split.width).zip(split.labels()) {
             let values: Vec<String> = row.iter().map(|v| v.to_string()).collect();
             text += &format!("{},\"{}\"\n", values.join(","), names[l as usize]);
         }

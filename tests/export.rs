@@ -50,7 +50,7 @@ fn onnxruntime_reproduces_evals_logits_and_accuracy() {
     let ds = Arc::new(load_dir(&data, 10).unwrap());
     let (images, labels) = (dir.join("x.u8"), dir.join("y.u8"));
     std::fs::write(&images, ds.test.features.as_u8().unwrap()).unwrap();
-    std::fs::write(&labels, &ds.test.labels).unwrap();
+    std::fs::write(&labels, common::label_bytes(&ds.test)).unwrap();
     let cases: [&[&str]; 4] = [
         &["--activation", "sigmoid"],
         &["--activation", "relu", "--hidden", "64,32"],

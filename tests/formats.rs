@@ -74,7 +74,7 @@ fn npz_round_trips_every_feature_dtype_stored_and_deflated() {
             ds.train.features.as_u8().unwrap()[width..2 * width],
             [7, 8, 9, 10, 11, 12]
         );
-        assert_eq!(ds.test.labels, [0, 1, 2, 0]);
+        assert_eq!(ds.test.labels(), [0, 1, 2, 0]);
 
         let value = |i: usize, j: usize| i as f64 * 0.5 - j as f64 * 0.25;
         type Encode = Box<dyn Fn(usize) -> Vec<u8>>;
@@ -160,7 +160,7 @@ fn npz_image_layouts_and_label_dtypes_are_recognised() {
             (ds.channels, ds.rows, ds.cols, ds.layout),
             (3, side, side, layout)
         );
-        assert_eq!(ds.train.labels, [0, 1, 2, 1, 0]);
+        assert_eq!(ds.train.labels(), [0, 1, 2, 1, 0]);
     }
 }
 
@@ -309,14 +309,14 @@ fn csv_reads_quotes_string_labels_and_label_columns() {
         ds.class_names.as_deref().unwrap(),
         ["setosa", "versicolor", "virginica"]
     );
-    assert_eq!(ds.train.labels, [0, 2, 1, 0]);
+    assert_eq!(ds.train.labels(), [0, 2, 1, 0]);
     assert_eq!(
         ds.train.features,
         Features::F32(vec![1.5, 2.0, 2.5, 3.0, -1.0, 4.0, 0.0, 5.0])
     );
     assert_eq!(
-        (ds.test.labels.as_slice(), &ds.test.features),
-        (&[2u8][..], &Features::F32(vec![7.0, 8.0]))
+        (ds.test.labels(), &ds.test.features),
+        (&[2u32][..], &Features::F32(vec![7.0, 8.0]))
     );
 
     // Without --label-column: a column named label/target/class, else the last.
@@ -500,7 +500,7 @@ fn cifar_10_and_100_directories_are_read_with_their_names() {
         (ds.channels, ds.rows, ds.cols, ds.layout, ds.classes),
         (3, 32, 32, Layout::Planes, 10)
     );
-    assert_eq!(ds.train.labels, [1, 2, 2, 3, 3, 4, 4, 5, 5, 6]);
+    assert_eq!(ds.train.labels(), [1, 2, 2, 3, 3, 4, 4, 5, 5, 6]);
     assert_eq!(ds.class_names.unwrap()[9], "truck");
     assert_eq!(ds.test.image(0).unwrap()[..3], [0, 1, 2]);
     // A torn record, a label past the classes.
@@ -516,10 +516,7 @@ fn cifar_10_and_100_directories_are_read_with_their_names() {
     std::fs::write(dir.join("train.bin"), cifar_records(&[&[3, 17], &[19, 99]])).unwrap();
     std::fs::write(dir.join("test.bin"), cifar_records(&[&[0, 5]])).unwrap();
     let fine = load(&dir).unwrap();
-    assert_eq!(
-        (fine.classes, fine.train.labels.as_slice()),
-        (100, &[17u8, 99][..])
-    );
+    assert_eq!((fine.classes, fine.train.labels()), (100, &[17u32, 99][..]));
     let coarse = load_with(
         &dir,
         LoadOptions {
@@ -529,8 +526,8 @@ fn cifar_10_and_100_directories_are_read_with_their_names() {
     )
     .unwrap();
     assert_eq!(
-        (coarse.classes, coarse.train.labels.as_slice()),
-        (20, &[3u8, 19][..])
+        (coarse.classes, coarse.train.labels()),
+        (20, &[3u32, 19][..])
     );
     std::fs::write(dir.join("coarse_label_names.txt"), "a\nb\n").unwrap();
     refused(
@@ -612,7 +609,7 @@ print(int(x.astype(np.int64).sum()), repr(float(f.astype(np.float32)[3, 2])))
     );
     let bytes = ds.train.features.as_u8().unwrap();
     assert_eq!(bytes.iter().map(|&b| b as u64).sum::<u64>(), sum);
-    assert_eq!(ds.test.labels, ds.train.labels[..3]);
+    assert_eq!(ds.test.labels(), &ds.train.labels()[..3]);
 
     let ds = load(&dir.join("f64.npz")).unwrap();
     let Features::F32(x) = &ds.train.features else {
@@ -624,8 +621,8 @@ print(int(x.astype(np.int64).sum()), repr(float(f.astype(np.float32)[3, 2])))
         "f64 values rounded to f32 as numpy rounds them"
     );
     assert_eq!(
-        (ds.train.labels.as_slice(), ds.test.labels.as_slice()),
-        (&[0u8, 1, 0, 1, 0, 1][..], &[1u8, 0][..])
+        (ds.train.labels(), ds.test.labels()),
+        (&[0u32, 1, 0, 1, 0, 1][..], &[1u32, 0][..])
     );
 }
 

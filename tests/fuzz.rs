@@ -186,6 +186,7 @@ fn checkpoint_bytes() -> &'static [u8] {
                 scale: vec![1.0, 0.25, 4.0, 2.0],
             },
             class_names: Some(vec!["a".into(), "b".into()]),
+            class_weight: Some(gpu_mlp::task::ClassWeight::Balanced),
             schedule: gpu_mlp::schedule::LrSchedule::constant(0.001),
             val_split: Some(0.1),
             early_stopping: Some(gpu_mlp::report::EarlyStopping {
@@ -196,6 +197,7 @@ fn checkpoint_bytes() -> &'static [u8] {
                 path: "/tmp/data.csv".into(),
                 format: gpu_mlp::data::Format::Csv,
                 label_column: Some("y".into()),
+                weight_column: None,
                 test_data: None,
                 test_split: Some(0.2),
                 coarse_labels: false,

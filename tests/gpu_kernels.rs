@@ -4,9 +4,10 @@
 mod common;
 
 use common::{assert_close, gpu, random_f32};
+use gpu_mlp::backend::TargetWords;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::activation::{activate, derivative_from_output};
-use gpu_mlp::cpu::loss::softmax_loss_forward_backward;
+use gpu_mlp::cpu::loss::head_forward_backward;
 use gpu_mlp::cpu::matmul::matmul_naive;
 use gpu_mlp::cpu::optimizer::optimizer_update;
 use gpu_mlp::gpu::gather::{self, GatherParams};
@@ -16,9 +17,10 @@ use gpu_mlp::gpu::matmul::{self, MatmulKernels, MatmulParams, MatmulVariant, Pro
 use gpu_mlp::gpu::optimizer::{self, OptimizerParams};
 use gpu_mlp::gpu::reduce::{self, ReduceParams};
 use gpu_mlp::gpu::totals::{self, TotalsParams};
-use gpu_mlp::network::{Activation, Loss};
+use gpu_mlp::network::Activation;
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use gpu_mlp::rng::Rng;
+use gpu_mlp::task::{Head, Loss, Task};
 
 /// Matmul: |gpu − exact| ≤ 1e-5·Σ_k|a_ik·b_kj| for K ≤ 1024. The f32 rounding error
 /// of a K-term dot product grows like √K·ε·Σ|a·b| for random data (ε = 6e-8, so
@@ -283,61 +285,132 @@ fn fused_epilogues_match(ctx: &gpu_mlp::gpu::GpuContext, k: &MatmulKernels) {
     }
 }
 
-#[test]
-fn softmax_cross_entropy_and_mse_match_reference() {
-    let Some(ctx) = gpu() else { return };
-    let kernel = loss::kernel(&ctx).unwrap();
-    for loss in [Loss::CrossEntropy, Loss::Mse] {
-        for (batch, classes) in [(1, 2), (7, 10), (130, 10), (3, 257)] {
-            let mut rng = Rng::new((batch * classes) as u64);
-            let logits = random_f32(&mut rng, batch * classes, 8.0);
-            let labels: Vec<u8> = (0..batch)
-                .map(|_| rng.below(classes as u64) as u8)
-                .collect();
-            let mut want_d = vec![0.0f32; batch * classes];
-            let want =
-                softmax_loss_forward_backward(&logits, &labels, classes, loss, batch, &mut want_d);
-
-            let labels32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
-            let p = LossParams::new(batch, classes, loss, batch);
-            let out = run_once(
-                &ctx,
-                &kernel,
-                &p,
-                p.workgroups(),
-                &[
-                    bytemuck::cast_slice(&logits),
-                    bytemuck::cast_slice(&labels32),
-                    &vec![0u8; batch * classes * 4],
-                    &vec![0u8; batch * 4],
-                    &vec![0u8; batch * 4],
-                ],
-            )
+/// One head's batch for the kernel test: its targets as a split would carry them
+/// (class indices, or values: 0/1 for a sigmoid head), weighted or not.
+fn head_batch(
+    head: &Head,
+    rng: &mut Rng,
+    batch: usize,
+    outputs: usize,
+    weighted: bool,
+) -> TargetWords {
+    use gpu_mlp::data::{Split, Targets};
+    let targets = match head.task {
+        Task::Classify => Targets::Classes(
+            (0..batch)
+                .map(|_| rng.below(outputs as u64) as u32)
+                .collect(),
+        ),
+        Task::Binary => Targets::Classes((0..batch).map(|_| rng.below(2) as u32).collect()),
+        Task::Multilabel => Targets::Values {
+            values: (0..batch * outputs).map(|_| rng.below(2) as f32).collect(),
+            width: outputs,
+        },
+        Task::Regress => Targets::Values {
+            values: random_f32(rng, batch * outputs, 3.0),
+            width: outputs,
+        },
+    };
+    let mut split = Split::new(vec![0; batch], targets, 1).unwrap();
+    if weighted {
+        split = split
+            .with_weights((0..batch).map(|_| rng.below(4) as f32 * 0.5).collect())
             .unwrap();
-            let d: Vec<f32> = bytemuck::pod_collect_to_vec(&out[2]);
-            let row_loss: Vec<f32> = bytemuck::pod_collect_to_vec(&out[3]);
-            let correct: Vec<u32> = bytemuck::pod_collect_to_vec(&out[4]);
-            // Probabilities and losses go through exp/log: a few ULP of a value ≤ 1 each,
-            // relative to the loss for the loss.
-            let tag = format!("{loss:?} {batch}×{classes}");
-            assert_close(
-                &format!("dlogits {tag}"),
-                &d,
-                &want_d,
-                1e-6 / batch as f64,
-                1e-5,
-            );
-            let loss_sum: f64 = row_loss.iter().map(|&l| l as f64).sum();
-            assert!(
-                (loss_sum - want.loss_sum as f64).abs() <= 1e-5 * want.loss_sum.abs() as f64 + 1e-6,
-                "{tag}: loss {loss_sum} vs {}",
-                want.loss_sum
-            );
-            assert_eq!(
-                correct.iter().sum::<u32>() as usize,
-                want.correct,
-                "{tag}: correct count"
-            );
+    }
+    TargetWords::new(&split, head, weighted)
+}
+
+#[test]
+fn every_loss_head_matches_its_cpu_twin() {
+    let Some(ctx) = gpu() else { return };
+    let mut huber = Head::new(Task::Regress, Loss::Huber);
+    huber.huber_delta = 0.7;
+    let mut weighted_bce = Head::new(Task::Multilabel, Loss::Bce);
+    weighted_bce.pos_weight = vec![0.5, 2.0, 3.0];
+    weighted_bce.threshold = 0.3;
+    let heads = [
+        (
+            Head::new(Task::Classify, Loss::CrossEntropy),
+            vec![2, 10, 257],
+        ),
+        (
+            Head::new(Task::Classify, Loss::SoftmaxMse),
+            vec![2, 10, 257],
+        ),
+        (Head::new(Task::Binary, Loss::Bce), vec![1]),
+        (weighted_bce, vec![3]),
+        (Head::new(Task::Regress, Loss::Mse), vec![1, 3]),
+        (Head::new(Task::Regress, Loss::Mae), vec![1, 3]),
+        (huber, vec![1, 3]),
+    ];
+    for (head, widths) in heads {
+        let kernel = loss::kernel(&ctx, head.task.kernel()).unwrap();
+        for outputs in widths {
+            for (batch, weighted) in [(1, false), (7, true), (130, false), (3, true)] {
+                let mut rng = Rng::new((batch * outputs) as u64);
+                // Logits to ±40: BCE's softplus must hold for large |z|.
+                let logits = random_f32(&mut rng, batch * outputs, 40.0);
+                let words = head_batch(&head, &mut rng, batch, outputs, weighted);
+                let mut want_d = vec![0.0f32; batch * outputs];
+                let want = head_forward_backward(
+                    &head,
+                    &logits,
+                    words.batch(0..batch),
+                    outputs,
+                    batch,
+                    &mut want_d,
+                );
+                let p = LossParams::new(
+                    &head,
+                    (batch, outputs),
+                    (words.stride, words.weighted),
+                    batch,
+                );
+                let pos_weight: Vec<f32> = (0..outputs).map(|j| head.pos_weight_of(j)).collect();
+                let out = run_once(
+                    &ctx,
+                    &kernel,
+                    &p,
+                    p.workgroups(),
+                    &[
+                        bytemuck::cast_slice(&logits),
+                        bytemuck::cast_slice(&words.words),
+                        bytemuck::cast_slice(&pos_weight),
+                        &vec![0u8; batch * outputs * 4],
+                        &vec![0u8; batch * 4],
+                        &vec![0u8; batch * 4],
+                    ],
+                )
+                .unwrap();
+                let d: Vec<f32> = bytemuck::pod_collect_to_vec(&out[3]);
+                let row_loss: Vec<f32> = bytemuck::pod_collect_to_vec(&out[4]);
+                let correct: Vec<u32> = bytemuck::pod_collect_to_vec(&out[5]);
+                // Every head goes through exp/log (or none): a few ULP of each value,
+                // relative to the loss for the loss.
+                let tag = format!(
+                    "{:?} {:?} {batch}×{outputs} weighted {weighted}",
+                    head.task, head.loss
+                );
+                assert_close(
+                    &format!("dlogits {tag}"),
+                    &d,
+                    &want_d,
+                    1e-6 / batch as f64,
+                    1e-5,
+                );
+                let loss_sum: f64 = row_loss.iter().map(|&l| l as f64).sum();
+                assert!(
+                    (loss_sum - want.loss_sum as f64).abs()
+                        <= 1e-5 * want.loss_sum.abs() as f64 + 1e-6,
+                    "{tag}: loss {loss_sum} vs {}",
+                    want.loss_sum
+                );
+                assert_eq!(
+                    correct.iter().sum::<u32>() as usize,
+                    want.correct,
+                    "{tag}: correct count"
+                );
+            }
         }
     }
 }
@@ -411,7 +484,7 @@ fn gather_builds_batches_bit_identical_to_the_cpu() {
         raw.resize(raw.len().next_multiple_of(4), 0);
         let norm = [input.shift.as_slice(), input.scale.as_slice()].concat();
         let labels32: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
-        let p = GatherParams::new(batch, width, start, floats);
+        let p = GatherParams::new(batch, width, start, floats, 1);
         let out = run_once(
             &ctx,
             &kernel,
@@ -430,8 +503,14 @@ fn gather_builds_batches_bit_identical_to_the_cpu() {
         let x: Vec<f32> = bytemuck::pod_collect_to_vec(&out[4]);
         let y: Vec<u32> = bytemuck::pod_collect_to_vec(&out[5]);
         let mut cpu = gpu_mlp::cpu::CpuNet::<f32>::new(
-            &gpu_mlp::network::Architecture::new(width, &[2], 10, Activation::Relu, Loss::Mse)
-                .unwrap(),
+            &gpu_mlp::network::Architecture::new(
+                width,
+                &[2],
+                10,
+                Activation::Relu,
+                Loss::SoftmaxMse,
+            )
+            .unwrap(),
             batch,
         );
         let idx = &order[start..start + batch];

@@ -48,7 +48,7 @@ fn dataset_directory_loads_raw_gzip_and_dotted_names() {
         write_idx_dir(&dir, &ds, gzip);
         let loaded = load_dir(&dir, 10).unwrap();
         assert_eq!(loaded.train.features, ds.train.features);
-        assert_eq!(loaded.test.labels, ds.test.labels);
+        assert_eq!(loaded.test.targets, ds.test.targets);
         assert_eq!((loaded.rows, loaded.cols), (4, 4));
     }
     // The common `train-images.idx3-ubyte` spelling.
@@ -188,7 +188,11 @@ fn image_and_label_counts_must_agree() {
     let ds = synthetic_dataset(3, 10, 4, 10, 10);
     write_idx_dir(&dir, &ds, false);
     let p = dir.join("train-labels-idx1-ubyte");
-    std::fs::write(&p, encode_idx_u8(&[9], &ds.train.labels[..9])).unwrap();
+    std::fs::write(
+        &p,
+        encode_idx_u8(&[9], &common::label_bytes(&ds.train)[..9]),
+    )
+    .unwrap();
     let msg = load_dir(&dir, 10).unwrap_err().to_string();
     assert_mentions(&msg, &p, "9 labels, but");
 }
@@ -212,7 +216,9 @@ fn train_and_test_image_sizes_must_agree() {
 fn labels_outside_the_class_range_are_rejected() {
     let dir = temp_dir("idx_labels");
     let mut ds = synthetic_dataset(5, 10, 4, 10, 10);
-    ds.test.labels[7] = 10;
+    if let gpu_mlp::data::Targets::Classes(c) = &mut ds.test.targets {
+        c[7] = 10;
+    }
     write_idx_dir(&dir, &ds, false);
     let msg = load_dir(&dir, 10).unwrap_err().to_string();
     assert_mentions(

@@ -116,12 +116,12 @@ fn trainer_on_the_cpu_trains_the_same_bits_as_the_cli() {
     }
     let correct = probs
         .iter()
-        .zip(&data.test.labels)
+        .zip(data.test.labels())
         .filter(|(p, &y)| gpu_mlp::backend::argmax(p) == y as usize)
         .count();
     let report = model.evaluate(data, SplitKind::Test, &Device::Cpu).unwrap();
-    assert_eq!(report.accuracy, correct as f64 / 100.0);
-    assert_eq!(Some(report.accuracy), last.test_accuracy);
+    assert_eq!(report.accuracy, Some(correct as f64 / 100.0));
+    assert_eq!(report.accuracy, last.test_accuracy);
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn in_memory_data_trains_and_bad_data_is_refused() {
     assert!(accuracy > 0.9, "{accuracy}");
 
     // Counts that disagree, labels outside the classes, sizes that disagree.
-    let err = Split::new(vec![0; 15], vec![0], 16).unwrap_err();
+    let err = Split::new(vec![0; 15], vec![0u32], 16).unwrap_err();
     assert!(
         err.to_string().contains("not 1 examples of 16 features"),
         "{err}"

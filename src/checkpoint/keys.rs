@@ -54,6 +54,14 @@ pub(super) const LAYERS: Key = key("layers", Required);
 pub(super) const ACTIVATION: Key = key("activation", Required);
 pub(super) const DROPOUT: Key = key("dropout", Means("0"));
 pub(super) const LOSS: Key = key("loss", Required);
+// The output head: written before tasks existed, a file was a classifier.
+pub(super) const TASK: Key = key("task", Means("classify"));
+pub(super) const HUBER_DELTA: Key = key("huber_delta", Optional);
+pub(super) const POS_WEIGHT: Key = key("pos_weight", Optional);
+pub(super) const THRESHOLD: Key = key("threshold", Optional);
+pub(super) const TARGET_SHIFT: Key = key("target_shift", Optional);
+pub(super) const TARGET_SCALE: Key = key("target_scale", Optional);
+pub(super) const CLASS_WEIGHT: Key = key("class_weight", Optional);
 // The optimizer.
 pub(super) const OPTIMIZER: Key = key("optimizer", Required);
 pub(super) const LR: Key = key("lr", Required);
@@ -98,6 +106,7 @@ pub(super) const EPOCHS_SINCE_BEST: Key = count("epochs_since_best", Optional, 0
 pub(super) const DATA_PATH: Key = key("data_path", Optional);
 pub(super) const DATA_FORMAT: Key = key("data_format", Optional);
 pub(super) const DATA_LABEL_COLUMN: Key = key("data_label_column", Optional);
+pub(super) const DATA_WEIGHT_COLUMN: Key = key("data_weight_column", Optional);
 pub(super) const DATA_TEST_DATA: Key = key("data_test_data", Optional);
 pub(super) const DATA_TEST_SPLIT: Key = key("data_test_split", Optional);
 pub(super) const DATA_COARSE_LABELS: Key = key("data_coarse_labels", Optional);
@@ -115,6 +124,13 @@ pub(super) const KEYS: &[&Key] = &[
     &ACTIVATION,
     &DROPOUT,
     &LOSS,
+    &TASK,
+    &HUBER_DELTA,
+    &POS_WEIGHT,
+    &THRESHOLD,
+    &TARGET_SHIFT,
+    &TARGET_SCALE,
+    &CLASS_WEIGHT,
     &OPTIMIZER,
     &LR,
     &MOMENTUM,
@@ -151,6 +167,7 @@ pub(super) const KEYS: &[&Key] = &[
     &DATA_PATH,
     &DATA_FORMAT,
     &DATA_LABEL_COLUMN,
+    &DATA_WEIGHT_COLUMN,
     &DATA_TEST_DATA,
     &DATA_TEST_SPLIT,
     &DATA_COARSE_LABELS,

@@ -19,6 +19,7 @@ use crate::network::Architecture;
 use crate::optimizer::{Optimizer, OptimizerKind, OptimizerState};
 use crate::report::{BestSoFar, EarlyStopping, EpochProgress, EpochReport, Totals};
 use crate::schedule::LrSchedule;
+use crate::task::{ClassWeight, Head, HeadKernel, Loss, Task};
 
 /// The metadata of `c`: every key its settings and state call for.
 pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
@@ -31,7 +32,8 @@ pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
         (&LAYERS, layers.join(",")),
         (&ACTIVATION, arch.activation.name().into()),
         (&DROPOUT, arch.dropout.to_string()),
-        (&LOSS, arch.loss.name().into()),
+        (&LOSS, arch.loss().name().into()),
+        (&TASK, arch.task().name().into()),
         (&OPTIMIZER, o.kind.name().into()),
         (&LR, o.lr.to_string()),
         (&MOMENTUM, o.momentum.to_string()),
@@ -65,6 +67,10 @@ pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
     if let Some(names) = &s.class_names {
         meta.push((&CLASS_NAMES, names.join("\n")));
     }
+    meta.extend(head_entries(&arch.head));
+    if let Some(w) = &s.class_weight {
+        meta.push((&CLASS_WEIGHT, w.to_text()));
+    }
     if let Some(p) = &t.progress {
         meta.push((&EPOCH_STEPS, p.steps.to_string()));
         meta.push((&EPOCH_LOSS_SUM, p.totals.loss_sum.to_string()));
@@ -89,6 +95,27 @@ pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
         .collect()
 }
 
+/// The head's settings that its task uses.
+fn head_entries(head: &Head) -> Vec<(&'static Key, String)> {
+    let list = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+    let mut meta = Vec::new();
+    if head.loss == Loss::Huber {
+        meta.push((&HUBER_DELTA, head.huber_delta.to_string()));
+    }
+    if head.task.kernel() == HeadKernel::Sigmoid {
+        meta.push((&THRESHOLD, head.threshold.to_string()));
+        if !head.pos_weight.is_empty() {
+            meta.push((&POS_WEIGHT, list(&head.pos_weight)));
+        }
+    }
+    if !head.target_shift.is_empty() {
+        // f32's Display is the shortest text that reads back to the same bits.
+        meta.push((&TARGET_SHIFT, list(&head.target_shift)));
+        meta.push((&TARGET_SCALE, list(&head.target_scale)));
+    }
+    meta
+}
+
 /// The data source's keys; none where a path is not UTF-8 (metadata is text, and a
 /// path that would not read back is better left out than stored wrong).
 fn source_entries(source: Option<&DataSource>) -> Vec<(&'static Key, String)> {
@@ -106,6 +133,9 @@ fn source_text(s: &DataSource) -> Option<Vec<(&'static Key, String)>> {
     }
     if let Some(c) = &s.label_column {
         meta.push((&DATA_LABEL_COLUMN, c.clone()));
+    }
+    if let Some(c) = &s.weight_column {
+        meta.push((&DATA_WEIGHT_COLUMN, c.clone()));
     }
     if let Some(f) = s.test_split {
         meta.push((&DATA_TEST_SPLIT, f.to_string()));
@@ -145,6 +175,12 @@ pub(super) fn read_settings(
     let (channels, rows, cols) = meta.example_shape(&arch)?;
     Ok(RunSettings {
         class_names: meta.class_names(&arch)?,
+        class_weight: match meta.text(&CLASS_WEIGHT)? {
+            Some(text) => {
+                Some(ClassWeight::parse(text).map_err(|e| meta.bad(format!("metadata: {e}")))?)
+            }
+            None => None,
+        },
         schedule: meta.schedule(opt.lr)?,
         opt,
         seed: meta.parse(&SEED)?,
@@ -207,8 +243,9 @@ impl Metadata<'_> {
                 self.bad("metadata layers needs at least an input and an output size".into())
             );
         };
-        let (activation, loss) = (self.choice(&ACTIVATION)?, self.choice(&LOSS)?);
-        let arch = Architecture::new(*inputs, hidden, *classes, activation, loss)
+        let activation = self.choice(&ACTIVATION)?;
+        let head = self.head()?;
+        let arch = Architecture::with_head(*inputs, hidden, *classes, activation, head)
             .map_err(|e| self.bad(format!("metadata layers: {e}")))?
             .with_dropout(self.float(&DROPOUT)?)
             .map_err(|e| self.bad(format!("metadata: {e}")))?;
@@ -224,6 +261,32 @@ impl Metadata<'_> {
         opt.validate()
             .map_err(|e| self.bad(format!("metadata: {e}")))?;
         Ok((arch, opt))
+    }
+
+    /// The output head: task, loss and the settings its task writes.
+    fn head(&self) -> Result<Head> {
+        let task: Task = self.choice(&TASK)?;
+        let loss = Loss::read(self.need(&LOSS)?, task)
+            .map_err(|e| self.bad(format!("metadata loss: {e}")))?;
+        let mut head = Head::new(task, loss);
+        if self.has(&HUBER_DELTA) {
+            head.huber_delta = self.float(&HUBER_DELTA)?;
+        }
+        if self.has(&THRESHOLD) {
+            head.threshold = self.float(&THRESHOLD)?;
+        }
+        head.pos_weight = self.floats(&POS_WEIGHT)?;
+        head.target_shift = self.floats(&TARGET_SHIFT)?;
+        head.target_scale = self.floats(&TARGET_SCALE)?;
+        Ok(head)
+    }
+
+    /// A comma-separated list of floats; empty where the key is absent.
+    fn floats(&self, key: &Key) -> Result<Vec<f32>> {
+        match self.text(key)? {
+            None => Ok(Vec::new()),
+            Some(text) => text.split(',').map(|v| self.parse_value(key, v)).collect(),
+        }
     }
 
     fn rng_state(&self) -> Result<[u64; 4]> {
@@ -328,6 +391,7 @@ impl Metadata<'_> {
             path: path.into(),
             format: self.choice(&DATA_FORMAT)?,
             label_column: self.text(&DATA_LABEL_COLUMN)?.map(String::from),
+            weight_column: self.text(&DATA_WEIGHT_COLUMN)?.map(String::from),
             test_data: self.text(&DATA_TEST_DATA)?.map(Into::into),
             test_split,
             coarse_labels: self.text(&DATA_COARSE_LABELS)? == Some("true"),
@@ -411,7 +475,7 @@ impl Metadata<'_> {
 mod tests {
     use super::*;
     use crate::data::Layout;
-    use crate::network::{Activation, Loss};
+    use crate::network::Activation;
     use crate::optimizer::OptimizerKind;
     use crate::report::Monitor;
 
@@ -433,6 +497,7 @@ mod tests {
                 layout: Layout::Table,
                 input: InputTransform::unit_bytes(4),
                 class_names: Some(vec!["a".into(), "b".into()]),
+                class_weight: Some(ClassWeight::Given(vec![1.0, 2.5])),
                 val_split: Some(0.2),
                 early_stopping: Some(EarlyStopping {
                     patience: 2,
@@ -442,6 +507,7 @@ mod tests {
                     path: "/data/train.csv".into(),
                     format: crate::data::Format::Csv,
                     label_column: Some("kind".into()),
+                    weight_column: Some("w".into()),
                     test_data: Some("/data/test.csv".into()),
                     test_split: Some(0.25),
                     coarse_labels: true,
@@ -467,9 +533,43 @@ mod tests {
         }
     }
 
+    /// `everything()` with another head: a weighted multilabel one, or a
+    /// standardized Huber regression (the keys only those heads write).
+    fn with_head(head: Head, outputs: usize) -> Checkpoint {
+        let mut c = everything();
+        let arch = Architecture::with_head(4, &[3], outputs, Activation::Relu, head).unwrap();
+        c.state.params = vec![0.5; arch.param_count()];
+        c.state.optimizer = OptimizerState::new(OptimizerKind::Adam, arch.param_count());
+        c.settings.class_names = None;
+        c.settings.arch = arch;
+        c
+    }
+
+    fn heads() -> [Checkpoint; 2] {
+        let mut bce = Head::new(Task::Multilabel, Loss::Bce);
+        bce.pos_weight = vec![2.0, 0.5];
+        bce.threshold = 0.25;
+        let mut huber = Head::new(Task::Regress, Loss::Huber);
+        huber.huber_delta = 0.5;
+        huber.target_shift = vec![1.5, -2.0];
+        huber.target_scale = vec![0.1, 3.0];
+        [with_head(bce, 2), with_head(huber, 2)]
+    }
+
+    #[test]
+    fn every_head_reads_back_as_written() {
+        for c in heads() {
+            let bytes = c.to_bytes("head").unwrap();
+            assert_eq!(Checkpoint::from_bytes(&bytes, "head".as_ref()).unwrap(), c);
+        }
+    }
+
     #[test]
     fn the_writer_writes_exactly_the_keys_the_table_names() {
-        let written = write(&everything());
+        let mut written = write(&everything());
+        for c in heads() {
+            written.extend(write(&c));
+        }
         let mut names: Vec<&str> = written.keys().map(String::as_str).collect();
         let mut table: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
         names.sort_unstable();

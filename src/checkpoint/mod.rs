@@ -90,8 +90,11 @@ pub struct RunSettings {
     pub layout: Layout,
     /// The input normalization and its statistics from the training split.
     pub input: InputTransform,
-    /// Names of the classes, where the data names them.
+    /// Names of the classes (labels, target columns), where the data names them.
     pub class_names: Option<Vec<String>>,
+    /// The class weights training used (`--class-weight`), so a resumed run
+    /// weighs the same.
+    pub class_weight: Option<crate::task::ClassWeight>,
     /// The fraction held out for validation (`--val-split`), so a resumed run holds
     /// out the same examples.
     pub val_split: Option<f64>,

@@ -20,6 +20,7 @@ use gpu_mlp::gpu::BackendChoice;
 use gpu_mlp::network::Architecture;
 use gpu_mlp::optimizer::Optimizer;
 use gpu_mlp::profile::Measured;
+use gpu_mlp::task::Task;
 use gpu_mlp::{Device, Error};
 
 /// A flag whose values are a library `Choice`: --help lists the names, aliases are
@@ -128,9 +129,20 @@ pub(crate) struct DataArgs {
     /// CSV: hold out this fraction of --data's rows as the test split (seeded).
     #[arg(long, value_name = "F", conflicts_with = "test_data")]
     pub(crate) test_split: Option<f64>,
-    /// CSV: the label column [default: label, target or class, else the last].
-    #[arg(long, value_name = "NAME")]
+    /// CSV: the target column(s), comma-separated [default: label, target or
+    /// class, else the last].
+    #[arg(long, visible_alias = "target", value_name = "NAME[,NAME…]")]
     pub(crate) label_column: Option<String>,
+    /// CSV: a column of per-example weights: an example's loss counts that many
+    /// times in training (not in evaluation).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) weight_column: Option<String>,
+    /// What the targets are: classify (one class of many), binary (one logit),
+    /// multilabel (several 0/1 columns), regress (values) [default: from the
+    /// data: several target columns, or numbers not all integers, regress;
+    /// otherwise classify; or the model's].
+    #[arg(long, value_parser = choice::<Task>())]
+    pub(crate) task: Option<Task>,
     /// CIFAR-100: train on the 100 fine or the 20 coarse labels [default: fine].
     #[arg(long, value_name = "fine|coarse", value_parser = ["fine", "coarse"])]
     pub(crate) label: Option<String>,
@@ -176,6 +188,8 @@ pub(crate) fn load_data(
     if let (None, Some(m)) = (&options.class_names, model) {
         options.class_names = m.settings.class_names.clone();
     }
+    // A model reads data as its own task.
+    options.task = options.task.or(model.map(|m| m.settings.arch.task()));
     let mut dataset = data::load(&path, &options).map_err(|e| match e {
         Error::Setting {
             setting: "test_data",
@@ -226,6 +240,8 @@ impl DataArgs {
             (options.test_data, options.test_split) = (given.test_data, given.test_split);
         }
         options.label_column = given.label_column.or(options.label_column.take());
+        options.weight_column = given.weight_column.or(options.weight_column.take());
+        options.task = given.task.or(options.task);
         options.coarse_labels |= given.coarse_labels;
         options.classes = classes;
         options.class_names = given.class_names;
@@ -244,6 +260,8 @@ impl DataArgs {
             test_split: self.test_split,
             seed,
             label_column: self.label_column.clone(),
+            weight_column: self.weight_column.clone(),
+            task: self.task,
             coarse_labels: self.label.as_deref() == Some("coarse"),
             classes,
             class_names: self

@@ -101,15 +101,40 @@ pub(crate) fn run_eval(mut args: EvalArgs) -> Result<(), Error> {
         args.split,
         r.backend
     );
-    say!(
-        "{} loss {:.4}  accuracy {:.2}%\n",
-        args.split,
-        r.loss,
-        100.0 * r.accuracy
-    );
+    let mut figures = format!("{} loss {:.4}", args.split, r.loss);
+    if let Some(a) = r.accuracy {
+        figures += &format!("  accuracy {:.2}%", 100.0 * a);
+    }
+    for (f, v) in &r.figures {
+        figures += &format!("  {} {v:.4}", f.name());
+    }
+    say!("{figures}\n");
+    if r.confusion.is_empty() {
+        print_output_figures(model, &r);
+        return Ok(());
+    }
     print_class_accuracy(model, &r);
     print_confusion(&r);
     Ok(())
+}
+
+/// Each output's own figure (regress: R²; multilabel: F1), by name.
+fn print_output_figures(model: &Checkpoint, r: &EvalReport) {
+    let what = match r.task {
+        gpu_mlp::task::Task::Regress => "r2",
+        _ => "f1",
+    };
+    let names = output_names(model, r.per_class_accuracy.len());
+    let width = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(1)
+        .max(6);
+    say!("{:<width$}  {what:>8}", "output");
+    for (name, v) in names.iter().zip(&r.per_class_accuracy) {
+        say!("{name:<width$}  {v:>8.4}");
+    }
 }
 
 /// `eval --data table.csv` with neither `--test-data` nor `--test-split`: every
@@ -127,7 +152,7 @@ fn whole_table_is_the_test_set(data: &mut DataArgs) -> Result<(), Error> {
 
 /// `eval --json`: the report as one JSON object.
 fn print_json(args: &EvalArgs, dataset: &Dataset, model: &Checkpoint, r: &EvalReport) {
-    let classes = model.settings.arch.classes();
+    let classes = r.confusion.len();
     let per_class: Vec<_> = (0..classes)
         .map(|c| {
             let accuracy = finite(r.per_class_accuracy[c]);
@@ -145,8 +170,10 @@ fn print_json(args: &EvalArgs, dataset: &Dataset, model: &Checkpoint, r: &EvalRe
         "split": args.split,
         "backend": r.backend,
         "examples": r.examples,
+        "task": r.task.name(),
         "loss": r.loss,
         "accuracy": r.accuracy,
+        "figures": r.figures.iter().map(|(f, v)| (f.name().to_string(), serde_json::json!(finite(*v)))).collect::<serde_json::Map<_, _>>(),
         "per_class_accuracy": r.per_class_accuracy.iter().map(|&a| finite(a)).collect::<Vec<_>>(),
         "per_class": per_class,
         "confusion": r.confusion,
@@ -209,7 +236,10 @@ fn print_confusion(r: &EvalReport) {
 struct Example {
     what: String,
     features: Features,
+    /// The true class, where known (classify, binary).
     truth: Option<usize>,
+    /// The true values as the data writes them, where known (regress, multilabel).
+    truth_text: Option<String>,
 }
 
 /// `gpu-mlp predict`: the top classes of each PNG, of each --csv row and of
@@ -243,16 +273,15 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
             }
         }
         let width = model.settings.arch.inputs();
-        let one = Split {
-            features: example.features.clone(),
-            labels: vec![0],
-            width,
-        };
+        let one = Split::from_features(example.features.clone(), width)?;
         let probs = gpu_mlp::eval::probabilities_of(&model, &one)?.swap_remove(0);
         let art = example.features.as_u8().filter(|_| gray);
-        match args.json {
-            true => json.push(prediction_json(&model, &probs, &example, args.top)),
-            false => print_prediction(&model, &probs, &example, art, args.top),
+        let classes = model.settings.arch.task().has_classes();
+        match (args.json, classes) {
+            (true, true) => json.push(prediction_json(&model, &probs, &example, args.top)),
+            (false, true) => print_prediction(&model, &probs, &example, art, args.top),
+            (true, false) => json.push(values_json(&model, &probs, &example)),
+            (false, false) => print_values(&model, &probs, &example),
         }
     }
     if args.json {
@@ -296,6 +325,7 @@ fn image_examples(args: &PredictArgs, model: &Checkpoint) -> Result<Vec<Example>
                 what: path.display().to_string(),
                 features: Features::U8(pixels),
                 truth: None,
+                truth_text: None,
             })
         })
         .collect()
@@ -321,12 +351,18 @@ fn table_examples(
         .enumerate()
         .map(|(i, (row, label))| {
             let what = format!("{} row {}", path.display(), i + 2);
-            let truth = label.map(|l| class_of(model, &l)).transpose();
+            let classes = model.settings.arch.task().has_classes();
+            let truth = label
+                .as_ref()
+                .filter(|_| classes)
+                .map(|l| class_of(model, l))
+                .transpose();
             let truth = truth.map_err(|e| Error::data(path, format!("row {}: {e}", i + 2)))?;
             Ok(Example {
                 what,
                 features: Features::F32(row.to_vec()),
                 truth,
+                truth_text: label.filter(|_| !classes),
             })
         })
         .collect()
@@ -381,6 +417,7 @@ fn test_example(
     };
     options.classes = Some(model.settings.arch.classes());
     options.class_names = model.settings.class_names.clone();
+    options.task = Some(model.settings.arch.task());
     let dataset = data::load(&dir, &options)
         .map_err(|e| super::args::real_mismatch(&dir, &options, model).unwrap_or(e))?;
     gpu_mlp::eval::check_data_fits(model, std::path::Path::new("--model"), &dataset)?;
@@ -391,10 +428,17 @@ fn test_example(
         )));
     }
     let one = dataset.test.select(&[i as u32]);
+    let truth_text = one.targets.values().map(|v| {
+        v.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     Ok(Example {
         what: format!("test example {i} of {}", dir.display()),
+        truth: one.labels().first().map(|&c| c as usize),
+        truth_text,
         features: one.features,
-        truth: Some(one.labels[0] as usize),
     })
 }
 
@@ -419,6 +463,7 @@ fn prediction_json(
     top: usize,
 ) -> serde_json::Value {
     let ranked = ranked(probs);
+    let predicted = predicted_class(model, probs, &ranked);
     let name = |c: usize| model.settings.class_names.as_ref().map(|n| n[c].clone());
     let top: Vec<_> = ranked
         .iter()
@@ -427,11 +472,71 @@ fn prediction_json(
         .collect();
     serde_json::json!({
         "input": example.what,
-        "predicted": ranked[0],
-        "name": name(ranked[0]),
+        "predicted": predicted,
+        "name": name(predicted),
         "true": example.truth,
         "top": top,
     })
+}
+
+/// The class predicted from class probabilities: the most likely (binary: the
+/// positive class above the model's threshold).
+fn predicted_class(model: &Checkpoint, probs: &[f32], ranked: &[usize]) -> usize {
+    let head = &model.settings.arch.head;
+    match head.task {
+        gpu_mlp::task::Task::Binary => (probs[1] > head.threshold) as usize,
+        _ => ranked[0],
+    }
+}
+
+/// The names of a value model's outputs: its target columns' or labels', else
+/// their positions.
+fn output_names(model: &Checkpoint, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|j| class_label(&model.settings.class_names, j))
+        .collect()
+}
+
+/// One example's values (regress: predictions in the targets' units; multilabel:
+/// each label's probability and decision) as JSON.
+fn values_json(model: &Checkpoint, values: &[f32], example: &Example) -> serde_json::Value {
+    let head = &model.settings.arch.head;
+    let names = output_names(model, values.len());
+    let outputs: Vec<_> = names
+        .iter()
+        .zip(values)
+        .map(|(name, &v)| match head.task {
+            gpu_mlp::task::Task::Multilabel => serde_json::json!({
+                "name": name, "probability": v, "predicted": v > head.threshold,
+            }),
+            _ => serde_json::json!({"name": name, "value": v}),
+        })
+        .collect();
+    serde_json::json!({
+        "input": example.what,
+        "outputs": outputs,
+        "true": example.truth_text,
+    })
+}
+
+/// Prints one example's values: each output's prediction (regress) or
+/// probability and decision (multilabel).
+fn print_values(model: &Checkpoint, values: &[f32], example: &Example) {
+    let head = &model.settings.arch.head;
+    say!("{}", example.what);
+    if let Some(t) = &example.truth_text {
+        say!("true:      {}", printable(t));
+    }
+    for (name, &v) in output_names(model, values.len()).iter().zip(values) {
+        match head.task {
+            gpu_mlp::task::Task::Multilabel => say!(
+                "  {name}: {:.1}%{}",
+                100.0 * v,
+                if v > head.threshold { "  (yes)" } else { "" }
+            ),
+            _ => say!("  {name}: {v}"),
+        }
+    }
 }
 
 /// Classes from the most to the least likely.
@@ -450,7 +555,11 @@ fn print_prediction(
     art: Option<&[u8]>,
     top: usize,
 ) {
-    let ranked = ranked(probs);
+    let mut ranked = ranked(probs);
+    // A binary model's threshold may put the less likely class first.
+    let predicted = predicted_class(model, probs, &ranked);
+    ranked.retain(|&c| c != predicted);
+    ranked.insert(0, predicted);
     let mut lines: Vec<String> = vec![example.what.clone()];
     if let Some(t) = example.truth {
         lines.push(format!(

@@ -113,17 +113,17 @@ pub(crate) fn describe_run(
         _ => String::new(),
     };
     format!(
-        "data {}: {} train{val}, {} test, {}, {} classes\n\
+        "data {}: {} train{val}, {} test, {}, {}\n\
          network {} {} {}, {} params{dropout}; {} lr {} batch {}\n\
          backend {backend}",
         dataset.dir.display(),
         dataset.train.len(),
         dataset.test.len(),
         example_words(dataset),
-        dataset.classes,
+        target_words(dataset),
         arch.shape_string(),
         arch.activation.name(),
-        arch.loss.name(),
+        arch.loss().name(),
         arch.param_count(),
         opt.kind.name(),
         opt.lr,
@@ -187,5 +187,19 @@ fn flag_for(setting: &str) -> String {
         "min_lr" => "--lr-min".into(),
         "span" => "--lr-span".into(),
         s => format!("--{}", s.replace('_', "-")),
+    }
+}
+
+/// What the targets are, for the run's header: "10 classes", "binary",
+/// "3 labels", "2 targets to regress".
+fn target_words(dataset: &Dataset) -> String {
+    use gpu_mlp::task::Task;
+    let n = dataset.classes;
+    match dataset.task {
+        Task::Classify => format!("{n} classes"),
+        Task::Binary => "binary (2 classes)".into(),
+        Task::Multilabel => format!("{n} labels (multilabel)"),
+        Task::Regress if n == 1 => "1 target to regress".into(),
+        Task::Regress => format!("{n} targets to regress"),
     }
 }

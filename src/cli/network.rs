@@ -11,17 +11,40 @@ use gpu_mlp::checkpoint::Checkpoint;
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::normalize::Normalize;
 use gpu_mlp::data::Dataset;
-use gpu_mlp::network::{Activation, Architecture, Loss};
+use gpu_mlp::data::MAX_CLASSES;
+use gpu_mlp::network::{Activation, Architecture};
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
+use gpu_mlp::task::{ClassWeight, Head, Loss};
 use gpu_mlp::trainer::DEFAULT_HIDDEN;
 use gpu_mlp::{Error, Trainer};
+
+/// `--hidden`: layer widths, possibly none.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Hidden(pub(crate) Vec<usize>);
+
+/// `128,64`, or `none` (also `0` or an empty list) for no hidden layer.
+fn parse_hidden(text: &str) -> Result<Hidden, String> {
+    if matches!(text.trim(), "none" | "" | "0") {
+        return Ok(Hidden(Vec::new()));
+    }
+    text.split(',')
+        .map(|w| match w.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "{w:?} is not a layer width (a positive integer); `none` means no hidden layer"
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Hidden)
+}
 
 #[derive(Args)]
 #[command(next_help_heading = "Network and optimizer")]
 pub(crate) struct NetworkArgs {
-    /// Hidden layer widths, comma-separated [default: 128].
-    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
-    pub(crate) hidden: Option<Vec<usize>>,
+    /// Hidden layer widths, comma-separated, or `none` for no hidden layer (a
+    /// linear or logistic model) [default: 128].
+    #[arg(long, value_name = "N,N,...|none", value_parser = parse_hidden)]
+    pub(crate) hidden: Option<Hidden>,
     /// Hidden-layer activation [default: sigmoid].
     #[arg(long, value_parser = choice::<Activation>())]
     pub(crate) activation: Option<Activation>,
@@ -29,9 +52,31 @@ pub(crate) struct NetworkArgs {
     /// probability (PyTorch's nn.Dropout(p)) [default: 0].
     #[arg(long, value_name = "P")]
     pub(crate) dropout: Option<f32>,
-    /// Output loss, after softmax [default: cross-entropy].
+    /// The loss: classify cross-entropy or softmax-mse; binary and multilabel
+    /// bce; regress mse (½ mean squared error), mae or huber [default: the
+    /// task's first].
     #[arg(long, value_parser = choice::<Loss>())]
     pub(crate) loss: Option<Loss>,
+    /// Huber's δ, in standardized target units (PyTorch's HuberLoss) [default: 1].
+    #[arg(long, value_name = "D")]
+    pub(crate) huber_delta: Option<f32>,
+    /// Binary and multilabel: the weight of positive examples, one, or one per
+    /// label, comma-separated (PyTorch's pos_weight) [default: 1].
+    #[arg(long, value_name = "W[,W…]", value_delimiter = ',')]
+    pub(crate) pos_weight: Option<Vec<f32>>,
+    /// Binary and multilabel: an output is positive when its probability is
+    /// above this [default: 0.5].
+    #[arg(long, value_name = "P")]
+    pub(crate) threshold: Option<f32>,
+    /// Classify and binary: weigh each training example by its class: `balanced`
+    /// (n / (classes · count), scikit-learn's) or one weight per class.
+    #[arg(long, value_name = "balanced|W,W,…")]
+    pub(crate) class_weight: Option<String>,
+    /// Regress: standardize the targets with the training split's mean and
+    /// deviation (predictions come back in the targets' units) or not
+    /// [default: standard].
+    #[arg(long, value_name = "standard|none", value_parser = ["standard", "none"])]
+    pub(crate) normalize_targets: Option<String>,
     /// Optimizer: SGD, heavy-ball momentum (PyTorch's SGD with momentum), Adam or
     /// AdamW (decoupled weight decay) [default: sgd].
     #[arg(long, value_parser = choice::<OptimizerKind>())]
@@ -73,18 +118,28 @@ impl NetworkArgs {
         self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE)
     }
 
-    pub(crate) fn architecture(
-        &self,
-        inputs: usize,
-        classes: usize,
-    ) -> Result<Architecture, Error> {
-        let hidden = self.hidden.clone().unwrap_or(DEFAULT_HIDDEN.to_vec());
-        Architecture::new(
-            inputs,
-            &hidden,
-            classes,
+    /// The hidden layers as given, else the default.
+    pub(crate) fn hidden_layers(&self) -> Vec<usize> {
+        self.hidden
+            .as_ref()
+            .map_or(DEFAULT_HIDDEN.to_vec(), |h| h.0.clone())
+    }
+
+    /// The network these flags describe for `data` (its task, inputs and outputs).
+    pub(crate) fn architecture(&self, data: &Dataset) -> Result<Architecture, Error> {
+        let mut head = Head::new(data.task, self.loss.unwrap_or(data.task.default_loss()));
+        if let Some(d) = self.huber_delta {
+            head.huber_delta = d;
+        }
+        if let Some(t) = self.threshold {
+            head.threshold = t;
+        }
+        Architecture::with_head(
+            data.width(),
+            &self.hidden_layers(),
+            data.outputs(),
             self.activation.unwrap_or(Activation::Sigmoid),
-            self.loss.unwrap_or(Loss::CrossEntropy),
+            head,
         )?
         .with_dropout(self.dropout.unwrap_or(0.0))
     }
@@ -98,13 +153,17 @@ impl NetworkArgs {
         device: &DeviceArgs,
         dataset: &Dataset,
     ) -> Result<Trainer, Error> {
-        let arch = self.architecture(dataset.width(), dataset.classes)?;
+        let arch = self.architecture(dataset)?;
         let batch = self.batch_size().min(dataset.train.len());
         check_memory(device, &arch, &opt, batch)?;
         let sizes = &arch.sizes;
         let mut trainer = Trainer::new(&sizes[1..sizes.len() - 1])
             .activation(arch.activation)
-            .loss(arch.loss)
+            .loss(arch.loss())
+            .huber_delta(arch.head.huber_delta)
+            .threshold(arch.head.threshold)
+            .pos_weight(self.pos_weight.clone().unwrap_or_default())
+            .normalize_targets(self.normalize_targets.as_deref() != Some("none"))
             .dropout(arch.dropout)
             .optimizer(opt)
             .batch_size(self.batch_size())
@@ -113,6 +172,9 @@ impl NetworkArgs {
             .gpu_options(gpu_options_from_env()?);
         if let Some(n) = self.normalize {
             trainer = trainer.normalize(n);
+        }
+        if let Some(w) = &self.class_weight {
+            trainer = trainer.class_weight(ClassWeight::parse(w)?);
         }
         Ok(trainer)
     }
@@ -147,9 +209,22 @@ impl NetworkArgs {
         if let Some(p) = self.dropout.filter(|p| !(0.0..1.0).contains(p)) {
             return Err(Error::Usage(format!("--dropout {p} must be in [0, 1)")));
         }
-        if let Some(c) = self.classes.filter(|c| !(2..=256).contains(c)) {
+        if let Some(c) = self.classes.filter(|c| !(2..=MAX_CLASSES).contains(c)) {
             return Err(Error::Usage(format!(
-                "--classes {c} must be between 2 and 256 (labels are bytes)"
+                "--classes {c} must be between 2 and {MAX_CLASSES}"
+            )));
+        }
+        if let Some(w) = &self.class_weight {
+            ClassWeight::parse(w)?;
+        }
+        if let Some(bad) = self
+            .pos_weight
+            .iter()
+            .flatten()
+            .find(|w| !(w.is_finite() && **w > 0.0))
+        {
+            return Err(Error::Usage(format!(
+                "--pos-weight {bad} must be a positive number"
             )));
         }
         Ok(opt)
@@ -161,19 +236,26 @@ impl NetworkArgs {
         let sizes = &c.settings.arch.sizes;
         let hidden = sizes[1..sizes.len() - 1].to_vec();
         let conflicts = [
-            differs("--hidden", self.hidden.as_ref(), &hidden, |h| {
-                h.iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }),
+            differs(
+                "--hidden",
+                self.hidden.as_ref().map(|h| &h.0),
+                &hidden,
+                |h| match h.is_empty() {
+                    true => "none".into(),
+                    false => h
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                },
+            ),
             differs(
                 "--activation",
                 self.activation.as_ref(),
                 &c.settings.arch.activation,
                 |a| a.name().into(),
             ),
-            differs("--loss", self.loss.as_ref(), &c.settings.arch.loss, |l| {
+            differs("--loss", self.loss.as_ref(), &c.settings.arch.loss(), |l| {
                 l.name().into()
             }),
             differs(

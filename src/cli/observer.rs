@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use super::describe_run;
+use super::out::figures_text;
 use super::outputs::Outputs;
 use super::signals::interrupted;
 use gpu_mlp::checkpoint::Checkpoint;
@@ -255,19 +256,18 @@ impl TrainObserver {
         let total = self.total_epochs();
         let width = total.to_string().len();
         let mut line = format!(
-            "epoch {:>width$}/{}  train {:.4} {:6.2}%",
+            "epoch {:>width$}/{}  train {}",
             r.epoch,
             total,
-            r.train_loss,
-            100.0 * r.train_accuracy
+            figures_text(r.train_loss, r.train_accuracy, &Vec::new())
         );
         let figures = [
-            ("val", r.val_loss, r.val_accuracy),
-            ("test", r.test_loss, r.test_accuracy),
+            ("val", r.val_loss, r.val_accuracy, &r.val_figures),
+            ("test", r.test_loss, r.test_accuracy, &r.test_figures),
         ];
-        for (name, loss, accuracy) in figures {
-            if let (Some(l), Some(a)) = (loss, accuracy) {
-                line += &format!("  {name} {l:.4} {:6.2}%", 100.0 * a);
+        for (name, loss, accuracy, figures) in figures {
+            if let Some(l) = loss {
+                line += &format!("  {name} {}", figures_text(l, accuracy, figures));
             }
         }
         if let Some(s) = r.seconds {

@@ -52,3 +52,21 @@ pub(crate) fn wrapped(lead: &str, text: &str, width: usize) -> String {
     }
     lines.join("\n")
 }
+
+/// A split's figures as one run of text: the loss, the accuracy where the task
+/// has one, then the task's figures by name ("0.3012 r2 0.8120 rmse 54.10").
+pub(crate) fn figures_text(
+    loss: f64,
+    accuracy: Option<f64>,
+    figures: &gpu_mlp::report::Figures,
+) -> String {
+    use gpu_mlp::choice::Choice;
+    let mut text = format!("{loss:.4}");
+    if let Some(a) = accuracy {
+        text += &format!(" {:6.2}%", 100.0 * a);
+    }
+    for (f, v) in figures {
+        text += &format!(" {} {v:.4}", f.name());
+    }
+    text
+}

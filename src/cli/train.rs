@@ -351,15 +351,13 @@ fn report_end(args: &TrainArgs, model: &Model, observer: &TrainObserver) {
     };
     match args.quiet {
         true => say!(
-            "epoch {} test_loss {:.4} test_acc {:.2}%",
+            "epoch {} test {}",
             test.epoch,
-            test.loss,
-            100.0 * test.accuracy
+            super::out::figures_text(test.loss, test.accuracy, &test.figures)
         ),
         false if !shown => say!(
-            "test  loss {:.4}  accuracy {:.2}%  ({which})",
-            test.loss,
-            100.0 * test.accuracy
+            "test  loss {}  ({which})",
+            super::out::figures_text(test.loss, test.accuracy, &test.figures)
         ),
         false => {}
     }

@@ -9,8 +9,8 @@ use super::kernel;
 use super::net::CpuNet;
 use super::optimizer::optimizer_update;
 use crate::backend::{
-    argmax, batch_rows, check_batch, check_order, check_setup, ready, Backend, Pending, TrainSetup,
-    EVAL_BATCH,
+    batch_rows, check_batch, check_order, check_setup, ready, Backend, Pending, TargetWords,
+    TrainSetup, EVAL_BATCH,
 };
 use crate::choice::Choice;
 use crate::data::normalize::InputTransform;
@@ -31,7 +31,11 @@ pub struct CpuBackend {
     opt: Optimizer,
     state: OptimizerState<f32>,
     order: Vec<u32>,
-    labels: Vec<u8>,
+    /// What the loss head reads of each example of each split (training: weighted).
+    targets: SplitTargets,
+    /// The batch's target words, gathered in the epoch's order.
+    batch_targets: TargetWords,
+    max_batch: usize,
     epoch: Totals,
     /// Time per phase of a step, when a benchmark asks (`Measured::enable_profiling`).
     phases: Option<PhaseClock>,
@@ -53,14 +57,20 @@ impl CpuBackend {
             input,
         } = setup;
         let max_batch = batch_rows(batch_size, data.train.len()).1;
+        let targets = SplitTargets::new(&data, &arch.head);
         Ok(CpuBackend {
             net: CpuNet::new(&arch, max_batch),
+            batch_targets: TargetWords {
+                words: Vec::with_capacity(max_batch * targets.train.stride),
+                ..targets.train.clone()
+            },
+            targets,
+            max_batch,
             grads: vec![0.0; params.len()],
             state: OptimizerState::new(opt.kind, params.len()),
             params,
             opt,
             order: Vec::new(),
-            labels: vec![0; max_batch],
             epoch: Totals::default(),
             phases: None,
             seed,
@@ -80,7 +90,9 @@ impl CpuBackend {
         self.net.forward_training(&self.params, len, step)?;
         let forward_flops = forward_flops(&self.net.arch, len);
         lap(clock, "forward (matmul + bias + activation)", forward_flops);
-        let t = self.net.loss_backward(&self.labels, len);
+        let t = self
+            .net
+            .loss_backward(self.batch_targets.batch(0..len), len);
         lap(clock, "softmax + loss + gradient", 0.0);
         self.net.backward(&self.params, &mut self.grads, len)?;
         let backward_flops = train_flops(&self.net.arch, len) - forward_flops;
@@ -97,8 +109,13 @@ impl CpuBackend {
         let indices = &self.order[start..start + len];
         let train = &self.data.train;
         self.net.gather(train, indices, &self.input)?;
-        for (l, &i) in self.labels.iter_mut().zip(indices) {
-            *l = train.labels[i as usize];
+        let (all, batch) = (&self.targets.train, &mut self.batch_targets);
+        batch.words.clear();
+        for &i in indices {
+            let i = i as usize;
+            batch
+                .words
+                .extend_from_slice(&all.words[i * all.stride..(i + 1) * all.stride]);
         }
         Ok(())
     }
@@ -110,22 +127,22 @@ impl CpuBackend {
 
     fn evaluate_split(&mut self, which: SplitKind) -> Result<Totals> {
         let mut totals = Totals::default();
-        self.forward_in_order(which, |net, split, start, len| {
-            let t = net.loss_backward(&split.labels[start..start + len], len);
+        // Evaluation figures are never weighted.
+        let words = match self.data.present(which) {
+            SplitKind::Train => TargetWords::new(&self.data.train, &self.net.arch.head, false),
+            _ => self.targets.get(&self.data, which).clone(),
+        };
+        self.forward_in_order(which, |net, _, start, len| {
+            let t = net.loss_backward(words.batch(start..start + len), len);
             totals.add(t.loss_sum as f64, t.correct as u64, len as u64);
         })?;
         Ok(totals)
     }
 
-    fn predict_split(&mut self, which: SplitKind) -> Result<Vec<u8>> {
-        let classes = self.net.arch.classes();
+    fn outputs_of(&mut self, which: SplitKind) -> Result<Vec<f32>> {
         let mut out = Vec::new();
         self.forward_in_order(which, |net, _, _, len| {
-            out.extend(
-                net.logits(len)
-                    .chunks_exact(classes)
-                    .map(|z| argmax(z) as u8),
-            );
+            out.extend_from_slice(net.logits(len));
         })?;
         Ok(out)
     }
@@ -170,7 +187,7 @@ impl Backend for CpuBackend {
     }
 
     fn train_batch(&mut self, start: usize, len: usize) -> Result<()> {
-        check_batch(start, len, self.labels.len(), self.order.len())?;
+        check_batch(start, len, self.max_batch, self.order.len())?;
         let mut phases = self.phases.take();
         let stepped = self.step(start, len, &mut phases.as_mut().map(PhaseClock::start));
         self.phases = phases;
@@ -189,8 +206,8 @@ impl Backend for CpuBackend {
         ready(self.evaluate_split(which))
     }
 
-    fn predictions_async(&mut self, which: SplitKind) -> Pending<'_, Vec<u8>> {
-        ready(self.predict_split(which))
+    fn outputs_async(&mut self, which: SplitKind) -> Pending<'_, Vec<f32>> {
+        ready(self.outputs_of(which))
     }
 
     fn parameters_async(&mut self) -> Pending<'_, Vec<f32>> {
@@ -229,6 +246,33 @@ impl Measured for CpuBackend {
             .iter()
             .flat_map(|p| p.phases.iter().map(|(&k, &v)| (k, v)))
             .collect()
+    }
+}
+
+/// Each split's target words: the training split's with its weights, the
+/// evaluated ones without (evaluation figures are never weighted).
+struct SplitTargets {
+    train: TargetWords,
+    test: TargetWords,
+    val: Option<TargetWords>,
+}
+
+impl SplitTargets {
+    fn new(data: &Dataset, head: &crate::task::Head) -> Self {
+        SplitTargets {
+            train: TargetWords::new(&data.train, head, true),
+            test: TargetWords::new(&data.test, head, false),
+            val: data.val.as_ref().map(|v| TargetWords::new(v, head, false)),
+        }
+    }
+
+    /// The words of the split that stands for `kind` (`Dataset::present`).
+    fn get(&self, data: &Dataset, kind: SplitKind) -> &TargetWords {
+        match (data.present(kind), &self.val) {
+            (SplitKind::Train, _) => &self.train,
+            (SplitKind::Val, Some(v)) => v,
+            _ => &self.test,
+        }
     }
 }
 

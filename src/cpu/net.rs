@@ -3,9 +3,10 @@
 
 use super::dropout::{dropout_backward, dropout_forward};
 use super::layer::{dense_backward, dense_forward};
-use super::loss::{softmax_loss_forward_backward, LossTotals};
+use super::loss::{head_forward_backward, LossTotals};
 use super::pool::{self, Disjoint};
 use super::real::Real;
+use crate::backend::BatchTargets;
 use crate::data::normalize::InputTransform;
 use crate::data::{Row, Split};
 use crate::dropout::{DropoutMask, DropoutStep};
@@ -149,19 +150,21 @@ impl<T: Real> CpuNet<T> {
         Ok(())
     }
 
+    /// The last layer's outputs (batch×outputs): logits, or a regression's values.
     pub fn logits(&self, batch: usize) -> &[T] {
-        &self.acts[self.arch.layers()][..batch * self.arch.classes()]
+        &self.acts[self.arch.layers()][..batch * self.arch.outputs()]
     }
 
-    /// Loss and its gradient at the logits, averaged over `batch` examples.
-    pub fn loss_backward(&mut self, labels: &[u8], batch: usize) -> LossTotals<T> {
+    /// The head's loss and its gradient at the outputs, averaged over `batch`
+    /// examples whose targets are `targets`.
+    pub fn loss_backward(&mut self, targets: BatchTargets, batch: usize) -> LossTotals<T> {
         let l = self.arch.layers();
-        let c = self.arch.classes();
-        softmax_loss_forward_backward(
+        let c = self.arch.outputs();
+        head_forward_backward(
+            &self.arch.head,
             &self.acts[l][..batch * c],
-            &labels[..batch],
+            targets,
             c,
-            self.arch.loss,
             batch,
             &mut self.dz[l - 1][..batch * c],
         )

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Features, Layout, Loaded, Split};
+use super::{Features, Layout, Loaded, Split, Targets};
 use crate::error::{Error, Result};
 use crate::files::read_bounded;
 
@@ -73,30 +73,29 @@ pub(crate) fn load_dir(dir: &Path, coarse: bool) -> Result<Loaded> {
         (Kind::Hundred, true) => (2, 0),
         (Kind::Hundred, false) => (2, 1),
     };
-    let mut train = Split {
-        features: Features::U8(Vec::new()),
-        labels: Vec::new(),
-        width: PIXELS,
-    };
+    let mut train = (Vec::new(), Vec::new());
     for file in &train_files {
         append_records(&mut train, file, label_bytes, label_at, classes)?;
     }
-    let mut test = Split {
-        features: Features::U8(Vec::new()),
-        labels: Vec::new(),
-        width: PIXELS,
-    };
+    let mut test = (Vec::new(), Vec::new());
     append_records(&mut test, &test_file, label_bytes, label_at, classes)?;
     let names_file = match (kind, coarse) {
         (Kind::Ten, _) => "batches.meta.txt",
         (Kind::Hundred, false) => "fine_label_names.txt",
         (Kind::Hundred, true) => "coarse_label_names.txt",
     };
+    let split = |(pixels, labels): (Vec<u8>, Vec<u32>)| Split {
+        features: Features::U8(pixels),
+        targets: Targets::Classes(labels),
+        weights: None,
+        width: PIXELS,
+    };
     Ok(Loaded {
-        train,
-        test,
+        train: split(train),
+        test: split(test),
         shape: (3, SIDE, SIDE),
         layout: Layout::Planes,
+        task: crate::task::Task::Classify,
         classes: Some(classes),
         class_names: read_names(&dir.join(names_file), classes)?,
         label_files: [train_files[0].clone(), test_file],
@@ -106,7 +105,7 @@ pub(crate) fn load_dir(dir: &Path, coarse: bool) -> Result<Loaded> {
 /// Appends the records of one batch file to `split`, checking the file is whole
 /// records and every label is in range.
 fn append_records(
-    split: &mut Split,
+    (pixels, labels): &mut (Vec<u8>, Vec<u32>),
     path: &Path,
     label_bytes: usize,
     label_at: usize,
@@ -123,9 +122,6 @@ fn append_records(
             ),
         ));
     }
-    let Features::U8(pixels) = &mut split.features else {
-        unreachable!("CIFAR splits are bytes")
-    };
     pixels.reserve(bytes.len() / record * PIXELS);
     for (i, r) in bytes.chunks_exact(record).enumerate() {
         let label = r[label_at];
@@ -135,7 +131,7 @@ fn append_records(
                 format!("label {label} of record {i} is outside the class range 0..{classes}"),
             ));
         }
-        split.labels.push(label);
+        labels.push(label as u32);
         pixels.extend_from_slice(&r[label_bytes..]);
     }
     Ok(())

@@ -348,7 +348,8 @@ fn pair(
     let lbl = lbl.read()?;
     let split = Split {
         features: Features::U8(img.read()?.data),
-        labels: lbl.data,
+        targets: lbl.data.into(),
+        weights: None,
         width: rows * cols,
     };
     Ok((split, rows, cols))
@@ -398,6 +399,7 @@ fn both_splits(
         test,
         shape: (1, rows, cols),
         layout: Layout::Planes,
+        task: crate::task::Task::Classify,
         classes: None,
         class_names: None,
         label_files: [train_labels, test_labels],

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use super::{cifar, class_names, idx, npz, table, Dataset, Layout, Split};
 use crate::choice::Choice;
 use crate::error::{Error, Result};
+use crate::task::Task;
 
 /// Mixed into the seed of `--test-split`'s shuffle, which must differ from both
 /// the validation and the training streams.
@@ -49,9 +50,14 @@ pub struct LoadOptions {
     pub test_split: Option<f64>,
     /// The seed of `test_split`'s shuffle.
     pub seed: u64,
-    /// The CSV column holding the labels (default: `label`, `target` or `class`,
-    /// else the last column).
+    /// The CSV column(s) holding the targets, comma-separated (default: `label`,
+    /// `target` or `class`, else the last column).
     pub label_column: Option<String>,
+    /// The CSV column holding each example's weight (training split only).
+    pub weight_column: Option<String>,
+    /// The task; None takes it from the targets (a CSV column of numbers that are
+    /// not all written as integers, or several columns: regress; else classify).
+    pub task: Option<Task>,
     /// CIFAR-100: train on the 20 coarse labels instead of the 100 fine ones.
     pub coarse_labels: bool,
     /// The class count; None takes it from the data (its class names, else the
@@ -69,8 +75,10 @@ pub struct DataSource {
     pub path: PathBuf,
     /// Its format.
     pub format: Format,
-    /// A CSV's label column, where one was named.
+    /// A CSV's target column(s), where named.
     pub label_column: Option<String>,
+    /// A CSV's weight column, where named.
+    pub weight_column: Option<String>,
     /// A CSV's separate test table, absolute.
     pub test_data: Option<PathBuf>,
     /// The fraction of a CSV's rows held out as its test split.
@@ -89,9 +97,11 @@ impl DataSource {
             test_split: self.test_split,
             seed,
             label_column: self.label_column.clone(),
+            weight_column: self.weight_column.clone(),
             coarse_labels: self.coarse_labels,
             classes: None,
             class_names: None,
+            task: None,
         }
     }
 }
@@ -107,6 +117,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
             ("test_data", options.test_data.is_some()),
             ("test_split", options.test_split.is_some()),
             ("label_column", options.label_column.is_some()),
+            ("weight_column", options.weight_column.is_some()),
         ] {
             if given {
                 return Err(Error::setting(
@@ -129,7 +140,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
     let loaded = match format {
         Format::Idx => idx::load_dir(path)?,
         Format::Cifar => cifar::load_dir(path, options.coarse_labels)?,
-        Format::Npz => npz::load(path)?,
+        Format::Npz => npz::load(path, options.task)?,
         Format::Csv => table::load(path, options)?,
     };
     let mut ds = loaded.into_dataset(path, options)?;
@@ -141,11 +152,15 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
         ds.test = test;
     }
     ds.check()?;
+    if let Some(task) = options.task.filter(|&t| t != ds.task) {
+        ds = ds.with_task(task)?;
+    }
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     ds.source = Some(DataSource {
         path: absolute(path),
         format,
         label_column: options.label_column.clone(),
+        weight_column: options.weight_column.clone(),
         test_data: options.test_data.as_deref().map(absolute),
         test_split: options.test_split,
         coarse_labels: options.coarse_labels,
@@ -160,7 +175,11 @@ pub(crate) struct Loaded {
     /// (channels, rows, cols).
     pub shape: (usize, usize, usize),
     pub layout: Layout,
-    /// The classes the format itself knows (CIFAR-10's 10), if it does.
+    /// What the targets are (class indices: classify; values: regress, or
+    /// multilabel where asked).
+    pub task: Task,
+    /// The classes the format itself knows (CIFAR-10's 10), or the values per
+    /// example, if it does.
     pub classes: Option<usize>,
     pub class_names: Option<Vec<String>>,
     /// Where the training and the test labels were read from, for messages.
@@ -169,12 +188,15 @@ pub(crate) struct Loaded {
 
 impl Loaded {
     pub(crate) fn into_dataset(self, path: &Path, options: &LoadOptions) -> Result<Dataset> {
-        let names = options.class_names.clone().or(self.class_names);
+        if !self.task.has_classes() {
+            return self.values_dataset(path);
+        }
+        let names = options.class_names.clone().or(self.class_names.clone());
         let largest = self
             .train
-            .labels
+            .labels()
             .iter()
-            .chain(&self.test.labels)
+            .chain(self.test.labels())
             .copied()
             .max()
             .unwrap_or(0) as usize;
@@ -187,7 +209,7 @@ impl Loaded {
             (&self.train, &self.label_files[0]),
             (&self.test, &self.label_files[1]),
         ] {
-            if let Some(problem) = label_outside(&split.labels, classes) {
+            if let Some(problem) = label_outside(split.labels(), classes) {
                 return Err(Error::data(file, problem));
             }
         }
@@ -214,8 +236,29 @@ impl Loaded {
             cols,
             channels,
             layout: self.layout,
+            task: self.task,
             classes,
             class_names: names,
+            source: None,
+        })
+    }
+
+    /// A data set of value targets: as many per example as the reader found,
+    /// named by its columns.
+    fn values_dataset(self, path: &Path) -> Result<Dataset> {
+        let (channels, rows, cols) = self.shape;
+        Ok(Dataset {
+            dir: path.to_path_buf(),
+            classes: self.train.targets.width(),
+            train: self.train,
+            test: self.test,
+            val: None,
+            rows,
+            cols,
+            channels,
+            layout: self.layout,
+            task: self.task,
+            class_names: self.class_names,
             source: None,
         })
     }
@@ -268,7 +311,7 @@ pub fn detect(path: &Path) -> Result<Format> {
 }
 
 /// The first label not below `classes`, as a problem to report.
-pub fn label_outside(labels: &[u8], classes: usize) -> Option<String> {
+pub fn label_outside(labels: &[u32], classes: usize) -> Option<String> {
     let (i, l) = labels
         .iter()
         .enumerate()

@@ -1,4 +1,4 @@
-//! Data sets: examples of u8 or f32 features with byte labels, read from IDX
+//! Data sets: examples of u8 or f32 features with class or value targets, read from IDX
 //! directories, CIFAR binary directories, NumPy `.npz` archives or CSV tables
 //! (`load` tells them apart), every header treated as untrusted.
 
@@ -15,13 +15,14 @@ use std::path::PathBuf;
 
 use crate::choice::Choice;
 use crate::error::{Error, Result};
+use crate::task::Task;
 
 pub(crate) use load::Loaded;
 pub use load::{
     apply_limits, detect, is_data_dir, is_table, label_outside, load, load_dir, DataSource, Format,
     LoadOptions,
 };
-pub use split::{Dtype, Features, Row, Split};
+pub use split::{Dtype, Features, Row, Split, Targets};
 
 /// How an example's features are arranged: what `predict` can turn a file into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +66,14 @@ pub struct Dataset {
     pub channels: usize,
     /// How the features of an example are arranged.
     pub layout: Layout,
-    /// Number of classes; every label is below it.
+    /// What the targets are: class indices (classify, binary) or values
+    /// (multilabel, regress).
+    pub task: Task,
+    /// Classes (classify; 2 for binary), labels (multilabel) or target values per
+    /// example (regress); every class index is below it.
     pub classes: usize,
-    /// The classes' names, where the data names them (or the caller did).
+    /// The classes' names (classify, binary), the labels' (multilabel) or the
+    /// target columns' (regress), where the data names them (or the caller did).
     pub class_names: Option<Vec<String>>,
     /// How it was read from files (None for one's own arrays).
     pub source: Option<DataSource>,
@@ -76,15 +82,16 @@ pub struct Dataset {
 impl Dataset {
     /// A data set held in memory (one's own, not files): examples of `rows`×`cols`
     /// features (a gray image; `(1, n)` for a table row), u8 or f32, labels below
-    /// `classes`, checked as the file readers check files. `name` stands where a
-    /// directory would in messages and metrics.
+    /// `classes` (or, for `Targets::Values`, `classes` values each: a regression;
+    /// `with_task` makes it another task), checked as the file readers check
+    /// files. `name` stands where a directory would in messages and metrics.
     ///
     /// ```
     /// use gpu_mlp::{Dataset, Device, Split, Trainer};
     ///
     /// // 2×2 images: class 0 is bright on the left, class 1 on the right.
     /// let images = [[255, 0, 255, 0], [0, 255, 0, 255]].repeat(50).concat();
-    /// let labels = [0, 1].repeat(50);
+    /// let labels: Vec<u32> = [0, 1].repeat(50);
     /// let train = Split::new(images.clone(), labels.clone(), 4)?;
     /// let test = Split::new(images, labels, 4)?;
     /// let data = Dataset::from_memory("sides", train, test, (2, 2), 2)?;
@@ -105,7 +112,12 @@ impl Dataset {
         } else {
             Layout::Planes
         };
+        let task = match train.targets {
+            Targets::Classes(_) => Task::Classify,
+            Targets::Values { .. } => Task::Regress,
+        };
         let ds = Dataset {
+            task,
             dir: PathBuf::from(name),
             train,
             test,
@@ -167,13 +179,25 @@ impl Dataset {
     }
 
     /// Checks what every reader guarantees: splits of the same width and element
-    /// type, labels below `classes`, class names (if any) one per class.
+    /// type, targets of the task (class indices below `classes`; `classes` values
+    /// each, 0 or 1 for multilabel), class names (if any) one per class.
     pub fn check(&self) -> Result<()> {
-        if !(2..=MAX_CLASSES).contains(&self.classes) {
+        let min = if self.task.has_classes() { 2 } else { 1 };
+        if !(min..=MAX_CLASSES).contains(&self.classes) {
             return Err(Error::data(
                 &self.dir,
                 format!(
-                    "{} classes; between 2 and {MAX_CLASSES} are supported (labels are bytes)",
+                    "{} {}; between {min} and {MAX_CLASSES} are supported",
+                    self.classes,
+                    self.target_word()
+                ),
+            ));
+        }
+        if self.task == Task::Binary && self.classes != 2 {
+            return Err(Error::data(
+                &self.dir,
+                format!(
+                    "{} classes; a binary task has 2 (use --task classify)",
                     self.classes
                 ),
             ));
@@ -182,42 +206,149 @@ impl Dataset {
             check_class_names(names).map_err(|p| Error::data(&self.dir, p))?;
         }
         for (what, split) in self.splits() {
-            if split.width != self.width() {
-                return Err(Error::data(
-                    &self.dir,
-                    format!(
-                        "{what} examples have {} features; {}×{}×{} examples have {}",
-                        split.width,
-                        self.channels,
-                        self.rows,
-                        self.cols,
-                        self.width()
-                    ),
-                ));
-            }
-            if split.features.dtype() != self.dtype() {
-                return Err(Error::data(
-                    &self.dir,
-                    format!(
-                        "{what} features are {}, training features {}",
-                        split.features.dtype().name(),
-                        self.dtype().name()
-                    ),
-                ));
-            }
-            if let Some(problem) = label_outside(&split.labels, self.classes) {
-                return Err(Error::data(&self.dir, format!("{what} {problem}")));
-            }
+            self.check_split(what, split)?;
         }
         if let Some(names) = &self.class_names {
             if names.len() != self.classes {
                 return Err(Error::data(
                     &self.dir,
-                    format!("{} class names for {} classes", names.len(), self.classes),
+                    format!(
+                        "{} names for {} {}",
+                        names.len(),
+                        self.classes,
+                        self.target_word()
+                    ),
                 ));
             }
         }
         Ok(())
+    }
+
+    /// What `classes` counts, in messages.
+    fn target_word(&self) -> &'static str {
+        match self.task {
+            Task::Classify | Task::Binary => "classes",
+            Task::Multilabel => "labels",
+            Task::Regress => "target values",
+        }
+    }
+
+    fn check_split(&self, what: &str, split: &Split) -> Result<()> {
+        let bad = |problem: String| Err(Error::data(&self.dir, format!("{what} {problem}")));
+        if split.width != self.width() {
+            return bad(format!(
+                "examples have {} features; {}×{}×{} examples have {}",
+                split.width,
+                self.channels,
+                self.rows,
+                self.cols,
+                self.width()
+            ));
+        }
+        if split.features.dtype() != self.dtype() {
+            return bad(format!(
+                "features are {}, training features {}",
+                split.features.dtype().name(),
+                self.dtype().name()
+            ));
+        }
+        match (&split.targets, self.task.has_classes()) {
+            (Targets::Classes(labels), true) => {
+                if let Some(problem) = label_outside(labels, self.classes) {
+                    return bad(problem);
+                }
+            }
+            (Targets::Values { values, width }, false) => {
+                if *width != self.classes {
+                    return bad(format!(
+                        "examples have {width} target values, not {}",
+                        self.classes
+                    ));
+                }
+                if self.task == Task::Multilabel {
+                    if let Some(i) = values.iter().position(|&v| v != 0.0 && v != 1.0) {
+                        return bad(format!(
+                            "label {} of example {} is {}; multilabel targets are 0 or 1",
+                            i % width,
+                            i / width,
+                            values[i]
+                        ));
+                    }
+                }
+            }
+            (Targets::Classes(_), false) => {
+                return bad(format!(
+                    "targets are class indices; the {} task takes values",
+                    self.task.name()
+                ))
+            }
+            (Targets::Values { .. }, true) => {
+                return bad(format!(
+                    "targets are values; the {} task takes class indices",
+                    self.task.name()
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// The same data for another task: a 2-class one as `binary`, values of 0 and
+    /// 1 as `multilabel`, class indices back as `classify`; anything else is an
+    /// error naming what the targets are.
+    pub fn with_task(mut self, task: Task) -> Result<Dataset> {
+        let values = !self.task.has_classes();
+        let fits = match task {
+            Task::Classify | Task::Binary => !values,
+            Task::Multilabel | Task::Regress => values,
+        };
+        if !fits {
+            return Err(Error::data(
+                &self.dir,
+                format!(
+                    "its targets are {}; the {} task takes {}",
+                    match values {
+                        true => "values",
+                        false => "class indices",
+                    },
+                    task.name(),
+                    match task.has_classes() {
+                        true => "class indices (one string or integer target column)",
+                        false => "values (number target columns)",
+                    }
+                ),
+            ));
+        }
+        self.task = task;
+        self.check()?;
+        Ok(self)
+    }
+
+    /// Weighs each training example by its class (`ClassWeight`), times the
+    /// weight it has; classify and binary only.
+    pub fn weigh_classes(&mut self, weights: &crate::task::ClassWeight) -> Result<()> {
+        let Some(labels) = self.train.targets.classes() else {
+            return Err(Error::setting(
+                "class_weight",
+                format!(
+                    "weighs classes; a {} task has none (use a weight column)",
+                    self.task.name()
+                ),
+            ));
+        };
+        let per_class = weights.per_class(labels, self.classes)?;
+        let own = self.train.weights.take();
+        let w: Vec<f32> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| per_class[l as usize] * own.as_ref().map_or(1.0, |o| o[i]))
+            .collect();
+        self.train = std::mem::replace(&mut self.train, Split::placeholder()).with_weights(w)?;
+        Ok(())
+    }
+
+    /// The network's output width for this data (1 for a binary task).
+    pub fn outputs(&self) -> usize {
+        self.task.outputs(self.classes)
     }
 
     /// Holds out ⌈fraction·N⌉ training examples as the validation split: the
@@ -250,8 +381,10 @@ pub fn check_class_names(names: &[String]) -> std::result::Result<(), String> {
     }
 }
 
-/// The most classes a data set may have: labels are bytes.
-pub const MAX_CLASSES: usize = 256;
+/// The most classes (labels, target values) a data set may have. Labels are u32
+/// on both paths; the bound keeps the softmax head (one invocation per example,
+/// three passes over its classes) and a class-name list within reason.
+pub const MAX_CLASSES: usize = 1 << 16;
 
 /// Mixed into the seed of the validation shuffle, so that it differs from the
 /// stream that initialises and shuffles training.

@@ -15,9 +15,10 @@ use std::path::Path;
 
 use npyz::{DType, NpyFile, NpyHeader, Order, TypeChar};
 
-use super::{Layout, Loaded, Split};
+use super::{Layout, Loaded, Split, Targets};
 use crate::error::{Error, Result};
 use crate::files::{check_host_memory, open_regular};
+use crate::task::Task;
 
 /// The largest array read from an archive (the GPU's byte offsets are u32s).
 const MAX_ENTRY_BYTES: u64 = 1 << 32;
@@ -43,20 +44,25 @@ pub fn is_zip(path: &Path) -> Result<bool> {
 }
 
 /// Reads a Keras-style `.npz`.
-pub(crate) fn load(path: &Path) -> Result<Loaded> {
+/// `task` (where asked) decides whether integer `y` are classes or values.
+pub(crate) fn load(path: &Path, task: Option<Task>) -> Result<Loaded> {
     let (file, _) = open_regular(path)?;
-    from_archive(path, std::io::BufReader::new(file))
+    from_archive(path, std::io::BufReader::new(file), task)
 }
 
 /// A Keras-style `.npz` held in memory (a page's upload); `name` names it in messages.
 pub fn load_bytes(name: &Path, bytes: &[u8]) -> Result<super::Dataset> {
-    let loaded = from_archive(name, std::io::Cursor::new(bytes))?;
+    let loaded = from_archive(name, std::io::Cursor::new(bytes), None)?;
     let ds = loaded.into_dataset(name, &Default::default())?;
     ds.check()?;
     Ok(ds)
 }
 
-fn from_archive<R: Read + std::io::Seek>(path: &Path, reader: R) -> Result<Loaded> {
+fn from_archive<R: Read + std::io::Seek>(
+    path: &Path,
+    reader: R,
+    task: Option<Task>,
+) -> Result<Loaded> {
     let mut archive = zip::ZipArchive::new(reader)
         .map_err(|e| Error::data(path, format!("not a readable zip archive: {e}")))?;
     let mut array = |key: &str| read_array(path, &mut archive, key);
@@ -85,8 +91,20 @@ fn from_archive<R: Read + std::io::Seek>(path: &Path, reader: R) -> Result<Loade
         ));
     }
     let (shape, layout) = image_shape(&x_train.shape[1..]);
-    let train = split(path, "train", x_train, y_train)?;
-    let test = split(path, "test", x_test, y_test)?;
+    let train = split(path, "train", x_train, y_train, task)?;
+    let test = split(path, "test", x_test, y_test, task)?;
+    if train.targets.width() != test.targets.width()
+        || train.targets.classes().is_some() != test.targets.classes().is_some()
+    {
+        return Err(Error::data(
+            path,
+            "y_train and y_test hold different kinds of targets (classes, or values of another width)",
+        ));
+    }
+    let task = match train.targets {
+        Targets::Classes(_) => Task::Classify,
+        Targets::Values { .. } => Task::Regress,
+    };
     if train.features.dtype() != test.features.dtype() {
         return Err(Error::data(
             path,
@@ -98,6 +116,7 @@ fn from_archive<R: Read + std::io::Seek>(path: &Path, reader: R) -> Result<Loade
         test,
         shape,
         layout,
+        task,
         classes: None,
         class_names: None,
         label_files: [path.to_path_buf(), path.to_path_buf()],
@@ -133,7 +152,9 @@ enum Values {
     Integers(Vec<i64>),
 }
 
-fn split(path: &Path, name: &str, x: Array, y: Array) -> Result<Split> {
+/// A split from `x` and `y`: integer `y` of shape (N,) are class indices (unless
+/// `task` takes values); float `y`, or (N, k), are k values per example.
+fn split(path: &Path, name: &str, x: Array, y: Array, task: Option<Task>) -> Result<Split> {
     let n = x.shape.first().copied().unwrap_or(0);
     let bad = |problem: String| Error::data(path, problem);
     if x.shape.len() < 2 || n == 0 {
@@ -142,33 +163,35 @@ fn split(path: &Path, name: &str, x: Array, y: Array) -> Result<Split> {
             x.shape
         )));
     }
-    let labels_ok = matches!(y.shape[..], [m] | [m, 1] if m == n);
-    if !labels_ok {
-        return Err(bad(format!(
-            "y_{name} has shape {:?}; ({n},) labels are expected for x_{name}'s {n} examples",
-            y.shape
-        )));
-    }
-    let labels = match y.values {
-        Values::Integers(v) => v,
-        Values::Bytes(v) => v.into_iter().map(i64::from).collect(),
-        Values::Floats(_) => {
+    let per_example = match y.shape[..] {
+        [m] if m == n => 1,
+        [m, k] if m == n && k > 0 => k,
+        _ => {
             return Err(bad(format!(
-                "y_{name} holds floats; labels must be integers (class indices)"
+                "y_{name} has shape {:?}; ({n},) or ({n}, targets) are expected for x_{name}'s {n} examples",
+                y.shape
             )))
         }
     };
-    let labels = labels
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| {
-            u8::try_from(l).map_err(|_| {
-                bad(format!(
-                    "label {l} of y_{name}[{i}] is not a class index in 0..=255"
-                ))
-            })
-        })
-        .collect::<Result<Vec<u8>>>()?;
+    let as_values = per_example > 1
+        || matches!(y.values, Values::Floats(_))
+        || task.is_some_and(|t| !t.has_classes());
+    let labels: Targets = match (y.values, as_values) {
+        (Values::Floats(values), _) => Targets::Values {
+            values,
+            width: per_example,
+        },
+        (Values::Integers(v), true) => Targets::Values {
+            values: v.into_iter().map(|l| l as f32).collect(),
+            width: per_example,
+        },
+        (Values::Bytes(v), true) => Targets::Values {
+            values: v.into_iter().map(f32::from).collect(),
+            width: per_example,
+        },
+        (Values::Integers(v), false) => Targets::Classes(class_indices(&v, name).map_err(bad)?),
+        (Values::Bytes(v), false) => Targets::Classes(v.into_iter().map(u32::from).collect()),
+    };
     let width = x.values_len() / n;
     let made = match x.values {
         Values::Bytes(v) => Split::new(v, labels, width),
@@ -178,6 +201,21 @@ fn split(path: &Path, name: &str, x: Array, y: Array) -> Result<Split> {
         }
     };
     made.map_err(|e| bad(format!("x_{name}: {e}")))
+}
+
+/// Integer labels as class indices, each within the supported range.
+fn class_indices(labels: &[i64], name: &str) -> std::result::Result<Vec<u32>, String> {
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| match u32::try_from(l) {
+            Ok(c) if (c as usize) < super::MAX_CLASSES => Ok(c),
+            _ => Err(format!(
+                "label {l} of y_{name}[{i}] is not a class index in 0..{}",
+                super::MAX_CLASSES
+            )),
+        })
+        .collect()
 }
 
 impl Array {

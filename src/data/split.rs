@@ -117,28 +117,132 @@ pub enum Row<'a> {
     F32(&'a [f32]),
 }
 
+/// What the examples of a split are labelled with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Targets {
+    /// One class index per example (classify, binary).
+    Classes(Vec<u32>),
+    /// `width` values per example, row-major: real values (regress) or 0/1 per
+    /// label (multilabel); every one finite.
+    Values {
+        /// Every example's values, concatenated.
+        values: Vec<f32>,
+        /// Values per example.
+        width: usize,
+    },
+}
+
+impl From<Vec<u8>> for Targets {
+    fn from(labels: Vec<u8>) -> Self {
+        Targets::Classes(labels.into_iter().map(u32::from).collect())
+    }
+}
+
+impl From<Vec<u32>> for Targets {
+    fn from(labels: Vec<u32>) -> Self {
+        Targets::Classes(labels)
+    }
+}
+
+impl Targets {
+    /// Examples labelled.
+    pub fn len(&self) -> usize {
+        match self {
+            Targets::Classes(c) => c.len(),
+            Targets::Values { values, width } => values.len() / (*width).max(1),
+        }
+    }
+
+    /// Whether no example is labelled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values per example (1 for a class index).
+    pub fn width(&self) -> usize {
+        match self {
+            Targets::Classes(_) => 1,
+            Targets::Values { width, .. } => *width,
+        }
+    }
+
+    /// The class indices, where the targets are classes.
+    pub fn classes(&self) -> Option<&[u32]> {
+        match self {
+            Targets::Classes(c) => Some(c),
+            Targets::Values { .. } => None,
+        }
+    }
+
+    /// The values (row-major, `width()` per example), where the targets are values.
+    pub fn values(&self) -> Option<&[f32]> {
+        match self {
+            Targets::Classes(_) => None,
+            Targets::Values { values, .. } => Some(values),
+        }
+    }
+
+    /// Examples `indices`' targets, in that order.
+    pub fn select(&self, indices: &[u32]) -> Targets {
+        match self {
+            Targets::Classes(c) => {
+                Targets::Classes(indices.iter().map(|&i| c[i as usize]).collect())
+            }
+            Targets::Values { values, width } => Targets::Values {
+                values: indices
+                    .iter()
+                    .flat_map(|&i| &values[i as usize * width..(i as usize + 1) * width])
+                    .copied()
+                    .collect(),
+                width: *width,
+            },
+        }
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Targets::Classes(c) => c.truncate(n),
+            Targets::Values { values, width } => values.truncate(n * *width),
+        }
+    }
+
+    /// The first value that is not finite, as (example, column, value).
+    fn first_not_finite(&self) -> Option<(usize, usize, f32)> {
+        let (values, width) = match self {
+            Targets::Classes(_) => return None,
+            Targets::Values { values, width } => (values, *width),
+        };
+        let i = values.iter().position(|v| !v.is_finite())?;
+        Some((i / width, i % width, values[i]))
+    }
+}
+
 /// One split (train, test or validation): `len` examples of `width` features each,
-/// row-major, and their labels.
+/// row-major, their targets, and (training only) a weight per example.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Split {
     /// Every example's features, concatenated.
     pub features: Features,
-    /// One label per example, below the data set's class count.
-    pub labels: Vec<u8>,
+    /// Every example's target: a class index, or values.
+    pub targets: Targets,
+    /// A weight per example (`--weight-column`, `--class-weight`): its loss counts
+    /// that many times. None: all 1.
+    pub weights: Option<Vec<f32>>,
     /// Features per example (pixels × channels for images).
     pub width: usize,
 }
 
 impl Split {
     /// A split of byte features (images: `width` pixels each, concatenated,
-    /// row-major) and their labels, checked to agree in count.
-    pub fn new(images: Vec<u8>, labels: Vec<u8>, width: usize) -> Result<Split> {
-        Self::checked(Features::U8(images), labels, width)
+    /// row-major) and their labels (class indices, or `Targets::Values`), checked
+    /// to agree in count.
+    pub fn new(images: Vec<u8>, labels: impl Into<Targets>, width: usize) -> Result<Split> {
+        Self::checked(Features::U8(images), labels.into(), width)
     }
 
     /// A split of float features (`width` per example, concatenated), checked to
-    /// agree in count with the labels and to be finite.
-    pub fn from_f32(features: Vec<f32>, labels: Vec<u8>, width: usize) -> Result<Split> {
+    /// agree in count with the targets and to be finite.
+    pub fn from_f32(features: Vec<f32>, labels: impl Into<Targets>, width: usize) -> Result<Split> {
         if let Some(i) = features.iter().position(|x| !x.is_finite()) {
             return Err(Error::Usage(format!(
                 "feature {} of example {} is {} (features must be finite)",
@@ -147,33 +251,91 @@ impl Split {
                 features[i]
             )));
         }
-        Self::checked(Features::F32(features), labels, width)
+        Self::checked(Features::F32(features), labels.into(), width)
     }
 
-    fn checked(features: Features, labels: Vec<u8>, width: usize) -> Result<Split> {
-        if width == 0 || labels.is_empty() || features.len() != labels.len() * width {
+    fn checked(features: Features, targets: Targets, width: usize) -> Result<Split> {
+        let n = targets.len();
+        if width == 0 || n == 0 || features.len() != n * width || targets.width() == 0 {
             return Err(Error::Usage(format!(
-                "a split of {} feature values and {} labels is not {} examples of {width} features",
+                "a split of {} feature values and {n} targets is not {n} examples of {width} features",
                 features.len(),
-                labels.len(),
-                labels.len()
+            )));
+        }
+        if let Targets::Values { values, width: w } = &targets {
+            if values.len() != n * w {
+                return Err(Error::Usage(format!(
+                    "{} target values are not {n} examples of {w}",
+                    values.len()
+                )));
+            }
+        }
+        if let Some((row, col, v)) = targets.first_not_finite() {
+            return Err(Error::Usage(format!(
+                "target {col} of example {row} is {v} (targets must be finite)"
             )));
         }
         Ok(Split {
             features,
-            labels,
+            targets,
+            weights: None,
             width,
         })
     }
 
+    /// One or more examples to predict (their targets unknown: class 0 stands in).
+    pub fn from_features(features: Features, width: usize) -> Result<Split> {
+        let n = features.len() / width.max(1);
+        Self::checked(features, Targets::Classes(vec![0; n]), width)
+    }
+
+    /// The same split with a weight per example, each finite and not negative, not
+    /// all 0.
+    pub fn with_weights(mut self, weights: Vec<f32>) -> Result<Split> {
+        if weights.len() != self.len() {
+            return Err(Error::Usage(format!(
+                "{} weights for {} examples",
+                weights.len(),
+                self.len()
+            )));
+        }
+        if let Some(i) = weights.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(Error::Usage(format!(
+                "the weight of example {i} is {} (weights must be finite and not negative)",
+                weights[i]
+            )));
+        }
+        if weights.iter().all(|&w| w == 0.0) {
+            return Err(Error::Usage("every example's weight is 0".into()));
+        }
+        self.weights = Some(weights);
+        Ok(self)
+    }
+
+    /// An empty split, to stand in while one is rebuilt.
+    pub(crate) fn placeholder() -> Split {
+        Split {
+            features: Features::U8(Vec::new()),
+            targets: Targets::Classes(Vec::new()),
+            weights: None,
+            width: 1,
+        }
+    }
+
     /// Examples in the split.
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.targets.len()
     }
 
     /// Whether the split holds no examples.
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.targets.is_empty()
+    }
+
+    /// The class index of every example, where the targets are classes (else
+    /// nothing: callers that need classes check the task first).
+    pub fn labels(&self) -> &[u32] {
+        self.targets.classes().unwrap_or(&[])
     }
 
     /// The features of example `i`.
@@ -196,14 +358,39 @@ impl Split {
     /// Keeps the first `n` examples; `n` must not exceed `len()`.
     pub fn truncate(&mut self, n: usize) {
         self.features.truncate(n * self.width);
-        self.labels.truncate(n);
+        self.targets.truncate(n);
+        if let Some(w) = &mut self.weights {
+            w.truncate(n);
+        }
     }
 
     /// Examples `indices`, in that order, as a split of their own.
     pub fn select(&self, indices: &[u32]) -> Split {
         Split {
             features: self.features.select(self.width, indices),
-            labels: indices.iter().map(|&i| self.labels[i as usize]).collect(),
+            targets: self.targets.select(indices),
+            weights: self
+                .weights
+                .as_ref()
+                .map(|w| indices.iter().map(|&i| w[i as usize]).collect()),
+            width: self.width,
+        }
+    }
+
+    /// The targets of value target `j` alone, without features: one output's
+    /// view, for per-output figures (which read no features).
+    pub fn select_output(&self, j: usize) -> Split {
+        let targets = match &self.targets {
+            Targets::Values { values, width } => Targets::Values {
+                values: values.iter().skip(j).step_by(*width).copied().collect(),
+                width: 1,
+            },
+            classes => classes.clone(),
+        };
+        Split {
+            features: Features::U8(Vec::new()),
+            targets,
+            weights: None,
             width: self.width,
         }
     }

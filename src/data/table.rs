@@ -1,27 +1,49 @@
-//! CSV tables: a header row, one example per row, numeric features read as f32
-//! and one label column (`--label-column`, else a column named `label`, `target`
-//! or `class`, else the last). Labels that are all small non-negative integers are
-//! class indices; otherwise each distinct label string is a class, numbered in
-//! sorted order, and the strings become the class names. A missing or non-numeric
-//! feature is an error naming its row and column, never a silent NaN.
+//! CSV tables: a header row, one example per row, numeric features read as f32,
+//! target columns (`--target`, else a column named `label`, `target` or `class`,
+//! else the last) and an optional weight column (`--weight-column`).
+//!
+//! The task follows the targets unless `--task` says otherwise: several target
+//! columns, or one of numbers not all written as integers (`151.0`, `0.25`), are
+//! values to regress; one column of integers or strings holds classes. Integer
+//! labels below `MAX_CLASSES` are class indices; otherwise each distinct label
+//! string is a class, numbered in sorted order, and the strings become the class
+//! names. A missing or non-numeric feature, value target or weight is an error
+//! naming its row and column, never a silent NaN.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use super::{Layout, LoadOptions, Loaded, Split, MAX_CLASSES};
+use super::{Layout, LoadOptions, Loaded, Split, Targets, MAX_CLASSES};
+use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::files::{check_host_memory, open_regular};
+use crate::task::Task;
 
 /// The largest CSV file read.
 const MAX_CSV_BYTES: u64 = 1 << 36;
 /// Column names looked for, in order, when no label column is named.
 const LABEL_NAMES: [&str; 3] = ["label", "target", "class"];
 
-/// One file's rows: features and label strings (none for a table without labels).
+/// One file's rows: features, target strings (`targets.len()` per row; none for a
+/// table without targets), weights where a weight column is named.
 struct Rows {
     features: Vec<f32>,
     labels: Vec<String>,
+    weights: Vec<f32>,
+    /// Each row's line in the file, for messages.
+    lines: Vec<u64>,
     width: usize,
+    /// The target columns' names.
+    targets: Vec<String>,
+}
+
+/// Which columns of a table are not features.
+#[derive(Clone, Copy)]
+struct Columns<'a> {
+    /// The target column(s), comma-separated.
+    targets: Option<&'a str>,
+    /// The weight column.
+    weight: Option<&'a str>,
 }
 
 /// The examples of a table to classify (`predict --csv`): `width` feature columns,
@@ -31,26 +53,30 @@ pub fn read_examples(
     width: usize,
     label_column: Option<&str>,
 ) -> Result<(Vec<f32>, Vec<Option<String>>)> {
-    let rows = read_rows(path, label_column, Some(width), false)?;
-    let labels = match rows.labels.is_empty() {
-        true => vec![None; rows.features.len() / width],
-        false => rows.labels.into_iter().map(Some).collect(),
+    let columns = Columns {
+        targets: label_column,
+        weight: None,
+    };
+    let rows = read_rows(path, columns, Some(width), false)?;
+    let n = rows.features.len() / width;
+    let labels = match rows.targets.len() {
+        0 => vec![None; n],
+        t => rows.labels.chunks(t).map(|l| Some(l.join(","))).collect(),
     };
     Ok((rows.features, labels))
 }
 
 /// Reads the training table (and `--test-data`'s, with the same columns).
 pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
-    let train = read_rows(path, options.label_column.as_deref(), None, true)?;
+    let columns = Columns {
+        targets: options.label_column.as_deref(),
+        weight: options.weight_column.as_deref(),
+    };
+    let train = read_rows(path, columns, None, true)?;
     let test = match &options.test_data {
         Some(test_path) => Some((
             test_path.as_path(),
-            read_rows(
-                test_path,
-                options.label_column.as_deref(),
-                Some(train.width),
-                true,
-            )?,
+            read_rows(test_path, columns, Some(train.width), true)?,
         )),
         None if options.test_split.is_some() => None,
         None => {
@@ -63,6 +89,66 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
             ))
         }
     };
+    let task = options
+        .task
+        .unwrap_or_else(|| inferred_task(&train, test.as_ref().map(|t| &t.1)));
+    let names = train.targets.clone();
+    if task.has_classes() && names.len() > 1 {
+        return Err(Error::data(
+            path,
+            format!(
+                "{} target columns ({}); the {} task takes one (several are regress or multilabel)",
+                names.len(),
+                names.join(", "),
+                task.name()
+            ),
+        ));
+    }
+    let (train_split, test_split, class_names) = match task.has_classes() {
+        true => class_splits(path, train, test, options)?,
+        false => value_splits(path, train, test)?,
+    };
+    let width = train_split.width;
+    Ok(Loaded {
+        train: train_split,
+        test: test_split.0,
+        shape: (1, 1, width),
+        layout: Layout::Table,
+        task: match task.has_classes() {
+            true => Task::Classify,
+            false => Task::Regress,
+        },
+        classes: class_names.as_ref().map(Vec::len),
+        class_names: class_names.or((!task.has_classes()).then_some(names)),
+        label_files: [path.to_path_buf(), test_split.1],
+    })
+}
+
+/// The task a table's targets imply: several columns, or numbers not all written
+/// as integers, are values to regress; otherwise classes.
+fn inferred_task(train: &Rows, test: Option<&Rows>) -> Task {
+    let all = train
+        .labels
+        .iter()
+        .chain(test.iter().flat_map(|t| &t.labels));
+    let numbers = all.clone().all(|l| l.parse::<f64>().is_ok());
+    let integers = all.clone().all(|l| l.parse::<i64>().is_ok());
+    match train.targets.len() > 1 || (numbers && !integers) {
+        true => Task::Regress,
+        false => Task::Classify,
+    }
+}
+
+/// A test split, and the file it came from.
+type TestSplit = (Split, std::path::PathBuf);
+
+/// The splits of a classification table: label strings made class indices.
+fn class_splits(
+    path: &Path,
+    train: Rows,
+    test: Option<(&Path, Rows)>,
+    options: &LoadOptions,
+) -> Result<(Split, TestSplit, Option<Vec<String>>)> {
     let all_labels = train
         .labels
         .iter()
@@ -70,11 +156,46 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
     let classes = Classes::of(all_labels, options.class_names.as_deref())
         .map_err(|p| Error::data(path, p))?;
     let to_split = |rows: Rows, file: &Path| -> Result<Split> {
-        let labels = rows.labels.iter().map(|l| classes.index(l)).collect();
-        Split::from_f32(rows.features, labels, rows.width)
-            .map_err(|e| Error::data(file, e.to_string()))
+        let labels: Vec<u32> = rows.labels.iter().map(|l| classes.index(l)).collect();
+        finish_split(rows, Targets::Classes(labels), file)
     };
-    let width = train.width;
+    finish(path, train, test, to_split).map(|(a, b)| (a, b, classes.names.clone()))
+}
+
+/// The splits of a table of value targets, every one a finite number.
+fn value_splits(
+    path: &Path,
+    train: Rows,
+    test: Option<(&Path, Rows)>,
+) -> Result<(Split, TestSplit, Option<Vec<String>>)> {
+    let to_split = |rows: Rows, file: &Path| -> Result<Split> {
+        let t = rows.targets.len();
+        let mut values = Vec::with_capacity(rows.labels.len());
+        for (i, l) in rows.labels.iter().enumerate() {
+            let v = parse_feature(l).map_err(|p| {
+                Error::data(
+                    file,
+                    format!(
+                        "row {}, target column {:?}: {p}",
+                        rows.lines[i / t],
+                        rows.targets[i % t]
+                    ),
+                )
+            })?;
+            values.push(v);
+        }
+        finish_split(rows, Targets::Values { values, width: t }, file)
+    };
+    finish(path, train, test, to_split).map(|(a, b)| (a, b, None))
+}
+
+/// The training and test splits through `to_split`.
+fn finish(
+    path: &Path,
+    train: Rows,
+    test: Option<(&Path, Rows)>,
+    to_split: impl Fn(Rows, &Path) -> Result<Split>,
+) -> Result<(Split, TestSplit)> {
     let test_file = test.as_ref().map_or(path, |(f, _)| *f).to_path_buf();
     let train_split = to_split(train, path)?;
     // With --test-split the caller holds the test rows out of the training split;
@@ -83,15 +204,17 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
         Some((file, rows)) => to_split(rows, file)?,
         None => train_split.select(&[0]),
     };
-    Ok(Loaded {
-        train: train_split,
-        test: test_split,
-        shape: (1, 1, width),
-        layout: Layout::Table,
-        classes: classes.names.as_ref().map(Vec::len),
-        class_names: classes.names,
-        label_files: [path.to_path_buf(), test_file],
-    })
+    Ok((train_split, (test_split, test_file)))
+}
+
+/// A split of `rows`' features with `targets` and the rows' weights.
+fn finish_split(rows: Rows, targets: Targets, file: &Path) -> Result<Split> {
+    let bad = |e: Error| Error::data(file, e.to_string());
+    let split = Split::from_f32(rows.features, targets, rows.width).map_err(bad)?;
+    match rows.weights.is_empty() {
+        true => Ok(split),
+        false => split.with_weights(rows.weights).map_err(bad),
+    }
 }
 
 /// How label strings become class indices.
@@ -107,7 +230,10 @@ impl Classes {
         labels: impl Iterator<Item = &'a String> + Clone,
         given: Option<&[String]>,
     ) -> std::result::Result<Self, String> {
-        if labels.clone().all(|l| l.parse::<u8>().is_ok()) {
+        if labels
+            .clone()
+            .all(|l| l.parse::<u32>().is_ok_and(|c| (c as usize) < MAX_CLASSES))
+        {
             return Ok(Classes { names: None });
         }
         if let Some(names) = given {
@@ -139,21 +265,21 @@ impl Classes {
         Ok(Classes { names: Some(names) })
     }
 
-    fn index(&self, label: &str) -> u8 {
+    fn index(&self, label: &str) -> u32 {
         match &self.names {
             None => label.parse().unwrap_or_default(),
             // Checked by Classes::of: every label is among the names.
-            Some(names) => names.iter().position(|n| n == label).unwrap_or_default() as u8,
+            Some(names) => names.iter().position(|n| n == label).unwrap_or_default() as u32,
         }
     }
 }
 
 /// Reads one table; `width` is the training table's feature count, which another
 /// table must match. Without `need_label`, a table of exactly `width` columns has
-/// no label column.
+/// no target column.
 fn read_rows(
     path: &Path,
-    label_column: Option<&str>,
+    columns: Columns,
     width: Option<usize>,
     need_label: bool,
 ) -> Result<Rows> {
@@ -163,35 +289,56 @@ fn read_rows(
         .headers()
         .map_err(|e| bad(format!("reading the header row: {e}")))?
         .clone();
-    let label_at = label_position(&header, label_column, width, need_label).map_err(bad)?;
-    let features = header.len() - label_at.is_some() as usize;
+    let targets = label_position(&header, columns.targets, width, need_label).map_err(bad)?;
+    let weight_at = match columns.weight {
+        Some(name) => Some(column_index(&header, name, "--weight-column").map_err(bad)?),
+        None => None,
+    };
+    if let Some(w) = weight_at.filter(|w| targets.contains(w)) {
+        return Err(bad(format!(
+            "column {:?} is both a target and the weight",
+            &header[w]
+        )));
+    }
+    let features = header.len() - targets.len() - weight_at.is_some() as usize;
+    if features == 0 {
+        return Err(bad(
+            "every column is a target or the weight; no feature is left".into(),
+        ));
+    }
+    let names: Vec<&str> = header.iter().collect();
     let mut rows = Rows {
         features: Vec::new(),
         labels: Vec::new(),
+        weights: Vec::new(),
+        lines: Vec::new(),
         width: features,
+        targets: targets.iter().map(|&j| names[j].to_string()).collect(),
     };
-    let columns: Vec<&str> = header.iter().collect();
     let mut record = csv::StringRecord::new();
     while reader
         .read_record(&mut record)
         .map_err(|e| bad(format!("{e}")))?
     {
         let line = record.position().map_or(0, |p| p.line());
+        rows.lines.push(line);
         for (j, value) in record.iter().enumerate() {
-            if Some(j) == label_at {
+            if targets.contains(&j) {
                 if value.is_empty() {
                     return Err(bad(format!(
-                        "row {line}: the label ({:?}) is missing",
-                        columns[j]
+                        "row {line}: the target ({:?}) is missing",
+                        names[j]
                     )));
                 }
                 rows.labels.push(value.to_string());
                 continue;
             }
-            rows.features.push(
-                parse_feature(value)
-                    .map_err(|p| bad(format!("row {line}, column {:?}: {p}", columns[j])))?,
-            );
+            let number = parse_feature(value)
+                .map_err(|p| bad(format!("row {line}, column {:?}: {p}", names[j])));
+            match Some(j) == weight_at {
+                true => rows.weights.push(number?),
+                false => rows.features.push(number?),
+            }
         }
     }
     if rows.features.is_empty() {
@@ -217,15 +364,15 @@ fn open_csv(path: &Path) -> Result<csv::Reader<std::io::BufReader<std::fs::File>
         .from_reader(std::io::BufReader::new(file)))
 }
 
-/// Which column holds the label (None: a table of features only, which `predict`
-/// reads when the model's width is every column), checked against the `width`
-/// a model takes.
+/// Which columns hold the targets (none: a table of features only, which
+/// `predict` reads when the model's width is every column), checked against the
+/// `width` a model takes.
 fn label_position(
     header: &csv::StringRecord,
     label_column: Option<&str>,
     width: Option<usize>,
     need_label: bool,
-) -> std::result::Result<Option<usize>, String> {
+) -> std::result::Result<Vec<usize>, String> {
     let unlabelled = !need_label && width == Some(header.len()) && label_column.is_none();
     if header.len() < 2 && !unlabelled {
         let hint = match header.get(0) {
@@ -239,18 +386,33 @@ fn label_position(
             header.len()
         ));
     }
-    let label_at = match unlabelled {
-        true => None,
-        false => Some(label_index(header, label_column)?),
+    let targets = match (unlabelled, label_column) {
+        (true, _) => Vec::new(),
+        (false, Some(named)) => {
+            let mut at = Vec::new();
+            for name in named.split(',').map(str::trim) {
+                let j = column_index(header, name, "--target")?;
+                if at.contains(&j) {
+                    return Err(format!("target column {name:?} is named twice"));
+                }
+                at.push(j);
+            }
+            at
+        }
+        (false, None) => vec![LABEL_NAMES
+            .iter()
+            .find_map(|want| header.iter().position(|h| h.eq_ignore_ascii_case(want)))
+            .unwrap_or(header.len() - 1)],
     };
-    let features = header.len() - label_at.is_some() as usize;
-    if let Some(w) = width.filter(|&w| w != features) {
+    let features = header.len() - targets.len();
+    if let Some(w) = width.filter(|&w| w != features && !targets.is_empty()) {
+        let names: Vec<&str> = targets.iter().map(|&j| &header[j]).collect();
         return Err(format!(
-            "{features} feature columns (besides the label {:?}); the model takes {w}",
-            label_at.map_or("", |j| &header[j])
+            "{features} feature columns (besides the target {:?}); the model takes {w}",
+            names.join(",")
         ));
     }
-    Ok(label_at)
+    Ok(targets)
 }
 
 fn parse_feature(value: &str) -> std::result::Result<f32, String> {
@@ -264,21 +426,16 @@ fn parse_feature(value: &str) -> std::result::Result<f32, String> {
     }
 }
 
-/// The label column: the one named, else the first of `LABEL_NAMES` present, else the last.
-fn label_index(
+/// The column named `name` (`flag` names where it came from, for the message).
+fn column_index(
     header: &csv::StringRecord,
-    named: Option<&str>,
+    name: &str,
+    flag: &str,
 ) -> std::result::Result<usize, String> {
-    if let Some(name) = named {
-        return header.iter().position(|h| h == name).ok_or_else(|| {
-            format!(
-                "has no column {name:?} (--label-column); its columns are {}",
-                header.iter().collect::<Vec<_>>().join(", ")
-            )
-        });
-    }
-    Ok(LABEL_NAMES
-        .iter()
-        .find_map(|want| header.iter().position(|h| h.eq_ignore_ascii_case(want)))
-        .unwrap_or(header.len() - 1))
+    header.iter().position(|h| h == name).ok_or_else(|| {
+        format!(
+            "has no column {name:?} ({flag}); its columns are {}",
+            header.iter().collect::<Vec<_>>().join(", ")
+        )
+    })
 }

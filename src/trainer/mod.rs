@@ -35,10 +35,12 @@ use crate::data::normalize::Normalize;
 use crate::data::{Dataset, SplitKind};
 use crate::error::Result;
 use crate::gpu::GpuOptions;
-use crate::network::{Activation, Loss};
+use crate::network::Activation;
 use crate::optimizer::{Optimizer, OptimizerKind};
 use crate::report::{EarlyStopping, EpochReport, Monitor};
 use crate::schedule::LrSchedule;
+use crate::scores::score_split;
+use crate::task::{ClassWeight, Loss, Task, DEFAULT_HUBER_DELTA, DEFAULT_THRESHOLD};
 #[cfg(not(target_arch = "wasm32"))]
 use crate::train::Silent;
 use crate::train::{self, TrainConfig};
@@ -55,7 +57,9 @@ pub use run::{RunInfo, RunObserver};
 pub struct Trainer {
     hidden: Vec<usize>,
     activation: Activation,
-    loss: Loss,
+    task: Option<Task>,
+    loss: Option<Loss>,
+    head: HeadSettings,
     optimizer: Optimizer,
     schedule: Option<LrSchedule>,
     dropout: f32,
@@ -69,6 +73,28 @@ pub struct Trainer {
     val_split: Option<f64>,
     early_stopping: Option<EarlyStopping>,
     test_every_epoch: bool,
+}
+
+/// What a trainer sets of the output head beyond task and loss.
+#[derive(Clone, Debug, PartialEq)]
+struct HeadSettings {
+    huber_delta: f32,
+    pos_weight: Vec<f32>,
+    threshold: f32,
+    normalize_targets: bool,
+    class_weight: Option<ClassWeight>,
+}
+
+impl Default for HeadSettings {
+    fn default() -> Self {
+        HeadSettings {
+            huber_delta: DEFAULT_HUBER_DELTA,
+            pos_weight: Vec::new(),
+            threshold: DEFAULT_THRESHOLD,
+            normalize_targets: true,
+            class_weight: None,
+        }
+    }
 }
 
 /// The hidden layers of [`Trainer::default`]: one of 128, the command line's.
@@ -87,7 +113,9 @@ impl Trainer {
         Trainer {
             hidden: hidden.to_vec(),
             activation: Activation::Sigmoid,
-            loss: Loss::CrossEntropy,
+            task: None,
+            loss: None,
+            head: HeadSettings::default(),
             optimizer: Optimizer::new(OptimizerKind::Sgd, None, 0.0),
             schedule: None,
             dropout: 0.0,
@@ -110,9 +138,49 @@ impl Trainer {
         self
     }
 
-    /// The output loss (after softmax).
+    /// The task (else the data's: `Dataset::task`); data of another task is
+    /// read as this one where it can be (`Dataset::with_task`).
+    pub fn task(mut self, task: Task) -> Self {
+        self.task = Some(task);
+        self
+    }
+
+    /// The loss (else the task's default: cross-entropy, bce, mse).
     pub fn loss(mut self, loss: Loss) -> Self {
-        self.loss = loss;
+        self.loss = Some(loss);
+        self
+    }
+
+    /// Huber's δ, in standardized target units (default 1).
+    pub fn huber_delta(mut self, delta: f32) -> Self {
+        self.head.huber_delta = delta;
+        self
+    }
+
+    /// Binary and multilabel: the weight of positive examples, one for every
+    /// output or one per output (PyTorch's `pos_weight`).
+    pub fn pos_weight(mut self, weights: Vec<f32>) -> Self {
+        self.head.pos_weight = weights;
+        self
+    }
+
+    /// Binary and multilabel: the probability above which an output is positive
+    /// (default 0.5).
+    pub fn threshold(mut self, threshold: f32) -> Self {
+        self.head.threshold = threshold;
+        self
+    }
+
+    /// Regress: whether targets are standardized with the training split's mean
+    /// and deviation (default true; predictions come back in the targets' units).
+    pub fn normalize_targets(mut self, on: bool) -> Self {
+        self.head.normalize_targets = on;
+        self
+    }
+
+    /// Weighs each training example by its class (classify, binary).
+    pub fn class_weight(mut self, weights: ClassWeight) -> Self {
+        self.head.class_weight = Some(weights);
         self
     }
 
@@ -250,15 +318,16 @@ impl Trainer {
         observer.started(&run, &data)?;
         let mut rng = plan.rng;
         let mut keeper = Keeper::new(&run, observer);
-        let (n, cfg) = (data.train.len(), &run.config);
-        let outcome = train::train_async(backend.as_mut(), n, cfg, &mut rng, &mut keeper).await?;
+        let cfg = &run.config;
+        let outcome =
+            train::train_async(backend.as_mut(), &data, cfg, &mut rng, &mut keeper).await?;
         if let Some(stop) = &outcome.interrupted {
             let model = keeper.interrupted(backend.as_mut(), stop).await?;
             return Ok(Model::with(model, None, None));
         }
         let last = keeper.last_report().cloned();
         let mut model = keeper.finished(backend.as_mut(), &rng).await?;
-        let test = test_figures(backend.as_mut(), &model, last, cfg).await?;
+        let test = test_figures(backend.as_mut(), &data, &model, last, cfg).await?;
         model.state.progress = None;
         Ok(Model::with(model, Some(test), outcome.stopped_early))
     }
@@ -269,6 +338,7 @@ impl Trainer {
 /// stopping), in which case the backend (set to that model) evaluates it now.
 async fn test_figures(
     backend: &mut dyn Backend,
+    data: &Dataset,
     model: &Checkpoint,
     last: Option<EpochReport>,
     cfg: &TrainConfig,
@@ -277,13 +347,15 @@ async fn test_figures(
         return Ok(TestFigures {
             epoch: r.epoch,
             loss: r.test_loss.unwrap_or_default(),
-            accuracy: r.test_accuracy.unwrap_or_default(),
+            accuracy: r.test_accuracy,
+            figures: r.test_figures,
         });
     }
-    let t = backend.evaluate_async(SplitKind::Test).await?;
+    let t = score_split(backend, data, &cfg.head, SplitKind::Test).await?;
     Ok(TestFigures {
         epoch: model.state.epochs_trained,
-        loss: t.mean_loss(),
-        accuracy: t.accuracy(),
+        loss: t.loss,
+        accuracy: t.accuracy,
+        figures: t.figures,
     })
 }

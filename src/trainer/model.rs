@@ -6,22 +6,26 @@ use std::sync::Arc;
 use super::Device;
 use crate::backend::argmax;
 use crate::checkpoint::Checkpoint;
+use crate::choice::Choice;
 use crate::data::{Dataset, SplitKind};
 use crate::error::{Error, Result};
 use crate::eval::EvalReport;
 use crate::gpu::GpuOptions;
 use crate::network::{Activation, Architecture};
-use crate::report::EpochReport;
+use crate::report::{EpochReport, Figures};
+use crate::task::Task;
 
-/// The test loss and accuracy of the model a run returns.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The test loss, accuracy and task figures of the model a run returns.
+#[derive(Clone, Debug, PartialEq)]
 pub struct TestFigures {
     /// The epoch whose model they measure.
     pub epoch: usize,
     /// Mean test loss.
     pub loss: f64,
-    /// Test accuracy in [0, 1].
-    pub accuracy: f64,
+    /// Test accuracy in [0, 1] (None for a regression).
+    pub accuracy: Option<f64>,
+    /// The task's test figures (R², F1, …).
+    pub figures: Figures,
 }
 
 /// A trained network: its architecture, parameters and training history, as a
@@ -53,8 +57,8 @@ impl Model {
 
     /// The test figures of this model, where it was just trained (not for a
     /// loaded model, nor one whose run was interrupted).
-    pub fn test(&self) -> Option<TestFigures> {
-        self.test
+    pub fn test(&self) -> Option<&TestFigures> {
+        self.test.as_ref()
     }
 
     /// The best epoch, where early stopping ended the run that trained this model.
@@ -103,19 +107,22 @@ impl Model {
         &self.checkpoint
     }
 
-    /// Class probabilities (softmax of the logits) of each image in `images`
-    /// (concatenated, one byte per pixel, as the training data), on the CPU.
+    /// What the model answers for each image in `images` (concatenated, one byte
+    /// per pixel, as the training data), on the CPU: class probabilities (the
+    /// softmax; binary: [1 − p, p]), each label's probability (multilabel), or the
+    /// predicted values in the targets' units (regress).
     pub fn probabilities(&self, images: &[u8]) -> Result<Vec<Vec<f32>>> {
         crate::eval::probabilities(&self.checkpoint, images)
     }
 
-    /// Class probabilities of each row of `features` (concatenated, `inputs()`
-    /// floats each): a model trained on float features.
+    /// `probabilities` of each row of `features` (concatenated, `inputs()` floats
+    /// each): a model trained on float features.
     pub fn probabilities_f32(&self, features: &[f32]) -> Result<Vec<Vec<f32>>> {
         crate::eval::probabilities_f32(&self.checkpoint, features)
     }
 
-    /// The most likely class of one image.
+    /// The class a classifier predicts for one image (the most likely; binary:
+    /// the positive class above the threshold).
     pub fn predict(&self, image: &[u8]) -> Result<usize> {
         let pixels = self.checkpoint.settings.arch.inputs();
         if image.len() != pixels {
@@ -124,7 +131,18 @@ impl Model {
                 image.len()
             )));
         }
-        Ok(argmax(&self.probabilities(image)?[0]))
+        let arch = &self.checkpoint.settings.arch;
+        if !arch.task().has_classes() {
+            return Err(Error::Usage(format!(
+                "a {} model predicts values, not a class: use `probabilities`",
+                arch.task().name()
+            )));
+        }
+        let p = &self.probabilities(image)?[0];
+        Ok(match arch.task() {
+            Task::Binary => (p[1] > arch.head.threshold) as usize,
+            _ => argmax(p),
+        })
     }
 
     /// Loss, accuracy, per-class accuracy and confusion matrix on a split of `data`,
@@ -162,10 +180,8 @@ impl Model {
         crate::eval::check_data_fits(&self.checkpoint, Path::new("the model"), &data)?;
         let setup = crate::eval::evaluation_setup(&self.checkpoint);
         let mut backend = device.open_backend(&data, setup, options).await?;
-        let labels = &data.split(split).labels;
-        // The model's classes: it may predict one the data has no example of.
-        let classes = self.checkpoint.settings.arch.classes();
-        crate::eval::evaluate_async(backend.as_mut(), split, labels, classes).await
+        let arch = &self.checkpoint.settings.arch;
+        crate::eval::evaluate_async(backend.as_mut(), &data, split, arch).await
     }
 }
 

@@ -16,6 +16,7 @@ use crate::optimizer::Optimizer;
 use crate::report::{EarlyStopping, EpochReport};
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
+use crate::task::{ClassWeight, Head, Task};
 use crate::train::TrainConfig;
 
 /// How a run starts: the backend's setup, the RNG after initialisation, the
@@ -37,13 +38,53 @@ impl Trainer {
         let fraction = self
             .val_split
             .or(resumed.and_then(|c| c.settings.val_split));
-        let (Some(fraction), None) = (fraction, &data.val) else {
+        let task = self.task.or(resumed.map(|c| c.settings.arch.task()));
+        let class_weight = self.weights_of_classes(resumed);
+        let holds_out = fraction.is_some() && data.val.is_none();
+        let retasks = task.is_some_and(|t| t != data.task);
+        if !holds_out && !retasks && class_weight.is_none() {
             return Ok(data);
-        };
-        let seed = resumed.map_or(self.seed, |c| c.settings.seed);
+        }
         let mut data = Arc::unwrap_or_clone(data);
-        data.hold_out_validation(fraction, seed)?;
+        if let Some(task) = task.filter(|_| retasks) {
+            data = data.with_task(task)?;
+        }
+        if let Some(fraction) = fraction.filter(|_| holds_out) {
+            let seed = resumed.map_or(self.seed, |c| c.settings.seed);
+            data.hold_out_validation(fraction, seed)?;
+        }
+        if let Some(weights) = &class_weight {
+            data.weigh_classes(weights)?;
+        }
         Ok(Arc::new(data))
+    }
+
+    /// The class weights as set (else a resumed run's).
+    fn weights_of_classes(&self, resumed: Option<&Checkpoint>) -> Option<ClassWeight> {
+        self.head
+            .class_weight
+            .clone()
+            .or(resumed.and_then(|c| c.settings.class_weight.clone()))
+    }
+
+    /// The output head for `data`: the task's (the data's), the loss as set (else
+    /// the task's default), and, for a regression, the targets' standardization
+    /// from the training split.
+    fn head_for(&self, data: &Dataset) -> Result<Head> {
+        let task = data.task;
+        let mut head = Head::new(task, self.loss.unwrap_or(task.default_loss()));
+        head.huber_delta = self.head.huber_delta;
+        head.threshold = self.head.threshold;
+        head.pos_weight = match self.head.pos_weight[..] {
+            [w] => vec![w; data.outputs()],
+            _ => self.head.pos_weight.clone(),
+        };
+        if task == Task::Regress && self.head.normalize_targets {
+            let (shift, scale) = target_statistics(data)?;
+            head.target_shift = shift;
+            head.target_scale = scale;
+        }
+        Ok(head)
     }
 
     /// Early stopping as set (else a resumed run's); it needs a validation split.
@@ -85,6 +126,7 @@ impl Trainer {
             layout: data.layout,
             input: setup.input.clone(),
             class_names: data.class_names.clone(),
+            class_weight: self.weights_of_classes(self.resume.as_deref()),
             val_split: self.val_split.filter(|_| data.val.is_some()),
             early_stopping: self.stopping(data)?,
             source: data.source.clone(),
@@ -93,12 +135,12 @@ impl Trainer {
 
     /// `fresh_setup`, and the RNG after its draws (it shuffles next).
     fn seeded_setup(&self, data: &Dataset) -> Result<(TrainSetup, Rng)> {
-        let arch = Architecture::new(
+        let arch = Architecture::with_head(
             data.width(),
             &self.hidden,
-            data.classes,
+            data.outputs(),
             self.activation,
-            self.loss,
+            self.head_for(data)?,
         )?
         .with_dropout(self.dropout)?;
         let opt = Optimizer {
@@ -148,6 +190,7 @@ impl Trainer {
             test_every_epoch: self.test_every_epoch,
             early_stopping: settings.early_stopping,
             best: Default::default(),
+            head: setup.arch.head.clone(),
         };
         Ok(Plan {
             setup,
@@ -166,9 +209,20 @@ impl Trainer {
             shape(c.settings.channels, c.settings.rows, c.settings.cols),
             shape(data.channels, data.rows, data.cols),
         );
+        if c.settings.arch.task() != data.task {
+            return Err(Error::data(
+                &data.dir,
+                format!(
+                    "holds {} targets; the resumed checkpoint is a {} model",
+                    data.task.name(),
+                    c.settings.arch.task().name()
+                ),
+            ));
+        }
         if theirs != ours
             || c.settings.input.dtype != data.dtype()
             || c.settings.arch.classes() < data.classes
+            || (!data.task.has_classes() && c.settings.arch.classes() != data.classes)
         {
             return Err(Error::data(
                 &data.dir,
@@ -227,6 +281,7 @@ impl Trainer {
             test_every_epoch: self.test_every_epoch,
             early_stopping: settings.early_stopping,
             best: c.state.best,
+            head: c.settings.arch.head.clone(),
         };
         Ok(Plan {
             setup,
@@ -236,4 +291,40 @@ impl Trainer {
             config,
         })
     }
+}
+
+/// Each target value's mean and standard deviation over the training split (the
+/// population's, as scikit-learn's `StandardScaler`), computed in f64; a target
+/// that never varies is an error, since nothing can be learned of it.
+fn target_statistics(data: &Dataset) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (values, width) = match &data.train.targets {
+        crate::data::Targets::Values { values, width } => (values, *width),
+        _ => return Ok((Vec::new(), Vec::new())),
+    };
+    let n = (values.len() / width.max(1)).max(1) as f64;
+    let mut shift = Vec::with_capacity(width);
+    let mut scale = Vec::with_capacity(width);
+    for j in 0..width {
+        let column = || values.iter().skip(j).step_by(width).map(|&v| v as f64);
+        let mean = column().sum::<f64>() / n;
+        let var = column().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        let std = var.sqrt() as f32;
+        if !(std > 0.0 && std.is_finite()) {
+            let name = data
+                .class_names
+                .as_ref()
+                .and_then(|n| n.get(j))
+                .map_or(format!("{j}"), |n| format!("{n:?}"));
+            return Err(Error::data(
+                &data.dir,
+                format!(
+                    "target {name} has the same value ({mean}) in every training example: there is \
+                     nothing to learn (or train with --normalize-targets none)"
+                ),
+            ));
+        }
+        shift.push(mean as f32);
+        scale.push(std);
+    }
+    Ok((shift, scale))
 }

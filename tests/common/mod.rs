@@ -97,10 +97,16 @@ pub fn synthetic_dataset(
         cols: side,
         channels: 1,
         layout: gpu_mlp::data::Layout::Planes,
+        task: gpu_mlp::Task::Classify,
         classes,
         class_names: None,
         source: None,
     }
+}
+
+/// A split's class labels as bytes (IDX label files hold bytes).
+pub fn label_bytes(split: &gpu_mlp::Split) -> Vec<u8> {
+    split.labels().iter().map(|&l| l as u8).collect()
 }
 
 /// Writes `ds` as the four standard IDX files (gzip-compressed if `gzip`) into `dir`.
@@ -116,7 +122,7 @@ pub fn write_idx_dir(dir: &Path, ds: &Dataset, gzip: bool) {
         ),
         (
             "train-labels-idx1-ubyte",
-            encode_idx_u8(&[ds.train.len()], &ds.train.labels),
+            encode_idx_u8(&[ds.train.len()], &label_bytes(&ds.train)),
         ),
         (
             "t10k-images-idx3-ubyte",
@@ -127,7 +133,7 @@ pub fn write_idx_dir(dir: &Path, ds: &Dataset, gzip: bool) {
         ),
         (
             "t10k-labels-idx1-ubyte",
-            encode_idx_u8(&[ds.test.len()], &ds.test.labels),
+            encode_idx_u8(&[ds.test.len()], &label_bytes(&ds.test)),
         ),
     ];
     for (name, bytes) in files {
@@ -227,15 +233,9 @@ pub fn train_run_with(
         test_every_epoch: false,
         early_stopping: None,
         best: Default::default(),
+        head: arch.head.clone(),
     };
-    let outcome = train(
-        backend.as_mut(),
-        ds.train.len(),
-        &cfg,
-        &mut rng,
-        &mut Silent,
-    )
-    .unwrap();
+    let outcome = train(backend.as_mut(), &ds, &cfg, &mut rng, &mut Silent).unwrap();
     (outcome.reports, backend.parameters().unwrap())
 }
 

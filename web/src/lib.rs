@@ -77,6 +77,16 @@ impl Session {
     }
 
     fn set_data(&mut self, data: Dataset) -> Result<String, JsError> {
+        // The page draws, predicts and charts classes: value targets are the
+        // command line's (gpu-mlp train --task regress|multilabel).
+        if data.task != gpu_mlp::Task::Classify {
+            return Err(js_error(format!(
+                "{}: its targets are values ({}); this page trains classifiers (integer labels): \
+                 train it with the command line, gpu-mlp train --data FILE",
+                data.dir.display(),
+                gpu_mlp::choice::Choice::name(data.task)
+            )));
+        }
         let summary = serde_json::json!({
             "train": data.train.len(),
             "test": data.test.len(),
@@ -116,11 +126,12 @@ impl Session {
             .map_err(js_error)?;
         let test = model
             .test()
+            .cloned()
             .ok_or_else(|| js_error("the run ended without a test evaluation"))?;
         self.backend = observer.backend.clone();
         self.model = Some(model);
         let summary = serde_json::json!({
-            "test_accuracy": test.accuracy,
+            "test_accuracy": test.accuracy.unwrap_or(f64::NAN),
             "test_loss": test.loss,
             "seconds": observer.seconds,
             "adapter": observer.backend,

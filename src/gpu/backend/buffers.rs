@@ -31,6 +31,7 @@ impl Kernels {
         variant: MatmulVariant,
         opt: &Optimizer,
         workers: Option<u32>,
+        head: crate::task::HeadKernel,
     ) -> Result<Self> {
         let matmul = MatmulKernels::variant(ctx, variant)?;
         Ok(Kernels {
@@ -40,7 +41,7 @@ impl Kernels {
             },
             gather: gather::kernel(ctx)?,
             dropout: dropout::kernels(ctx)?,
-            loss: loss::kernel(ctx)?,
+            loss: loss::kernel(ctx, head)?,
             bias: reduce::kernel(ctx)?,
             totals: totals::kernel(ctx)?,
             update: optimizer::kernel(ctx, opt.kind)?,
@@ -49,20 +50,22 @@ impl Kernels {
 }
 
 /// The per-batch buffers: acts[0] is the input batch, acts[l+1] layer l's output,
-/// dz[l] the gradient at layer l's pre-activation output; the batch's labels and
-/// each row's loss and correctness.
+/// dz[l] the gradient at layer l's pre-activation output; the batch's target
+/// words, each output's positive weight, and each row's loss and correctness.
 pub(super) struct Activations {
     pub(super) acts: Vec<wgpu::Buffer>,
     pub(super) dz: Vec<wgpu::Buffer>,
     /// kept[l+1]: layer l's output after dropout, where it has dropout.
     pub(super) kept: Vec<Option<wgpu::Buffer>>,
-    pub(super) labels: wgpu::Buffer,
+    pub(super) targets: wgpu::Buffer,
+    pub(super) pos_weight: wgpu::Buffer,
     pub(super) row_loss: wgpu::Buffer,
     pub(super) row_correct: wgpu::Buffer,
 }
 
 impl Activations {
-    pub(super) fn new(ctx: &GpuContext, arch: &Architecture, rows: usize) -> Self {
+    /// Buffers for `rows` examples whose target words are at most `stride` each.
+    pub(super) fn new(ctx: &GpuContext, arch: &Architecture, rows: usize, stride: usize) -> Self {
         let buffer =
             |name: String, width: usize| storage_buffer(ctx, &name, f32_bytes(width * rows));
         Activations {
@@ -83,7 +86,16 @@ impl Activations {
                     l.dropout.map(|_| buffer(name, l.outputs))
                 }))
                 .collect(),
-            labels: buffer("batch labels".into(), 1),
+            targets: buffer("batch targets".into(), stride),
+            pos_weight: storage_buffer_init(
+                ctx,
+                "positive weights",
+                bytemuck::cast_slice(
+                    &(0..arch.outputs())
+                        .map(|j| arch.head.pos_weight_of(j))
+                        .collect::<Vec<f32>>(),
+                ),
+            ),
             row_loss: buffer("row loss".into(), 1),
             row_correct: buffer("row correct".into(), 1),
         }

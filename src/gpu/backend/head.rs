@@ -1,22 +1,24 @@
-//! The loss head: softmax and the loss with its gradient at the logits, then the
-//! batch's loss and correct count summed into its totals slot.
+//! The loss head: the task's output kernel (softmax, sigmoid or identity) and
+//! its loss with the gradient at the outputs, then the batch's loss and correct
+//! count summed into its totals slot.
 
 use super::buffers::{Activations, Kernels, TotalSlots};
 use crate::gpu::context::GpuContext;
 use crate::gpu::kernel::{Binding, Recorder};
 use crate::gpu::loss::{LossBindings, LossParams};
 use crate::gpu::totals::{TotalsBindings, TotalsParams};
-use crate::network::{Architecture, Loss};
+use crate::network::Architecture;
+use crate::task::Head;
 
-/// Softmax + loss + its gradient at the logits, then the batch's loss and correct
-/// count summed into a totals slot.
+/// The head's kernel: loss + its gradient at the outputs, then the batch's loss
+/// and correct count summed into a totals slot.
 pub(super) struct LossHead {
-    /// The last layer's output (batch×classes), read back only by `predictions`.
+    /// The last layer's output (batch×outputs), read back only by `outputs`.
     pub(super) logits: wgpu::Buffer,
     loss: Binding,
     batch_totals: Binding,
-    kind: Loss,
-    classes: usize,
+    head: Head,
+    outputs: usize,
 }
 
 impl LossHead {
@@ -32,7 +34,8 @@ impl LossHead {
         let logits = &batch.acts[last];
         let loss = LossBindings {
             logits,
-            labels: &batch.labels,
+            targets: &batch.targets,
+            pos_weight: &batch.pos_weight,
             dlogits: &batch.dz[last - 1],
             row_loss: &batch.row_loss,
             row_correct: &batch.row_correct,
@@ -46,13 +49,22 @@ impl LossHead {
             logits: logits.clone(),
             loss: loss.bind(&kernels.loss, ctx, arena),
             batch_totals: sums.bind(&kernels.totals, ctx, arena),
-            kind: arch.loss,
-            classes: arch.classes(),
+            head: arch.head.clone(),
+            outputs: arch.outputs(),
         }
     }
 
-    pub(super) fn record(&self, ctx: &GpuContext, rec: &mut Recorder, len: usize, slot: usize) {
-        let p = LossParams::new(len, self.classes, self.kind, len);
+    /// Records the head on a batch of `len` examples whose target words are
+    /// `stride` each (`weighted`: the last is the weight), its sums into `slot`.
+    pub(super) fn record(
+        &self,
+        ctx: &GpuContext,
+        rec: &mut Recorder,
+        len: usize,
+        (stride, weighted): (usize, bool),
+        slot: usize,
+    ) {
+        let p = LossParams::new(&self.head, (len, self.outputs), (stride, weighted), len);
         rec.dispatch(ctx, &self.loss, &p, p.workgroups());
         let p = TotalsParams::new(len, slot);
         rec.dispatch(ctx, &self.batch_totals, &p, [1, 1, 1]);

@@ -33,8 +33,7 @@ use super::layer::DenseLayer;
 use super::matmul::MatmulVariant;
 use super::optimizer::OptimizerParams;
 use crate::backend::{
-    argmax, batch_rows, check_batch, check_order, check_setup, Backend, Pending, TrainSetup,
-    EVAL_BATCH,
+    batch_rows, check_batch, check_order, check_setup, Backend, Pending, TrainSetup, EVAL_BATCH,
 };
 use crate::choice::Choice;
 use crate::data::normalize::InputTransform;
@@ -135,8 +134,10 @@ impl GpuBackend {
         let variant = choose_variant(&ctx, &arch, max_batch, options.matmul);
         check_limits(&ctx, &data, &arch, batch_size, max_batch, variant)?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let kernels = Kernels::new(&ctx, variant, &opt, options.workers)?;
-        let batch = Activations::new(&ctx, &arch, max_batch);
+        let kernels = Kernels::new(&ctx, variant, &opt, options.workers, arch.task().kernel())?;
+        // The training split's words are the widest: its targets and its weights.
+        let stride = data.train.targets.width() + data.train.weights.is_some() as usize;
+        let batch = Activations::new(&ctx, &arch, max_batch, stride);
         let param_buffers = ParamBuffers::new(&ctx, &params, &opt);
         // Per layer: 3 products, the bias gradient, 3 packs (texture variant) and
         // 2 dropouts.
@@ -152,7 +153,8 @@ impl GpuBackend {
             max_batch,
         );
         let plan = StoragePlan::new(&ctx, options, max_batch);
-        let (order, splits) = upload_splits(&ctx, &rec, &kernels, &data, &input, &batch, &plan)?;
+        let (order, splits) =
+            upload_splits(&ctx, &rec, &kernels, &data, &input, (&batch, &arch), &plan)?;
         let totals = TotalSlots::new(&ctx, &data);
         let head = LossHead::new(&ctx, arena, &kernels, &batch, &totals, &arch);
         let update = param_buffers.bind_update(&kernels.update, &ctx, arena);
@@ -210,10 +212,12 @@ impl GpuBackend {
         }
     }
 
-    /// The loss head: the loss and its gradient at the logits (averaged over
-    /// `len`), and the batch's sums into totals slot `slot`.
-    fn record_loss(&mut self, len: usize, slot: usize) {
-        self.head.record(&self.ctx, &mut self.rec, len, slot);
+    /// The loss head on a batch of `kind`: the loss and its gradient at the
+    /// outputs (averaged over `len`), and the batch's sums into totals slot `slot`.
+    fn record_loss(&mut self, kind: SplitKind, len: usize, slot: usize) {
+        let layout = self.splits.get(&self.data, kind).target_layout();
+        self.head
+            .record(&self.ctx, &mut self.rec, len, layout, slot);
     }
 
     /// Every layer's backward pass, last layer first, through the step's dropout masks.
@@ -242,7 +246,7 @@ impl GpuBackend {
     ) -> Result<()> {
         self.record_gather(split, false, start, len)?;
         self.record_forward(len, None);
-        self.record_loss(len, slot);
+        self.record_loss(split, len, slot);
         Ok(())
     }
 
@@ -316,7 +320,7 @@ impl Backend for GpuBackend {
         let step = self.dropout_step();
         self.record_gather(SplitKind::Train, true, start, len)?;
         self.record_forward(len, Some(step));
-        self.record_loss(len, slot);
+        self.record_loss(SplitKind::Train, len, slot);
         self.record_backward(len, step);
         self.record_update();
         self.step_in_epoch += 1;
@@ -342,18 +346,17 @@ impl Backend for GpuBackend {
         })
     }
 
-    fn predictions_async(&mut self, split: SplitKind) -> Pending<'_, Vec<u8>> {
+    fn outputs_async(&mut self, split: SplitKind) -> Pending<'_, Vec<f32>> {
         Box::pin(async move {
             let n = self.split(split).len;
-            let classes = self.arch.classes();
-            let mut out = Vec::with_capacity(n);
-            // Evaluation only: one read-back of the logits per batch is fine here.
+            let outputs = self.arch.outputs();
+            let mut out = Vec::with_capacity(n * outputs);
+            // Evaluation only: one read-back of the outputs per batch is fine here.
             for start in (0..n).step_by(EVAL_BATCH) {
                 let len = EVAL_BATCH.min(n - start);
                 self.record_evaluation(split, start, len, 0)?;
                 self.rec.submit(&self.ctx);
-                let logits = read_f32(&self.ctx, &self.head.logits, len * classes).await?;
-                out.extend(logits.chunks_exact(classes).map(|z| argmax(z) as u8));
+                out.extend(read_f32(&self.ctx, &self.head.logits, len * outputs).await?);
             }
             Ok(out)
         })
@@ -466,7 +469,7 @@ fn upload_splits(
     kernels: &Kernels,
     data: &Dataset,
     input: &InputTransform,
-    batch: &Activations,
+    (batch, arch): (&Activations, &Architecture),
     plan: &StoragePlan,
 ) -> Result<(wgpu::Buffer, DeviceSplits)> {
     let order = storage_buffer(ctx, "order", f32_bytes(data.train.len()));
@@ -481,6 +484,7 @@ fn upload_splits(
         sequence: &sequence,
         norm: &norm,
         batch,
+        head: &arch.head,
     };
     let splits = DeviceSplits::upload(ctx, rec, &shared, data, plan)?;
     Ok((order, splits))

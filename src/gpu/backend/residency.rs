@@ -4,7 +4,7 @@
 
 use super::buffers::Activations;
 use super::{GpuOptions, CHUNK_STEPS};
-use crate::backend::EVAL_BATCH;
+use crate::backend::{TargetWords, EVAL_BATCH};
 use crate::data::{Dataset, Dtype, Split, SplitKind};
 use crate::error::{Error, Result};
 use crate::gpu::context::GpuContext;
@@ -21,6 +21,9 @@ pub(super) struct DeviceSplit {
     pub(super) len: usize,
     width: usize,
     floats: bool,
+    /// What the loss head reads of each example (the host's copy, which a
+    /// streamed split's windows are filled from).
+    targets: TargetWords,
     stream: Option<Window>,
 }
 
@@ -30,7 +33,7 @@ pub(super) struct DeviceSplit {
 /// device trains on the current one; at most two are in flight.
 pub(super) struct Window {
     features: wgpu::Buffer,
-    labels: wgpu::Buffer,
+    targets: wgpu::Buffer,
     /// Examples the window holds at most.
     capacity: usize,
     /// What it holds: (shuffled, first position, count).
@@ -51,6 +54,8 @@ pub(super) struct SplitBindings<'a> {
     pub(super) sequence: &'a wgpu::Buffer,
     pub(super) norm: &'a wgpu::Buffer,
     pub(super) batch: &'a Activations,
+    /// The head whose targets the splits carry.
+    pub(super) head: &'a crate::task::Head,
 }
 
 /// The data set's splits on the device.
@@ -70,7 +75,9 @@ impl DeviceSplits {
         plan: &StoragePlan,
     ) -> Result<Self> {
         let bind = |kind: SplitKind, split: &Split| {
-            DeviceSplit::new(ctx, rec, shared, (kind, split), plan)
+            // Only training is weighted: evaluation figures never are.
+            let words = TargetWords::new(split, shared.head, kind == SplitKind::Train);
+            DeviceSplit::new(ctx, rec, shared, (kind, split, words), plan)
         };
         let val = match &data.val {
             Some(v) => Some(bind(SplitKind::Val, v)?),
@@ -99,29 +106,34 @@ impl DeviceSplit {
         ctx: &GpuContext,
         rec: &Recorder,
         shared: &SplitBindings,
-        (kind, split): (SplitKind, &Split),
+        (kind, split, words): (SplitKind, &Split, TargetWords),
         plan: &StoragePlan,
     ) -> Result<Self> {
         let name = format!("{kind:?}").to_lowercase();
-        let resident = plan.holds(split.features.bytes()) && plan.holds(4 * split.len() as u64);
-        let (features, labels, stream) = match resident {
+        let resident =
+            plan.holds(split.features.bytes()) && plan.holds(4 * words.words.len() as u64);
+        let (features, targets, stream) = match resident {
             true => {
-                let (features, labels) = upload(ctx, &name, split);
-                (features, labels, None)
+                let (features, targets) = upload(ctx, &name, split, &words);
+                (features, targets, None)
             }
             false => {
-                let window = Window::new(ctx, &name, split, plan)?;
-                (window.features.clone(), window.labels.clone(), Some(window))
+                let window = Window::new(ctx, &name, split, words.stride, plan)?;
+                (
+                    window.features.clone(),
+                    window.targets.clone(),
+                    Some(window),
+                )
             }
         };
         let bind = |order: &wgpu::Buffer| {
             let bindings = GatherBindings {
                 features: &features,
-                labels: &labels,
+                targets: &targets,
                 order,
                 norm: shared.norm,
                 x: &shared.batch.acts[0],
-                y: &shared.batch.labels,
+                y: &shared.batch.targets,
             };
             bindings.bind(shared.gather, ctx, rec.arena())
         };
@@ -136,8 +148,14 @@ impl DeviceSplit {
             len: split.len(),
             width: split.width,
             floats: split.features.dtype() == Dtype::F32,
+            targets: words,
             stream,
         })
+    }
+
+    /// Its target words' (stride, weighted), as the loss head reads them.
+    pub(super) fn target_layout(&self) -> (usize, bool) {
+        (self.targets.stride, self.targets.weighted)
     }
 
     /// A new epoch's order: a streamed split keeps it to gather windows by.
@@ -171,34 +189,45 @@ impl DeviceSplit {
                     {
                         first
                     }
-                    _ => w.fill(ctx, rec, host, shuffled, start)?,
+                    _ => w.fill(ctx, rec, (host, &self.targets), shuffled, start)?,
                 };
                 (&self.sequential, first)
             }
         };
-        let p = GatherParams::new(len, self.width, start - first, self.floats);
+        let stride = self.targets.stride;
+        let p = GatherParams::new(len, self.width, start - first, self.floats, stride);
         rec.dispatch(ctx, binding, &p, p.workgroups());
         Ok(())
     }
 }
 
-/// A resident split's features and labels (one u32 each), uploaded once.
-fn upload(ctx: &GpuContext, name: &str, split: &Split) -> (wgpu::Buffer, wgpu::Buffer) {
-    let labels: Vec<u32> = split.labels.iter().map(|&l| l as u32).collect();
+/// A resident split's features and target words, uploaded once.
+fn upload(
+    ctx: &GpuContext,
+    name: &str,
+    split: &Split,
+    words: &TargetWords,
+) -> (wgpu::Buffer, wgpu::Buffer) {
     let features =
         storage_buffer_init(ctx, &format!("{name} features"), split.features.raw_bytes());
-    let labels = storage_buffer_init(
+    let targets = storage_buffer_init(
         ctx,
-        &format!("{name} labels"),
-        bytemuck::cast_slice(&labels),
+        &format!("{name} targets"),
+        bytemuck::cast_slice(&words.words),
     );
-    (features, labels)
+    (features, targets)
 }
 
 impl Window {
     /// An empty window for a split too large for one binding: as many examples as
     /// one submit's steps take, within the plan's budget.
-    fn new(ctx: &GpuContext, name: &str, split: &Split, plan: &StoragePlan) -> Result<Self> {
+    fn new(
+        ctx: &GpuContext,
+        name: &str,
+        split: &Split,
+        stride: usize,
+        plan: &StoragePlan,
+    ) -> Result<Self> {
         let row_bytes = split.width * split.features.dtype().size();
         let capacity = plan.window_rows(row_bytes).min(split.len());
         if capacity < plan.batch_rows {
@@ -210,7 +239,11 @@ impl Window {
         }
         let bytes = (capacity * row_bytes) as u64;
         let features = storage_buffer(ctx, &format!("{name} window"), bytes);
-        let labels = storage_buffer(ctx, &format!("{name} window labels"), 4 * capacity as u64);
+        let targets = storage_buffer(
+            ctx,
+            &format!("{name} window targets"),
+            (4 * capacity * stride) as u64,
+        );
         log::info!(
             "the {name} split ({} bytes) exceeds the {} bytes planned per binding: streaming it {capacity} examples at a time",
             split.features.bytes(),
@@ -218,7 +251,7 @@ impl Window {
         );
         Ok(Window {
             features,
-            labels,
+            targets,
             capacity,
             holds: None,
             order: Vec::new(),
@@ -232,7 +265,7 @@ impl Window {
         &mut self,
         ctx: &GpuContext,
         rec: &mut Recorder,
-        host: &Split,
+        (host, words): (&Split, &TargetWords),
         shuffled: bool,
         start: usize,
     ) -> Result<usize> {
@@ -256,9 +289,14 @@ impl Window {
         let mut bytes = part.features.raw_bytes().to_vec();
         bytes.resize(bytes.len().next_multiple_of(4), 0);
         ctx.queue.write_buffer(&self.features, 0, &bytes);
-        let labels: Vec<u32> = part.labels.iter().map(|&l| l as u32).collect();
+        let stride = words.stride;
+        let mut targets = Vec::with_capacity(count * stride);
+        for &i in &positions {
+            let i = i as usize;
+            targets.extend_from_slice(&words.words[i * stride..(i + 1) * stride]);
+        }
         ctx.queue
-            .write_buffer(&self.labels, 0, bytemuck::cast_slice(&labels));
+            .write_buffer(&self.targets, 0, bytemuck::cast_slice(&targets));
         self.holds = Some((shuffled, start, count));
         Ok(start)
     }
