@@ -152,6 +152,7 @@ pub fn check_setup(setup: &TrainSetup, data: &Dataset) -> Result<()> {
             ),
         ));
     }
+    check_targets(arch, data)?;
     setup.input.check(arch.inputs())?;
     if setup.input.dtype != data.dtype() {
         return Err(Error::data(
@@ -160,6 +161,39 @@ pub fn check_setup(setup: &TrainSetup, data: &Dataset) -> Result<()> {
                 "{} features for a model trained on {}",
                 data.dtype().name(),
                 setup.input.dtype.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The network's head must take the data's targets: the same task, and for
+/// value targets one output per value.
+fn check_targets(arch: &Architecture, data: &Dataset) -> Result<()> {
+    let task = arch.task();
+    let values = data
+        .train
+        .targets
+        .values()
+        .map(|_| data.train.targets.width());
+    let fits = task == data.task
+        && match values {
+            Some(width) => width == arch.outputs(),
+            None => data.classes <= arch.classes(),
+        };
+    if !fits {
+        return Err(Error::data(
+            &data.dir,
+            format!(
+                "{} targets of {} {}, for a {} network of {} outputs",
+                data.task.name(),
+                data.classes,
+                match values {
+                    Some(_) => "values",
+                    None => "classes",
+                },
+                task.name(),
+                arch.outputs()
             ),
         ));
     }

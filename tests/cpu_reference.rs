@@ -198,7 +198,7 @@ fn mse_loss_converges_on_a_separable_problem() {
         OptimizerKind::Adam,
         Some(0.01),
         Activation::Sigmoid,
-        Loss::Mse,
+        Loss::SoftmaxMse,
     );
 }
 

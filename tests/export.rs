@@ -58,7 +58,7 @@ fn onnxruntime_reproduces_evals_logits_and_accuracy() {
             "--activation",
             "tanh",
             "--loss",
-            "mse",
+            "softmax-mse",
             "--optimizer",
             "adam",
         ],

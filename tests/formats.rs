@@ -202,21 +202,22 @@ fn hostile_npz_files_are_refused_by_name() {
     long[8..10].copy_from_slice(&60_000u16.to_le_bytes());
     let p = write("header.npz", long, good_y.clone());
     refused(load(&p), &["header.npz", "header claims 60000 bytes"]);
-    // Float labels, complex features, structured dtypes, a missing key, labels > 255.
+    // Float targets that are not finite, complex features, structured dtypes, a
+    // missing key, labels past the class range.
     let p = write(
         "flabels.npz",
         good_x.clone(),
-        npy("<f4", &[2], &le(&[0f32, 1.0], f32::to_le_bytes)),
+        npy("<f4", &[2], &le(&[0f32, f32::INFINITY], f32::to_le_bytes)),
     );
-    refused(load(&p), &["flabels.npz", "y_train holds floats"]);
+    refused(load(&p), &["flabels.npz", "targets must be finite"]);
     let p = write("complex.npz", npy("<c8", &[2, 1], &[0; 16]), good_y.clone());
     refused(load(&p), &["complex.npz", "dtype"]);
     let p = write(
         "biglabel.npz",
         good_x.clone(),
-        npy("<i8", &[2], &le(&[0i64, 300], i64::to_le_bytes)),
+        npy("<i8", &[2], &le(&[0i64, 70_000], i64::to_le_bytes)),
     );
-    refused(load(&p), &["biglabel.npz", "label 300"]);
+    refused(load(&p), &["biglabel.npz", "label 70000"]);
     let p = dir.join("nokey.npz");
     write_npz(&p, &[("x_train", good_x.clone())], true);
     refused(load(&p), &["nokey.npz", "no array \"y_train\""]);
@@ -452,9 +453,9 @@ fn bad_csv_files_are_refused_naming_row_and_column() {
         ),
         &["other.csv", "2 feature columns", "takes 1"],
     );
-    let many: String = (0..300).map(|i| format!("{i},c{i}\n")).collect();
+    let many: String = (0..65_537).map(|i| format!("{i},c{i}\n")).collect();
     let p = write(&dir.join("many.csv"), &format!("a,label\n{many}"));
-    refused(load_with(&p, split()), &["300 distinct labels"]);
+    refused(load_with(&p, split()), &["65537 distinct labels"]);
 }
 
 // ---------------------------------------------------------------- CIFAR

@@ -22,17 +22,17 @@ use gpu_mlp::{Error, Trainer};
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Hidden(pub(crate) Vec<usize>);
 
-/// `128,64`, or `none` (also `0` or an empty list) for no hidden layer.
+/// `128,64`, or `none` for no hidden layer. A width of 0 passes through to the
+/// network's own check, which names it.
 fn parse_hidden(text: &str) -> Result<Hidden, String> {
-    if matches!(text.trim(), "none" | "" | "0") {
+    if text.trim() == "none" {
         return Ok(Hidden(Vec::new()));
     }
     text.split(',')
-        .map(|w| match w.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!(
-                "{w:?} is not a layer width (a positive integer); `none` means no hidden layer"
-            )),
+        .map(|w| {
+            w.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{w:?} is not a layer width; `none` means no hidden layer"))
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Hidden)

@@ -350,11 +350,7 @@ fn report_end(args: &TrainArgs, model: &Model, observer: &TrainObserver) {
         None => format!("epoch {}'s model", test.epoch),
     };
     match args.quiet {
-        true => say!(
-            "epoch {} test {}",
-            test.epoch,
-            super::out::figures_text(test.loss, test.accuracy, &test.figures)
-        ),
+        true => say!("epoch {} {}", test.epoch, quiet_figures(test)),
         false if !shown => say!(
             "test  loss {}  ({which})",
             super::out::figures_text(test.loss, test.accuracy, &test.figures)
@@ -430,4 +426,17 @@ fn progress_words(c: &Checkpoint) -> String {
         ),
         None => format!("{} epochs", c.state.epochs_trained),
     }
+}
+
+/// `--quiet`'s one line of test figures, keyed for scripts: `test_loss 0.3012
+/// test_acc 91.20%`, then the task's (`test_r2 0.8120`).
+fn quiet_figures(test: &gpu_mlp::trainer::TestFigures) -> String {
+    let mut line = format!("test_loss {:.4}", test.loss);
+    if let Some(a) = test.accuracy {
+        line += &format!(" test_acc {:.2}%", 100.0 * a);
+    }
+    for (f, v) in &test.figures {
+        line += &format!(" test_{} {v:.4}", gpu_mlp::choice::Choice::name(*f));
+    }
+    line
 }
