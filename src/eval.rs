@@ -10,9 +10,9 @@ use crate::cpu::CpuNet;
 use crate::data::{Dataset, Layout, Split, SplitKind, Targets};
 use crate::error::{Error, Result};
 use crate::network::Architecture;
-use crate::report::{figure as figure_of, Figure, Figures};
+use crate::report::Figures;
 use crate::scores::{score_outputs, score_split};
-use crate::task::{Head, Task};
+use crate::task::Task;
 
 /// What `gpu-mlp eval` reports on one split.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,16 +57,21 @@ pub async fn evaluate_async(
     arch: &Architecture,
 ) -> Result<EvalReport> {
     let head = &arch.head;
-    let scores = score_split(backend, data, head, kind).await?;
-    let outputs = backend.outputs_async(kind).await?;
     let split = data.split(kind);
-    let width = arch.outputs();
+    // One pass for the outputs; a classifier's loss and accuracy are the
+    // backend's own sums (as training reports them), the others' come from them.
+    let outputs = backend.outputs_async(kind).await?;
+    let scores = match head.task {
+        Task::Classify => score_split(backend, data, head, kind).await?,
+        _ => score_outputs(head, &outputs, split),
+    };
     let (per_class_accuracy, confusion) = match &split.targets {
         Targets::Classes(labels) => {
+            let width = arch.outputs();
             let predicted = outputs.chunks_exact(width).map(|z| head.predicted_class(z));
             confusion_of(labels, predicted, arch.classes())
         }
-        Targets::Values { .. } => (per_output(head, &outputs, split), Vec::new()),
+        Targets::Values { .. } => (scores.per_output, Vec::new()),
     };
     Ok(EvalReport {
         backend: backend.describe(),
@@ -103,35 +108,6 @@ fn confusion_of(
         })
         .collect();
     (per_class, confusion)
-}
-
-/// Each output's own figure: R² (regress) or F1 (multilabel).
-fn per_output(head: &Head, outputs: &[f32], split: &Split) -> Vec<f64> {
-    let width = split.targets.width();
-    let figure = match head.task {
-        Task::Regress => Figure::R2,
-        _ => Figure::MacroF1,
-    };
-    (0..width)
-        .map(|j| {
-            let column = split.select_output(j);
-            let z: Vec<f32> = outputs.iter().skip(j).step_by(width).copied().collect();
-            let mut one = head.clone();
-            one.target_shift = head
-                .target_shift
-                .get(j)
-                .map(|&v| vec![v])
-                .unwrap_or_default();
-            one.target_scale = head
-                .target_scale
-                .get(j)
-                .map(|&v| vec![v])
-                .unwrap_or_default();
-            one.pos_weight = head.pos_weight.get(j).map(|&v| vec![v]).unwrap_or_default();
-            let s = score_outputs(&one, &z, &column);
-            figure_of(&s.figures, figure).unwrap_or(f64::NAN)
-        })
-        .collect()
 }
 
 /// What the model answers for one image (`Head::answer`: class probabilities,

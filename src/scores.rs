@@ -20,6 +20,9 @@ pub struct SplitScores {
     pub accuracy: Option<f64>,
     /// The task's figures.
     pub figures: Figures,
+    /// Each output's own figure: R² (regress) or F1 (multilabel); empty for the
+    /// class tasks.
+    pub per_output: Vec<f64>,
 }
 
 /// `kind`'s figures for `head` on `backend` (with its current parameters).
@@ -35,6 +38,7 @@ pub async fn score_split(
             loss: t.mean_loss(),
             accuracy: Some(t.accuracy()),
             figures: Figures::new(),
+            per_output: Vec::new(),
         });
     }
     let outputs = backend.outputs_async(kind).await?;
@@ -47,7 +51,7 @@ pub fn score_outputs(head: &Head, outputs: &[f32], split: &Split) -> SplitScores
     let n = split.len();
     let width = outputs.len() / n.max(1);
     let loss = mean_loss(head, outputs, split, width);
-    let (accuracy, figures) = match (&split.targets, head.task) {
+    let (accuracy, (figures, per_output)) = match (&split.targets, head.task) {
         (Targets::Values { values, .. }, Task::Regress) => {
             let predicted: Vec<f64> = outputs
                 .chunks_exact(width)
@@ -63,13 +67,15 @@ pub fn score_outputs(head: &Head, outputs: &[f32], split: &Split) -> SplitScores
         (Targets::Classes(labels), _) => {
             let decisions = decide(head, outputs);
             let truth: Vec<bool> = labels.iter().map(|&c| c == 1).collect();
-            binary_figures(&decisions, &truth, outputs)
+            let (accuracy, figures) = binary_figures(&decisions, &truth, outputs);
+            (accuracy, (figures, Vec::new()))
         }
     };
     SplitScores {
         loss,
         accuracy,
         figures,
+        per_output,
     }
 }
 
@@ -90,11 +96,11 @@ fn decide(head: &Head, outputs: &[f32]) -> Vec<bool> {
 }
 
 /// RMSE, MAE and R² (the mean over outputs, scikit-learn's: an output whose
-/// targets do not vary scores 1 if predicted exactly, else 0).
-fn regression_figures(predicted: &[f64], targets: &[f32], width: usize) -> Figures {
+/// targets do not vary scores 1 if predicted exactly, else 0), and each output's R².
+fn regression_figures(predicted: &[f64], targets: &[f32], width: usize) -> (Figures, Vec<f64>) {
     let n = (targets.len() / width.max(1)).max(1) as f64;
     let (mut se, mut ae) = (0.0, 0.0);
-    let mut r2 = 0.0;
+    let mut r2 = Vec::with_capacity(width);
     for j in 0..width {
         let column = targets.iter().skip(j).step_by(width).map(|&y| y as f64);
         let mean = column.clone().sum::<f64>() / n;
@@ -105,18 +111,19 @@ fn regression_figures(predicted: &[f64], targets: &[f32], width: usize) -> Figur
             ae += (y - p).abs();
         }
         se += ss_res;
-        r2 += match (ss_tot > 0.0, ss_res > 0.0) {
+        r2.push(match (ss_tot > 0.0, ss_res > 0.0) {
             (true, _) => 1.0 - ss_res / ss_tot,
             (false, false) => 1.0,
             (false, true) => 0.0,
-        };
+        });
     }
     let count = n * width as f64;
-    vec![
+    let figures = vec![
         (Figure::Rmse, (se / count).sqrt()),
         (Figure::Mae, ae / count),
-        (Figure::R2, r2 / width as f64),
-    ]
+        (Figure::R2, r2.iter().sum::<f64>() / width as f64),
+    ];
+    (figures, r2)
 }
 
 /// Counts of (true positive, false positive, false negative).
@@ -179,24 +186,31 @@ pub fn roc_auc(scores: &[f32], truth: &[bool]) -> f64 {
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
-/// Subset accuracy, Hamming loss, micro and macro F1 over `width` labels.
-fn multilabel_figures(decisions: &[bool], truth: &[bool], width: usize) -> (Option<f64>, Figures) {
+/// Subset accuracy, Hamming loss, micro and macro F1 over `width` labels, and
+/// each label's F1.
+fn multilabel_figures(
+    decisions: &[bool],
+    truth: &[bool],
+    width: usize,
+) -> (Option<f64>, (Figures, Vec<f64>)) {
     let rows = decisions.chunks_exact(width).zip(truth.chunks_exact(width));
     let n = (truth.len() / width.max(1)).max(1) as f64;
     let exact = rows.filter(|(d, t)| d == t).count() as f64;
     let wrong = decisions.iter().zip(truth).filter(|(d, t)| d != t).count() as f64;
     let pairs = || decisions.iter().copied().zip(truth.iter().copied());
     let micro = f1(confusion(pairs()));
-    let macro_f1 = (0..width)
+    let per_label: Vec<f64> = (0..width)
         .map(|j| f1(confusion(pairs().skip(j).step_by(width))))
-        .sum::<f64>()
-        / width as f64;
+        .collect();
     let figures = vec![
         (Figure::HammingLoss, wrong / (n * width as f64)),
         (Figure::MicroF1, micro),
-        (Figure::MacroF1, macro_f1),
+        (
+            Figure::MacroF1,
+            per_label.iter().sum::<f64>() / width as f64,
+        ),
     ];
-    (Some(exact / n), figures)
+    (Some(exact / n), (figures, per_label))
 }
 
 /// The figures a task reports (beyond loss and accuracy), in order.
@@ -225,8 +239,8 @@ mod tests {
     fn r2_is_one_for_a_perfect_fit_and_zero_for_the_mean() {
         let y = [1.0f32, 2.0, 3.0, 4.0];
         let exact: Vec<f64> = y.iter().map(|&v| v as f64).collect();
-        assert_eq!(regression_figures(&exact, &y, 1)[2].1, 1.0);
-        assert_eq!(regression_figures(&[2.5; 4], &y, 1)[2].1, 0.0);
+        assert_eq!(regression_figures(&exact, &y, 1).0[2].1, 1.0);
+        assert_eq!(regression_figures(&[2.5; 4], &y, 1).0[2].1, 0.0);
     }
 
     #[test]

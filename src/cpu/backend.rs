@@ -32,7 +32,7 @@ pub struct CpuBackend {
     state: OptimizerState<f32>,
     order: Vec<u32>,
     /// What the loss head reads of each example of each split (training: weighted).
-    targets: SplitTargets,
+    targets: Arc<SplitTargets>,
     /// The batch's target words, gathered in the epoch's order.
     batch_targets: TargetWords,
     max_batch: usize,
@@ -62,9 +62,10 @@ impl CpuBackend {
             net: CpuNet::new(&arch, max_batch),
             batch_targets: TargetWords {
                 words: Vec::with_capacity(max_batch * targets.train.stride),
-                ..targets.train.clone()
+                stride: targets.train.stride,
+                weighted: targets.train.weighted,
             },
-            targets,
+            targets: Arc::new(targets),
             max_batch,
             grads: vec![0.0; params.len()],
             state: OptimizerState::new(opt.kind, params.len()),
@@ -127,11 +128,8 @@ impl CpuBackend {
 
     fn evaluate_split(&mut self, which: SplitKind) -> Result<Totals> {
         let mut totals = Totals::default();
-        // Evaluation figures are never weighted.
-        let words = match self.data.present(which) {
-            SplitKind::Train => TargetWords::new(&self.data.train, &self.net.arch.head, false),
-            _ => self.targets.get(&self.data, which).clone(),
-        };
+        let targets = Arc::clone(&self.targets);
+        let words = targets.evaluated(&self.data, which);
         self.forward_in_order(which, |net, _, start, len| {
             let t = net.loss_backward(words.batch(start..start + len), len);
             totals.add(t.loss_sum as f64, t.correct as u64, len as u64);
@@ -253,23 +251,29 @@ impl Measured for CpuBackend {
 /// evaluated ones without (evaluation figures are never weighted).
 struct SplitTargets {
     train: TargetWords,
+    /// The training split's words without weights, where it has weights.
+    train_unweighted: Option<TargetWords>,
     test: TargetWords,
     val: Option<TargetWords>,
 }
 
 impl SplitTargets {
     fn new(data: &Dataset, head: &crate::task::Head) -> Self {
+        let train = TargetWords::new(&data.train, head, true);
         SplitTargets {
-            train: TargetWords::new(&data.train, head, true),
+            train_unweighted: train
+                .weighted
+                .then(|| TargetWords::new(&data.train, head, false)),
+            train,
             test: TargetWords::new(&data.test, head, false),
             val: data.val.as_ref().map(|v| TargetWords::new(v, head, false)),
         }
     }
 
-    /// The words of the split that stands for `kind` (`Dataset::present`).
-    fn get(&self, data: &Dataset, kind: SplitKind) -> &TargetWords {
+    /// The words an evaluation of `kind` reads (`Dataset::present`): never weighted.
+    fn evaluated(&self, data: &Dataset, kind: SplitKind) -> &TargetWords {
         match (data.present(kind), &self.val) {
-            (SplitKind::Train, _) => &self.train,
+            (SplitKind::Train, _) => self.train_unweighted.as_ref().unwrap_or(&self.train),
             (SplitKind::Val, Some(v)) => v,
             _ => &self.test,
         }

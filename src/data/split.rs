@@ -377,24 +377,6 @@ impl Split {
         }
     }
 
-    /// The targets of value target `j` alone, without features: one output's
-    /// view, for per-output figures (which read no features).
-    pub fn select_output(&self, j: usize) -> Split {
-        let targets = match &self.targets {
-            Targets::Values { values, width } => Targets::Values {
-                values: values.iter().skip(j).step_by(*width).copied().collect(),
-                width: 1,
-            },
-            classes => classes.clone(),
-        };
-        Split {
-            features: Features::U8(Vec::new()),
-            targets,
-            weights: None,
-            width: self.width,
-        }
-    }
-
     /// Splits off ⌈fraction·N⌉ examples, chosen by a shuffle seeded with `seed`:
     /// returns (kept, held out), both in the shuffled order.
     pub(super) fn hold_out(

@@ -235,7 +235,7 @@ pub fn train_run_with(
         best: Default::default(),
         head: arch.head.clone(),
     };
-    let outcome = train(backend.as_mut(), &ds, &cfg, &mut rng, &mut Silent).unwrap();
+    let outcome = train(backend.as_mut(), ds, &cfg, &mut rng, &mut Silent).unwrap();
     (outcome.reports, backend.parameters().unwrap())
 }
 

@@ -214,8 +214,10 @@ impl GpuBackend {
 
     /// The loss head on a batch of `kind`: the loss and its gradient at the
     /// outputs (averaged over `len`), and the batch's sums into totals slot `slot`.
-    fn record_loss(&mut self, kind: SplitKind, len: usize, slot: usize) {
-        let layout = self.splits.get(&self.data, kind).target_layout();
+    /// Only a training step reads the weights: evaluation figures are never weighted.
+    fn record_loss(&mut self, kind: SplitKind, len: usize, slot: usize, training: bool) {
+        let (stride, weighted) = self.splits.get(&self.data, kind).target_layout();
+        let layout = (stride, weighted && training);
         self.head
             .record(&self.ctx, &mut self.rec, len, layout, slot);
     }
@@ -246,7 +248,7 @@ impl GpuBackend {
     ) -> Result<()> {
         self.record_gather(split, false, start, len)?;
         self.record_forward(len, None);
-        self.record_loss(split, len, slot);
+        self.record_loss(split, len, slot, false);
         Ok(())
     }
 
@@ -320,7 +322,7 @@ impl Backend for GpuBackend {
         let step = self.dropout_step();
         self.record_gather(SplitKind::Train, true, start, len)?;
         self.record_forward(len, Some(step));
-        self.record_loss(SplitKind::Train, len, slot);
+        self.record_loss(SplitKind::Train, len, slot, true);
         self.record_backward(len, step);
         self.record_update();
         self.step_in_epoch += 1;

@@ -285,8 +285,8 @@ impl Window {
         }
         #[cfg(target_arch = "wasm32")]
         let _ = submitted;
-        let part = host.select(&positions);
-        let mut bytes = part.features.raw_bytes().to_vec();
+        let part = host.features.select(host.width, &positions);
+        let mut bytes = part.raw_bytes().to_vec();
         bytes.resize(bytes.len().next_multiple_of(4), 0);
         ctx.queue.write_buffer(&self.features, 0, &bytes);
         let stride = words.stride;
