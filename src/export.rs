@@ -7,8 +7,14 @@
 //!
 //! ```text
 //! input ─ Sub(shift) ─ Mul(scale) ─ Gemm(layers.0) ─ act ─ … ─ Gemm(layers.L) ─┬─ logits
-//!                                                                               └─ Softmax ─ probabilities
+//!                                                                               └─ head
 //! ```
+//!
+//! The head follows the task: `Softmax` → `probabilities` [batch, classes]
+//! (classify); `Sigmoid` → `probabilities` [batch, outputs], each output's chance
+//! of being positive (binary: one, the second class's; multilabel: one a label);
+//! `Mul(target_scale)` · `Add(target_shift)` → `predictions` [batch, outputs] in
+//! the targets' own units (regress; without standardization, the logits as they are).
 //!
 //! Weights are stored as `torch.nn.Linear` stores them ([out, in], `transB = 1`), under
 //! the checkpoint's names. Opset 17 (ONNX 1.12, 2022): every op used here has had its
@@ -26,6 +32,7 @@ use crate::data::normalize::InputTransform;
 use crate::error::{Error, Result};
 use crate::files::write_atomically;
 use crate::network::{transpose, Activation};
+use crate::task::{Head, HeadKernel};
 
 /// Types generated from proto/onnx.proto (the ONNX project's schema) by build.rs.
 #[allow(clippy::all, missing_docs)]
@@ -59,20 +66,13 @@ pub fn to_onnx(checkpoint: &Checkpoint) -> Result<ModelProto> {
     let mut graph = GraphProto {
         name: Some(format!("gpu-mlp {}", arch.shape_string())),
         input: vec![value_info("input", arch.inputs())],
-        output: vec![
-            value_info("logits", arch.classes()),
-            value_info("probabilities", arch.classes()),
-        ],
+        output: vec![value_info("logits", arch.outputs())],
         ..Default::default()
     };
     let scaled = push_normalization(&mut graph, &checkpoint.settings.input);
     let logits = push_layers(&mut graph, checkpoint, scaled);
-    graph.node.push(node(
-        "Softmax",
-        &[&logits],
-        "probabilities",
-        vec![int_attr("axis", 1)],
-    ));
+    let answer = push_head(&mut graph, &arch.head, &logits, arch.outputs());
+    graph.output.push(value_info(answer, arch.outputs()));
     Ok(ModelProto {
         ir_version: Some(IR_VERSION),
         opset_import: vec![OperatorSetIdProto {
@@ -84,7 +84,8 @@ pub fn to_onnx(checkpoint: &Checkpoint) -> Result<ModelProto> {
         doc_string: Some(
             "A multi-layer perceptron trained by gpu-mlp. Input: raw pixel (or feature) \
              values as float32 [batch, features], normalized inside the graph; \
-             outputs: logits and softmax probabilities [batch, classes]."
+             outputs: logits and the task's answer [batch, outputs] (probabilities, \
+             or predictions in the targets' units for a regression)."
                 .into(),
         ),
         metadata_props: metadata(checkpoint),
@@ -140,6 +141,52 @@ fn push_layers(graph: &mut GraphProto, checkpoint: &Checkpoint, mut x: String) -
         }
     }
     x
+}
+
+/// The head's answer from the logits (see the module's graph); returns the
+/// output's name.
+fn push_head(graph: &mut GraphProto, head: &Head, logits: &str, outputs: usize) -> &'static str {
+    match head.task.kernel() {
+        HeadKernel::Softmax => {
+            let axis = vec![int_attr("axis", 1)];
+            graph
+                .node
+                .push(node("Softmax", &[logits], "probabilities", axis));
+            "probabilities"
+        }
+        HeadKernel::Sigmoid => {
+            graph
+                .node
+                .push(node("Sigmoid", &[logits], "probabilities", vec![]));
+            "probabilities"
+        }
+        HeadKernel::Identity if head.target_scale.is_empty() => {
+            graph
+                .node
+                .push(node("Identity", &[logits], "predictions", vec![]));
+            "predictions"
+        }
+        HeadKernel::Identity => {
+            let width = [outputs];
+            let (scale, shift) = (&head.target_scale, &head.target_shift);
+            graph
+                .initializer
+                .push(tensor("target_scale", &width, scale));
+            graph
+                .initializer
+                .push(tensor("target_shift", &width, shift));
+            let scaled = node("Mul", &[logits, "target_scale"], "scaled_outputs", vec![]);
+            graph.node.push(scaled);
+            let units = node(
+                "Add",
+                &["scaled_outputs", "target_shift"],
+                "predictions",
+                vec![],
+            );
+            graph.node.push(units);
+            "predictions"
+        }
+    }
 }
 
 /// Writes `model`'s ONNX form to `path` atomically.

@@ -519,3 +519,79 @@ fn hostile_targets_are_refused_naming_the_problem() {
         &["regress"],
     );
 }
+
+#[test]
+fn onnx_answers_what_predict_answers_for_every_task() {
+    let Some(python) = common::python_with(&["numpy", "onnx", "onnxruntime"]) else {
+        return;
+    };
+    let dir = temp_dir("tasks_onnx");
+    for (table, flags) in task_tables(&dir) {
+        let name = table.file_stem().unwrap().to_str().unwrap().to_string();
+        let model = dir.join(format!("{name}.st"));
+        train(&table, &flags, &["--cpu"], &model);
+        let onnx = dir.join(format!("{name}.onnx"));
+        ok(&[
+            "export",
+            "--model",
+            model.to_str().unwrap(),
+            "--onnx",
+            onnx.to_str().unwrap(),
+        ]);
+        let m = gpu_mlp::Model::load(&model).unwrap();
+        let task = m.architecture().task();
+        let inputs = m.architecture().inputs();
+        let mut rng = Rng::new(5);
+        let x: Vec<f32> = (0..64 * inputs)
+            .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+            .collect();
+        // gpu-mlp's answer; a binary model's ONNX output is the positive class's alone.
+        let answers = m.probabilities_f32(&x).unwrap();
+        let want: Vec<f32> = answers
+            .iter()
+            .flat_map(|a| match task {
+                gpu_mlp::Task::Binary => vec![a[1]],
+                _ => a.clone(),
+            })
+            .collect();
+        let output = match task {
+            gpu_mlp::Task::Regress => "predictions",
+            _ => "probabilities",
+        };
+        let (xs, ws) = (dir.join("x.f32"), dir.join("want.f32"));
+        std::fs::write(&xs, bytemuck::cast_slice(&x)).unwrap();
+        std::fs::write(&ws, bytemuck::cast_slice(&want)).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/interop/onnx_answer.py"
+            ))
+            .args([
+                onnx.to_str().unwrap(),
+                xs.to_str().unwrap(),
+                ws.to_str().unwrap(),
+            ])
+            .arg(inputs.to_string())
+            .arg(output)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // f32 products summed in another order, and exp: a few ULP of the row's largest.
+        assert!(r["max_rel_err"].as_f64().unwrap() <= 1e-5, "{name}: {r}");
+        assert_eq!(
+            r["shape"][1].as_u64().unwrap() as usize,
+            want.len() / 64,
+            "{name}: {r}"
+        );
+        assert_eq!(r["metadata"]["task"], task_name(task), "{name}: {r}");
+    }
+}
+
+fn task_name(task: gpu_mlp::Task) -> &'static str {
+    gpu_mlp::choice::Choice::name(task)
+}

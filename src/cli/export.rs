@@ -34,10 +34,14 @@ pub(crate) fn run_export(args: ExportArgs) -> Result<(), Error> {
     };
     say!(
         "wrote {} (ONNX opset {OPSET}): input float32 [batch, {}] of {values} \
-         (normalized inside the graph), outputs logits and probabilities [batch, {}]",
+         (normalized inside the graph), outputs logits and {} [batch, {}]",
         out.path.display(),
         arch.inputs(),
-        arch.classes()
+        match arch.task() {
+            gpu_mlp::task::Task::Regress => "predictions in the targets' units",
+            _ => "probabilities",
+        },
+        arch.outputs()
     );
     Ok(())
 }
