@@ -38,6 +38,26 @@ pub fn synthetic_dataset(n: usize, seed: u64) -> Dataset {
     }
 }
 
+/// The same examples as a regression onto each label's one-hot vector (10
+/// values): the network and its products are the classifier's, only the head
+/// differs, so the two time the head's cost side by side.
+pub fn as_one_hot_regression(mut ds: Dataset) -> Dataset {
+    let classes = ds.classes;
+    for split in [&mut ds.train, &mut ds.test] {
+        let values = split
+            .labels()
+            .iter()
+            .flat_map(|&l| (0..classes).map(move |c| (c == l as usize) as u8 as f32))
+            .collect();
+        split.targets = Targets::Values {
+            values,
+            width: classes,
+        };
+    }
+    ds.task = crate::task::Task::Regress;
+    ds
+}
+
 /// How long to run: whole epochs, or a number of steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Length {

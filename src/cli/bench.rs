@@ -14,6 +14,7 @@ use gpu_mlp::gpu::matmul::{
     seconds_per_product, small_tile_pays, MatmulKernels, MatmulParams, MatmulVariant, Product,
 };
 use gpu_mlp::gpu::{GpuContext, GpuOptions};
+use gpu_mlp::task::Task;
 use gpu_mlp::Error;
 
 #[derive(Args)]
@@ -79,7 +80,12 @@ pub(crate) fn run_bench(mut args: BenchArgs) -> Result<(), Error> {
             let bytes = (n as u128 + 1000) * 785;
             let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
             gpu_mlp::files::check_host_memory(bytes, &format!("--synthetic {n}"))?;
-            bench::synthetic_dataset(n, args.net.seed())
+            let ds = bench::synthetic_dataset(n, args.net.seed());
+            match args.data.task {
+                None | Some(Task::Classify) => ds,
+                Some(Task::Regress) => bench::as_one_hot_regression(ds),
+                Some(task) => ds.with_task(task)?,
+            }
         }
         None => load_data(&args.data, None, args.net.classes, args.net.seed())?,
     };

@@ -257,6 +257,7 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
     };
     if resumed.is_none() && !args.quiet {
         warn_few_steps(&args, &dataset);
+        note_many_integer_classes(&dataset, args.data.task);
     }
     let trainer = args.validation.apply(trainer);
     let resuming = match (&args.resume, &resumed) {
@@ -440,3 +441,24 @@ fn quiet_figures(test: &gpu_mlp::trainer::TestFigures) -> String {
     }
     line
 }
+
+/// Integer labels are classes unless a task says otherwise; when a table's
+/// integers make many classes, they may be values meant to be fitted (a price, a
+/// count): say how to fit them as such.
+fn note_many_integer_classes(data: &Dataset, task: Option<gpu_mlp::task::Task>) {
+    let table = data
+        .source
+        .as_ref()
+        .is_some_and(|s| s.format == gpu_mlp::data::Format::Csv);
+    let integers = data.task == gpu_mlp::task::Task::Classify && data.class_names.is_none();
+    if table && integers && task.is_none() && data.classes > MANY_CLASSES {
+        tell!(
+            "note: the target column's integers are read as {} classes; to fit them as \
+             values, add --task regress",
+            data.classes
+        );
+    }
+}
+
+/// More integer classes than this in a table earn `note_many_integer_classes`.
+const MANY_CLASSES: usize = 20;
