@@ -137,8 +137,8 @@ step_tests! {
     step_matches_cpu_sigmoid_adam: Sigmoid, CrossEntropy, Adam;
     step_matches_cpu_relu_adam: Relu, CrossEntropy, Adam;
     step_matches_cpu_tanh_adam: Tanh, CrossEntropy, Adam;
-    step_matches_cpu_sigmoid_mse_sgd: Sigmoid, Mse, Sgd;
-    step_matches_cpu_relu_mse_adam: Relu, Mse, Adam;
+    step_matches_cpu_sigmoid_mse_sgd: Sigmoid, SoftmaxMse, Sgd;
+    step_matches_cpu_relu_mse_adam: Relu, SoftmaxMse, Adam;
     step_matches_cpu_sigmoid_adamw: Sigmoid, CrossEntropy, AdamW;
 }
 

@@ -493,6 +493,52 @@ fn hostile_targets_are_refused_naming_the_problem() {
         &["--task", "regress"],
         &["three.csv", "not a number"],
     );
+    // Early stopping watches a figure the task reports, and only such a figure.
+    let fit = dir.join("linear.csv");
+    write_csv(&fit, 100, 3, &["y"], |x, rng| {
+        vec![format!("{}", linear(x, rng, 0.1))]
+    });
+    let l = fit.to_str().unwrap();
+    let watch = |monitor: &str| {
+        let args = [
+            "--val-split",
+            "0.2",
+            "--patience",
+            "2",
+            "--monitor",
+            monitor,
+        ];
+        args.map(String::from)
+    };
+    let stop = watch("val_accuracy");
+    let stop: Vec<&str> = stop.iter().map(String::as_str).collect();
+    train(
+        l,
+        &stop,
+        &["val_accuracy is not a figure of the regress task", "val_r2"],
+    );
+    let best = dir.join("best.st");
+    let mut args = vec![
+        "train",
+        "--cpu",
+        "-q",
+        "--data",
+        l,
+        "--test-split",
+        "0.2",
+        "--epochs",
+        "3",
+    ];
+    let r2 = watch("val_r2");
+    args.extend(r2.iter().map(String::as_str));
+    args.extend(["--save", best.to_str().unwrap()]);
+    ok(&args);
+    let c = gpu_mlp::checkpoint::Checkpoint::load(&best).unwrap();
+    // The saved model is the best epoch's by its validation R².
+    let last = c.state.history.last().unwrap();
+    let r2 = gpu_mlp::report::figure(&last.val_figures, gpu_mlp::report::Figure::R2);
+    assert_eq!(c.state.best.value, r2, "{:?}", c.state.best);
+    assert_eq!(c.state.best.epoch, last.epoch);
     // A checkpoint's task is not overridden on resume.
     let numbers = write(
         "numbers.csv",

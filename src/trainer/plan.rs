@@ -13,9 +13,11 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::network::Architecture;
 use crate::optimizer::Optimizer;
+use crate::report::Monitor;
 use crate::report::{EarlyStopping, EpochReport};
 use crate::rng::Rng;
 use crate::schedule::LrSchedule;
+use crate::scores::figures_of;
 use crate::task::{ClassWeight, Head, Task};
 use crate::train::TrainConfig;
 
@@ -103,6 +105,7 @@ impl Trainer {
                     "watches a validation set: hold one out (val_split) or give one",
                 ));
             }
+            check_monitor(s.monitor, data.task)?;
         }
         Ok(stopping)
     }
@@ -291,6 +294,34 @@ impl Trainer {
             config,
         })
     }
+}
+
+/// The monitored figure must be one the task reports: a figure it never has
+/// would never improve, and the run would keep no best model.
+fn check_monitor(monitor: Monitor, task: Task) -> Result<()> {
+    let reported = match monitor {
+        Monitor::ValLoss => true,
+        Monitor::ValAccuracy => task.has_accuracy(),
+        Monitor::Val(f) => figures_of(task).contains(&f),
+    };
+    if reported {
+        return Ok(());
+    }
+    let figures: Vec<&str> = [Monitor::ValLoss, Monitor::ValAccuracy]
+        .into_iter()
+        .filter(|&m| m != Monitor::ValAccuracy || task.has_accuracy())
+        .map(Monitor::name)
+        .chain(figures_of(task).iter().map(|f| f.val_name()))
+        .collect();
+    Err(Error::setting(
+        "monitor",
+        format!(
+            "{} is not a figure of the {} task; it reports {}",
+            monitor.name(),
+            task.name(),
+            figures.join(", ")
+        ),
+    ))
 }
 
 /// Each target value's mean and standard deviation over the training split (the
