@@ -557,6 +557,25 @@ mod tests {
     }
 
     #[test]
+    fn a_file_from_before_tasks_is_a_classifier_whose_mse_is_the_softmax_one() {
+        let mut c = everything();
+        let arch = Architecture::new(4, &[3], 2, Activation::Relu, Loss::SoftmaxMse).unwrap();
+        c.settings.arch = arch;
+        let mut map = write(&c);
+        map.remove(TASK.name);
+        map.insert(LOSS.name.into(), "mse".into());
+        let meta = Metadata {
+            path: "old.st".as_ref(),
+            map: &map,
+        };
+        let (arch, _) = read_network(&meta).unwrap();
+        assert_eq!(
+            (arch.task(), arch.loss()),
+            (Task::Classify, Loss::SoftmaxMse)
+        );
+    }
+
+    #[test]
     fn every_head_reads_back_as_written() {
         for c in heads() {
             let bytes = c.to_bytes("head").unwrap();

@@ -156,6 +156,14 @@ impl Session {
     /// Loads a checkpoint written by `gpu-mlp train --save` (or by this page).
     pub fn load_checkpoint(&mut self, name: &str, bytes: Vec<u8>) -> Result<String, JsError> {
         let c = Checkpoint::from_bytes(&bytes, Path::new(name)).map_err(js_error)?;
+        // The page shows a class's probabilities: a model of values is the command line's.
+        let task = c.settings.arch.task();
+        if !task.has_classes() {
+            return Err(js_error(format!(
+                "{name} is a {} model; this page predicts classes (gpu-mlp predict reads it)",
+                gpu_mlp::choice::Choice::name(task)
+            )));
+        }
         let summary = serde_json::json!({
             "layers": c.settings.arch.shape_string(),
             "rows": c.settings.rows,
