@@ -35,6 +35,12 @@ pub struct TrainConfig {
     pub validation: bool,
     /// Evaluate the test split every epoch even with a validation split.
     pub test_every_epoch: bool,
+    /// Whether the test split is evaluated at all: a caller whose data has no test
+    /// split (an estimator's `fit`) passes a stand-in and turns this off.
+    pub evaluate_test: bool,
+    /// Whether each epoch visits the training examples in a new random order
+    /// (else in their order, as scikit-learn's `shuffle=False`).
+    pub shuffle: bool,
     /// Stop when the validation figure stops improving (`--patience`).
     pub early_stopping: Option<EarlyStopping>,
     /// Where early stopping stood (a resumed run's).
@@ -81,6 +87,13 @@ pub trait Observer {
         backend: &'a mut dyn Backend,
         rng: &'a Rng,
     ) -> Pending<'a, ()>;
+
+    /// After `epoch_done`: whether to train another epoch. An observer with a
+    /// stopping rule of its own (scikit-learn's `tol`) ends the run here, after a
+    /// complete epoch; the run then ends as a finished one.
+    fn keep_training(&mut self, _report: &EpochReport) -> bool {
+        true
+    }
 }
 
 /// An observer that ignores everything.
@@ -180,6 +193,7 @@ pub async fn train_async(
             report.best_so_far = best;
         }
         observer.epoch_done(&report, backend, rng).await?;
+        let keep_training = observer.keep_training(&report);
         outcome.reports.push(report);
         if let Some(stopping) = cfg.early_stopping.filter(|s| s.should_stop(&best)) {
             log::info!(
@@ -190,7 +204,7 @@ pub async fn train_async(
             outcome.stopped_early = Some(best.epoch);
             return Ok(outcome);
         }
-        if trained.interrupted {
+        if trained.interrupted || !keep_training {
             break;
         }
     }
@@ -226,7 +240,9 @@ async fn train_epoch(
 ) -> Result<EpochTrained> {
     let started = Instant::now();
     let mut order: Vec<u32> = (0..n_train as u32).collect();
-    rng.shuffle(&mut order);
+    if cfg.shuffle {
+        rng.shuffle(&mut order);
+    }
     let steps_per_epoch = n_train.div_ceil(cfg.batch_size);
     let lr_at = |step| cfg.schedule.lr_at(epoch - 1, step, steps_per_epoch);
     let mut keep_going = true;
@@ -273,7 +289,7 @@ async fn epoch_report(
         true => Some(score_split(backend, data, head, SplitKind::Val).await?),
         false => None,
     };
-    let test = match !cfg.validation || cfg.test_every_epoch {
+    let test = match cfg.evaluate_test && (!cfg.validation || cfg.test_every_epoch) {
         true => Some(score_split(backend, data, head, SplitKind::Test).await?),
         false => None,
     };

@@ -73,6 +73,8 @@ pub struct Trainer {
     val_split: Option<f64>,
     early_stopping: Option<EarlyStopping>,
     test_every_epoch: bool,
+    evaluate_test: bool,
+    shuffle: bool,
 }
 
 /// What a trainer sets of the output head beyond task and loss.
@@ -129,6 +131,8 @@ impl Trainer {
             val_split: None,
             early_stopping: None,
             test_every_epoch: false,
+            evaluate_test: true,
+            shuffle: true,
         }
     }
 
@@ -271,6 +275,21 @@ impl Trainer {
         self
     }
 
+    /// Whether the data's test split is evaluated (default true). A caller with no
+    /// test split of its own (an estimator's `fit`) gives the data set a stand-in
+    /// and turns this off: the model then has no test figures.
+    pub fn evaluate_test(mut self, on: bool) -> Self {
+        self.evaluate_test = on;
+        self
+    }
+
+    /// Whether each epoch visits the training examples in a new seeded order
+    /// (default true); off, every epoch takes them in their order.
+    pub fn shuffle(mut self, on: bool) -> Self {
+        self.shuffle = on;
+        self
+    }
+
     /// Trains on `data`'s training split, evaluating its test split after every
     /// epoch (or, with a validation split, once at the end), and returns the trained model.
     #[cfg(not(target_arch = "wasm32"))]
@@ -327,9 +346,12 @@ impl Trainer {
         }
         let last = keeper.last_report().cloned();
         let mut model = keeper.finished(backend.as_mut(), &rng).await?;
-        let test = test_figures(backend.as_mut(), &data, &model, last, cfg).await?;
+        let test = match cfg.evaluate_test {
+            true => Some(test_figures(backend.as_mut(), &data, &model, last, cfg).await?),
+            false => None,
+        };
         model.state.progress = None;
-        Ok(Model::with(model, Some(test), outcome.stopped_early))
+        Ok(Model::with(model, test, outcome.stopped_early))
     }
 }
 

@@ -103,6 +103,13 @@ pub trait RunObserver {
     ) -> Result<()> {
         Ok(())
     }
+
+    /// After `epoch_done`: whether to train another epoch (a stopping rule of the
+    /// caller's own). A run this ends is finished, not interrupted: the model
+    /// returned is the last epoch's.
+    fn keep_training(&mut self, _report: &EpochReport) -> bool {
+        true
+    }
 }
 
 impl RunObserver for Silent {}
@@ -217,5 +224,9 @@ impl train::Observer for Keeper<'_> {
             }
             Ok(())
         })
+    }
+
+    fn keep_training(&mut self, report: &EpochReport) -> bool {
+        self.observer.keep_training(report)
     }
 }

@@ -231,6 +231,8 @@ pub fn train_run_with(
         schedule: gpu_mlp::schedule::LrSchedule::constant(opt.lr),
         validation: false,
         test_every_epoch: false,
+        evaluate_test: true,
+        shuffle: true,
         early_stopping: None,
         best: Default::default(),
         head: arch.head.clone(),
