@@ -10,7 +10,7 @@ ARGS ?=
 
 BENCH_VENV ?= /tmp/bench-venv
 
-.PHONY: deps build install train train-cpu test test-wasm web site bench-venv bench-peers device-kit lint clean
+.PHONY: deps build install train train-cpu test test-wasm test-python web site bench-venv bench-peers device-kit lint clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -40,6 +40,7 @@ test: deps site
 	$(CARGO) run --release --example train_mnist -- --cpu --limit 2000 --epochs 1 --save target/example-model.safetensors
 	$(CARGO) run --release --example predict -- target/example-model.safetensors --data /usr/share/datasets/fashion-mnist
 	$(MAKE) test-wasm
+	$(MAKE) test-python
 
 # The page: web/www with the WebAssembly module in web/www/pkg and, where the Debian
 # package is installed, Fashion-MNIST in web/www/data (the "sample set"). Serve the
@@ -84,6 +85,22 @@ test-wasm:
 		echo "SKIPPED: the WebAssembly test (rustup target add wasm32-unknown-unknown; cargo install wasm-bindgen-cli --version $(WASM_BINDGEN); node)"; \
 	fi
 
+# The Python package (python/): `pip install ./python` into $(PYTHON)'s environment,
+# then its tests (scikit-learn's checks, pipelines, Dask, the binary reading what
+# Python saved). $(PYTHON) needs scikit-learn, pytest, pandas and dask[distributed];
+# CI installs them (a missing one fails there), elsewhere it is a printed skip.
+PYTHON ?= $(or $(GPU_MLP_PYTHON),python3)
+PYTHON_TEST_MODULES := sklearn, pytest, pandas, dask.distributed
+test-python:
+	@if $(PYTHON) -c "import $(PYTHON_TEST_MODULES)" 2>/dev/null; then \
+		$(PYTHON) -m pip install -q ./python \
+		&& cd python/tests && GPU_MLP_BIN=$(CURDIR)/target/release/gpu-mlp $(PYTHON) -m pytest -q -p no:cacheprovider; \
+	elif [ -n "$$CI" ]; then \
+		echo "CI is set but $(PYTHON) cannot import $(PYTHON_TEST_MODULES): pip install scikit-learn pytest pandas 'dask[distributed]'" >&2; exit 1; \
+	else \
+		echo "SKIPPED: the Python package's tests ($(PYTHON) needs scikit-learn pytest pandas 'dask[distributed]'; set PYTHON= or GPU_MLP_PYTHON=)"; \
+	fi
+
 # The Python the peer benchmarks run: numpy and torch from PyPI (torch is large).
 bench-venv:
 	[ -x $(BENCH_VENV)/bin/python ] || python3 -m venv $(BENCH_VENV)
@@ -112,6 +129,7 @@ device-kit: deps
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --all-targets -p gpu-mlp-python -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 
 clean:

@@ -278,3 +278,70 @@ fn a_closure_hears_every_epoch_and_monitor_defaults_to_the_validation_loss() {
     assert_eq!(seen, history);
     assert_eq!(gpu_mlp::Monitor::default(), gpu_mlp::Monitor::ValLoss);
 }
+
+/// Stops after `after` epochs, as a caller's own stopping rule would.
+struct StopAfter {
+    after: usize,
+}
+
+impl gpu_mlp::trainer::RunObserver for StopAfter {
+    fn keep_training(&mut self, r: &gpu_mlp::EpochReport) -> bool {
+        r.epoch < self.after
+    }
+}
+
+#[test]
+fn an_observer_ends_a_run_after_an_epoch_and_the_test_split_can_be_left_alone() {
+    let dir = small_dir("library_keep_training");
+    let data = std::sync::Arc::new(data::load_dir(&dir, 10).unwrap());
+    // Stopped after epoch 2 of 5: a finished run, the same bits as 2 epochs.
+    let stopped = trainer(Device::Cpu)
+        .epochs(5)
+        .fit_with(data.clone(), &mut StopAfter { after: 2 })
+        .unwrap();
+    let two = trainer(Device::Cpu).epochs(2).fit(data.clone()).unwrap();
+    assert!(!stopped.interrupted());
+    assert_eq!(stopped.history().len(), 2);
+    let (a, b) = (&stopped.checkpoint().state, &two.checkpoint().state);
+    assert_eq!(a.params, b.params);
+    assert_eq!(a.optimizer, b.optimizer);
+    assert_eq!(
+        (a.epochs_trained, a.rng_state),
+        (b.epochs_trained, b.rng_state)
+    );
+    // Without the test split: no test figures, the same training.
+    let untested = trainer(Device::Cpu)
+        .epochs(2)
+        .evaluate_test(false)
+        .fit(data.clone())
+        .unwrap();
+    assert!(untested.test().is_none() && two.test().is_some());
+    assert!(untested.history().iter().all(|r| r.test_loss.is_none()));
+    assert_eq!(
+        untested.checkpoint().state.params,
+        two.checkpoint().state.params
+    );
+    // Unshuffled: the examples in their order, deterministic, and not the
+    // shuffled run of the same seed.
+    let plain = |seed| {
+        trainer(Device::Cpu)
+            .epochs(1)
+            .shuffle(false)
+            .seed(seed)
+            .fit(data.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        plain(1).checkpoint().state.params,
+        plain(1).checkpoint().state.params
+    );
+    let shuffled = trainer(Device::Cpu)
+        .epochs(1)
+        .seed(1)
+        .fit(data.clone())
+        .unwrap();
+    assert_ne!(
+        plain(1).checkpoint().state.params,
+        shuffled.checkpoint().state.params
+    );
+}
