@@ -746,6 +746,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         values = y.astype(np.float32)
         if not np.isfinite(values).all():
             raise ValueError("y holds values too large for float32")
+        if self.normalize_targets and len(values) > 1:
+            constant = np.flatnonzero(np.ptp(values, axis=0) == 0)
+            if constant.size:
+                j = int(constant[0])
+                raise ValueError(
+                    f"target {j} has the same value ({values[0, j]}) in every training "
+                    "sample, so it cannot be standardized; normalize_targets=False "
+                    "trains on the targets as they are"
+                )
         return np.ascontiguousarray(values)
 
     def _head_settings(self):

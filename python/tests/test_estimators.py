@@ -369,6 +369,16 @@ def test_errors_are_python_exceptions(tmp_path, iris):
         gpu_mlp.Net.from_bytes(b"not a checkpoint")
 
 
+def test_a_constant_target_names_normalize_targets(diabetes):
+    X, _ = diabetes
+    y = np.ones(len(X))
+    with pytest.raises(ValueError, match="normalize_targets=False"):
+        MLPRegressor(device="cpu").fit(X, y)
+    est = MLPRegressor(normalize_targets=False, random_state=0, device="cpu").fit(X, y)
+    assert est.loss_curve_[-1] < est.loss_curve_[0] / 10
+    assert abs(est.predict(X).mean() - 1) < 0.1
+
+
 def test_verbose_prints_epochs_and_silence_otherwise(iris, capsys):
     X, y = iris
     MLPClassifier(max_iter=3, device="cpu").fit(X, y)
