@@ -174,5 +174,14 @@ fn layer_prefixes(names: &[String]) -> std::result::Result<Vec<String>, String> 
             .collect()
     };
     prefixes.sort_by_key(key);
+    // Two prefixes with the same key ("1" and "01") have no order: the file would
+    // be read one way in one process and another way in the next.
+    if let Some(pair) = prefixes.windows(2).find(|w| key(&w[0]) == key(&w[1])) {
+        return Err(format!(
+            "layers {} and {} have the same number: their order is ambiguous",
+            pair[0].escape_debug(),
+            pair[1].escape_debug()
+        ));
+    }
     Ok(prefixes)
 }

@@ -618,6 +618,16 @@ fn a_pytorch_state_dict_is_read_with_its_activation() {
         &swapped,
         "net.99.weight takes 36 inputs, but the layer before gives 10",
     );
+    // "net.4" and "net.04" are the same number: no order, refused in every process.
+    let mut twins = tensors.clone();
+    twins
+        .iter_mut()
+        .for_each(|t| t.0 = t.0.replace("net.2.", "net.04."));
+    refused(
+        "twins",
+        &twins,
+        "have the same number: their order is ambiguous",
+    );
     tensors.push(("net.1.running_mean".into(), vec![0.0; 7], vec![7]));
     refused(
         "batchnorm",

@@ -246,12 +246,25 @@ fn hostile_npz_files_are_refused_by_name() {
 #[test]
 fn a_zip_bomb_stops_at_the_size_its_directory_claims() {
     let dir = temp_dir("npz_bomb");
-    // x_test inflates to 1 MiB, but both directory records claim 64 bytes.
+    let bomb = dir.join("bomb.npz");
+    patched_sizes(&bomb, 64);
+    refused(load(&bomb), &["bomb.npz", "x_test", "larger"]);
+    // The other way: an entry that inflates to fewer bytes than claimed says so.
+    let short = dir.join("short.npz");
+    patched_sizes(&short, (2 << 20) as u32);
+    refused(
+        load(&short),
+        &["short.npz", "x_test", "bytes, fewer than the 2097152 bytes"],
+    );
+}
+
+/// An `.npz` whose x_test inflates to 1 MiB + its header, while both of its
+/// directory records claim `claim` bytes.
+fn patched_sizes(path: &std::path::Path, claim: u32) {
     let big = npy("|u1", &[1024, 1024], &vec![0u8; 1 << 20]);
     let y = npy("<i8", &[2], &le(&[0i64, 1], i64::to_le_bytes));
-    let path = dir.join("bomb.npz");
     write_npz(
-        &path,
+        path,
         &[
             ("x_train", npy("|u1", &[2, 1], &[1, 2])),
             ("y_train", y.clone()),
@@ -260,7 +273,7 @@ fn a_zip_bomb_stops_at_the_size_its_directory_claims() {
         ],
         true,
     );
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
     let claimed = (1u32 << 20) + 128;
     let mut patched = 0;
     for at in 0..bytes.len() - 4 {
@@ -271,13 +284,12 @@ fn a_zip_bomb_stops_at_the_size_its_directory_claims() {
             _ => continue,
         };
         if u32::from_le_bytes(bytes[size_at..size_at + 4].try_into().unwrap()) == claimed {
-            bytes[size_at..size_at + 4].copy_from_slice(&64u32.to_le_bytes());
+            bytes[size_at..size_at + 4].copy_from_slice(&claim.to_le_bytes());
             patched += 1;
         }
     }
     assert_eq!(patched, 2, "the test's zip layout changed");
-    std::fs::write(&path, &bytes).unwrap();
-    refused(load(&path), &["bomb.npz", "x_test"]);
+    std::fs::write(path, &bytes).unwrap();
 }
 
 // ---------------------------------------------------------------- CSV

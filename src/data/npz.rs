@@ -272,9 +272,13 @@ fn read_array<R: Read + std::io::Seek>(
         .read_to_end(&mut bytes)
         .map_err(|e| Error::data(path, format!("{name}: {e}")))?;
     if bytes.len() as u64 != claimed {
+        let what = match bytes.len() as u64 > claimed {
+            true => "more than".to_string(),
+            false => format!("{} bytes, fewer than", bytes.len()),
+        };
         return Err(Error::data(
             path,
-            format!("{name} inflates to more than the {claimed} bytes its directory entry claims"),
+            format!("{name} inflates to {what} the {claimed} bytes its directory entry claims"),
         ));
     }
     decode(&bytes).map_err(|problem| Error::data(path, format!("{name}: {problem}")))
