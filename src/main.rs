@@ -31,6 +31,16 @@ fn main() -> ExitCode {
     env_logger::Builder::new().parse_filters(&filter).init();
     quiet_mesa_loader();
     let cli = Cli::parse();
+    // What these print is their product: output lost is a failure. Training's
+    // product is its files, which a closed stdout must never cost.
+    let prints = matches!(
+        cli.command,
+        Command::Eval(_)
+            | Command::Predict(_)
+            | Command::Bench(_)
+            | Command::Completions { .. }
+            | Command::Devices { .. }
+    );
     let result = cli::cpu_threads_from_env()
         .and_then(|()| cli::cpu_kernel_from_env())
         .and_then(|()| match cli.command {
@@ -48,6 +58,10 @@ fn main() -> ExitCode {
                 cli::list_devices(backend);
                 Ok(())
             }
+        })
+        .and_then(|()| match prints {
+            true => cli::out::finish_stdout(),
+            false => Ok(()),
         });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -250,16 +250,34 @@ fn a_closed_or_full_stdout_never_costs_the_model() {
         .stdout(full)
         .output()
         .unwrap();
-        assert_exit(&out, 0, "");
+        // eval's product is what it prints: lost, the command failed.
+        assert_exit(&out, 1, "standard output: could not be written");
     }
-    let out = command(&["devices"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .map(|mut c| {
-            drop(c.stdout.take());
-            c.wait_with_output().unwrap()
-        });
-    assert_exit(&out.unwrap(), 0, "");
+    // So for every command that prints its product, into a full disk or a closed pipe.
+    let model = dir.join("piped.st");
+    let m = model.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    let printers: [&[&str]; 5] = [
+        &["eval", "--cpu", "--json", "--model", m, "--data", d],
+        &[
+            "predict", "--model", m, "--index", "0", "--json", "--data", d,
+        ],
+        &["completions", "bash"],
+        &["devices"],
+        &["bench", "--cpu", "--data", d, "--epochs", "1"],
+    ];
+    for args in printers {
+        let full = std::fs::File::create("/dev/full").unwrap();
+        let out = command(args).stdout(full).output().unwrap();
+        assert_exit(&out, 1, "standard output: could not be written");
+        let mut child = command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        assert_exit(&child.wait_with_output().unwrap(), 1, "standard output");
+    }
 }
 
 #[test]

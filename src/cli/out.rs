@@ -1,12 +1,39 @@
 //! Printing that never costs a run: text for a stdout or stderr that is closed (a
 //! pipe into `head`) or full (`> /dev/full`) goes nowhere, instead of panicking as
-//! `println!` does. Training goes on and its outputs are still saved.
+//! `println!` does. Training goes on and its outputs are still saved; a command
+//! whose product is its output (`eval`, `predict`, …) ends with `finish_stdout`,
+//! which fails when any of it was lost.
 
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use gpu_mlp::Error;
 
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// Why stdout went: the first write error.
+static STDOUT_ERROR: OnceLock<String> = OnceLock::new();
+
+/// For a command whose product is what it prints: flushes stdout and fails (exit
+/// 1, the reason on stderr) if any of it could not be written.
+pub(crate) fn finish_stdout() -> Result<(), Error> {
+    if let Err(e) = std::io::stdout().lock().flush() {
+        lost(e);
+    }
+    match STDOUT_ERROR.get() {
+        None => Ok(()),
+        Some(why) => Err(Error::Output {
+            path: "standard output".into(),
+            problem: format!("could not be written ({why}); what was printed is incomplete"),
+        }),
+    }
+}
+
+fn lost(e: std::io::Error) {
+    STDOUT_GONE.store(true, Ordering::Relaxed);
+    let _ = STDOUT_ERROR.set(e.to_string());
+}
 
 /// Writes `args` and a newline to stdout, if `newline`; ignores write errors.
 pub(crate) fn stdout(args: fmt::Arguments, newline: bool) {
@@ -22,8 +49,8 @@ pub(crate) fn stdout(args: fmt::Arguments, newline: bool) {
         }
     });
     if let Err(e) = written {
-        STDOUT_GONE.store(true, Ordering::Relaxed);
         log::info!("stdout is gone ({e}); training continues, its files are still written");
+        lost(e);
     }
 }
 
