@@ -468,6 +468,20 @@ fn bad_csv_files_are_refused_naming_row_and_column() {
     let many: String = (0..65_537).map(|i| format!("{i},c{i}\n")).collect();
     let p = write(&dir.join("many.csv"), &format!("a,label\n{many}"));
     refused(load_with(&p, split()), &["65537 distinct labels"]);
+
+    // A sparse file without a line break (`truncate -s`): refused after one
+    // bounded line, not read whole as a header field; so is a row that long.
+    let sparse = dir.join("sparse.csv");
+    let f = std::fs::File::create(&sparse).unwrap();
+    f.set_len(1 << 28).unwrap();
+    drop(f);
+    let started = std::time::Instant::now();
+    refused(
+        load_with(&sparse, split()),
+        &["sparse.csv", "a line longer than 67108864 bytes"],
+    );
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    std::fs::remove_file(&sparse).unwrap();
 }
 
 // ---------------------------------------------------------------- CIFAR

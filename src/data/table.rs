@@ -349,7 +349,7 @@ fn read_rows(
 
 /// A CSV reader over `path`, refused before reading when the file is larger than
 /// `MAX_CSV_BYTES` or its values could not fit in memory.
-fn open_csv(path: &Path) -> Result<csv::Reader<std::io::BufReader<std::fs::File>>> {
+fn open_csv(path: &Path) -> Result<csv::Reader<LineBound<std::io::BufReader<std::fs::File>>>> {
     let (file, len) = open_regular(path)?;
     if len > MAX_CSV_BYTES {
         return Err(Error::data(
@@ -361,7 +361,47 @@ fn open_csv(path: &Path) -> Result<csv::Reader<std::io::BufReader<std::fs::File>
     check_host_memory(2 * len, &path.display().to_string())?;
     Ok(csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_reader(std::io::BufReader::new(file)))
+        .from_reader(LineBound::new(std::io::BufReader::new(file))))
+}
+
+/// The longest line a table may have (64 MiB: a header of a million long column
+/// names). A file without line breaks (a sparse file, a binary) would otherwise
+/// be read whole as one header field before it could be refused.
+const MAX_LINE_BYTES: u64 = 1 << 26;
+
+/// A reader that fails once `MAX_LINE_BYTES` pass without a line break.
+struct LineBound<R> {
+    inner: R,
+    since_break: u64,
+}
+
+impl<R> LineBound<R> {
+    fn new(inner: R) -> Self {
+        LineBound {
+            inner,
+            since_break: 0,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for LineBound<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let read = &buf[..n];
+        self.since_break = match read.iter().rposition(|&b| b == b'\n') {
+            Some(at) => (n - at - 1) as u64,
+            None => self.since_break + n as u64,
+        };
+        if self.since_break > MAX_LINE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a line longer than {MAX_LINE_BYTES} bytes: not a table of one example per line"
+                ),
+            ));
+        }
+        Ok(n)
+    }
 }
 
 /// Which columns hold the targets (none: a table of features only, which
