@@ -331,6 +331,35 @@ fn csv_reads_quotes_string_labels_and_label_columns() {
         (ds.test.labels(), &ds.test.features),
         (&[2u32][..], &Features::F32(vec![7.0, 8.0]))
     );
+    // A test table's columns are matched by name: in another order they are
+    // reordered; a missing or extra one is refused by name.
+    let swapped = write(
+        &dir.join("swapped.csv"),
+        "height,species,\"width, cm\"\n8,virginica,7\n",
+    );
+    let ds = load_with(
+        &train,
+        LoadOptions {
+            test_data: Some(swapped),
+            ..options()
+        },
+    )
+    .unwrap();
+    assert_eq!(ds.test.features, Features::F32(vec![7.0, 8.0]));
+    let other = write(
+        &dir.join("other.csv"),
+        "depth,species,height\n8,virginica,7\n",
+    );
+    refused(
+        load_with(
+            &train,
+            LoadOptions {
+                test_data: Some(other),
+                ..options()
+            },
+        ),
+        &["other.csv", "missing [\"width, cm\"], extra [\"depth\"]"],
+    );
 
     // Without --label-column: a column named label/target/class, else the last.
     let p = write(&dir.join("named.csv"), "a,Target,b\n1,0,2\n3,1,4\n");

@@ -35,6 +35,68 @@ struct Rows {
     width: usize,
     /// The target columns' names.
     targets: Vec<String>,
+    /// The feature columns' names, in the order of `features`.
+    feature_names: Vec<String>,
+}
+
+impl Rows {
+    /// The same rows with their features in the order of `names` (another
+    /// table's): columns are matched by their header, never by position. A
+    /// column missing or extra is an error naming it.
+    fn in_order_of(mut self, names: &[String], path: &Path, other: &Path) -> Result<Rows> {
+        if self.feature_names == names {
+            return Ok(self);
+        }
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !self.feature_names.contains(n))
+            .collect();
+        let extra: Vec<&String> = self
+            .feature_names
+            .iter()
+            .filter(|n| !names.contains(n))
+            .collect();
+        let unique = self.feature_names.len() == names.len()
+            && (0..names.len()).all(|i| !names[..i].contains(&names[i]));
+        if !missing.is_empty() || !extra.is_empty() || !unique {
+            let list = |v: &[&String]| {
+                v.iter()
+                    .map(|n| format!("{:?}", n.escape_debug().to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            return Err(Error::data(
+                path,
+                format!(
+                    "its feature columns are not {}'s: missing [{}], extra [{}]{}",
+                    other.display(),
+                    list(&missing),
+                    list(&extra),
+                    match unique {
+                        true => "",
+                        false => " (or a column name repeated)",
+                    }
+                ),
+            ));
+        }
+        let at: Vec<usize> = names
+            .iter()
+            .map(|n| {
+                self.feature_names
+                    .iter()
+                    .position(|m| m == n)
+                    .expect("checked")
+            })
+            .collect();
+        let width = self.width;
+        self.features = self
+            .features
+            .chunks_exact(width)
+            .flat_map(|row| at.iter().map(move |&j| row[j]))
+            .collect();
+        self.feature_names = names.to_vec();
+        Ok(self)
+    }
 }
 
 /// Which columns of a table are not features.
@@ -76,7 +138,11 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
     let test = match &options.test_data {
         Some(test_path) => Some((
             test_path.as_path(),
-            read_rows(test_path, columns, Some(train.width), true)?,
+            read_rows(test_path, columns, Some(train.width), true)?.in_order_of(
+                &train.feature_names,
+                test_path,
+                path,
+            )?,
         )),
         None if options.test_split.is_some() => None,
         None => {
@@ -314,6 +380,10 @@ fn read_rows(
         lines: Vec::new(),
         width: features,
         targets: targets.iter().map(|&j| names[j].to_string()).collect(),
+        feature_names: (0..header.len())
+            .filter(|j| !targets.contains(j) && weight_at != Some(*j))
+            .map(|j| names[j].to_string())
+            .collect(),
     };
     let mut record = csv::StringRecord::new();
     while reader
