@@ -826,3 +826,107 @@ fn without_data_a_model_reads_what_it_was_trained_on() {
     ]);
     assert!(resumed.contains("epoch 21"), "{resumed}");
 }
+
+/// A table of three features with distinct scales and a class from the first.
+fn table(columns: [&str; 3], rows: usize) -> String {
+    let mut text = format!("{},{},{},label\n", columns[0], columns[1], columns[2]);
+    for i in 0..rows {
+        let (a, b, c) = (i % 7, 100 + (i * 13) % 50, (i * 7) % 3);
+        text += &format!("{a},{b},{c},{}\n", (a > 3) as u8);
+    }
+    text
+}
+
+/// The same table with its columns in another order (the label last still).
+fn swapped(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{},{},{},{}\n", f[2], f[0], f[1], f[3])
+        })
+        .collect()
+}
+
+#[test]
+fn a_models_tables_are_read_by_column_name_not_position() {
+    let dir = temp_dir("cli_columns_by_name");
+    let train_text = table(["a", "b", "c"], 200);
+    let (train, moved, renamed) = (
+        dir.join("train.csv"),
+        dir.join("moved.csv"),
+        dir.join("renamed.csv"),
+    );
+    std::fs::write(&train, &train_text).unwrap();
+    std::fs::write(&moved, swapped(&train_text)).unwrap();
+    std::fs::write(&renamed, train_text.replacen("a,b,c", "a,b,z", 1)).unwrap();
+    let model = dir.join("m.st");
+    let (t, m) = (train.to_str().unwrap(), model.to_str().unwrap());
+    stderr_of_success(&[
+        "train",
+        "--cpu",
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--epochs",
+        "3",
+        "-q",
+        "--save",
+        m,
+    ]);
+    let eval = |data: &Path| {
+        let out = gpu_mlp(&[
+            "eval",
+            "--cpu",
+            "--json",
+            "--model",
+            m,
+            "--data",
+            data.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["loss"].clone(), v["accuracy"].clone())
+    };
+    // eval of the whole table, and predict of its rows: the same with the columns moved.
+    assert_eq!(eval(&train), eval(&moved));
+    let predict = |data: &Path| {
+        let out = gpu_mlp(&[
+            "predict",
+            "--json",
+            "--model",
+            m,
+            "--csv",
+            data.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // Each row's answer, without the file name it names.
+        let rows = v.as_array().unwrap().iter();
+        rows.map(|r| (r["top"].clone(), r["true"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(predict(&train), predict(&moved));
+    // A column the model never saw, and one it needs missing: refused by name.
+    for args in [
+        vec![
+            "eval",
+            "--cpu",
+            "--model",
+            m,
+            "--data",
+            renamed.to_str().unwrap(),
+        ],
+        vec!["predict", "--model", m, "--csv", renamed.to_str().unwrap()],
+    ] {
+        assert_fails(&gpu_mlp(&args), 1, "missing [\"c\"], extra [\"z\"]");
+    }
+}

@@ -201,6 +201,7 @@ fn checkpoint_bytes() -> &'static [u8] {
                 test_data: None,
                 test_split: Some(0.2),
                 coarse_labels: false,
+                feature_names: Some(vec!["x".into(), "y".into()]),
             }),
         };
         let state = TrainingState {

@@ -110,6 +110,8 @@ pub(super) const DATA_WEIGHT_COLUMN: Key = key("data_weight_column", Optional);
 pub(super) const DATA_TEST_DATA: Key = key("data_test_data", Optional);
 pub(super) const DATA_TEST_SPLIT: Key = key("data_test_split", Optional);
 pub(super) const DATA_COARSE_LABELS: Key = key("data_coarse_labels", Optional);
+// A table's feature columns, a JSON list of names (a CSV header may hold anything).
+pub(super) const DATA_FEATURES: Key = key("data_features", Optional);
 // An epoch interrupted part-way.
 pub(super) const EPOCH_STEPS: Key = count("epoch_steps", Optional, 1, usize::MAX);
 pub(super) const EPOCH_LOSS_SUM: Key = key("epoch_loss_sum", Optional);
@@ -171,6 +173,7 @@ pub(super) const KEYS: &[&Key] = &[
     &DATA_TEST_DATA,
     &DATA_TEST_SPLIT,
     &DATA_COARSE_LABELS,
+    &DATA_FEATURES,
     &EPOCH_STEPS,
     &EPOCH_LOSS_SUM,
     &EPOCH_CORRECT,

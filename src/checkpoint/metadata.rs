@@ -143,6 +143,9 @@ fn source_text(s: &DataSource) -> Option<Vec<(&'static Key, String)>> {
     if s.coarse_labels {
         meta.push((&DATA_COARSE_LABELS, "true".to_string()));
     }
+    if let Some(names) = &s.feature_names {
+        meta.push((&DATA_FEATURES, serde_json::to_string(names).ok()?));
+    }
     Some(meta)
 }
 
@@ -395,6 +398,13 @@ impl Metadata<'_> {
             test_data: self.text(&DATA_TEST_DATA)?.map(Into::into),
             test_split,
             coarse_labels: self.text(&DATA_COARSE_LABELS)? == Some("true"),
+            feature_names: match self.text(&DATA_FEATURES)? {
+                Some(json) => Some(
+                    serde_json::from_str::<Vec<String>>(json)
+                        .map_err(|e| self.bad(format!("metadata data_features: {e}")))?,
+                ),
+                None => None,
+            },
         }))
     }
 
@@ -511,6 +521,7 @@ mod tests {
                     test_data: Some("/data/test.csv".into()),
                     test_split: Some(0.25),
                     coarse_labels: true,
+                    feature_names: Some(vec!["a".into(), "b\n\"c\"".into()]),
                 }),
                 arch,
             },

@@ -204,8 +204,25 @@ pub(crate) fn load_data(
             None => e,
         },
     })?;
+    if let Some(m) = model {
+        order_as_model(&mut dataset, m)?;
+    }
     data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
     Ok(dataset)
+}
+
+/// A table read for a model takes its columns by the model's names (the order
+/// of the table it was trained on), not by position.
+pub(crate) fn order_as_model(dataset: &mut Dataset, model: &Checkpoint) -> Result<(), Error> {
+    match model
+        .settings
+        .source
+        .as_ref()
+        .and_then(|s| s.feature_names.as_deref())
+    {
+        Some(names) => dataset.order_features(names),
+        None => Ok(()),
+    }
 }
 
 /// When data fails to load for a model (its labels do not fit the model's classes,

@@ -344,7 +344,9 @@ fn table_examples(
         )));
     }
     let width = model.settings.arch.inputs();
-    let (features, labels) = data::table::read_examples(path, width, label_column)?;
+    let names = model.settings.source.as_ref();
+    let names = names.and_then(|s| s.feature_names.as_deref());
+    let (features, labels) = data::table::read_examples(path, width, label_column, names)?;
     features
         .chunks_exact(width)
         .zip(labels)
@@ -418,8 +420,9 @@ fn test_example(
     options.classes = Some(model.settings.arch.classes());
     options.class_names = model.settings.class_names.clone();
     options.task = Some(model.settings.arch.task());
-    let dataset = data::load(&dir, &options)
+    let mut dataset = data::load(&dir, &options)
         .map_err(|e| super::args::real_mismatch(&dir, &options, model).unwrap_or(e))?;
+    super::args::order_as_model(&mut dataset, model)?;
     gpu_mlp::eval::check_data_fits(model, std::path::Path::new("--model"), &dataset)?;
     if i >= dataset.test.len() {
         return Err(Error::Usage(format!(

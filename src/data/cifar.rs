@@ -99,6 +99,7 @@ pub(crate) fn load_dir(dir: &Path, coarse: bool) -> Result<Loaded> {
         classes: Some(classes),
         class_names: read_names(&dir.join(names_file), classes)?,
         label_files: [train_files[0].clone(), test_file],
+        feature_names: None,
     })
 }
 

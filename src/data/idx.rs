@@ -403,6 +403,7 @@ fn both_splits(
         classes: None,
         class_names: None,
         label_files: [train_labels, test_labels],
+        feature_names: None,
     })
 }
 

@@ -85,6 +85,9 @@ pub struct DataSource {
     pub test_split: Option<f64>,
     /// CIFAR-100's coarse labels.
     pub coarse_labels: bool,
+    /// A CSV's feature columns by name, in the network's input order: another
+    /// table is read by these names, whatever its column order.
+    pub feature_names: Option<Vec<String>>,
 }
 
 impl DataSource {
@@ -143,6 +146,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
         Format::Npz => npz::load(path, options.task)?,
         Format::Csv => table::load(path, options)?,
     };
+    let feature_names = loaded.feature_names.clone();
     let mut ds = loaded.into_dataset(path, options)?;
     if let (Some(fraction), Format::Csv) = (options.test_split, format) {
         let (train, test) =
@@ -164,6 +168,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Dataset> {
         test_data: options.test_data.as_deref().map(absolute),
         test_split: options.test_split,
         coarse_labels: options.coarse_labels,
+        feature_names,
     });
     Ok(ds)
 }
@@ -184,6 +189,8 @@ pub(crate) struct Loaded {
     pub class_names: Option<Vec<String>>,
     /// Where the training and the test labels were read from, for messages.
     pub label_files: [PathBuf; 2],
+    /// A table's feature columns by name.
+    pub feature_names: Option<Vec<String>>,
 }
 
 impl Loaded {

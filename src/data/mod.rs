@@ -323,6 +323,41 @@ impl Dataset {
         Ok(self)
     }
 
+    /// A table's features in the order of `names` (a model's columns), matched by
+    /// the header's names: a table with its columns in another order is read as
+    /// the model's; a missing or extra column is an error naming it. Data that
+    /// does not name its features (images, arrays) is left as it is.
+    pub fn order_features(&mut self, names: &[String]) -> Result<()> {
+        let Some(have) = self.source.as_ref().and_then(|s| s.feature_names.clone()) else {
+            return Ok(());
+        };
+        if have == names {
+            return Ok(());
+        }
+        let at = table::feature_order(
+            &have,
+            names,
+            std::path::Path::new("the model's training table"),
+        )
+        .map_err(|p| Error::data(&self.dir, p))?;
+        for split in [
+            Some(&mut self.train),
+            Some(&mut self.test),
+            self.val.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Features::F32(values) = &mut split.features {
+                *values = table::reordered(values, split.width, &at);
+            }
+        }
+        if let Some(source) = self.source.as_mut() {
+            source.feature_names = Some(names.to_vec());
+        }
+        Ok(())
+    }
+
     /// Weighs each training example by its class (`ClassWeight`), times the
     /// weight it has; classify and binary only.
     pub fn weigh_classes(&mut self, weights: &crate::task::ClassWeight) -> Result<()> {

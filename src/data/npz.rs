@@ -120,6 +120,7 @@ fn from_archive<R: Read + std::io::Seek>(
         classes: None,
         class_names: None,
         label_files: [path.to_path_buf(), path.to_path_buf()],
+        feature_names: None,
     })
 }
 

@@ -47,56 +47,59 @@ impl Rows {
         if self.feature_names == names {
             return Ok(self);
         }
-        let missing: Vec<&String> = names
-            .iter()
-            .filter(|n| !self.feature_names.contains(n))
-            .collect();
-        let extra: Vec<&String> = self
-            .feature_names
-            .iter()
-            .filter(|n| !names.contains(n))
-            .collect();
-        let unique = self.feature_names.len() == names.len()
-            && (0..names.len()).all(|i| !names[..i].contains(&names[i]));
-        if !missing.is_empty() || !extra.is_empty() || !unique {
-            let list = |v: &[&String]| {
-                v.iter()
-                    .map(|n| format!("{:?}", n.escape_debug().to_string()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            return Err(Error::data(
-                path,
-                format!(
-                    "its feature columns are not {}'s: missing [{}], extra [{}]{}",
-                    other.display(),
-                    list(&missing),
-                    list(&extra),
-                    match unique {
-                        true => "",
-                        false => " (or a column name repeated)",
-                    }
-                ),
-            ));
-        }
-        let at: Vec<usize> = names
-            .iter()
-            .map(|n| {
-                self.feature_names
-                    .iter()
-                    .position(|m| m == n)
-                    .expect("checked")
-            })
-            .collect();
-        let width = self.width;
-        self.features = self
-            .features
-            .chunks_exact(width)
-            .flat_map(|row| at.iter().map(move |&j| row[j]))
-            .collect();
+        let at =
+            feature_order(&self.feature_names, names, other).map_err(|p| Error::data(path, p))?;
+        self.features = reordered(&self.features, self.width, &at);
         self.feature_names = names.to_vec();
         Ok(self)
     }
+}
+
+/// Where each of `want`'s columns is among `have` (a table's feature columns,
+/// matched by name to `other`'s); a column missing or extra, or a repeated name,
+/// is the error, naming them.
+pub(crate) fn feature_order(
+    have: &[String],
+    want: &[String],
+    other: &Path,
+) -> std::result::Result<Vec<usize>, String> {
+    let missing: Vec<&String> = want.iter().filter(|n| !have.contains(n)).collect();
+    let extra: Vec<&String> = have.iter().filter(|n| !want.contains(n)).collect();
+    let unique = have.len() == want.len() && (0..want.len()).all(|i| !want[..i].contains(&want[i]));
+    if missing.is_empty() && extra.is_empty() && unique {
+        return Ok(want
+            .iter()
+            .map(|n| {
+                have.iter()
+                    .position(|m| m == n)
+                    .expect("every name is there")
+            })
+            .collect());
+    }
+    let list = |v: &[&String]| {
+        v.iter()
+            .map(|n| format!("{:?}", n.escape_debug().to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(format!(
+        "its feature columns are not {}'s: missing [{}], extra [{}]{}",
+        other.display(),
+        list(&missing),
+        list(&extra),
+        match unique {
+            true => "",
+            false => " (or a column name repeated)",
+        }
+    ))
+}
+
+/// Rows of `width` values with their columns taken in the order `at` gives.
+pub(crate) fn reordered(values: &[f32], width: usize, at: &[usize]) -> Vec<f32> {
+    values
+        .chunks_exact(width)
+        .flat_map(|row| at.iter().map(move |&j| row[j]))
+        .collect()
 }
 
 /// Which columns of a table are not features.
@@ -109,17 +112,22 @@ struct Columns<'a> {
 }
 
 /// The examples of a table to classify (`predict --csv`): `width` feature columns,
-/// plus an optional label column, whose values are returned beside them.
+/// plus an optional label column, whose values are returned beside them; with
+/// `names` (the model's), the feature columns are taken by those names.
 pub fn read_examples(
     path: &Path,
     width: usize,
     label_column: Option<&str>,
+    names: Option<&[String]>,
 ) -> Result<(Vec<f32>, Vec<Option<String>>)> {
     let columns = Columns {
         targets: label_column,
         weight: None,
     };
-    let rows = read_rows(path, columns, Some(width), false)?;
+    let mut rows = read_rows(path, columns, Some(width), false)?;
+    if let Some(names) = names {
+        rows = rows.in_order_of(names, path, Path::new("the model's training table"))?;
+    }
     let n = rows.features.len() / width;
     let labels = match rows.targets.len() {
         0 => vec![None; n],
@@ -170,11 +178,13 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
             ),
         ));
     }
+    let train_names = train.feature_names.clone();
     let (train_split, test_split, class_names) = match task.has_classes() {
         true => class_splits(path, train, test, options)?,
         false => value_splits(path, train, test)?,
     };
     let width = train_split.width;
+    let feature_names = train_names;
     Ok(Loaded {
         train: train_split,
         test: test_split.0,
@@ -187,6 +197,7 @@ pub(crate) fn load(path: &Path, options: &LoadOptions) -> Result<Loaded> {
         classes: class_names.as_ref().map(Vec::len),
         class_names: class_names.or((!task.has_classes()).then_some(names)),
         label_files: [path.to_path_buf(), test_split.1],
+        feature_names: Some(feature_names),
     })
 }
 
