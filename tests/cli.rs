@@ -930,3 +930,29 @@ fn a_models_tables_are_read_by_column_name_not_position() {
         assert_fails(&gpu_mlp(&args), 1, "missing [\"c\"], extra [\"z\"]");
     }
 }
+
+#[test]
+fn class_names_must_cover_the_classes_and_extra_ones_are_said() {
+    let dir = small_data("cli_class_names");
+    let d = dir.to_str().unwrap();
+    let run = |names: &str| {
+        gpu_mlp(&[
+            "train",
+            "--cpu",
+            "--data",
+            d,
+            "--epochs",
+            "1",
+            "-q",
+            "--class-names",
+            names,
+        ])
+    };
+    // Fewer names than the labels' 10 classes: the flag is the problem, not the data.
+    assert_fails(&run("a,b,c"), 2, "--class-names 3 names for the 10 classes");
+    // More: allowed (a subset of a larger set), but said.
+    let out = run("a,b,c,d,e,f,g,h,i,j,k,l");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("classes 10 to 11 never appear"), "{stderr}");
+}

@@ -207,6 +207,34 @@ impl Loaded {
             .copied()
             .max()
             .unwrap_or(0) as usize;
+        // Names given for data read on its own terms (no model) must cover every
+        // class its labels show; more names than that make classes the network
+        // never sees, which is allowed (a subset), but said.
+        if let (Some(given), None) = (&options.class_names, options.classes) {
+            let seen = self.classes.unwrap_or(largest + 1);
+            if given.len() < seen {
+                return Err(Error::setting(
+                    "class_names",
+                    format!(
+                        "{} names for the {seen} classes of {} (labels 0 to {}): give one name \
+                         per class",
+                        given.len(),
+                        path.display(),
+                        seen - 1
+                    ),
+                ));
+            }
+            if given.len() > seen {
+                log::warn!(
+                    "{} class names for the {seen} classes the labels of {} show: the network \
+                     gets {} outputs, and classes {seen} to {} never appear in the data",
+                    given.len(),
+                    path.display(),
+                    given.len(),
+                    given.len() - 1
+                );
+            }
+        }
         let classes = options
             .classes
             .or(names.as_ref().map(Vec::len))
