@@ -956,3 +956,61 @@ fn class_names_must_cover_the_classes_and_extra_ones_are_said() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("classes 10 to 11 never appear"), "{stderr}");
 }
+
+#[test]
+fn resume_refuses_a_new_dropout_or_validation_split() {
+    let dir = small_data("cli_resume_flags");
+    let d = dir.to_str().unwrap();
+    let (plain, held) = (dir.join("plain.st"), dir.join("held.st"));
+    let (p, h) = (plain.to_str().unwrap(), held.to_str().unwrap());
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--cpu", "--data", d, "--epochs", "1", "-q"];
+        args.extend_from_slice(extra);
+        gpu_mlp(&args)
+    };
+    assert!(train(&["--save", p]).status.success());
+    assert!(
+        train(&["--val-split", "0.2", "--dropout", "0.1", "--save", h])
+            .status
+            .success()
+    );
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--resume", h, "--dropout", "0.3"],
+            "--dropout 0.3 conflicts with the checkpoint's 0.1",
+        ),
+        (
+            &["--resume", p, "--dropout", "0.3"],
+            "--dropout 0.3 conflicts with the checkpoint's 0",
+        ),
+        (
+            &["--resume", h, "--val-split", "0.5"],
+            "--val-split 0.5 conflicts with the checkpoint's 0.2",
+        ),
+        (
+            &["--resume", p, "--val-split", "0.2"],
+            "the checkpoint held no validation split out",
+        ),
+    ];
+    let out = dir.join("out.st");
+    let o = out.to_str().unwrap();
+    for (args, words) in cases {
+        assert_fails(&train(&[args, &["--save", o]].concat()), 2, words);
+    }
+    // The checkpoint's own values are accepted.
+    let same = train(&[
+        "--resume",
+        h,
+        "--val-split",
+        "0.2",
+        "--dropout",
+        "0.1",
+        "--save",
+        o,
+    ]);
+    assert!(
+        same.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+}

@@ -277,6 +277,12 @@ impl NetworkArgs {
                 usize::to_string,
             ),
             differs(
+                "--dropout",
+                self.dropout.as_ref(),
+                &c.settings.arch.dropout,
+                f32::to_string,
+            ),
+            differs(
                 "--momentum",
                 self.momentum.as_ref(),
                 &c.settings.opt.momentum,

@@ -135,6 +135,22 @@ impl ValidationArgs {
         Ok(())
     }
 
+    /// For `--resume`: the validation split is the checkpoint's. Another fraction
+    /// (or one where it held none out) would validate on examples it trained on.
+    fn check_agrees_with(&self, c: &Checkpoint) -> Result<(), Error> {
+        match (self.val_split, c.settings.val_split) {
+            (Some(given), Some(saved)) if given != saved => Err(Error::Usage(format!(
+                "--val-split {given} conflicts with the checkpoint's {saved}: a resumed run \
+                 keeps its validation split (leave --val-split out, or give {saved})"
+            ))),
+            (Some(given), None) => Err(Error::Usage(format!(
+                "--val-split {given}: the checkpoint held no validation split out, so every \
+                 example was trained on; a resumed run cannot hold some out now"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Early stopping needs a validation set; said in the flags' words.
     fn check_early_stopping(
         &self,
@@ -231,6 +247,7 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
     let resumed = args.resume.as_deref().map(Checkpoint::load).transpose()?;
     if let Some(c) = &resumed {
         args.net.check_agrees_with(c)?;
+        args.validation.check_agrees_with(c)?;
     }
     let outputs = Outputs::prepare(&args.save, &args.save_last, &args.metrics, &args.plot)?;
     outputs.check_inputs(&input_files(&args))?;
