@@ -244,6 +244,16 @@ fn hostile_npz_files_are_refused_by_name() {
 }
 
 #[test]
+fn an_archives_entry_names_are_escaped_in_messages() {
+    let dir = temp_dir("npz_escaped_names");
+    let path = dir.join("odd.npz");
+    let y = npy("<i8", &[2], &le(&[0i64, 1], i64::to_le_bytes));
+    write_npz(&path, &[("\u{1b}[31mred", y)], false);
+    let msg = refused(load(&path), &["has no array", "\\u{1b}[31mred"]);
+    assert!(!msg.contains('\u{1b}'), "{msg:?}");
+}
+
+#[test]
 fn a_zip_bomb_stops_at_the_size_its_directory_claims() {
     let dir = temp_dir("npz_bomb");
     let bomb = dir.join("bomb.npz");
@@ -480,7 +490,7 @@ fn bad_csv_files_are_refused_naming_row_and_column() {
                 ..Default::default()
             },
         ),
-        &["no column \"kind\"", "a, label"],
+        &["no column \"kind\"", "\"a\", \"label\""],
     );
     refused(load(&p), &["test_data", "test_split", "single table"]);
     let other = write(&dir.join("other.csv"), "a,b,label\n1,2,x\n");
@@ -745,4 +755,31 @@ fn data_and_checkpoints_in_memory_read_as_their_files_do() {
         gpu_mlp::checkpoint::Checkpoint::from_bytes(&bytes, Path::new("m.st")).unwrap(),
         c
     );
+}
+
+#[test]
+fn a_tables_header_and_labels_are_escaped_in_messages() {
+    let dir = temp_dir("csv_escaped_names");
+    let p = dir.join("odd.csv");
+    std::fs::write(&p, "a,\u{1b}[31mb,label\n1,2,x\n3,4,y\n").unwrap();
+    let options = LoadOptions {
+        test_split: Some(0.5),
+        label_column: Some("nope".into()),
+        ..Default::default()
+    };
+    let msg = refused(
+        load_with(&p, options),
+        &["has no column \"nope\"", "\"\\u{1b}[31mb\""],
+    );
+    assert!(!msg.contains('\u{1b}'), "{msg:?}");
+    let options = LoadOptions {
+        test_split: Some(0.5),
+        class_names: Some(vec!["x".into(), "\u{1b}[2Jz".into()]),
+        ..Default::default()
+    };
+    let msg = refused(
+        load_with(&p, options),
+        &["label \"y\" is not one of the class names"],
+    );
+    assert!(!msg.contains('\u{1b}'), "{msg:?}");
 }

@@ -251,7 +251,12 @@ fn read_array<R: Read + std::io::Seek>(
             path,
             format!(
                 "has no array {key:?} (Keras's x_train, y_train, x_test, y_test are expected; it holds {})",
-                names.join(", ")
+                // Entry names are the file's text: quoted and escaped for a terminal.
+                names
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     };

@@ -317,7 +317,11 @@ impl Classes {
             if let Some(unknown) = labels.clone().find(|l| !names.contains(l)) {
                 return Err(format!(
                     "label {unknown:?} is not one of the class names ({})",
-                    names.join(", ")
+                    names
+                        .iter()
+                        .map(|n| format!("{n:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             return Ok(Classes {
@@ -556,7 +560,11 @@ fn column_index(
     header.iter().position(|h| h == name).ok_or_else(|| {
         format!(
             "has no column {name:?} ({flag}); its columns are {}",
-            header.iter().collect::<Vec<_>>().join(", ")
+            header
+                .iter()
+                .map(|h| format!("{h:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })
 }
