@@ -783,3 +783,32 @@ fn a_tables_header_and_labels_are_escaped_in_messages() {
     );
     assert!(!msg.contains('\u{1b}'), "{msg:?}");
 }
+
+#[test]
+fn a_models_class_names_decide_integer_labels_too() {
+    // A model whose classes are the labels "-1", "9", "10" (named, as a negative
+    // label makes them) reads a later table of 9s and 10s by those names: classes
+    // 1 and 2, not indices 9 and 10.
+    let dir = temp_dir("csv_names_first");
+    let p = dir.join("later.csv");
+    std::fs::write(&p, "a,label\n1,9\n2,10\n3,9\n4,10\n").unwrap();
+    let named = LoadOptions {
+        test_split: Some(0.5),
+        class_names: Some(vec!["-1".into(), "9".into(), "10".into()]),
+        ..Default::default()
+    };
+    let ds = load_with(&p, named).unwrap();
+    let mut labels = ds.train.labels().to_vec();
+    labels.extend_from_slice(ds.test.labels());
+    labels.sort_unstable();
+    assert_eq!((ds.classes, labels), (3, vec![1, 1, 2, 2]));
+    // Names the labels are not among (a flag naming classes 0..10): indices.
+    let names: Vec<String> = (0..11).map(|i| format!("c{i}")).collect();
+    let indexed = LoadOptions {
+        test_split: Some(0.5),
+        class_names: Some(names),
+        ..Default::default()
+    };
+    let ds = load_with(&p, indexed).unwrap();
+    assert!(ds.train.labels().iter().all(|&l| l == 9 || l == 10));
+}

@@ -301,12 +301,20 @@ struct Classes {
 }
 
 impl Classes {
-    /// The classes of these labels: integers as they are; strings by `given`
-    /// names (a model's, `--class-names`) where there are some, else sorted.
+    /// The classes of these labels: by `given` names (a model's,
+    /// `--class-names`) where every label is one of them, else integers as they
+    /// are, else strings by the given names or, without, sorted. Names come
+    /// first: a model whose classes are the labels "-1", "9", "10" reads a later
+    /// table of 9s and 10s by those names, not as indices 9 and 10.
     fn of<'a>(
         labels: impl Iterator<Item = &'a String> + Clone,
         given: Option<&[String]>,
     ) -> std::result::Result<Self, String> {
+        if let Some(names) = given.filter(|n| labels.clone().all(|l| n.contains(l))) {
+            return Ok(Classes {
+                names: Some(names.to_vec()),
+            });
+        }
         if labels
             .clone()
             .all(|l| l.parse::<u32>().is_ok_and(|c| (c as usize) < MAX_CLASSES))
