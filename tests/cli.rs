@@ -1014,3 +1014,62 @@ fn resume_refuses_a_new_dropout_or_validation_split() {
         String::from_utf8_lossy(&same.stderr)
     );
 }
+
+#[test]
+fn class_names_that_are_not_the_models_are_refused() {
+    let dir = temp_dir("cli_names_swap");
+    let table = dir.join("pets.csv");
+    let rows: String = (0..100)
+        .map(|i| format!("{},{}\n", i % 2, ["cat", "dog"][i % 2]))
+        .collect();
+    std::fs::write(&table, format!("a,label\n{rows}")).unwrap();
+    let (t, model) = (table.to_str().unwrap(), dir.join("m.st"));
+    let m = model.to_str().unwrap();
+    stderr_of_success(&[
+        "train",
+        "--cpu",
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--epochs",
+        "1",
+        "-q",
+        "--save",
+        m,
+    ]);
+    // dog,cat would swap the model's two classes: refused; its own names pass.
+    let eval = |names: &str| {
+        gpu_mlp(&[
+            "eval",
+            "--cpu",
+            "--model",
+            m,
+            "--data",
+            t,
+            "--class-names",
+            names,
+        ])
+    };
+    assert_fails(
+        &eval("dog,cat"),
+        2,
+        "--class-names \"dog\",\"cat\" conflicts with the model's classes \"cat\",\"dog\"",
+    );
+    assert!(eval("cat,dog").status.success());
+    let resumed = gpu_mlp(&[
+        "train",
+        "--cpu",
+        "--resume",
+        m,
+        "--data",
+        t,
+        "--test-split",
+        "0.2",
+        "--class-names",
+        "dog,cat",
+        "--save",
+        m,
+    ]);
+    assert_fails(&resumed, 2, "conflicts with the model's classes");
+}

@@ -185,8 +185,22 @@ pub(crate) fn load_data(
             args.load_options(classes, seed)?,
         ),
     };
-    if let (None, Some(m)) = (&options.class_names, model) {
-        options.class_names = m.settings.class_names.clone();
+    match (
+        &options.class_names,
+        model.and_then(|m| m.settings.class_names.as_ref()),
+    ) {
+        (None, Some(theirs)) => options.class_names = Some(theirs.clone()),
+        // The names decide which label is which class: other names than the
+        // model's would swap its classes without a word.
+        (Some(given), Some(theirs)) if given != theirs => {
+            return Err(Error::Usage(format!(
+                "--class-names {} conflicts with the model's classes {}: the names decide which \
+                 label is which class (leave --class-names out)",
+                quoted(given),
+                quoted(theirs)
+            )))
+        }
+        _ => {}
     }
     // A model reads data as its own task.
     options.task = options.task.or(model.map(|m| m.settings.arch.task()));
@@ -209,6 +223,12 @@ pub(crate) fn load_data(
     }
     data::apply_limits(&mut dataset, args.train_limit, args.test_limit)?;
     Ok(dataset)
+}
+
+/// Names as a list of quoted, escaped strings, for messages.
+fn quoted(names: &[String]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    names.join(",")
 }
 
 /// A table read for a model takes its columns by the model's names (the order
