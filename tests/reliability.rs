@@ -964,3 +964,32 @@ fn a_table_model_on_images_names_the_features_it_takes() {
         assert_exit(&run(args), 1, "the model takes 2 f32 features");
     }
 }
+
+/// Round 3, item 21: finite values near ±3e38 that the input shift would carry
+/// past f32's range are named before training, not reported as a divergence;
+/// the standard transform, whose shift keeps them in range, trains.
+#[test]
+fn values_the_input_shift_would_overflow_are_named() {
+    let dir = temp_dir("rel_huge_values");
+    let table = dir.join("huge.csv");
+    let rows: String = (0..40)
+        .map(|i| format!("{i},{}e38,{}\n", [3, -3, 1, -2][i % 4], i % 2))
+        .collect();
+    std::fs::write(&table, format!("x,big,label\n{rows}")).unwrap();
+    let t = table.to_str().unwrap();
+    for device in paths() {
+        let mut args = vec![
+            "train",
+            "--data",
+            t,
+            "--test-split",
+            "0.25",
+            "--epochs",
+            "1",
+        ];
+        args.extend_from_slice(&device);
+        let unit = [&args[..], &["--normalize", "unit"]].concat();
+        assert_exit(&run(&unit), 1, "feature \"big\" spans -3e38 to 3e38");
+        assert_exit(&run(&args), 0, "");
+    }
+}

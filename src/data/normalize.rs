@@ -90,6 +90,23 @@ impl InputTransform {
         }
     }
 
+    /// The first feature of `split` whose values, less this transform's shift,
+    /// leave f32's range (the shift is applied in f32 on both paths): its index
+    /// and the values' least and greatest. Finite CSV values near ±3e38 do.
+    pub fn first_overflow(&self, split: &Split) -> Option<(usize, f64, f64)> {
+        let mut lo = vec![f64::INFINITY; split.width];
+        let mut hi = vec![f64::NEG_INFINITY; split.width];
+        for_each_value(split, |j, x| {
+            lo[j] = lo[j].min(x);
+            hi[j] = hi[j].max(x);
+        });
+        (0..split.width.min(self.shift.len())).find_map(|j| {
+            let t = self.shift[j] as f64;
+            let widest = (hi[j] - t).abs().max((lo[j] - t).abs());
+            (widest > f32::MAX as f64).then_some((j, lo[j], hi[j]))
+        })
+    }
+
     /// Features per example.
     pub fn width(&self) -> usize {
         self.scale.len()

@@ -155,13 +155,15 @@ impl Trainer {
         let normalize = self
             .normalize
             .unwrap_or(Normalize::default_for(data.dtype()));
+        let input = InputTransform::fit(normalize, &data.train);
+        check_input_range(&input, data)?;
         let setup = TrainSetup {
             params: arch.init_params(&mut rng),
             arch,
             opt,
             batch_size: self.batch_size,
             seed: self.seed,
-            input: InputTransform::fit(normalize, &data.train),
+            input,
         };
         Ok((setup, rng))
     }
@@ -324,6 +326,29 @@ fn check_monitor(monitor: Monitor, task: Task) -> Result<()> {
             monitor.name(),
             task.name(),
             figures.join(", ")
+        ),
+    ))
+}
+
+/// The input transform must keep every training value within f32's range once
+/// shifted (both paths shift in f32): a feature spanning ±3e38 would become
+/// infinite and the run would "diverge"; it is named instead.
+fn check_input_range(input: &InputTransform, data: &Dataset) -> Result<()> {
+    let Some((j, lo, hi)) = input.first_overflow(&data.train) else {
+        return Ok(());
+    };
+    let names = data.source.as_ref().and_then(|s| s.feature_names.as_ref());
+    let name = names
+        .and_then(|n| n.get(j))
+        .map_or(format!("{j}"), |n| format!("{n:?}"));
+    Err(Error::data(
+        &data.dir,
+        format!(
+            "feature {name} spans {:e} to {:e}: shifted by its {} statistics it leaves f32's \
+             range (±3.4e38); rescale it, or train with normalize none",
+            lo as f32,
+            hi as f32,
+            input.kind.name()
         ),
     ))
 }
