@@ -142,6 +142,12 @@ fn a_batch_larger_than_the_budget_is_refused_with_the_reason() {
         .expect("a 32-example window cannot hold a batch");
     assert!(err.to_string().contains("exceeds the 2048 bytes"), "{err}");
     assert!(err.to_string().contains("evaluation batch"), "{err}");
+    // The limit is the budget the caller set, so the advice is to raise it.
+    assert!(
+        err.to_string()
+            .contains("of the binding budget set (GPU_MLP_BINDING_BUDGET, GpuOptions::binding_budget); raise the budget"),
+        "{err}"
+    );
 }
 
 #[test]

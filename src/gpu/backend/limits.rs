@@ -55,27 +55,36 @@ pub(super) fn check_limits(
 ) -> Result<()> {
     let lim = &ctx.limits;
     let binding = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
-    let fits = |what: String, bytes: u64| -> Result<()> {
+    // Each buffer's advice names only what shrinks it.
+    let fits = |what: String, bytes: u64, advice: &str| -> Result<()> {
         if bytes > binding {
             return Err(Error::Gpu(format!(
                 "{what} takes {bytes} bytes, but {} binds at most {binding} bytes per storage buffer \
-                 (max_storage_buffer_binding_size / max_buffer_size); use --train-limit, a smaller \
-                 --batch-size or network, or --cpu",
+                 (max_storage_buffer_binding_size / max_buffer_size); use {advice}, or --cpu",
                 ctx.info.name
             )));
         }
         Ok(())
     };
-    fits("the parameters".into(), arch.param_count() as u64 * 4)?;
+    fits(
+        "the parameters".into(),
+        arch.param_count() as u64 * 4,
+        "a smaller network",
+    )?;
     fits(
         format!(
             "a batch of {max_batch} activations of the widest layer ({})",
             arch.widest()
         ),
         (arch.widest() * max_batch) as u64 * 4,
+        "a smaller --batch-size or narrower layers",
     )?;
     // Example indices are u32 in the shader, and so are the sequence and order.
-    fits("the training order".into(), 4 * data.train.len() as u64)?;
+    fits(
+        "the training order".into(),
+        4 * data.train.len() as u64,
+        "--train-limit",
+    )?;
     let max_groups = lim.max_compute_workgroups_per_dimension as usize;
     if batch_size > max_groups {
         return Err(Error::Gpu(format!(

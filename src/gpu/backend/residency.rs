@@ -231,9 +231,21 @@ impl Window {
         let row_bytes = split.width * split.features.dtype().size();
         let capacity = plan.window_rows(row_bytes).min(split.len());
         if capacity < plan.batch_rows {
+            // Whose limit it is decides what helps: the caller's budget can be
+            // raised; the device's cannot, and the evaluation batch is fixed.
+            let (limit, advice) = match plan.chosen {
+                true => (
+                    "the binding budget set (GPU_MLP_BINDING_BUDGET, GpuOptions::binding_budget)",
+                    "raise the budget, or use --cpu",
+                ),
+                false => (
+                    "a storage binding of this device",
+                    "a smaller --batch-size helps only while it is the larger; use --cpu",
+                ),
+            };
             return Err(Error::Gpu(format!(
                 "one batch of {} examples of {row_bytes} bytes (the larger of --batch-size and the \
-                 evaluation batch of {EVAL_BATCH}) exceeds the {} bytes a storage binding may hold; use --cpu",
+                 evaluation batch of {EVAL_BATCH}) exceeds the {} bytes of {limit}; {advice}",
                 plan.batch_rows, plan.budget
             )));
         }
@@ -306,6 +318,9 @@ impl Window {
 /// when the caller plans with a smaller budget (to test streaming with small data).
 pub(super) struct StoragePlan {
     pub(super) budget: u64,
+    /// Whether the budget is the caller's (`GpuOptions::binding_budget`), below
+    /// the device's limit: a window too small for it is the caller's setting.
+    chosen: bool,
     /// Rows of the largest batch, which a window must hold at least.
     batch_rows: usize,
 }
@@ -315,7 +330,11 @@ impl StoragePlan {
         let lim = &ctx.limits;
         let device = lim.max_storage_buffer_binding_size.min(lim.max_buffer_size);
         let budget = options.binding_budget.map_or(device, |b| b.min(device));
-        StoragePlan { budget, batch_rows }
+        StoragePlan {
+            budget,
+            chosen: budget < device,
+            batch_rows,
+        }
     }
 
     /// Whether `bytes` may stay resident in one binding (the gather's u32 element
