@@ -346,14 +346,8 @@ pub fn fetch_files(
     mut say: impl FnMut(&str),
 ) -> Result<()> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_recv_response(Some(Duration::from_secs(30)))
-        .timeout_recv_body(Some(Duration::from_secs(600)))
-        .build()
-        .into();
     for file in files {
+        let agent = agent_for(file);
         let target = dir.join(file.name);
         let present = target.is_file()
             && file
@@ -367,6 +361,30 @@ pub fn fetch_files(
         fetch_file(&agent, dir, mirrors, file, stall, &mut say)?;
     }
     Ok(())
+}
+
+/// The slowest transfer that still counts as working, for the body's deadline.
+const SLOWEST_BYTES_PER_SECOND: u64 = 4 << 10;
+
+/// An agent for one file. The stall guard (`fetch`) ends a transfer that
+/// delivers nothing; the body's deadline only ends the connection of a reader
+/// abandoned after a stall, so it is sized for the file at a crawl (CIFAR-10's
+/// 170 MB at 4 KiB/s: 11.5 hours), never cutting off a slow link that works.
+fn agent_for(file: &RemoteFile) -> ureq::Agent {
+    let body = body_deadline(file.bytes);
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_recv_response(Some(Duration::from_secs(30)))
+        .timeout_recv_body(Some(body))
+        .build()
+        .into()
+}
+
+/// How long a body of `bytes` may take: the file at `SLOWEST_BYTES_PER_SECOND`,
+/// at least 10 minutes.
+fn body_deadline(bytes: u64) -> Duration {
+    Duration::from_secs((bytes / SLOWEST_BYTES_PER_SECOND).max(600))
 }
 
 /// `file` from the first mirror that serves it with the right checksum, into
@@ -508,4 +526,23 @@ pub fn extract_members(archive: &Path, dir: &Path, members: &[&str]) -> Result<(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A working link of 100 KB/s fetches CIFAR-10 (170 MB) within the body's
+    /// deadline; before, a fixed 600 s cut off any link under ~283 KB/s.
+    #[test]
+    fn the_body_deadline_lets_a_slow_working_link_finish() {
+        let bytes = CIFAR10.files[0].bytes;
+        let at_100_kb = Duration::from_secs(bytes / 100_000);
+        assert!(
+            body_deadline(bytes) > at_100_kb,
+            "{:?}",
+            body_deadline(bytes)
+        );
+        assert_eq!(body_deadline(1000), Duration::from_secs(600));
+    }
 }
