@@ -17,6 +17,14 @@ fn gpu_mlp(args: &[&str]) -> Output {
         .expect("run gpu-mlp")
 }
 
+/// Runs gpu-mlp, which must succeed, and returns its stdout read as JSON.
+fn json_of_success(args: &[&str]) -> serde_json::Value {
+    let out = gpu_mlp(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "gpu-mlp {args:?}: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Runs gpu-mlp, which must succeed, and returns what it said on stderr.
 fn stderr_of_success(args: &[&str]) -> String {
     let out = gpu_mlp(args);
@@ -875,40 +883,15 @@ fn a_models_tables_are_read_by_column_name_not_position() {
         m,
     ]);
     let eval = |data: &Path| {
-        let out = gpu_mlp(&[
-            "eval",
-            "--cpu",
-            "--json",
-            "--model",
-            m,
-            "--data",
-            data.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let d = data.to_str().unwrap();
+        let v = json_of_success(&["eval", "--cpu", "--json", "--model", m, "--data", d]);
         (v["loss"].clone(), v["accuracy"].clone())
     };
     // eval of the whole table, and predict of its rows: the same with the columns moved.
     assert_eq!(eval(&train), eval(&moved));
     let predict = |data: &Path| {
-        let out = gpu_mlp(&[
-            "predict",
-            "--json",
-            "--model",
-            m,
-            "--csv",
-            data.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let d = data.to_str().unwrap();
+        let v = json_of_success(&["predict", "--json", "--model", m, "--csv", d]);
         // Each row's answer, without the file name it names.
         let rows = v.as_array().unwrap().iter();
         rows.map(|r| (r["top"].clone(), r["true"].clone()))

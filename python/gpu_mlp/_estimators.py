@@ -8,6 +8,7 @@ model), which pickles as the checkpoint file's bytes.
 """
 
 import functools
+import inspect
 import numbers
 import warnings
 
@@ -53,58 +54,8 @@ def _atomic(method):
 class _BaseMLP(BaseEstimator):
     """What both estimators share: parameters, training, prediction, files."""
 
-    def __init__(
-        self,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        *,
-        solver="adam",
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        weight_decay=0.0,
-        dropout=0.0,
-        loss=None,
-        normalize="auto",
-        device="auto",
-    ):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.weight_decay = weight_decay
-        self.dropout = dropout
-        self.loss = loss
-        self.normalize = normalize
-        self.device = device
+    # Each estimator's __init__ names its parameters (scikit-learn reads them from
+    # the signature) and only stores them, through `_store`.
 
     # -- parameters -------------------------------------------------------------
 
@@ -328,7 +279,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_ = len(self.loss_curve_)
         self.t_ = getattr(self, "t_", 0) * warm + len(losses) * n
         self.n_layers_ = len(net.hidden) + 2
-        self.n_outputs_ = self._n_outputs(net)
+        self.n_outputs_ = net.outputs
         self.out_activation_ = _OUT_ACTIVATION[net.task]
         self.device_ = backend
         if early:
@@ -340,9 +291,6 @@ class _BaseMLP(BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
             self.best_loss_ = min(self.loss_curve_, default=None) if stop is None else stop["best_loss"]
-
-    def _n_outputs(self, net):
-        return net.outputs
 
     # -- what a fitted network gives ---------------------------------------------
 
@@ -456,35 +404,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         pos_weight=None,
         class_weight=None,
     ):
-        super().__init__(
-            hidden_layer_sizes,
-            activation,
-            solver=solver,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init,
-            max_iter=max_iter,
-            shuffle=shuffle,
-            random_state=random_state,
-            tol=tol,
-            verbose=verbose,
-            warm_start=warm_start,
-            momentum=momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change,
-            weight_decay=weight_decay,
-            dropout=dropout,
-            loss=loss,
-            normalize=normalize,
-            device=device,
-        )
-        self.threshold = threshold
-        self.pos_weight = pos_weight
-        self.class_weight = class_weight
+        _store(self, locals())
 
     @_atomic
     def fit(self, X, y, sample_weight=None):
@@ -672,34 +592,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         huber_delta=1.0,
         normalize_targets=True,
     ):
-        super().__init__(
-            hidden_layer_sizes,
-            activation,
-            solver=solver,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            learning_rate_init=learning_rate_init,
-            max_iter=max_iter,
-            shuffle=shuffle,
-            random_state=random_state,
-            tol=tol,
-            verbose=verbose,
-            warm_start=warm_start,
-            momentum=momentum,
-            early_stopping=early_stopping,
-            validation_fraction=validation_fraction,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            n_iter_no_change=n_iter_no_change,
-            weight_decay=weight_decay,
-            dropout=dropout,
-            loss=loss,
-            normalize=normalize,
-            device=device,
-        )
-        self.huber_delta = huber_delta
-        self.normalize_targets = normalize_targets
+        _store(self, locals())
 
     @_atomic
     def fit(self, X, y, sample_weight=None):
@@ -746,15 +639,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         values = y.astype(np.float32)
         if not np.isfinite(values).all():
             raise ValueError("y holds values too large for float32")
-        if self.normalize_targets and len(values) > 1:
-            constant = np.flatnonzero(np.ptp(values, axis=0) == 0)
-            if constant.size:
-                j = int(constant[0])
-                raise ValueError(
-                    f"target {j} has the same value ({values[0, j]}) in every training "
-                    "sample, so it cannot be standardized; normalize_targets=False "
-                    "trains on the targets as they are"
-                )
         return np.ascontiguousarray(values)
 
     def _head_settings(self):
@@ -763,6 +647,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             "huber_delta": float(self.huber_delta),
             "normalize_targets": bool(self.normalize_targets),
         }
+
+
+def _store(estimator, arguments):
+    """What scikit-learn asks of ``__init__``: each parameter of the signature
+    stored as the attribute of its name, unchanged, and nothing else."""
+    for name in inspect.signature(type(estimator).__init__).parameters:
+        if name != "self":
+            setattr(estimator, name, arguments[name])
 
 
 def _as_features(X):

@@ -141,8 +141,8 @@ fn dataset(
         .map_err(to_py)?;
     data.val = val;
     data.class_names = class_names;
+    // `with_task` checks the whole data set, the validation split included.
     let data = data.with_task(task).map_err(to_py)?;
-    data.check().map_err(to_py)?;
     Ok(Arc::new(data))
 }
 

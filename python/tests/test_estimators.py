@@ -372,7 +372,7 @@ def test_errors_are_python_exceptions(tmp_path, iris):
 def test_a_constant_target_names_normalize_targets(diabetes):
     X, _ = diabetes
     y = np.ones(len(X))
-    with pytest.raises(ValueError, match="normalize_targets=False"):
+    with pytest.raises(ValueError, match="normalize_targets cannot standardize target 0"):
         MLPRegressor(device="cpu").fit(X, y)
     est = MLPRegressor(normalize_targets=False, random_state=0, device="cpu").fit(X, y)
     assert est.loss_curve_[-1] < est.loss_curve_[0] / 10

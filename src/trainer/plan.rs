@@ -375,11 +375,14 @@ fn target_statistics(data: &Dataset) -> Result<(Vec<f32>, Vec<f32>)> {
                 .as_ref()
                 .and_then(|n| n.get(j))
                 .map_or(format!("{j}"), |n| format!("{n:?}"));
-            return Err(Error::data(
-                &data.dir,
+            // The setting names the way out, so each front end words it as its
+            // own (the CLI's flag, Python's parameter).
+            return Err(Error::setting(
+                "normalize_targets",
                 format!(
-                    "target {name} has the same value ({mean}) in every training example: there is \
-                     nothing to learn (or train with --normalize-targets none)"
+                    "cannot standardize target {name} of {}: it has the same value ({mean}) in \
+                     every training example; turn it off to train on the targets as they are",
+                    data.dir.display()
                 ),
             ));
         }
