@@ -81,6 +81,7 @@ pub fn load_state_dict(path: &Path, activation: Activation) -> Result<Checkpoint
         rng_state: Rng::new(0).state(),
         history: Vec::new(),
         progress: None,
+        best_model: None,
         best: Default::default(),
     };
     let settings = untrained_settings(arch, opt);

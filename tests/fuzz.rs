@@ -211,6 +211,7 @@ fn checkpoint_bytes() -> &'static [u8] {
             rng_state: [1, 2, 3, 4],
             history: Vec::new(),
             progress: None,
+            best_model: None,
             best: gpu_mlp::report::BestSoFar {
                 value: Some(0.5),
                 epoch: 2,

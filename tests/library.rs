@@ -256,6 +256,82 @@ fn a_resumed_trainer_continues_to_the_same_bits_and_early_stopping_keeps_the_bes
     assert!(err.to_string().contains("patience"), "{err}");
 }
 
+/// Stops the run inside `epoch`, after `batches` of its batches (an interrupt).
+struct InterruptAt {
+    epoch: usize,
+    batches: usize,
+}
+
+impl gpu_mlp::trainer::RunObserver for InterruptAt {
+    fn batch_done(&mut self, epoch: usize, done: usize, _: usize, _: Option<f64>) -> bool {
+        !(epoch == self.epoch && done >= self.batches)
+    }
+}
+
+/// An early-stopping run interrupted after its best epoch carries that epoch's
+/// model in its checkpoint (through the file format), and resumed it ends with
+/// the same model, figures and bits as the run never interrupted, though no epoch
+/// after the interrupt is the best.
+#[test]
+fn an_interrupted_early_stopping_run_resumes_to_its_best_epoch() {
+    // Labels at random: validation loss soon rises as the network learns the noise.
+    let ds = synthetic_dataset(12, 4, 5, 300, 60);
+    let noise: Vec<u32> = (0..300u32).map(|i| (i * 7919 + i / 3) % 4).collect();
+    let train = Split::new(ds.train.features.as_u8().unwrap().to_vec(), noise, 25).unwrap();
+    let data = || Dataset::from_memory("noise", train.clone(), ds.test.clone(), (5, 5), 4).unwrap();
+    let base = || {
+        trainer(Device::Cpu)
+            .val_split(0.2)
+            .optimizer(Optimizer::new(OptimizerKind::Adam, Some(0.3), 0.0))
+            .early_stopping(3, gpu_mlp::report::Monitor::ValLoss)
+    };
+    let whole = base().epochs(12).fit(data()).unwrap();
+    let best = whole.checkpoint().state.epochs_trained;
+    assert!(
+        whole.stopped_early().is_some(),
+        "the best epoch ({best}) must come before the run's end to test this"
+    );
+    let cut = base()
+        .epochs(12)
+        .fit_with(
+            data(),
+            &mut InterruptAt {
+                epoch: best + 1,
+                batches: 2,
+            },
+        )
+        .unwrap();
+    assert!(cut.interrupted());
+    let bytes = cut.checkpoint().to_bytes("cut.st").unwrap();
+    let cut = Checkpoint::from_bytes(&bytes, std::path::Path::new("cut.st")).unwrap();
+    assert_eq!(cut.state.best.epoch, best);
+    assert!(
+        cut.state.best_model.is_some(),
+        "no best epoch's model inside"
+    );
+    let rest = base()
+        .epochs(12 - cut.state.epochs_trained)
+        .resume(cut)
+        .fit(data())
+        .unwrap();
+    let (a, b) = (whole.checkpoint(), rest.checkpoint());
+    assert_eq!(b.state.epochs_trained, best);
+    assert_eq!(
+        (&a.state.params, &a.state.optimizer, a.state.rng_state),
+        (&b.state.params, &b.state.optimizer, b.state.rng_state)
+    );
+    let figures = |h: &[gpu_mlp::report::EpochReport]| {
+        h.iter()
+            .map(|r| (r.epoch, r.train_loss, r.val_loss, r.lr))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(figures(&a.state.history), figures(&b.state.history));
+    assert_eq!(a.state.best, b.state.best);
+    assert!(b.state.best_model.is_none());
+    assert_eq!(whole.test().unwrap().loss, rest.test().unwrap().loss);
+    assert_eq!(whole.stopped_early(), rest.stopped_early());
+}
+
 /// A closure is an observer: it hears every epoch's figures. `Monitor` and
 /// `EpochReport` are at the crate root, and early stopping watches the validation
 /// loss unless told otherwise.

@@ -566,6 +566,103 @@ fn an_interrupt_saves_and_resuming_gives_the_uninterrupted_bits() {
     }
 }
 
+/// Pixels and labels at random: the network can only learn them by heart, so the
+/// validation loss soon rises and early stopping's best epoch is an early one.
+fn noise_data(name: &str, n_train: usize) -> PathBuf {
+    let dir = temp_dir(name);
+    let mut ds = synthetic_dataset(12, 4, 28, n_train, 100);
+    let mut rng = gpu_mlp::rng::Rng::new(9);
+    let images = (0..n_train * 28 * 28)
+        .map(|_| rng.below(256) as u8)
+        .collect();
+    let labels: Vec<u32> = (0..n_train).map(|_| rng.below(4) as u32).collect();
+    ds.train = gpu_mlp::Split::new(images, labels, 28 * 28).unwrap();
+    write_idx_dir(&dir, &ds, false);
+    dir
+}
+
+/// An interrupt after early stopping's best epoch: --save holds that epoch's model
+/// at once, --save-last the run as it stands with the best model inside, and the
+/// run resumed from it ends with the uninterrupted run's best model, bit for bit,
+/// though no epoch after the interrupt beats it.
+#[test]
+fn an_interrupted_early_stopping_run_keeps_its_best_epoch_through_resume() {
+    for device in paths() {
+        let n_train = if device[0] == "--cpu" { 40000 } else { 3000 };
+        let dir = noise_data(&format!("rel_interrupt_best{}", device.len()), n_train);
+        let d = dir.to_str().unwrap();
+        let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+        let (full, best, last) = (path("full.st"), path("best.st"), path("last.st"));
+        let mut args = vec!["train", "--data", d, "--epochs", "16", "--seed", "5"];
+        args.extend_from_slice(&device);
+        args.extend_from_slice(&["--optimizer", "adam", "--lr", "0.001"]);
+        // Patience past the last epoch: the run always reaches it, so the interrupt
+        // lands after the best epoch but before the end.
+        args.extend_from_slice(&["--val-split", "0.2", "--patience", "100", "--hidden", "256"]);
+        let mut whole = args.clone();
+        whole.extend_from_slice(&["--save", &full, "-q"]);
+        assert_exit(&run(&whole), 0, "");
+        let want = Checkpoint::load(Path::new(&full)).unwrap();
+        let best_epoch = want.state.epochs_trained;
+        assert!(
+            best_epoch < 12,
+            "{device:?}: best epoch {best_epoch} is too late to test this"
+        );
+
+        let mut cut = args.clone();
+        cut.extend_from_slice(&["--save", &best, "--save-last", &last]);
+        let (child, _) = spawn_until(&cut, best_epoch + 1);
+        let signal = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        assert!(signal.unwrap().success());
+        let out = child.wait_with_output().unwrap();
+        assert_exit(
+            &out,
+            130,
+            &format!("best.st holds epoch {best_epoch}'s model"),
+        );
+        assert_exit(
+            &out,
+            130,
+            &format!("with the best epoch's ({best_epoch}) model inside"),
+        );
+        let kept = Checkpoint::load(Path::new(&best)).unwrap();
+        assert_eq!(
+            bits(&kept),
+            bits(&want),
+            "{device:?}: --save is not the best epoch"
+        );
+        let stopped = Checkpoint::load(Path::new(&last)).unwrap();
+        assert!(
+            stopped.state.epochs_trained < 16,
+            "the run ended before the interrupt"
+        );
+        assert!(
+            stopped.state.best_model.is_some(),
+            "no best model inside --save-last"
+        );
+
+        let remaining = (16 - stopped.state.epochs_trained).to_string();
+        let mut resume = vec!["train", "--data", d, "--epochs", &remaining, "-q"];
+        resume.extend_from_slice(&device);
+        resume.extend_from_slice(&["--resume", &last, "--save", &best]);
+        assert_exit(&run(&resume), 0, "");
+        let got = Checkpoint::load(Path::new(&best)).unwrap();
+        assert_eq!(
+            bits(&got),
+            bits(&want),
+            "{device:?}: resumed to another model"
+        );
+        assert_eq!(got.state.epochs_trained, best_epoch);
+        assert_eq!(got.state.rng_state, want.state.rng_state);
+        assert!(
+            got.state.best_model.is_none(),
+            "the best model is the model"
+        );
+    }
+}
+
 #[test]
 fn momentum_with_sgd_means_sgd_with_momentum_and_with_adam_is_refused() {
     let dir = data("rel_momentum", 100);

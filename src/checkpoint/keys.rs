@@ -102,6 +102,9 @@ pub(super) const MONITOR: Key = key("monitor", Optional);
 pub(super) const BEST_VALUE: Key = key("best_value", Optional);
 pub(super) const BEST_EPOCH: Key = count("best_epoch", Optional, 1, MAX_EPOCHS);
 pub(super) const EPOCHS_SINCE_BEST: Key = count("epochs_since_best", Optional, 0, MAX_EPOCHS);
+// The best epoch's model inside a later checkpoint (tensors `best.*`).
+pub(super) const BEST_OPTIMIZER_STEPS: Key = key("best_optimizer_steps", Optional);
+pub(super) const BEST_RNG_STATE: Key = key("best_rng_state", Optional);
 // Where the training data came from (absolute paths).
 pub(super) const DATA_PATH: Key = key("data_path", Optional);
 pub(super) const DATA_FORMAT: Key = key("data_format", Optional);
@@ -166,6 +169,8 @@ pub(super) const KEYS: &[&Key] = &[
     &BEST_VALUE,
     &BEST_EPOCH,
     &EPOCHS_SINCE_BEST,
+    &BEST_OPTIMIZER_STEPS,
+    &BEST_RNG_STATE,
     &DATA_PATH,
     &DATA_FORMAT,
     &DATA_LABEL_COLUMN,

@@ -9,7 +9,7 @@ use safetensors::tensor::SafeTensors;
 
 use super::keys::*;
 use super::tensors::{read_flat, read_vector};
-use super::{check_state, Checkpoint, RunSettings, TrainingState};
+use super::{check_state, BestModel, Checkpoint, RunSettings, TrainingState};
 use crate::choice::Choice;
 use crate::data::normalize::{InputTransform, Normalize};
 use crate::data::{DataSource, Dtype};
@@ -25,7 +25,6 @@ use crate::task::{ClassWeight, Head, HeadKernel, Loss, Task};
 pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
     let (s, t) = (&c.settings, &c.state);
     let (arch, o, sch) = (&s.arch, &s.opt, &s.schedule);
-    let r = t.rng_state;
     let layers: Vec<String> = arch.sizes.iter().map(|n| n.to_string()).collect();
     let mut meta = vec![
         (&FORMAT, super::FORMAT.to_string()),
@@ -50,10 +49,7 @@ pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
         (&EPOCHS_TRAINED, t.epochs_trained.to_string()),
         (&OPTIMIZER_STEPS, t.optimizer.t.to_string()),
         (&SEED, s.seed.to_string()),
-        (
-            &RNG_STATE,
-            format!("{:016x},{:016x},{:016x},{:016x}", r[0], r[1], r[2], r[3]),
-        ),
+        (&RNG_STATE, rng_text(&t.rng_state)),
         (&BATCH_SIZE, s.batch_size.to_string()),
         (&IMAGE_ROWS, s.rows.to_string()),
         (&IMAGE_COLS, s.cols.to_string()),
@@ -90,9 +86,18 @@ pub(super) fn write(c: &Checkpoint) -> HashMap<String, String> {
         meta.push((&BEST_EPOCH, t.best.epoch.to_string()));
         meta.push((&EPOCHS_SINCE_BEST, t.best.since.to_string()));
     }
+    if let Some(b) = &t.best_model {
+        meta.push((&BEST_OPTIMIZER_STEPS, b.optimizer.t.to_string()));
+        meta.push((&BEST_RNG_STATE, rng_text(&b.rng_state)));
+    }
     meta.into_iter()
         .map(|(k, v)| (k.name.to_string(), v))
         .collect()
+}
+
+/// An RNG state as four hex words.
+fn rng_text(r: &[u64; 4]) -> String {
+    format!("{:016x},{:016x},{:016x},{:016x}", r[0], r[1], r[2], r[3])
 }
 
 /// The head's settings that its task uses.
@@ -218,15 +223,55 @@ pub(super) fn read_state(
     }
     optimizer.t = meta.parse(&OPTIMIZER_STEPS)?;
     check_state(path, &params, &optimizer)?;
-    Ok(TrainingState {
+    let state = TrainingState {
         params,
         optimizer,
         epochs_trained: meta.parse(&EPOCHS_TRAINED)?,
-        rng_state: meta.rng_state()?,
+        rng_state: meta.rng_state(&RNG_STATE)?,
         history: meta.history()?,
         progress: meta.progress()?,
         best: meta.best()?,
-    })
+        best_model: read_best_model(meta, st, arch, opt)?,
+    };
+    let b = &state.best;
+    let before = b.epoch < state.epochs_trained || state.progress.is_some();
+    if state.best_model.is_some()
+        && !(b.value.is_some() && b.epoch <= state.epochs_trained && before)
+    {
+        return Err(meta.bad(format!(
+            "a best epoch's model (tensors best.*) for best_epoch {} of a checkpoint after {} epochs",
+            b.epoch, state.epochs_trained
+        )));
+    }
+    Ok(state)
+}
+
+/// The best epoch's model a later checkpoint carries (`best.*`, `best_rng_state`).
+fn read_best_model(
+    meta: &Metadata,
+    st: &SafeTensors,
+    arch: &Architecture,
+    opt: &Optimizer,
+) -> Result<Option<BestModel>> {
+    if !meta.has(&BEST_RNG_STATE) {
+        return Ok(None);
+    }
+    let path = meta.path;
+    let params = read_flat(path, st, arch, "best.")?;
+    let mut optimizer = OptimizerState::new(opt.kind, params.len());
+    if !optimizer.m.is_empty() {
+        optimizer.m = read_flat(path, st, arch, "best.optimizer.m.")?;
+    }
+    if !optimizer.v.is_empty() {
+        optimizer.v = read_flat(path, st, arch, "best.optimizer.v.")?;
+    }
+    optimizer.t = meta.parse(&BEST_OPTIMIZER_STEPS)?;
+    check_state(path, &params, &optimizer)?;
+    Ok(Some(BestModel {
+        params,
+        optimizer,
+        rng_state: meta.rng_state(&BEST_RNG_STATE)?,
+    }))
 }
 
 impl Metadata<'_> {
@@ -292,21 +337,24 @@ impl Metadata<'_> {
         }
     }
 
-    fn rng_state(&self) -> Result<[u64; 4]> {
+    fn rng_state(&self, key: &Key) -> Result<[u64; 4]> {
+        let name = key.name;
         let words: Vec<u64> = self
-            .need(&RNG_STATE)?
+            .need(key)?
             .split(',')
             .map(|w| {
                 u64::from_str_radix(w, 16)
-                    .map_err(|_| self.bad(format!("metadata rng_state word {w:?} is not hex")))
+                    .map_err(|_| self.bad(format!("metadata {name} word {w:?} is not hex")))
             })
             .collect::<Result<_>>()?;
         let state: [u64; 4] = words
             .try_into()
-            .map_err(|_| self.bad("metadata rng_state needs four words".into()))?;
+            .map_err(|_| self.bad(format!("metadata {name} needs four words")))?;
         // xoshiro's all-zero state never leaves zero: every shuffle would be the same.
         if state == [0; 4] {
-            return Err(self.bad("metadata rng_state is all zeros, which no run produces".into()));
+            return Err(self.bad(format!(
+                "metadata {name} is all zeros, which no run produces"
+            )));
         }
         Ok(state)
     }
@@ -540,6 +588,11 @@ mod tests {
                     epoch: 1,
                     since: 0,
                 },
+                best_model: Some(BestModel {
+                    params: vec![0.25; n],
+                    optimizer: OptimizerState::new(OptimizerKind::Adam, n),
+                    rng_state: [5, 6, 7, 8],
+                }),
             },
         }
     }

@@ -10,7 +10,11 @@
 //!   statistics: the network sees (x − shift)·scale;
 //! * `optimizer.m.layers.{l}.weight|bias`, `optimizer.v.…` — momentum's velocity
 //!   (m) and Adam's moments (m, v), same names and shapes, only where the optimizer
-//!   has them.
+//!   has them;
+//! * `best.layers.…`, `best.optimizer.m.…`, `best.optimizer.v.…` — in the
+//!   checkpoint of an interrupted early-stopping run whose best epoch came
+//!   earlier: that epoch's network and optimizer state, which the resumed run ends
+//!   with unless a later epoch beats it.
 //!
 //! String metadata: `format` (`gpu-mlp/1`), `layers` (`784,128,10`), `activation`,
 //! `dropout`, `loss`, `optimizer`, `lr`, `momentum`, `beta1`, `beta2`, `eps`,
@@ -22,7 +26,8 @@
 //! (a JSON list of the epochs' figures); where they apply, `class_names` (one per
 //! line), `val_split`, `patience` and `monitor`, `best_value`, `best_epoch` and
 //! `epochs_since_best`, and for a checkpoint written inside an epoch (an
-//! interrupt) `epoch_steps`, `epoch_loss_sum`, `epoch_correct`, `epoch_examples`;
+//! interrupt) `epoch_steps`, `epoch_loss_sum`, `epoch_correct`, `epoch_examples`,
+//! with a best epoch's model inside `best_optimizer_steps` and `best_rng_state`;
 //! for data read from files, `data_path`, `data_format`, and where they were given
 //! `data_label_column`, `data_test_data`, `data_test_split`, `data_coarse_labels`.
 //! Keys added after the first release are optional, so older checkpoints load;
@@ -124,9 +129,71 @@ pub struct TrainingState {
     pub progress: Option<EpochProgress>,
     /// Where early stopping stood after the last epoch.
     pub best: BestSoFar,
+    /// Early stopping's best epoch's model, in a checkpoint of a later point of the
+    /// run (an interrupt, `--save-last`): a resumed run that finds no better epoch
+    /// then still returns the best one, not its own last.
+    pub best_model: Option<BestModel>,
+}
+
+/// The state of the best epoch inside a later checkpoint: the rest (its epoch
+/// count, history and figures) follows from `TrainingState::best` and the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BestModel {
+    /// The best epoch's parameters.
+    pub params: Vec<f32>,
+    /// The optimizer after the best epoch.
+    pub optimizer: OptimizerState<f32>,
+    /// The shuffling RNG after the best epoch.
+    pub rng_state: [u64; 4],
 }
 
 impl Checkpoint {
+    /// This checkpoint carrying `best` (the same run's best epoch so far) as its
+    /// [`BestModel`], where `best` is an earlier point of the run.
+    pub fn with_best(mut self, best: Option<&Checkpoint>) -> Self {
+        let earlier = |b: &&Checkpoint| {
+            b.state.epochs_trained < self.state.epochs_trained || self.state.progress.is_some()
+        };
+        self.state.best_model = best.filter(earlier).map(|b| BestModel {
+            params: b.state.params.clone(),
+            optimizer: b.state.optimizer.clone(),
+            rng_state: b.state.rng_state,
+        });
+        self
+    }
+
+    /// The best epoch's model this checkpoint carries, as the checkpoint written at
+    /// that epoch was: its parameters, optimizer and RNG, the history up to it.
+    pub fn best_checkpoint(&self) -> Option<Checkpoint> {
+        let b = self.state.best_model.as_ref()?;
+        let epoch = self.state.best.epoch;
+        let history: Vec<EpochReport> = self
+            .state
+            .history
+            .iter()
+            .filter(|r| r.epoch <= epoch)
+            .cloned()
+            .collect();
+        let state = TrainingState {
+            params: b.params.clone(),
+            optimizer: b.optimizer.clone(),
+            epochs_trained: epoch,
+            rng_state: b.rng_state,
+            // The best so far is that epoch's, as it stood then.
+            best: BestSoFar {
+                since: 0,
+                ..self.state.best
+            },
+            history,
+            progress: None,
+            best_model: None,
+        };
+        Some(Checkpoint {
+            settings: self.settings.clone(),
+            state,
+        })
+    }
+
     /// Writes the checkpoint atomically: a kill at any moment leaves either the
     /// previous file or this one, never a torn one.
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -187,6 +254,28 @@ impl Checkpoint {
         if !opt.v.is_empty() {
             tensors.extend(to_tensors(arch, &opt.v, "optimizer.v."));
         }
+        if let Some(best) = &state.best_model {
+            if best.params.len() != arch.param_count() {
+                return Err(Error::output(
+                    path,
+                    format!(
+                        "the best epoch's {} parameters do not fit the network",
+                        best.params.len()
+                    ),
+                ));
+            }
+            best.optimizer
+                .check_fits(self.settings.opt.kind, best.params.len())?;
+            tensors.extend(to_tensors(arch, &best.params, "best."));
+            for (array, prefix) in [
+                (&best.optimizer.m, "best.optimizer.m."),
+                (&best.optimizer.v, "best.optimizer.v."),
+            ] {
+                if !array.is_empty() {
+                    tensors.extend(to_tensors(arch, array, prefix));
+                }
+            }
+        }
         Ok(tensors)
     }
 
@@ -214,7 +303,8 @@ impl Checkpoint {
         let state = metadata::read_state(&meta, &st, &arch, &opt)?;
         let settings = metadata::read_settings(&meta, &st, (arch, opt))?;
         let (arch, opt) = (&settings.arch, &settings.opt);
-        let expected = 2 * arch.layers() * (1 + opt.kind.state_arrays())
+        let model_tensors = 2 * arch.layers() * (1 + opt.kind.state_arrays());
+        let expected = model_tensors * (1 + state.best_model.is_some() as usize)
             + 2 * settings.input.has_statistics() as usize;
         if st.len() != expected {
             let names = st.names();

@@ -132,8 +132,13 @@ impl TrainObserver {
         written
     }
 
-    /// After the last epoch: the final checkpoints must be on disk.
-    pub(crate) fn finish(&mut self) -> Result<(), Error> {
+    /// After the last epoch: the final checkpoints must be on disk. `model` is the
+    /// run's result, what --save holds where no epoch of this run was kept for it
+    /// (a resumed early-stopping run whose best epoch came before it).
+    pub(crate) fn finish(&mut self, model: &Checkpoint) -> Result<(), Error> {
+        if self.saved().model.is_none() {
+            self.saved().replace(model.clone());
+        }
         self.write_models()
     }
 
@@ -153,7 +158,10 @@ impl TrainObserver {
 
     /// SIGINT/SIGTERM: the model after the last step goes to --save-last (else
     /// --save), with the unfinished epoch's progress, so that resuming gives the
-    /// same bits.
+    /// same bits; with early stopping it carries the best epoch's model, which a
+    /// resumed run ends with unless it finds a better one. Where --save-last takes
+    /// the run, --save gets what it holds at the end of a run (the best epoch's or
+    /// the last complete epoch's model).
     pub(crate) fn save_interrupted(&mut self, model: &Checkpoint) -> Error {
         if let Some(bar) = self.progress.take() {
             bar.finish_and_clear();
@@ -163,7 +171,20 @@ impl TrainObserver {
             "after {} epochs and {steps} steps",
             model.state.epochs_trained
         );
-        // The run as it stands: --save-last where given (--save may hold the best).
+        let mut kept = String::new();
+        if let (Some(save), Some(_)) = (self.outputs.save.take(), &self.outputs.save_last) {
+            let written = self.saved().write(Some(&save));
+            kept = match (written, &self.saved().model) {
+                (Err(e), _) => format!("; writing --save failed: {e}"),
+                (Ok(()), Some(c)) => format!(
+                    "; {} holds epoch {}'s model",
+                    save.path.display(),
+                    c.state.epochs_trained
+                ),
+                (Ok(()), None) => String::new(),
+            };
+            self.outputs.save = Some(save);
+        }
         let Some(out) = self
             .outputs
             .save_last
@@ -172,12 +193,21 @@ impl TrainObserver {
         else {
             return Error::Interrupted(format!("stopped {at}; nothing saved (no --save)"));
         };
+        let best = match model.state.best_model {
+            Some(_) => format!(
+                ", with the best epoch's ({}) model inside, which a resumed run ends with unless it beats it",
+                model.state.best.epoch
+            ),
+            None => String::new(),
+        };
+        let save = self.outputs.save.as_ref().unwrap_or(out);
         match model.save(&out.path) {
             Ok(()) => Error::Interrupted(format!(
-                "saved {} {at}; --resume {0} --save {0} continues exactly there",
-                out.path.display()
+                "saved {} {at}{best}{kept}; --resume {0} --save {} continues exactly there",
+                out.path.display(),
+                save.path.display()
             )),
-            Err(e) => Error::Interrupted(format!("stopped {at}, but saving failed: {e}")),
+            Err(e) => Error::Interrupted(format!("stopped {at}, but saving failed: {e}{kept}")),
         }
     }
 

@@ -297,7 +297,7 @@ pub(crate) fn run_train(mut args: TrainArgs) -> Result<(), Error> {
     match trainer.fit_with(dataset, &mut observer) {
         Ok(model) if model.interrupted() => Err(observer.save_interrupted(model.checkpoint())),
         Ok(model) => {
-            observer.finish()?;
+            observer.finish(model.checkpoint())?;
             report_end(&args, &model, &observer);
             Ok(())
         }

@@ -336,7 +336,7 @@ impl Trainer {
         };
         observer.started(&run, &data)?;
         let mut rng = plan.rng;
-        let mut keeper = Keeper::new(&run, observer);
+        let mut keeper = Keeper::new(&run, observer, self.resume.as_deref());
         let cfg = &run.config;
         let outcome =
             train::train_async(backend.as_mut(), &data, cfg, &mut rng, &mut keeper).await?;

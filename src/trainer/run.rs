@@ -46,6 +46,7 @@ impl RunInfo {
             rng_state,
             history: history.to_vec(),
             progress: None,
+            best_model: None,
             best: history.last().map(|r| r.best_so_far).unwrap_or_default(),
         };
         Ok(Checkpoint {
@@ -136,13 +137,35 @@ pub(super) struct Keeper<'a> {
 }
 
 impl<'a> Keeper<'a> {
-    pub(super) fn new(run: &'a RunInfo, observer: &'a mut dyn RunObserver) -> Self {
+    /// `resumed`: the checkpoint a resumed run continues, whose best epoch (where it
+    /// carries one) stays the best until an epoch of this run beats it.
+    pub(super) fn new(
+        run: &'a RunInfo,
+        observer: &'a mut dyn RunObserver,
+        resumed: Option<&Checkpoint>,
+    ) -> Self {
+        let best = resumed
+            .filter(|_| run.keeps_best())
+            .and_then(Checkpoint::best_checkpoint)
+            .map(|mut c| {
+                c.settings = run.settings.clone();
+                c
+            });
         Keeper {
             observer,
             run,
             history: run.history.clone(),
-            best: None,
+            best,
             last: None,
+        }
+    }
+
+    /// `c` carrying the best epoch's model, under early stopping, where it is
+    /// earlier than `c`.
+    fn with_best(&self, c: Checkpoint) -> Checkpoint {
+        match self.run.keeps_best() {
+            true => c.with_best(self.best.as_ref()),
+            false => c,
         }
     }
 
@@ -160,7 +183,7 @@ impl<'a> Keeper<'a> {
             .await?;
         c.state.progress = Some(stop.progress);
         c.state.best = stop.best;
-        Ok(c)
+        Ok(self.with_best(c))
     }
 
     /// The model a finished run returns, and the backend set to it: the best
@@ -208,11 +231,13 @@ impl train::Observer for Keeper<'_> {
             let keep_best = r.best && self.run.keeps_best();
             let wanted = self.observer.wants_checkpoint(r);
             let model = match keep_best || wanted {
-                true => Some(
-                    self.run
+                true => {
+                    let c = self
+                        .run
                         .checkpoint_async(backend, r.epoch, rng.state(), &self.history)
-                        .await?,
-                ),
+                        .await?;
+                    Some(if keep_best { c } else { self.with_best(c) })
+                }
                 false => None,
             };
             self.observer.epoch_done(r, model.as_ref())?;
