@@ -208,6 +208,14 @@ pub fn check_data_fits(checkpoint: &Checkpoint, path: &Path, data: &Dataset) -> 
             ),
         ));
     }
+    let takes = checkpoint.settings.arrangement();
+    if data.arrangement().conflicts_with(takes) {
+        return Err(crate::data::arrangement_error(
+            data,
+            takes,
+            &path.display().to_string(),
+        ));
+    }
     if data.task != arch.task() {
         return Err(Error::data(
             &data.dir,

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{gpu, gpu_mlp, ok, synthetic_dataset, temp_dir, train_run, train_run_with};
+use common::{gpu, gpu_mlp, npy, ok, synthetic_dataset, temp_dir, train_run, train_run_with};
 use gpu_mlp::data::{Dataset, Features, Layout, Split};
 use gpu_mlp::gpu::GpuOptions;
 use gpu_mlp::network::{Activation, Architecture, Loss};
@@ -270,33 +270,57 @@ fn write_rgb_png(path: &Path, rgb: [u8; 3]) {
     w.write_image_data(&rgb.repeat(32 * 32)).unwrap();
 }
 
+/// CIFAR-10 binary records of `n` 32×32 images (label byte, then the red, green
+/// and blue planes): class c (of red, green, blue) is a solid colour with noise.
+fn solid_colour_records(rng: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| {
+            let c = (i % 3) as u8;
+            let mut r = vec![c];
+            for plane in 0..3u8 {
+                r.extend(
+                    (0..1024).map(|_| if plane == c { 200 } else { 30 } + rng.below(40) as u8),
+                );
+            }
+            r
+        })
+        .collect()
+}
+
+/// A CIFAR-10 binary directory of solid-colour classes, `n` images a batch file.
+fn write_solid_colour_cifar(data: &Path, n: usize) {
+    std::fs::create_dir_all(data).unwrap();
+    let mut rng = Rng::new(2);
+    for b in 1..=5 {
+        let records = solid_colour_records(&mut rng, n);
+        std::fs::write(data.join(format!("data_batch_{b}.bin")), records).unwrap();
+    }
+    std::fs::write(
+        data.join("test_batch.bin"),
+        solid_colour_records(&mut rng, n),
+    )
+    .unwrap();
+    let names = "red green blue cat deer dog frog horse ship truck";
+    std::fs::write(data.join("batches.meta.txt"), names.replace(' ', "\n")).unwrap();
+}
+
+/// CIFAR binary records as a Keras-style `.npz`: the same images with their
+/// channels interleaved (N×32×32×3), labels as u8.
+fn records_as_interleaved(records: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut labels = Vec::new();
+    let mut pixels = Vec::new();
+    for r in records.chunks_exact(3073) {
+        labels.push(r[0]);
+        pixels.extend((0..3072).map(|i| r[1 + (i % 3) * 1024 + i / 3]));
+    }
+    (pixels, labels)
+}
+
 #[test]
 fn cifar_models_predict_rgb_images_in_their_layout() {
     let dir = temp_dir("cifar_cli");
     let data = dir.join("cifar");
-    std::fs::create_dir_all(&data).unwrap();
-    // Class c is a solid colour: red, green or blue, with noise.
-    let mut rng = Rng::new(2);
-    let mut records = |n: usize| -> Vec<u8> {
-        (0..n)
-            .flat_map(|i| {
-                let c = (i % 3) as u8;
-                let mut r = vec![c];
-                for plane in 0..3u8 {
-                    r.extend(
-                        (0..1024).map(|_| if plane == c { 200 } else { 30 } + rng.below(40) as u8),
-                    );
-                }
-                r
-            })
-            .collect()
-    };
-    for b in 1..=5 {
-        std::fs::write(data.join(format!("data_batch_{b}.bin")), records(30)).unwrap();
-    }
-    std::fs::write(data.join("test_batch.bin"), records(30)).unwrap();
-    let names = "red green blue cat deer dog frog horse ship truck";
-    std::fs::write(data.join("batches.meta.txt"), names.replace(' ', "\n")).unwrap();
+    write_solid_colour_cifar(&data, 30);
     let model = dir.join("m.safetensors");
     let m = model.to_str().unwrap();
     let out = ok(&[
@@ -326,6 +350,89 @@ fn cifar_models_predict_rgb_images_in_their_layout() {
             .layout,
         Layout::Planes
     );
+}
+
+/// A model trained on channel planes (CIFAR binary) reads a Keras `.npz` of the
+/// same images (interleaved pixels) as those images: eval scores them as it scores
+/// the CIFAR files, bit for bit, and a resumed run keeps the model's layout. The
+/// library refuses such data until it is rearranged, naming both layouts.
+#[test]
+fn a_planes_model_reads_interleaved_images_as_the_same_images() {
+    let dir = temp_dir("layout_cli");
+    let cifar = dir.join("cifar");
+    write_solid_colour_cifar(&cifar, 40);
+    let npz = dir.join("same.npz");
+    let split = |file: &str| {
+        let (x, y) = records_as_interleaved(&std::fs::read(cifar.join(file)).unwrap());
+        let n = y.len();
+        (npy("|u1", &[n, 32, 32, 3], &x), npy("|u1", &[n], &y))
+    };
+    let ((x_train, y_train), (x_test, y_test)) =
+        (split("data_batch_1.bin"), split("test_batch.bin"));
+    let entries = [
+        ("x_train", x_train),
+        ("y_train", y_train),
+        ("x_test", x_test),
+        ("y_test", y_test),
+    ];
+    common::write_npz(&npz, &entries, false);
+    let (model, resumed) = (dir.join("m.st"), dir.join("r.st"));
+    let (c, n, m) = (
+        cifar.to_str().unwrap(),
+        npz.to_str().unwrap(),
+        model.to_str().unwrap(),
+    );
+    let net = ["--hidden", "8", "--batch-size", "10", "--epochs", "3"];
+    ok(&[&["train", "--cpu", "--data", c, "--save", m][..], &net].concat());
+    let score = |data: &str| -> serde_json::Value {
+        let out = ok(&["eval", "--cpu", "--model", m, "--data", data, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        serde_json::json!([v["loss"], v["accuracy"]])
+    };
+    let (on_planes, on_interleaved) = (score(c), score(n));
+    assert_eq!(on_planes, on_interleaved, "the same images score otherwise");
+    assert!(on_planes[1].as_f64().unwrap() > 0.9, "{on_planes}");
+    if gpu().is_some() {
+        let out = ok(&[
+            "eval",
+            "--backend",
+            "vulkan",
+            "--model",
+            m,
+            "--data",
+            n,
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            v["accuracy"], on_planes[1],
+            "the GPU reads the images otherwise"
+        );
+    }
+
+    let r = resumed.to_str().unwrap();
+    ok(&[
+        "train", "--cpu", "--data", n, "--resume", m, "--epochs", "1", "--save", r,
+    ]);
+    let saved = gpu_mlp::checkpoint::Checkpoint::load(&resumed).unwrap();
+    assert_eq!(
+        (saved.settings.layout, saved.settings.channels),
+        (Layout::Planes, 3)
+    );
+
+    let checkpoint = gpu_mlp::checkpoint::Checkpoint::load(&model).unwrap();
+    let mut data = gpu_mlp::data::load(&npz, &Default::default()).unwrap();
+    assert_eq!(data.layout, Layout::Interleaved);
+    let err = gpu_mlp::eval::check_data_fits(&checkpoint, &model, &data).unwrap_err();
+    for words in [
+        "interleaved channels (H×W×C)",
+        "channel planes (C×H×W)",
+        "m.st",
+    ] {
+        assert!(err.to_string().contains(words), "{err}");
+    }
+    data.arrange_as(checkpoint.settings.arrangement());
+    gpu_mlp::eval::check_data_fits(&checkpoint, &model, &data).unwrap();
 }
 
 #[test]

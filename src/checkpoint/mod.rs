@@ -147,6 +147,16 @@ pub struct BestModel {
     pub rng_state: [u64; 4],
 }
 
+impl RunSettings {
+    /// How the network takes an example's features: layout and channels.
+    pub fn arrangement(&self) -> crate::data::Arrangement {
+        crate::data::Arrangement {
+            layout: self.layout,
+            channels: self.channels,
+        }
+    }
+}
+
 impl Checkpoint {
     /// This checkpoint carrying `best` (the same run's best epoch so far) as its
     /// [`BestModel`], where `best` is an earlier point of the run.

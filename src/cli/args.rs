@@ -231,9 +231,11 @@ fn quoted(names: &[String]) -> String {
     names.join(",")
 }
 
-/// A table read for a model takes its columns by the model's names (the order
-/// of the table it was trained on), not by position.
+/// Data read for a model takes its inputs as the model does: a table's columns
+/// by the model's names (the order of the table it was trained on), not by
+/// position; colour images in the model's layout (channel planes or interleaved).
 pub(crate) fn order_as_model(dataset: &mut Dataset, model: &Checkpoint) -> Result<(), Error> {
+    dataset.arrange_as(model.settings.arrangement());
     match model
         .settings
         .source

@@ -2,6 +2,7 @@
 //! directories, CIFAR binary directories, NumPy `.npz` archives or CSV tables
 //! (`load` tells them apart), every header treated as untrusted.
 
+mod arrange;
 pub mod cifar;
 pub mod class_names;
 pub mod idx;
@@ -17,6 +18,7 @@ use crate::choice::Choice;
 use crate::error::{Error, Result};
 use crate::task::Task;
 
+pub use arrange::{arrangement_error, Arrangement};
 pub(crate) use load::Loaded;
 pub use load::{
     apply_limits, detect, is_data_dir, is_table, label_outside, load, load_dir, DataSource, Format,

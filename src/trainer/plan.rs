@@ -34,7 +34,8 @@ pub(super) struct Plan {
 
 impl Trainer {
     /// `data` with the validation split this trainer asks for, held out with the
-    /// run's seed (a resumed run's split where this trainer names none).
+    /// run's seed (a resumed run's split where this trainer names none), and
+    /// arranged as a resumed network takes it.
     pub(super) fn with_validation(&self, data: Arc<Dataset>) -> Result<Arc<Dataset>> {
         let resumed = self.resume.as_deref();
         let fraction = self
@@ -44,10 +45,16 @@ impl Trainer {
         let class_weight = self.weights_of_classes(resumed);
         let holds_out = fraction.is_some() && data.val.is_none();
         let retasks = task.is_some_and(|t| t != data.task);
-        if !holds_out && !retasks && class_weight.is_none() {
+        let arrangement = resumed
+            .map(|c| c.settings.arrangement())
+            .filter(|a| *a != data.arrangement());
+        if !holds_out && !retasks && class_weight.is_none() && arrangement.is_none() {
             return Ok(data);
         }
         let mut data = Arc::unwrap_or_clone(data);
+        if let Some(a) = arrangement {
+            data.arrange_as(a);
+        }
         if let Some(task) = task.filter(|_| retasks) {
             data = data.with_task(task)?;
         }
@@ -225,6 +232,11 @@ impl Trainer {
                     c.settings.arch.task().name()
                 ),
             ));
+        }
+        let takes = c.settings.arrangement();
+        if data.arrangement().conflicts_with(takes) {
+            let what = "the resumed checkpoint";
+            return Err(crate::data::arrangement_error(data, takes, what));
         }
         if theirs != ours
             || c.settings.input.dtype != data.dtype()
