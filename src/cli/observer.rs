@@ -156,6 +156,30 @@ impl TrainObserver {
         diverged
     }
 
+    /// Where --save-last takes an interrupted run: --save gets what it holds at the
+    /// end of a run (the best or the last complete epoch's model). Said in the
+    /// interrupt's message.
+    fn write_saved_beside_last(&mut self) -> String {
+        if self.outputs.save_last.is_none() {
+            return String::new();
+        }
+        let Some(save) = self.outputs.save.take() else {
+            return String::new();
+        };
+        let written = self.saved().write(Some(&save));
+        let said = match (written, &self.saved().model) {
+            (Err(e), _) => format!("; writing --save failed: {e}"),
+            (Ok(()), Some(c)) => format!(
+                "; {} holds epoch {}'s model",
+                save.path.display(),
+                c.state.epochs_trained
+            ),
+            (Ok(()), None) => String::new(),
+        };
+        self.outputs.save = Some(save);
+        said
+    }
+
     /// SIGINT/SIGTERM: the model after the last step goes to --save-last (else
     /// --save), with the unfinished epoch's progress, so that resuming gives the
     /// same bits; with early stopping it carries the best epoch's model, which a
@@ -171,20 +195,7 @@ impl TrainObserver {
             "after {} epochs and {steps} steps",
             model.state.epochs_trained
         );
-        let mut kept = String::new();
-        if let (Some(save), Some(_)) = (self.outputs.save.take(), &self.outputs.save_last) {
-            let written = self.saved().write(Some(&save));
-            kept = match (written, &self.saved().model) {
-                (Err(e), _) => format!("; writing --save failed: {e}"),
-                (Ok(()), Some(c)) => format!(
-                    "; {} holds epoch {}'s model",
-                    save.path.display(),
-                    c.state.epochs_trained
-                ),
-                (Ok(()), None) => String::new(),
-            };
-            self.outputs.save = Some(save);
-        }
+        let kept = self.write_saved_beside_last();
         let Some(out) = self
             .outputs
             .save_last
