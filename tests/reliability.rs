@@ -1090,3 +1090,32 @@ fn values_the_input_shift_would_overflow_are_named() {
         assert_exit(&run(&args), 0, "");
     }
 }
+
+/// A network too large for the GPU's buffers is refused by the device's limit
+/// before its parameters are drawn on the host: under a 1 GiB address-space limit
+/// a 3.8 GB network ends in the limit's message, not an allocation failure, with
+/// advice that shrinks the parameters (not --train-limit nor --batch-size).
+#[test]
+fn a_network_too_large_for_the_gpu_is_refused_before_host_memory_is_spent() {
+    if gpu().is_none() {
+        return; // the GPU tests elsewhere fail on a missing adapter
+    }
+    let dir = data("rel_gpu_params", 200);
+    let cmd = format!(
+        "ulimit -v 1048576; exec {} train --backend vulkan --data {} --hidden 20000000 --epochs 1",
+        env!("CARGO_BIN_EXE_gpu-mlp"),
+        dir.display()
+    );
+    let out = Command::new("bash").args(["-c", &cmd]).output().unwrap();
+    assert_exit(
+        &out,
+        1,
+        "the buffer of 940000010 parameters takes 3760000040 bytes",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert!(
+        error.ends_with("use a smaller network, or --cpu"),
+        "{error}"
+    );
+}

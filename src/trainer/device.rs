@@ -9,6 +9,7 @@ use crate::data::Dataset;
 use crate::error::Result;
 use crate::gpu::context::{software_only, BackendChoice, GpuContext};
 use crate::gpu::{GpuBackend, GpuOptions};
+use crate::network::Architecture;
 use crate::profile::Measured;
 
 /// Where training (and evaluation) runs.
@@ -62,12 +63,59 @@ impl Device {
         setup: TrainSetup,
         options: &GpuOptions,
     ) -> Result<Box<dyn Measured>> {
-        Ok(match self.resolve() {
-            Device::Gpu(choice, name) => {
-                let ctx = GpuContext::open(choice, name.as_deref()).await?;
-                Box::new(GpuBackend::open(ctx, Arc::clone(data), setup, options).await?)
-            }
-            _ => Box::new(CpuBackend::new(Arc::clone(data), setup)?),
+        self.open().await?.measured(data, setup, options).await
+    }
+
+    /// This device, opened (a GPU's context), ready to check what fits and to
+    /// become a backend.
+    pub async fn open(&self) -> Result<OpenDevice> {
+        Ok(OpenDevice(match self.resolve() {
+            Device::Gpu(choice, name) => Some(GpuContext::open(choice, name.as_deref()).await?),
+            _ => None,
+        }))
+    }
+}
+
+/// An opened device: a GPU's context, or the CPU (None).
+pub struct OpenDevice(Option<GpuContext>);
+
+impl OpenDevice {
+    /// Fails, naming the limit, where a network `arch` training on `data` in
+    /// batches of `batch_size` does not fit the device (a GPU's buffer and dispatch
+    /// limits; the CPU takes any): before the network's parameters exist.
+    pub fn check_fits(
+        &self,
+        data: &Dataset,
+        arch: &Architecture,
+        batch_size: usize,
+        options: &GpuOptions,
+    ) -> Result<()> {
+        match &self.0 {
+            Some(ctx) => crate::gpu::backend::check_fits(ctx, data, arch, batch_size, options),
+            None => Ok(()),
+        }
+    }
+
+    /// A training backend for `setup` on `data`.
+    pub async fn backend(
+        self,
+        data: &Arc<Dataset>,
+        setup: TrainSetup,
+        options: &GpuOptions,
+    ) -> Result<Box<dyn Backend>> {
+        Ok(self.measured(data, setup, options).await?)
+    }
+
+    /// [`OpenDevice::backend`], with its kernel times and submits.
+    pub async fn measured(
+        self,
+        data: &Arc<Dataset>,
+        setup: TrainSetup,
+        options: &GpuOptions,
+    ) -> Result<Box<dyn Measured>> {
+        Ok(match self.0 {
+            Some(ctx) => Box::new(GpuBackend::open(ctx, Arc::clone(data), setup, options).await?),
+            None => Box::new(CpuBackend::new(Arc::clone(data), setup)?),
         })
     }
 }

@@ -317,14 +317,16 @@ impl Trainer {
         observer: &mut dyn RunObserver,
     ) -> Result<Model> {
         let data = self.with_validation(data)?;
+        // The device's limits first: a network too large for it is refused before
+        // its parameters take host memory.
+        let device = self.device.open().await?;
+        let (arch, options) = (self.architecture(&data)?, &self.gpu_options);
+        device.check_fits(&data, &arch, self.batch_size, options)?;
         let plan = match &self.resume {
             Some(c) => self.resumed(c, &data)?,
             None => self.fresh(&data)?,
         };
-        let mut backend = self
-            .device
-            .open_backend(&data, plan.setup.clone(), &self.gpu_options)
-            .await?;
+        let mut backend = device.backend(&data, plan.setup.clone(), options).await?;
         if let Some(c) = &self.resume {
             backend.set_optimizer_state(&c.state.optimizer)?;
         }

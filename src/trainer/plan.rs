@@ -143,16 +143,30 @@ impl Trainer {
         })
     }
 
-    /// `fresh_setup`, and the RNG after its draws (it shuffles next).
-    fn seeded_setup(&self, data: &Dataset) -> Result<(TrainSetup, Rng)> {
-        let arch = Architecture::with_head(
+    /// The network this trainer builds on `data` (a resumed run's is its
+    /// checkpoint's).
+    pub(super) fn architecture(&self, data: &Dataset) -> Result<Architecture> {
+        match &self.resume {
+            Some(c) => Ok(c.settings.arch.clone()),
+            None => self.fresh_architecture(data),
+        }
+    }
+
+    /// The network of the flags on `data`: its inputs and outputs.
+    fn fresh_architecture(&self, data: &Dataset) -> Result<Architecture> {
+        Architecture::with_head(
             data.width(),
             &self.hidden,
             data.outputs(),
             self.activation,
             self.head_for(data)?,
         )?
-        .with_dropout(self.dropout)?;
+        .with_dropout(self.dropout)
+    }
+
+    /// `fresh_setup`, and the RNG after its draws (it shuffles next).
+    fn seeded_setup(&self, data: &Dataset) -> Result<(TrainSetup, Rng)> {
+        let arch = self.fresh_architecture(data)?;
         let opt = Optimizer {
             lr: self.lr_schedule().lr,
             ..self.optimizer

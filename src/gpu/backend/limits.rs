@@ -67,7 +67,7 @@ pub(super) fn check_limits(
         Ok(())
     };
     fits(
-        "the parameters".into(),
+        format!("the buffer of {} parameters", arch.param_count()),
         arch.param_count() as u64 * 4,
         "a smaller network",
     )?;

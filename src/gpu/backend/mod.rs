@@ -95,6 +95,35 @@ pub struct GpuBackend {
     seed: u64,
 }
 
+/// Fails, naming the limit, where a network `arch` training on `data` in batches
+/// of `batch_size` does not fit `ctx`'s device: checked before its parameters are
+/// drawn, so that a network too large for the device costs no host memory.
+pub fn check_fits(
+    ctx: &GpuContext,
+    data: &Dataset,
+    arch: &Architecture,
+    batch_size: usize,
+    options: &GpuOptions,
+) -> Result<()> {
+    fitted(ctx, data, arch, batch_size, options).map(|_| ())
+}
+
+/// The matmul variant and the largest batch (training or evaluation) of a run
+/// that fits the device.
+fn fitted(
+    ctx: &GpuContext,
+    data: &Dataset,
+    arch: &Architecture,
+    batch_size: usize,
+    options: &GpuOptions,
+) -> Result<(MatmulVariant, usize)> {
+    // A batch never holds more than the training set, whatever the caller asked for.
+    let (batch_size, max_batch) = batch_rows(batch_size, data.train.len());
+    let variant = choose_variant(ctx, arch, max_batch, options.matmul);
+    check_limits(ctx, data, arch, batch_size, max_batch, variant)?;
+    Ok((variant, max_batch))
+}
+
 impl GpuBackend {
     /// A backend with the options' defaults: the matmul variant chosen for the adapter.
     #[cfg(not(target_arch = "wasm32"))]
@@ -129,10 +158,7 @@ impl GpuBackend {
             seed,
             input,
         } = setup;
-        // A batch never holds more than the training set, whatever the caller asked for.
-        let (batch_size, max_batch) = batch_rows(batch_size, data.train.len());
-        let variant = choose_variant(&ctx, &arch, max_batch, options.matmul);
-        check_limits(&ctx, &data, &arch, batch_size, max_batch, variant)?;
+        let (variant, max_batch) = fitted(&ctx, &data, &arch, batch_size, options)?;
         let scope = ctx.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let kernels = Kernels::new(&ctx, variant, &opt, options.workers, arch.task().kernel())?;
         // The training split's words are the widest: its targets and its weights.
