@@ -263,8 +263,19 @@ fn kind_of(meta: &fs::Metadata) -> &'static str {
     "not a file"
 }
 
+/// The most host memory a run may take, where set ([`set_host_memory_limit`]).
+static HOST_MEMORY_LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Caps the memory [`check_host_memory`] lets a run take below what the OS
+/// reports available (a shared machine's share; the CLI's `GPU_MLP_HOST_MEMORY`).
+/// Set once, for the whole process.
+pub fn set_host_memory_limit(bytes: u64) {
+    let _ = HOST_MEMORY_LIMIT.set(bytes);
+}
+
 /// Fails with a clear error, instead of an out-of-memory abort, when `bytes` exceed
-/// the memory the OS reports available (Linux; elsewhere nothing is checked).
+/// the memory the OS reports available (Linux; elsewhere nothing is checked) or
+/// the limit set.
 pub fn check_host_memory(bytes: u64, what: &str) -> Result<()> {
     let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
         let line = m.lines().find(|l| l.starts_with("MemAvailable:"))?;
@@ -274,12 +285,25 @@ pub fn check_host_memory(bytes: u64, what: &str) -> Result<()> {
             .ok()
             .map(|kb| kb * 1024)
     });
+    let available = match (available, HOST_MEMORY_LIMIT.get()) {
+        (Some(a), Some(&l)) => Some(a.min(l)),
+        (a, l) => a.or(l.copied()),
+    };
     match available {
         Some(avail) if bytes > avail => Err(Error::Resources(format!(
-            "{what} needs about {:.1} GiB of memory, but only {:.1} GiB are available",
-            bytes as f64 / (1u64 << 30) as f64,
-            avail as f64 / (1u64 << 30) as f64
+            "{what} needs about {} of memory, but only {} are available",
+            size_text(bytes),
+            size_text(avail)
         ))),
         _ => Ok(()),
+    }
+}
+
+/// A byte count for messages: "1.5 GiB", "340.0 MiB", "12 KiB".
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b => format!("{} KiB", b.div_ceil(1024)),
     }
 }

@@ -43,6 +43,7 @@ fn main() -> ExitCode {
     );
     let result = cli::cpu_threads_from_env()
         .and_then(|()| cli::cpu_kernel_from_env())
+        .and_then(|()| cli::host_memory_from_env())
         .and_then(|()| match cli.command {
             Command::Train(args) => cli::train::run_train(args),
             Command::Bench(args) => cli::bench::run_bench(args),

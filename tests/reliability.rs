@@ -1119,3 +1119,55 @@ fn a_network_too_large_for_the_gpu_is_refused_before_host_memory_is_spent() {
         "{error}"
     );
 }
+
+/// Data is refused by the memory its reading takes, not by its file's size: a
+/// narrow table takes ~17× its bytes (a string per label, a line number, its
+/// numbers twice), CIFAR's five batch files all at once. `GPU_MLP_HOST_MEMORY`
+/// caps what a run may take, as a smaller machine would.
+#[test]
+fn data_is_refused_by_the_memory_it_takes_not_by_its_file_size() {
+    let dir = temp_dir("rel_memory");
+    let csv = dir.join("narrow.csv");
+    std::fs::write(&csv, format!("x,label\n{}", "1,0\n2,1\n".repeat(500_000))).unwrap();
+    let train = |data: &Path, limit: &str| {
+        let d = data.to_str().unwrap();
+        let mut args = vec!["train", "--cpu", "--data", d, "--epochs", "1"];
+        if data.extension().is_some() {
+            args.extend(["--test-split", "0.2"]);
+        }
+        command(&args)
+            .env("GPU_MLP_HOST_MEMORY", limit)
+            .output()
+            .unwrap()
+    };
+    // A 4 MB file of a million rows needs about 68 MB.
+    let out = train(&csv, "32M");
+    assert_exit(
+        &out,
+        1,
+        "narrow.csv (about 998052 rows) needs about 68.5 MiB of memory",
+    );
+    assert_exit(&out, 1, "but only 32.0 MiB are available");
+    assert_exit(&train(&csv, "256M"), 0, "");
+
+    let cifar = dir.join("cifar");
+    std::fs::create_dir_all(&cifar).unwrap();
+    let records: Vec<u8> = (0..200)
+        .flat_map(|i| [vec![i as u8 % 10], vec![7; 3072]].concat())
+        .collect();
+    for b in 1..=5 {
+        std::fs::write(cifar.join(format!("data_batch_{b}.bin")), &records).unwrap();
+    }
+    std::fs::write(cifar.join("test_batch.bin"), &records).unwrap();
+    // Each file is 0.6 MB; the six are 1200 images: 4.3 MB with the largest file.
+    let out = train(&cifar, "2M");
+    assert_exit(&out, 1, "cifar (1200 images) needs about 4.1 MiB of memory");
+    let out = command(&["eval", "--model", "x.st"])
+        .env("GPU_MLP_HOST_MEMORY", "lots")
+        .output();
+    assert_exit(
+        &out.unwrap(),
+        2,
+        "$GPU_MLP_HOST_MEMORY=\"lots\": expected a byte count",
+    );
+}

@@ -1,6 +1,6 @@
 //! What the environment decides: `GPU_MLP_MATMUL`, `LP_NUM_THREADS`,
-//! `GPU_MLP_BINDING_BUDGET`, `GPU_MLP_CPU_KERNEL` and `GPU_MLP_THREADS`, each read
-//! here and nowhere below the command line.
+//! `GPU_MLP_BINDING_BUDGET`, `GPU_MLP_HOST_MEMORY`, `GPU_MLP_CPU_KERNEL` and
+//! `GPU_MLP_THREADS`, each read here and nowhere below the command line.
 
 use gpu_mlp::choice::Choice;
 use gpu_mlp::cpu::kernel::CpuKernel;
@@ -31,11 +31,25 @@ pub(crate) fn gpu_options_from_env() -> Result<GpuOptions, Error> {
     })
 }
 
-/// `GPU_MLP_BINDING_BUDGET`: plan with at most this many bytes per storage binding
-/// (a number, optionally with K, M or G: powers of 1024), so that streaming can be
-/// tried, and tested, with small data.
+/// `GPU_MLP_BINDING_BUDGET`: plan with at most this many bytes per storage binding,
+/// so that streaming can be tried, and tested, with small data.
 fn binding_budget_from_env() -> Result<Option<u64>, Error> {
-    let text = std::env::var("GPU_MLP_BINDING_BUDGET").unwrap_or_default();
+    byte_count("GPU_MLP_BINDING_BUDGET")
+}
+
+/// `GPU_MLP_HOST_MEMORY`: the most host memory a run may take (data, network),
+/// below what the OS reports available: a share of a busy machine.
+pub(crate) fn host_memory_from_env() -> Result<(), Error> {
+    if let Some(bytes) = byte_count("GPU_MLP_HOST_MEMORY")? {
+        gpu_mlp::files::set_host_memory_limit(bytes);
+    }
+    Ok(())
+}
+
+/// A byte count from `var` (a number, optionally with K, M or G: powers of 1024),
+/// at least 1024; None where it is unset or empty.
+fn byte_count(var: &str) -> Result<Option<u64>, Error> {
+    let text = std::env::var(var).unwrap_or_default();
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -53,7 +67,7 @@ fn binding_budget_from_env() -> Result<Option<u64>, Error> {
         .map(Some)
         .ok_or_else(|| {
             Error::Usage(format!(
-                "$GPU_MLP_BINDING_BUDGET={text:?}: expected a byte count of at least 1024 (suffix K, M or G allowed)"
+                "${var}={text:?}: expected a byte count of at least 1024 (suffix K, M or G allowed)"
             ))
         })
 }

@@ -35,7 +35,9 @@ pub(crate) mod train;
 use clap::{Parser, Subcommand};
 
 pub(crate) use args::{choice, load_data, make_backend, DataArgs, DeviceArgs};
-pub(crate) use env::{cpu_kernel_from_env, cpu_threads_from_env, gpu_options_from_env};
+pub(crate) use env::{
+    cpu_kernel_from_env, cpu_threads_from_env, gpu_options_from_env, host_memory_from_env,
+};
 use gpu_mlp::choice::Choice;
 use gpu_mlp::data::{self, Dataset};
 use gpu_mlp::gpu::context::describe_adapter;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Features, Layout, Loaded, Split, Targets};
 use crate::error::{Error, Result};
-use crate::files::read_bounded;
+use crate::files::{check_host_memory, read_bounded};
 
 const SIDE: usize = 32;
 const PIXELS: usize = 3 * SIDE * SIDE;
@@ -73,7 +73,8 @@ pub(crate) fn load_dir(dir: &Path, coarse: bool) -> Result<Loaded> {
         (Kind::Hundred, true) => (2, 0),
         (Kind::Hundred, false) => (2, 1),
     };
-    let mut train = (Vec::new(), Vec::new());
+    let record = label_bytes + PIXELS;
+    let mut train = reserved(dir, &train_files, &test_file, record)?;
     for file in &train_files {
         append_records(&mut train, file, label_bytes, label_at, classes)?;
     }
@@ -101,6 +102,31 @@ pub(crate) fn load_dir(dir: &Path, coarse: bool) -> Result<Loaded> {
         label_files: [train_files[0].clone(), test_file],
         feature_names: None,
     })
+}
+
+/// The training split's buffers, reserved for the records the batch files hold,
+/// once the memory every file needs is known to be available: the pixels and
+/// labels of all of them, and the largest file while it is read.
+fn reserved(
+    dir: &Path,
+    train_files: &[PathBuf],
+    test_file: &Path,
+    record: usize,
+) -> Result<(Vec<u8>, Vec<u32>)> {
+    // A file that cannot be read counts nothing; reading it names the problem.
+    let len = |f: &Path| std::fs::metadata(f).map_or(0, |m| m.len().min(MAX_FILE_BYTES));
+    let train_records: u64 = train_files.iter().map(|f| len(f) / record as u64).sum();
+    let records = train_records + len(test_file) / record as u64;
+    let largest = train_files
+        .iter()
+        .map(|f| len(f))
+        .chain([len(test_file)])
+        .max();
+    let per_record = (PIXELS + std::mem::size_of::<u32>()) as u64;
+    let what = format!("{} ({records} images)", dir.display());
+    check_host_memory(records * per_record + largest.unwrap_or(0), &what)?;
+    let n = train_records as usize;
+    Ok((Vec::with_capacity(n * PIXELS), Vec::with_capacity(n)))
 }
 
 /// Appends the records of one batch file to `split`, checking the file is whole

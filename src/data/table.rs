@@ -372,7 +372,7 @@ fn read_rows(
     width: Option<usize>,
     need_label: bool,
 ) -> Result<Rows> {
-    let mut reader = open_csv(path)?;
+    let (mut reader, file_len) = open_csv(path)?;
     let bad = |problem: String| Error::data(path, problem);
     let header = reader
         .headers()
@@ -408,12 +408,15 @@ fn read_rows(
             .map(|j| names[j].to_string())
             .collect(),
     };
+    let numbers = features + weight_at.is_some() as usize;
+    let mut memory = MemoryPlan::new(file_len, numbers, targets.len());
     let mut record = csv::StringRecord::new();
     while reader
         .read_record(&mut record)
         .map_err(|e| bad(format!("{e}")))?
     {
         let line = record.position().map_or(0, |p| p.line());
+        memory.check(rows.lines.len() as u64 + 1, reader.position().byte(), path)?;
         rows.lines.push(line);
         for (j, value) in record.iter().enumerate() {
             if targets.contains(&j) {
@@ -441,8 +444,13 @@ fn read_rows(
 }
 
 /// A CSV reader over `path`, refused before reading when the file is larger than
-/// `MAX_CSV_BYTES` or its values could not fit in memory.
-fn open_csv(path: &Path) -> Result<csv::Reader<LineBound<std::io::BufReader<std::fs::File>>>> {
+/// `MAX_CSV_BYTES`, with the file's length.
+fn open_csv(
+    path: &Path,
+) -> Result<(
+    csv::Reader<LineBound<std::io::BufReader<std::fs::File>>>,
+    u64,
+)> {
     let (file, len) = open_regular(path)?;
     if len > MAX_CSV_BYTES {
         return Err(Error::data(
@@ -450,11 +458,45 @@ fn open_csv(path: &Path) -> Result<csv::Reader<LineBound<std::io::BufReader<std:
             format!("{len} bytes; at most {MAX_CSV_BYTES} are read"),
         ));
     }
-    // A value takes at least two characters ("0,") and becomes four bytes.
-    check_host_memory(2 * len, &path.display().to_string())?;
-    Ok(csv::ReaderBuilder::new()
+    let reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_reader(LineBound::new(std::io::BufReader::new(file))))
+        .from_reader(LineBound::new(std::io::BufReader::new(file)));
+    Ok((reader, len))
+}
+
+/// The memory a table's rows will take, projected as it is read: the file's
+/// bytes per row so far give the rows to come, and each row takes its features
+/// and weight as f32 (twice: the splits copy them), its line number, and a string
+/// per target. Checked at row counts that double, so that a table too large for
+/// memory is refused after a small part of it, not by a failed allocation.
+struct MemoryPlan {
+    file_len: u64,
+    row_bytes: u64,
+    next_check: u64,
+}
+
+impl MemoryPlan {
+    fn new(file_len: u64, numbers: usize, targets: usize) -> Self {
+        // A short string's heap block is 32 bytes with the allocator's header.
+        let string = std::mem::size_of::<String>() as u64 + 32;
+        MemoryPlan {
+            file_len,
+            row_bytes: 8 + 8 * numbers as u64 + string * targets as u64,
+            next_check: 1024,
+        }
+    }
+
+    /// After `rows` rows and `read` bytes of the file.
+    fn check(&mut self, rows: u64, read: u64, path: &Path) -> Result<()> {
+        if rows < self.next_check {
+            return Ok(());
+        }
+        self.next_check = rows.saturating_mul(2);
+        let remaining = self.file_len.saturating_sub(read);
+        let projected = rows + (remaining as u128 * rows as u128 / read.max(1) as u128) as u64;
+        let what = format!("{} (about {projected} rows)", path.display());
+        check_host_memory(projected.saturating_mul(self.row_bytes), &what)
+    }
 }
 
 /// The longest line a table may have (64 MiB: a header of a million long column
