@@ -444,18 +444,25 @@ pub fn fetch_dataset(
     stall: Duration,
     mut say: impl FnMut(&str),
 ) -> Result<()> {
-    let member_name = |m: &str| m.rsplit('/').next().unwrap_or(m).to_string();
-    if !known.extract.is_empty()
-        && known
-            .extract
-            .iter()
-            .all(|m| dir.join(member_name(m)).is_file())
-    {
-        say(&format!("{}: present", known.name));
-        return Ok(());
+    let names: Vec<&str> = known
+        .extract
+        .iter()
+        .map(|m| m.rsplit('/').next().unwrap_or(m))
+        .collect();
+    if !names.is_empty() {
+        if members_verified(dir, &names) {
+            say(&format!("{}: present and verified", known.name));
+            return Ok(());
+        }
+        if names.iter().any(|n| dir.join(n).exists()) {
+            say(&format!(
+                "{}: the extracted files are incomplete, changed or unrecorded: fetching the archive again",
+                known.name
+            ));
+        }
     }
     fetch_files(dir, mirrors, known.files, stall, &mut say)?;
-    if known.extract.is_empty() {
+    if names.is_empty() {
         return Ok(());
     }
     let archive = dir.join(known.files[0].name);
@@ -465,7 +472,44 @@ pub fn fetch_dataset(
         known.extract.len()
     ));
     extract_members(&archive, dir, known.extract)?;
+    record_members(dir, &names)?;
     fs::remove_file(&archive).map_err(|e| Error::io(&archive, e))
+}
+
+/// Beside the members taken out of a verified archive: each one's SHA-256 as
+/// extracted (`sha256sum`'s format), so that a later run verifies them instead of
+/// trusting that they exist.
+pub const MEMBERS_RECORD: &str = ".gpu-mlp-members.sha256";
+
+/// Writes `MEMBERS_RECORD` for the members `names` in `dir`.
+fn record_members(dir: &Path, names: &[&str]) -> Result<()> {
+    let mut text = String::new();
+    for name in names {
+        let path = dir.join(name);
+        let d = digests_of(&path).map_err(|e| Error::io(&path, e))?;
+        text.push_str(&format!("{}  {name}\n", d.sha256));
+    }
+    crate::files::write_atomically(&dir.join(MEMBERS_RECORD), text.as_bytes())
+}
+
+/// Whether every member of `names` in `dir` has the SHA-256 `MEMBERS_RECORD`
+/// holds for it.
+fn members_verified(dir: &Path, names: &[&str]) -> bool {
+    let Ok(record) = crate::files::read_bounded(&dir.join(MEMBERS_RECORD), 1 << 16) else {
+        return false;
+    };
+    let record = String::from_utf8_lossy(&record);
+    let recorded = |name: &str| {
+        record.lines().find_map(|l| {
+            l.split_once("  ")
+                .filter(|(_, n)| *n == name)
+                .map(|(h, _)| h)
+        })
+    };
+    names.iter().all(|name| {
+        let sha = digests_of(&dir.join(name)).map(|d| d.sha256);
+        matches!((recorded(name), sha), (Some(want), Ok(got)) if want == got)
+    })
 }
 
 /// The largest member taken out of an archive (CIFAR's largest is 154 MB).

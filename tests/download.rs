@@ -353,11 +353,12 @@ fn an_archive_is_verified_by_md5_and_only_its_members_are_extracted() {
         .iter()
         .map(|m| m.rsplit('/').next().unwrap().to_string())
         .collect();
+    want.push(gpu_mlp::download::MEMBERS_RECORD.to_string());
     want.sort();
     assert_eq!(
         entries(&dir),
         want,
-        "only the members, and no archive, are left"
+        "only the members and their checksums, and no archive, are left"
     );
     let ds = gpu_mlp::data::load(&dir, &Default::default()).unwrap();
     assert_eq!(
@@ -368,10 +369,39 @@ fn an_archive_is_verified_by_md5_and_only_its_members_are_extracted() {
         ),
         (100, 3, "j")
     );
-    // A second run finds the files and fetches nothing.
+    // A second run finds the files verified and fetches nothing.
     let before = requests.load(Ordering::SeqCst);
     fetch_dataset(&dir, &mirrors, &known, STALL, |_| {}).unwrap();
     assert_eq!(requests.load(Ordering::SeqCst), before);
+    // A member changed (one byte), or files without their record, are fetched and
+    // extracted again: running download repairs the directory.
+    let member = dir.join("test_batch.bin");
+    let good = std::fs::read(&member).unwrap();
+    let mut changed = good.clone();
+    changed[100] ^= 1;
+    for damage in ["member", "record"] {
+        match damage {
+            "member" => std::fs::write(&member, &changed).unwrap(),
+            _ => std::fs::remove_file(dir.join(gpu_mlp::download::MEMBERS_RECORD)).unwrap(),
+        }
+        let mut said = Vec::new();
+        fetch_dataset(&dir, &mirrors, &known, STALL, |m| said.push(m.to_string())).unwrap();
+        assert!(
+            requests.load(Ordering::SeqCst) > before,
+            "{damage}: nothing fetched"
+        );
+        assert!(
+            said.iter()
+                .any(|m| m.contains("fetching the archive again")),
+            "{said:?}"
+        );
+        assert_eq!(
+            std::fs::read(&member).unwrap(),
+            good,
+            "{damage}: not repaired"
+        );
+        assert_eq!(entries(&dir), want);
+    }
 
     // A corrupted archive fails its checksum; nothing is left behind.
     let dir = temp_dir("dl_archive_bad");
