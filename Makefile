@@ -35,6 +35,7 @@ train-cpu: deps build
 # The tests, then the examples as a user runs them (on a data subset).
 test: deps site
 	$(CARGO) test --release
+	$(CARGO) test --release -p gpu-mlp-web
 	$(CARGO) run --release --example custom_data
 	$(CARGO) run --release --example train_mnist -- --gpu --limit 2000 --epochs 1
 	$(CARGO) run --release --example train_mnist -- --cpu --limit 2000 --epochs 1 --save target/example-model.safetensors
@@ -130,6 +131,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 	$(CARGO) clippy --release --all-targets -p gpu-mlp-python -- -D warnings
+	$(CARGO) clippy --release --all-targets -p gpu-mlp-web -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
 
 clean:

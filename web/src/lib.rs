@@ -3,30 +3,28 @@
 //! WebAssembly otherwise. The page (`web/www/`) calls it; the checkpoints it
 //! trades are the command line's safetensors files.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use gpu_mlp::checkpoint::Checkpoint;
-use gpu_mlp::data::{self, Dataset};
+use gpu_mlp::data::Dataset;
 use gpu_mlp::gpu::context::BackendChoice;
 use gpu_mlp::network::Activation;
 use gpu_mlp::optimizer::{Optimizer, OptimizerKind};
 use gpu_mlp::report::EpochReport;
 use gpu_mlp::trainer::{RunInfo, RunObserver};
-use gpu_mlp::{Device, Model, Trainer};
+use gpu_mlp::{Device, Trainer};
 use wasm_bindgen::prelude::*;
+
+mod session;
+pub use session::SessionCore;
 
 fn js_error(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
-/// A data set and, once trained or loaded, a model.
+/// The page's session: [`SessionCore`] behind JavaScript, each error a `JsError`.
 #[wasm_bindgen]
+#[derive(Default)]
 pub struct Session {
-    data: Option<Arc<Dataset>>,
-    model: Option<Model>,
-    /// What the last run trained on: "webgpu (adapter …)" or "cpu …".
-    backend: String,
+    core: SessionCore,
 }
 
 #[wasm_bindgen]
@@ -34,11 +32,7 @@ impl Session {
     /// An empty session.
     #[wasm_bindgen(constructor)]
     pub fn new() -> Session {
-        Session {
-            data: None,
-            model: None,
-            backend: String::new(),
-        }
+        Session::default()
     }
 
     /// Reads the four IDX files (raw or gzip) of an MNIST-format data set.
@@ -49,55 +43,18 @@ impl Session {
         test_images: Vec<u8>,
         test_labels: Vec<u8>,
     ) -> Result<String, JsError> {
-        let name = |n: &str| PathBuf::from(n);
-        let files = [
-            (name("train-images"), train_images),
-            (name("train-labels"), train_labels),
-            (name("t10k-images"), test_images),
-            (name("t10k-labels"), test_labels),
-        ];
-        self.set_data(data::idx::load_bytes(files).map_err(js_error)?)
+        let files = [train_images, train_labels, test_images, test_labels];
+        self.core.load_idx(files).map_err(js_error)
     }
 
     /// Reads a Keras-style `.npz` (x_train, y_train, x_test, y_test).
     pub fn load_npz(&mut self, name: &str, bytes: Vec<u8>) -> Result<String, JsError> {
-        self.set_data(data::npz::load_bytes(Path::new(name), &bytes).map_err(js_error)?)
+        self.core.load_npz(name, &bytes).map_err(js_error)
     }
 
     /// Keeps the first `train` training and `test` test examples (0: all).
     pub fn limit(&mut self, train: usize, test: usize) -> Result<String, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| js_error("no data loaded"))?;
-        let mut data = Dataset::clone(data);
-        let (train, test) = ((train > 0).then_some(train), (test > 0).then_some(test));
-        data::apply_limits(&mut data, train, test).map_err(js_error)?;
-        self.set_data(data)
-    }
-
-    fn set_data(&mut self, data: Dataset) -> Result<String, JsError> {
-        // The page draws, predicts and charts classes: value targets are the
-        // command line's (gpu-mlp train --task regress|multilabel).
-        if data.task != gpu_mlp::Task::Classify {
-            return Err(js_error(format!(
-                "{}: its targets are values ({}); this page trains classifiers (integer labels): \
-                 train it with the command line, gpu-mlp train --data FILE",
-                data.dir.display(),
-                gpu_mlp::choice::Choice::name(data.task)
-            )));
-        }
-        let summary = serde_json::json!({
-            "train": data.train.len(),
-            "test": data.test.len(),
-            "rows": data.rows,
-            "cols": data.cols,
-            "channels": data.channels,
-            "classes": data.classes,
-            "class_names": data.class_names,
-        });
-        self.data = Some(Arc::new(data));
-        Ok(summary.to_string())
+        self.core.limit(train, test).map_err(js_error)
     }
 
     /// Trains a network on the loaded data and keeps it. `settings` is JSON:
@@ -109,10 +66,7 @@ impl Session {
         settings: String,
         on_epoch: js_sys::Function,
     ) -> Result<String, JsError> {
-        let data = self
-            .data
-            .clone()
-            .ok_or_else(|| js_error("no data loaded"))?;
+        let data = self.core.data().ok_or_else(|| js_error("no data loaded"))?;
         let s: serde_json::Value = serde_json::from_str(&settings).map_err(js_error)?;
         let (trainer, backend) = trainer_from(&s)?;
         let mut observer = PageObserver {
@@ -128,8 +82,7 @@ impl Session {
             .test()
             .cloned()
             .ok_or_else(|| js_error("the run ended without a test evaluation"))?;
-        self.backend = observer.backend.clone();
-        self.model = Some(model);
+        self.core.set_model(model);
         let summary = serde_json::json!({
             "test_accuracy": test.accuracy.unwrap_or(f64::NAN),
             "test_loss": test.loss,
@@ -143,69 +96,22 @@ impl Session {
     /// The trained (or loaded) model as a safetensors checkpoint, the file
     /// `gpu-mlp eval --model` reads.
     pub fn checkpoint(&self) -> Result<Vec<u8>, JsError> {
-        let model = self
-            .model
-            .as_ref()
-            .ok_or_else(|| js_error("no model yet"))?;
-        model
-            .checkpoint()
-            .to_bytes("model.safetensors")
-            .map_err(js_error)
+        self.core.checkpoint().map_err(js_error)
     }
 
     /// Loads a checkpoint written by `gpu-mlp train --save` (or by this page).
     pub fn load_checkpoint(&mut self, name: &str, bytes: Vec<u8>) -> Result<String, JsError> {
-        let c = Checkpoint::from_bytes(&bytes, Path::new(name)).map_err(js_error)?;
-        // The page shows a class's probabilities: a model of values is the command line's.
-        let task = c.settings.arch.task();
-        if !task.has_classes() {
-            return Err(js_error(format!(
-                "{name} is a {} model; this page predicts classes (gpu-mlp predict reads it)",
-                gpu_mlp::choice::Choice::name(task)
-            )));
-        }
-        let summary = serde_json::json!({
-            "layers": c.settings.arch.shape_string(),
-            "rows": c.settings.rows,
-            "cols": c.settings.cols,
-            "class_names": c.settings.class_names,
-        });
-        self.model = Some(Model::from(c));
-        Ok(summary.to_string())
+        self.core.load_checkpoint(name, &bytes).map_err(js_error)
     }
 
     /// The pixels of test example `i` of the loaded data (bytes, row-major).
     pub fn test_example(&self, i: usize) -> Result<Vec<u8>, JsError> {
-        let data = self
-            .data
-            .as_ref()
-            .ok_or_else(|| js_error("no data loaded"))?;
-        if i >= data.test.len() {
-            return Err(js_error(format!(
-                "test example {i}: the test set has {}",
-                data.test.len()
-            )));
-        }
-        data.test
-            .image(i)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| js_error("the test examples are not images"))
+        self.core.test_example(i).map_err(js_error)
     }
 
     /// Class probabilities of one image (the model's size, bytes 0–255, light on dark).
     pub fn predict(&self, pixels: Vec<u8>) -> Result<Vec<f32>, JsError> {
-        let model = self
-            .model
-            .as_ref()
-            .ok_or_else(|| js_error("no model yet"))?;
-        let mut p = model.probabilities(&pixels).map_err(js_error)?;
-        Ok(p.swap_remove(0))
-    }
-}
-
-impl Default for Session {
-    fn default() -> Self {
-        Self::new()
+        self.core.predict(&pixels).map_err(js_error)
     }
 }
 
