@@ -401,3 +401,117 @@ fn npz_csv_and_cifar_readers_answer_every_mutated_file_without_panicking() {
         })
         .unwrap();
 }
+
+/// A PyTorch state dict (`save_file`'s format: safetensors, `format: pt`) of a
+/// 4-3-2 network under `nn.Sequential`'s names.
+fn state_dict_bytes() -> Vec<u8> {
+    let tensors: [(&str, Vec<usize>); 4] = [
+        ("0.weight", vec![3, 4]),
+        ("0.bias", vec![3]),
+        ("2.weight", vec![2, 3]),
+        ("2.bias", vec![2]),
+    ];
+    let data: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, s)| {
+            let values: Vec<f32> = (0..s.iter().product::<usize>())
+                .map(|i| i as f32 * 0.1)
+                .collect();
+            bytemuck::cast_slice(&values).to_vec()
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&data)
+        .map(|((n, s), b)| {
+            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b);
+            (n.to_string(), view.unwrap())
+        })
+        .collect();
+    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    safetensors::serialize(views, Some(meta)).unwrap()
+}
+
+/// Whatever the state-dict reader accepts is a network whose parameters fill it
+/// and are finite; the rest is an error, never a panic.
+#[test]
+fn state_dict_reader_answers_every_mutated_file_without_panicking() {
+    let dir = temp_dir("fuzz_state_dict");
+    let good = state_dict_bytes();
+    let path = write(&dir, "sd.safetensors", &good);
+    let c = gpu_mlp::state_dict::load_state_dict(&path, Activation::Relu).unwrap();
+    assert_eq!(c.settings.arch.sizes, vec![4, 3, 2]);
+    runner()
+        .run(&prop::collection::vec(mutation(), 1..4), |changes| {
+            let path = write(&dir, "sd.safetensors", &mutate(good.clone(), &changes, 160));
+            if !gpu_mlp::state_dict::is_state_dict(&path) {
+                return Ok(());
+            }
+            if let Ok(c) = gpu_mlp::state_dict::load_state_dict(&path, Activation::Relu) {
+                prop_assert_eq!(c.state.params.len(), c.settings.arch.param_count());
+                prop_assert!(c.state.params.iter().all(|p| p.is_finite()));
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A tar holding the CIFAR-10 members (small).
+fn tar_bytes() -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (i, member) in gpu_mlp::download::CIFAR10.extract.iter().enumerate() {
+        let data = vec![i as u8; 64 + i];
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, member, &data[..]).unwrap();
+    }
+    tar.into_inner().unwrap()
+}
+
+/// The download's archive extraction on mutated archives (the gzip stream, or
+/// the tar inside it): an error or the members, never a panic, and never a file
+/// outside the directory nor one that is not a member.
+#[test]
+fn archive_extraction_answers_every_mutated_archive_without_panicking() {
+    let dir = temp_dir("fuzz_archive");
+    let raw = tar_bytes();
+    let good = gzip_bytes(&raw);
+    let members = gpu_mlp::download::CIFAR10.extract;
+    let name = |m: &str| m.rsplit('/').next().unwrap().to_string();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let archive = write(&dir, "a.tar.gz", &good);
+    gpu_mlp::download::extract_members(&archive, &out, members).unwrap();
+    runner()
+        .run(
+            &(any::<bool>(), prop::collection::vec(mutation(), 1..4)),
+            |(inner, changes)| {
+                let _ = std::fs::remove_dir_all(&out);
+                std::fs::create_dir_all(&out).unwrap();
+                let bytes = match inner {
+                    true => gzip_bytes(&mutate(raw.clone(), &changes, 512)),
+                    false => mutate(good.clone(), &changes, 64),
+                };
+                let archive = write(&dir, "a.tar.gz", &bytes);
+                let _ = gpu_mlp::download::extract_members(&archive, &out, members);
+                for entry in std::fs::read_dir(&out).unwrap() {
+                    let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+                    prop_assert!(members.iter().any(|m| name(m) == file), "left {file}");
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+    let mut top: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(
+        top,
+        ["a.tar.gz", "out"],
+        "a file was written outside the directory"
+    );
+}
