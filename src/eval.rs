@@ -252,24 +252,27 @@ pub fn check_data_fits(checkpoint: &Checkpoint, path: &Path, data: &Dataset) -> 
     Ok(())
 }
 
-/// Reads a PNG of `rows`×`cols` (any colour type; alpha composited onto black,
-/// as the training images' background) as a gray image: luma (BT.601), one byte
-/// per pixel.
+/// Reads a PNG (any colour type; alpha composited onto black, as the training
+/// images' background) as a gray `rows`×`cols` image: luma (BT.601), one byte per
+/// pixel, resampled where the image has another size.
 pub fn read_png_gray(path: &Path, rows: usize, cols: usize) -> Result<Vec<u8>> {
-    read_png(path, rows, cols, 1, Layout::Planes)
+    Ok(read_png(path, rows, cols, 1, Layout::Planes)?.0)
 }
 
-/// Reads a PNG of `rows`×`cols` as `channels` (1: luma; 3: red, green, blue, a gray
-/// image's value in each) bytes per pixel, arranged as `layout` says (planes as
-/// CIFAR's, or each pixel's channels together as Keras's): what a model of that
-/// input takes.
+/// Reads a PNG (any colour type; alpha composited onto black, as the training
+/// images' background) as a network of `rows`×`cols` images takes it: `channels`
+/// (1: luma, BT.601; 3: red, green, blue) bytes per pixel, arranged as `layout`
+/// says (planes as CIFAR's, or each pixel's channels together as Keras's). An
+/// image of another size is resampled to it (each pixel the mean of the source
+/// pixels it covers; the nearest one when enlarging). Returns the pixels and the
+/// image's own width and height.
 pub fn read_png(
     path: &Path,
     rows: usize,
     cols: usize,
     channels: usize,
     layout: Layout,
-) -> Result<Vec<u8>> {
+) -> Result<(Vec<u8>, (usize, usize))> {
     let bad = |problem: String| Error::data(path, problem);
     let (file, _) = crate::files::open_regular(path)?;
     let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
@@ -278,18 +281,15 @@ pub fn read_png(
         .read_info()
         .map_err(|e| bad(format!("not a readable PNG: {e}")))?;
     let (w, h) = (reader.info().width as usize, reader.info().height as usize);
-    if (h, w) != (rows, cols) {
-        let kind = if channels == 3 { "RGB" } else { "grayscale" };
-        return Err(bad(format!(
-            "image is {w}×{h}; the network takes {cols}×{rows} {kind} images (resize it first)"
-        )));
-    }
+    // The decoder's own limit bounds the frame (64 MiB); the image in f32 is up to
+    // 12 bytes a pixel more.
+    let own_bytes = (w as u64 * h as u64).saturating_mul(4 * channels as u64);
+    crate::files::check_host_memory(own_bytes, &path.display().to_string())?;
     let mut buf = vec![0u8; reader.output_buffer_size()];
     let frame = reader
         .next_frame(&mut buf)
         .map_err(|e| bad(format!("corrupt PNG data: {e}")))?;
     let data = &buf[..frame.buffer_size()];
-    let stride = frame.line_size;
     let bytes = match frame.color_type {
         png::ColorType::Grayscale => 1,
         png::ColorType::GrayscaleAlpha => 2,
@@ -297,34 +297,58 @@ pub fn read_png(
         png::ColorType::Rgba => 4,
         png::ColorType::Indexed => return Err(bad("palette PNG was not expanded".into())),
     };
-    let pixels = rows * cols;
-    let mut out = vec![0u8; pixels * channels];
-    for y in 0..rows {
-        let line = &data[y * stride..y * stride + cols * bytes];
-        for (x, px) in line.chunks_exact(bytes).enumerate() {
+    // The image at its own size, as the network's channels (interleaved), in f32.
+    let mut own = Vec::with_capacity(w * h * channels);
+    for y in 0..h {
+        let line = &data[y * frame.line_size..y * frame.line_size + w * bytes];
+        for px in line.chunks_exact(bytes) {
             let (rgb, alpha) = match bytes {
                 1 => ([px[0]; 3], 255),
                 2 => ([px[0]; 3], px[1]),
                 3 => ([px[0], px[1], px[2]], 255),
                 _ => ([px[0], px[1], px[2]], px[3]),
             };
-            let over_black = |v: f32| (v * alpha as f32 / 255.0).round().clamp(0.0, 255.0) as u8;
-            let p = y * cols + x;
+            let over_black = |v: f32| v * alpha as f32 / 255.0;
             if channels == 1 {
                 let luma = 0.299 * rgb[0] as f32 + 0.587 * rgb[1] as f32 + 0.114 * rgb[2] as f32;
-                out[p] = over_black(luma);
-                continue;
+                own.push(over_black(luma));
+            } else {
+                own.extend(rgb.iter().map(|&v| over_black(v as f32)));
             }
-            for (c, &v) in rgb.iter().enumerate() {
+        }
+    }
+    let pixels = rows * cols;
+    let mut out = vec![0u8; pixels * channels];
+    for y in 0..rows {
+        let (y0, y1) = covered(y, rows, h);
+        for x in 0..cols {
+            let (x0, x1) = covered(x, cols, w);
+            let p = y * cols + x;
+            for c in 0..channels {
+                let mut sum = 0.0;
+                for sy in y0..y1 {
+                    for sx in x0..x1 {
+                        sum += own[(sy * w + sx) * channels + c];
+                    }
+                }
+                let mean = sum / ((y1 - y0) * (x1 - x0)) as f32;
                 let at = match layout {
                     Layout::Interleaved => p * channels + c,
                     _ => c * pixels + p,
                 };
-                out[at] = over_black(v as f32);
+                out[at] = mean.round().clamp(0.0, 255.0) as u8;
             }
         }
     }
-    Ok(out)
+    Ok((out, (w, h)))
+}
+
+/// The source rows (or columns) `from..to` that output row `i` of `n` covers in
+/// an image of `size`: at least one.
+fn covered(i: usize, n: usize, size: usize) -> (usize, usize) {
+    let from = i * size / n;
+    let to = ((i + 1) * size).div_ceil(n).max(from + 1).min(size);
+    (from.min(size - 1), to)
 }
 
 /// The image as text, two characters per pixel so it keeps its aspect ratio.

@@ -263,11 +263,18 @@ fn csv_models_resume_exactly_and_predict_rows_with_class_names() {
 
 /// An RGB PNG of 32×32 whose pixels are (r, g, b).
 fn write_rgb_png(path: &Path, rgb: [u8; 3]) {
+    write_rgb_png_sized(path, rgb, (32, 32));
+}
+
+/// An RGB PNG of `w`×`h` whose pixels are (r, g, b).
+fn write_rgb_png_sized(path: &Path, rgb: [u8; 3], (w, h): (u32, u32)) {
     let file = std::fs::File::create(path).unwrap();
-    let mut enc = png::Encoder::new(file, 32, 32);
+    let mut enc = png::Encoder::new(file, w, h);
     enc.set_color(png::ColorType::Rgb);
-    let mut w = enc.write_header().unwrap();
-    w.write_image_data(&rgb.repeat(32 * 32)).unwrap();
+    let mut writer = enc.write_header().unwrap();
+    writer
+        .write_image_data(&rgb.repeat((w * h) as usize))
+        .unwrap();
 }
 
 /// CIFAR-10 binary records of `n` 32×32 images (label byte, then the red, green
@@ -350,6 +357,74 @@ fn cifar_models_predict_rgb_images_in_their_layout() {
             .layout,
         Layout::Planes
     );
+}
+
+/// `predict` on a directory: its PNGs in name order (anything else skipped), each
+/// of another size resized to the network's input with a note, as a CSV table
+/// with a header, the class names and every class's probability. A solid colour
+/// resized is the same image: the same probabilities, bit for bit.
+#[test]
+fn predict_reads_a_directory_resizes_and_prints_csv() {
+    let dir = temp_dir("predict_batch");
+    let data = dir.join("cifar");
+    write_solid_colour_cifar(&data, 30);
+    let model = dir.join("m.st");
+    let (d, m) = (data.to_str().unwrap(), model.to_str().unwrap());
+    let net = ["--hidden", "8", "--batch-size", "10", "--epochs", "5"];
+    ok(&[&["train", "--cpu", "--data", d, "--save", m][..], &net].concat());
+    let pngs = dir.join("pngs");
+    std::fs::create_dir_all(&pngs).unwrap();
+    write_rgb_png_sized(&pngs.join("a, green.png"), [20, 220, 40], (32, 32));
+    write_rgb_png_sized(&pngs.join("b.PNG"), [20, 220, 40], (64, 48));
+    write_rgb_png_sized(&pngs.join("c.png"), [220, 30, 40], (7, 9));
+    std::fs::write(pngs.join("notes.txt"), "not an image").unwrap();
+    let out = gpu_mlp(&["predict", "--model", m, pngs.to_str().unwrap(), "--to-csv"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert_eq!(rows.len(), 4, "{stdout}");
+    assert!(
+        rows[0].starts_with("input,true,predicted,name,probability,p_red,p_green,p_blue,p_cat"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].starts_with(&format!(
+            "\"{}\",,1,green,",
+            pngs.join("a, green.png").display()
+        )),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].contains(",,1,green,") && rows[3].contains(",,0,red,"),
+        "{stdout}"
+    );
+    fn probabilities(row: &str) -> Vec<&str> {
+        row.rsplitn(11, ',').take(10).collect()
+    }
+    assert_eq!(
+        probabilities(rows[1]),
+        probabilities(rows[2]),
+        "resizing changed a solid colour"
+    );
+    assert!(
+        stderr.contains("b.PNG is 64×48; resized to 32×32"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("c.png is 7×9; resized to 32×32"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("a, green.png is"), "{stderr}");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = gpu_mlp(&["predict", "--model", m, empty.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory without .png files"));
 }
 
 /// A model trained on channel planes (CIFAR binary) reads a Keras `.npz` of the

@@ -33,8 +33,9 @@ pub(crate) struct EvalArgs {
 pub(crate) struct PredictArgs {
     #[command(flatten)]
     pub(crate) model: super::paths::ModelArgs,
-    /// PNG images of the network's input size (28×28 gray for MNIST, 32×32 RGB for
-    /// CIFAR), any colour type.
+    /// PNG images, or directories of them (their .png files in name order), any
+    /// colour type; an image of another size than the network's input (28×28 gray
+    /// for MNIST, 32×32 RGB for CIFAR) is resized to it, with a note.
     #[arg(value_name = "FILE", required_unless_present_any = ["index", "csv"])]
     pub(crate) images: Vec<PathBuf>,
     /// A CSV table of examples for a model trained on a table: a header row, the
@@ -59,6 +60,12 @@ pub(crate) struct PredictArgs {
     /// Print one JSON object per image (a JSON list) instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Print the predictions as CSV instead: a header, then one row per example
+    /// (the input, its true target where known, the predicted class, its name and
+    /// probability, then every class's probability; for a model of values, each
+    /// output).
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) to_csv: bool,
 }
 
 /// A figure for JSON: NaN (a class without examples) as null.
@@ -259,6 +266,9 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
     }
     let gray = model.settings.channels == 1 && model.settings.layout != Layout::Table;
     let mut json = Vec::new();
+    if args.to_csv {
+        say!("{}", super::predictions_csv::header(&model));
+    }
     for mut example in examples {
         if let (true, Features::U8(pixels)) = (args.invert, &mut example.features) {
             pixels.iter_mut().for_each(|p| *p = 255 - *p);
@@ -277,6 +287,10 @@ pub(crate) fn run_predict(args: PredictArgs) -> Result<(), Error> {
         let probs = gpu_mlp::eval::probabilities_of(&model, &one)?.swap_remove(0);
         let art = example.features.as_u8().filter(|_| gray);
         let classes = model.settings.arch.task().has_classes();
+        if args.to_csv {
+            say!("{}", csv_row(&model, &probs, &example));
+            continue;
+        }
         match (args.json, classes) {
             (true, true) => json.push(prediction_json(&model, &probs, &example, args.top)),
             (false, true) => print_prediction(&model, &probs, &example, art, args.top),
@@ -316,19 +330,51 @@ fn image_examples(args: &PredictArgs, model: &Checkpoint) -> Result<Vec<Example>
             }
         )));
     }
-    args.images
-        .iter()
-        .map(|path| {
-            let pixels =
-                gpu_mlp::eval::read_png(path, rows, cols, channels, model.settings.layout)?;
-            Ok(Example {
-                what: path.display().to_string(),
-                features: Features::U8(pixels),
-                truth: None,
-                truth_text: None,
-            })
-        })
-        .collect()
+    let mut examples = Vec::new();
+    for path in pngs_of(&args.images)? {
+        let (pixels, (w, h)) =
+            gpu_mlp::eval::read_png(&path, rows, cols, channels, model.settings.layout)?;
+        if (w, h) != (cols, rows) {
+            tell!(
+                "note: {} is {w}×{h}; resized to {cols}×{rows}, the network's input",
+                path.display()
+            );
+        }
+        examples.push(Example {
+            what: path.display().to_string(),
+            features: Features::U8(pixels),
+            truth: None,
+            truth_text: None,
+        });
+    }
+    Ok(examples)
+}
+
+/// The PNG files `paths` name: each file, and the `.png` files of each directory
+/// in name order (a directory without any is an error naming it).
+fn pngs_of(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut files = Vec::new();
+    for path in paths {
+        if !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
+        let mut pngs = Vec::new();
+        for entry in entries {
+            let p = entry.map_err(|e| Error::io(path, e))?.path();
+            let png = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+            if png && p.is_file() {
+                pngs.push(p);
+            }
+        }
+        if pngs.is_empty() {
+            return Err(Error::data(path, "is a directory without .png files"));
+        }
+        pngs.sort();
+        files.extend(pngs);
+    }
+    Ok(files)
 }
 
 /// The rows of a CSV table, read with the model's feature count.
@@ -480,6 +526,21 @@ fn prediction_json(
         "true": example.truth,
         "top": top,
     })
+}
+
+/// One example's `--to-csv` row: its true target as the model names it.
+fn csv_row(model: &Checkpoint, probs: &[f32], example: &Example) -> String {
+    let truth = match example.truth {
+        Some(t) => Some(super::predictions_csv::class_name(model, t)),
+        None => example.truth_text.clone(),
+    };
+    let predicted = model
+        .settings
+        .arch
+        .task()
+        .has_classes()
+        .then(|| predicted_class(model, probs, &ranked(probs)));
+    super::predictions_csv::example_row(model, &example.what, truth, probs, predicted)
 }
 
 /// The class predicted from class probabilities: the most likely (binary: the

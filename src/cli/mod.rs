@@ -29,6 +29,7 @@ pub(crate) mod observer;
 pub(crate) mod out;
 pub(crate) mod outputs;
 pub(crate) mod paths;
+pub(crate) mod predictions_csv;
 pub(crate) mod signals;
 pub(crate) mod train;
 
