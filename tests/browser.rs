@@ -145,6 +145,7 @@ fn the_page_trains_on_webgpu_and_as_webassembly_like_the_command_line() {
         let drawn: Vec<f64> = serde_json::from_value(r["drawn"].clone()).unwrap();
         assert_eq!(drawn.len(), 10, "{r}");
         assert!((drawn.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{drawn:?}");
+        assert_bars_named(&r);
         let accuracy = r["test_accuracy"].as_f64().unwrap();
         // The same loop and kernels: equal up to the GPU's rounding (measured: equal).
         assert!(
@@ -234,6 +235,32 @@ fn a_command_line_checkpoint_predicts_in_the_page_as_it_does_natively() {
         (p - top["probability"].as_f64().unwrap()).abs() < 1e-5,
         "{p} against {top}"
     );
+    // The checkpoint's class names (Fashion-MNIST's, as the command line stored them).
+    assert_bars_named(&r);
+}
+
+/// The drawing pad's bars name the top three classes (Fashion-MNIST's names, not
+/// indices), each with its probability.
+fn assert_bars_named(r: &serde_json::Value) {
+    const NAMES: [&str; 10] = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ];
+    let bars: Vec<String> = serde_json::from_value(r["bars"].clone()).unwrap();
+    assert_eq!(bars.len(), 3, "{r}");
+    for bar in &bars {
+        let (name, pct) = bar.rsplit_once(": ").unwrap();
+        assert!(NAMES.contains(&name), "{bar:?} does not name a class");
+        assert!(pct.ends_with('%'), "{bar:?}");
+    }
 }
 
 fn base64(text: &str) -> Vec<u8> {

@@ -9,6 +9,14 @@ const IDX = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
 let session;
 let history = [];
+// The class names of the data or model at hand (null: classes by index); text
+// from files, so it is only ever inserted as text.
+let classNames = null;
+// The sample set's IDX files carry no names; these are Fashion-MNIST's.
+const SAMPLE = "data/";
+const FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                 "Sneaker", "Bag", "Ankle boot"];
+const className = (c) => (classNames && classNames[c] != null ? classNames[c] : String(c));
 
 function log(line) { $("log").textContent += line + "\n"; }
 function status(text, error) {
@@ -41,10 +49,13 @@ async function loadFromFiles(list) {
   return session.load_idx(...bytes);
 }
 
-function limited(summary) {
+function limited(summary, sample) {
   const n = Number($("train-limit").value) || 0;
   const s = JSON.parse(n > 0 && n < JSON.parse(summary).train ? session.limit(n, 0) : summary);
-  status(`${s.train} training and ${s.test} test examples, ${s.rows}×${s.cols}, ${s.classes} classes`);
+  classNames = s.class_names || (sample ? FASHION : null);
+  const what = sample ? "Fashion-MNIST, gray photos of clothing: " : "";
+  const names = classNames ? ` (${classNames.join(", ")})` : "";
+  status(`${what}${s.train} training and ${s.test} test examples, ${s.rows}×${s.cols}, ${s.classes} classes${names}`);
 }
 
 function settings() {
@@ -144,8 +155,14 @@ function classify() {
   const pixels = new Uint8Array(784).map((_, i) => rgba[4 * i]);
   try {
     const probs = [...session.predict(pixels)];
-    $("probs").innerHTML = probs.map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, 3)
-      .map(([p, c]) => `<div class="bar" style="width:${Math.max(2, 300 * p)}px">${c}: ${(100 * p).toFixed(1)}%</div>`).join("");
+    const bars = probs.map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, 3).map(([p, c]) => {
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      bar.style.width = `${Math.max(2, 300 * p)}px`;
+      bar.textContent = `${className(c)}: ${(100 * p).toFixed(1)}%`;
+      return bar;
+    });
+    $("probs").replaceChildren(...bars);
     return probs;
   } catch (e) { $("probs").textContent = String(e.message || e); }
 }
@@ -166,15 +183,17 @@ function base64(bytes) {
 async function autorun(q) {
   const result = $("result");
   try {
-    const url = q.get("data") || "data/";
-    limited(await loadFromUrl(url));
+    const url = q.get("data") || SAMPLE;
+    limited(await loadFromUrl(url), url === SAMPLE);
+    const bars = () => [...$("probs").children].map((e) => e.textContent);
     if (q.has("model")) {
       // A checkpoint the command line wrote: load it and classify one test image.
       const name = q.get("model");
-      session.load_checkpoint(name, await fetchBytes(name));
+      classNames = JSON.parse(session.load_checkpoint(name, await fetchBytes(name))).class_names;
       const probabilities = [...session.predict(session.test_example(Number(q.get("index") || 0)))];
       const predicted = probabilities.indexOf(Math.max(...probabilities));
-      result.textContent = JSON.stringify({ predicted, probabilities });
+      drawTestStroke();
+      result.textContent = JSON.stringify({ predicted, probabilities, bars: bars() });
       return;
     }
     const n = Number(q.get("train-limit") || 0);
@@ -183,7 +202,7 @@ async function autorun(q) {
     for (const key of ["epochs", "seed", "batch_size", "lr"]) if (q.has(key)) overrides[key] = Number(q.get(key));
     for (const key of ["activation", "optimizer"]) if (q.has(key)) overrides[key] = q.get(key);
     const summary = await train(overrides);
-    if (q.get("draw") === "1") summary.drawn = drawTestStroke();
+    if (q.get("draw") === "1") { summary.drawn = drawTestStroke(); summary.bars = bars(); }
     summary.checkpoint_b64 = base64(session.checkpoint());
     result.textContent = JSON.stringify(summary);
   } catch (e) {
@@ -197,7 +216,7 @@ async function main() {
   setUpPad();
   const run = (f) => async () => { try { await f(); } catch (e) { status(String(e.message || e), true); } };
   $("files").onchange = run(async () => limited(await loadFromFiles($("files").files)));
-  $("sample").onclick = run(async () => limited(await loadFromUrl("data/")));
+  $("sample").onclick = run(async () => limited(await loadFromUrl(SAMPLE), true));
   $("train").onclick = run(() => train());
   $("download").onclick = () => {
     const blob = new Blob([session.checkpoint()], { type: "application/octet-stream" });
@@ -207,6 +226,7 @@ async function main() {
   $("checkpoint").onchange = run(async () => {
     const f = $("checkpoint").files[0];
     const s = JSON.parse(session.load_checkpoint(f.name, new Uint8Array(await f.arrayBuffer())));
+    classNames = s.class_names;
     log(`loaded ${f.name}: ${s.layers}`);
   });
   const q = new URLSearchParams(location.search);
