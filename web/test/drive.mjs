@@ -3,7 +3,7 @@
 // writes <pre id="result">, prints that text and exits. The browser is the one
 // this script launched, and it is closed on every path.
 //
-// usage: node drive.mjs ROOT_DIR QUERY [TIMEOUT_MS] [PAGE]   (PAGE: index.html)
+// usage: [SCREENSHOT=FILE] node drive.mjs ROOT_DIR QUERY [TIMEOUT_MS] [PAGE]   (PAGE: index.html)
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
@@ -39,6 +39,13 @@ try {
   await page.goto(url);
   await page.waitForFunction(() => document.getElementById("result").textContent.length > 0, { timeout, polling: 500 });
   result = await page.$eval("#result", (e) => e.textContent);
+  // SCREENSHOT=FILE keeps a picture of the page as the run left it (the README's).
+  // The result (a checkpoint in base64) is the test's hook, not part of the page.
+  if (process.env.SCREENSHOT) {
+    await page.$eval("#result", (e) => { e.textContent = ""; });
+    await page.setViewport({ width: 820, height: 900 });
+    await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+  }
 } catch (e) {
   process.stderr.write(`drive.mjs: ${e.message}\n`);
   code = 1;

@@ -78,29 +78,64 @@ function epochLine(r) {
   return line + `  ${r.seconds.toFixed(2)} s`;
 }
 
-// Loss (left axis) and accuracy (right axis), each scaled to its data.
+// Two panels, loss and accuracy, each with its axes, ticks and values; train and
+// test share a panel's scale (loss from 0, accuracy from 0 to 100 %).
 function drawChart() {
   const c = $("chart"), g = c.getContext("2d");
   g.clearRect(0, 0, c.width, c.height);
   if (history.length === 0) return;
-  const series = [
-    ["train loss", "#c33", (r) => r.train_loss], ["test loss", "#e99", (r) => r.test_loss],
-    ["train acc", "#36c", (r) => r.train_accuracy], ["test acc", "#9bd", (r) => r.test_accuracy],
-  ];
-  const x = (i) => 40 + (i / Math.max(1, history.length - 1)) * (c.width - 80);
-  for (const [name, color, get] of series) {
-    const values = history.map(get).filter((v) => v != null);
-    if (values.length === 0) continue;
-    const lo = Math.min(...values), hi = Math.max(...values), span = hi - lo || 1;
-    g.strokeStyle = color; g.beginPath();
-    values.forEach((v, i) => {
-      const y = c.height - 20 - ((v - lo) / span) * (c.height - 40);
-      i ? g.lineTo(x(i), y) : g.moveTo(x(i), y);
-    });
-    g.stroke();
+  const half = c.width / 2;
+  const losses = history.flatMap((r) => [r.train_loss, r.test_loss]).filter((v) => v != null);
+  panel(g, 0, half, "loss", niceMax(Math.max(...losses)), (v) => v.toPrecision(2),
+        [["train", (r) => r.train_loss], ["test", (r) => r.test_loss]], (v) => v.toFixed(3));
+  panel(g, half, half, "accuracy", 1, (v) => `${Math.round(100 * v)}%`,
+        [["train", (r) => r.train_accuracy], ["test", (r) => r.test_accuracy]],
+        (v) => `${(100 * v).toFixed(1)}%`);
+}
+
+// The smallest of 1, 2 or 5 × 10^k at or above v.
+function niceMax(v) {
+  if (!(v > 0)) return 1;
+  const step = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5, 10].map((m) => m * step).find((m) => m >= v);
+}
+
+// `label` writes a tick's value, `exact` the legend's latest value.
+function panel(g, left, width, title, top, label, series, exact) {
+  const h = g.canvas.height, pad = { l: 46, r: 12, t: 22, b: 28 };
+  const x0 = left + pad.l, x1 = left + width - pad.r, y0 = h - pad.b, y1 = pad.t;
+  const n = history.length;
+  const x = (i) => (n === 1 ? (x0 + x1) / 2 : x0 + (i / (n - 1)) * (x1 - x0));
+  const y = (v) => y0 - (v / top) * (y0 - y1);
+  g.font = "11px sans-serif"; g.lineWidth = 1;
+  g.strokeStyle = "#999"; g.fillStyle = "#444";
+  g.beginPath(); g.moveTo(x0, y1); g.lineTo(x0, y0); g.lineTo(x1, y0); g.stroke();
+  g.textAlign = "right"; g.textBaseline = "middle";
+  for (let k = 0; k <= 4; k++) {
+    const v = (top * k) / 4;
+    g.fillText(label(v), x0 - 4, y(v));
+    g.strokeStyle = "#eee"; g.beginPath(); g.moveTo(x0 + 1, y(v)); g.lineTo(x1, y(v)); g.stroke();
   }
-  g.fillStyle = "#333"; g.font = "12px sans-serif";
-  series.forEach(([name, color], i) => { g.fillStyle = color; g.fillText(name, 45 + i * 90, 14); });
+  g.textAlign = "center"; g.textBaseline = "top";
+  const every = Math.ceil(n / 8);
+  history.forEach((r, i) => { if (i % every === 0 || i === n - 1) g.fillText(String(r.epoch), x(i), y0 + 4); });
+  g.fillText("epoch", (x0 + x1) / 2, y0 + 15);
+  const colors = { train: "#c33", test: "#36c" };
+  let legend = x0 + 4;
+  g.textAlign = "left"; g.textBaseline = "alphabetic";
+  g.fillStyle = "#222"; g.fillText(title, x0, 13); legend += g.measureText(title).width + 12;
+  for (const [name, get] of series) {
+    const points = history.map((r, i) => [i, get(r)]).filter(([, v]) => v != null);
+    if (points.length === 0) continue;
+    g.strokeStyle = g.fillStyle = colors[name]; g.lineWidth = 2;
+    g.beginPath();
+    points.forEach(([i, v], k) => (k ? g.lineTo(x(i), y(v)) : g.moveTo(x(i), y(v))));
+    g.stroke();
+    points.forEach(([i, v]) => g.fillRect(x(i) - 2, y(v) - 2, 4, 4));
+    const last = points[points.length - 1][1];
+    const text = `${name} ${exact(last)}`;
+    g.fillText(text, legend, 13); legend += g.measureText(text).width + 12;
+  }
 }
 
 // "auto", as the command line's default device: a hardware GPU through WebGPU, else
@@ -115,9 +150,18 @@ async function chooseBackend(wanted) {
   return software ? "cpu" : "webgpu";
 }
 
+// The form as `s` says (what autorun's query chose), so it shows what trained.
+function showSettings(s) {
+  $("hidden").value = s.hidden.join(",");
+  for (const key of ["activation", "optimizer", "lr", "epochs", "seed"]) $(key).value = s[key];
+  $("batch").value = s.batch_size;
+  $("backend").value = s.backend;
+}
+
 async function train(overrides = {}) {
   history = []; $("log").textContent = "";
   const s = { ...settings(), ...overrides };
+  showSettings(s);
   s.backend = await chooseBackend(s.backend);
   if (s.backend === "webgpu" && !navigator.gpu) {
     log("this browser has no WebGPU: training on the CPU path (WebAssembly)");
@@ -156,11 +200,12 @@ function classify() {
   try {
     const probs = [...session.predict(pixels)];
     const bars = probs.map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, 3).map(([p, c]) => {
-      const bar = document.createElement("div");
+      const row = document.createElement("div"), bar = document.createElement("span");
+      row.className = "bar-row";
       bar.className = "bar";
-      bar.style.width = `${Math.max(2, 300 * p)}px`;
-      bar.textContent = `${className(c)}: ${(100 * p).toFixed(1)}%`;
-      return bar;
+      bar.style.width = `${Math.max(2, 240 * p)}px`;
+      row.append(bar, `${className(c)}: ${(100 * p).toFixed(1)}%`);
+      return row;
     });
     $("probs").replaceChildren(...bars);
     return probs;
@@ -197,7 +242,10 @@ async function autorun(q) {
       return;
     }
     const n = Number(q.get("train-limit") || 0);
-    if (n > 0) session.limit(n, Number(q.get("test-limit") || 0));
+    if (n > 0) {
+      $("train-limit").value = n;
+      limited(session.limit(n, Number(q.get("test-limit") || 0)), url === SAMPLE);
+    }
     const overrides = { backend: q.get("backend") || "auto" };
     for (const key of ["epochs", "seed", "batch_size", "lr"]) if (q.has(key)) overrides[key] = Number(q.get(key));
     for (const key of ["activation", "optimizer"]) if (q.has(key)) overrides[key] = q.get(key);
