@@ -1,8 +1,10 @@
 //! The page (`make web`) in headless Chromium, driven in real time by
 //! puppeteer-core (web/test/drive.mjs): it trains Fashion-MNIST on WebGPU (Chromium's
 //! SwiftShader adapter here) and on the CPU path as WebAssembly, reaches the
-//! native run's accuracy, and exports a checkpoint `gpu-mlp eval` reads; a bad
-//! data URL and a file in the wrong format give a visible error, not a hang.
+//! native run's accuracy, and exports a checkpoint `gpu-mlp eval` reads; training
+//! runs in a worker, so the page answers throughout and Stop ends a run mid-epoch
+//! keeping a model; a bad data URL and a file in the wrong format give a visible
+//! error, not a hang.
 //! Needs the built site, node, chromium and web/test/node_modules (CI has them;
 //! elsewhere a missing one is a printed skip).
 
@@ -68,8 +70,18 @@ fn chromium() -> String {
 /// Opens the page with `query` and returns what it wrote into #result, within a
 /// deadline; the driver closes the browser it started on every path.
 fn page(www: &Path, query: &str) -> serde_json::Value {
+    page_served(www, query, true)
+}
+
+/// `page`, served cross-origin isolated (COOP and COEP headers) or as a plain
+/// static server would.
+fn page_served(www: &Path, query: &str, isolated: bool) -> serde_json::Value {
     let page_timeout = Duration::from_secs(240);
-    let mut child = Command::new("node")
+    let mut command = Command::new("node");
+    if !isolated {
+        command.env("NO_ISOLATION", "1");
+    }
+    let mut child = command
         .arg(Path::new(ROOT).join("web/test/drive.mjs"))
         .args([
             www.to_str().unwrap(),
@@ -146,6 +158,13 @@ fn the_page_trains_on_webgpu_and_as_webassembly_like_the_command_line() {
         assert_eq!(drawn.len(), 10, "{r}");
         assert!((drawn.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{drawn:?}");
         assert_bars_named(&r);
+        // Training runs in a worker: the page's event loop answers throughout.
+        let gaps = &r["responsiveness"];
+        assert!(gaps["turns"].as_u64().unwrap() > 10, "{backend}: {gaps}");
+        assert!(
+            gaps["max_gap_ms"].as_f64().unwrap() < 100.0,
+            "{backend}: {gaps}"
+        );
         let accuracy = r["test_accuracy"].as_f64().unwrap();
         // The same loop and kernels: equal up to the GPU's rounding (measured: equal).
         assert!(
@@ -171,6 +190,47 @@ fn the_page_trains_on_webgpu_and_as_webassembly_like_the_command_line() {
             (evaluated - accuracy).abs() <= 0.005,
             "{backend}: eval {evaluated}, page {accuracy}"
         );
+    }
+}
+
+/// Stop mid-epoch ends the run at once and keeps a model: served cross-origin
+/// isolated, the run's own (after its last step, resumable); served plainly, the
+/// last complete epoch's. Each is the command line's file.
+#[test]
+fn stop_ends_a_run_mid_epoch_and_keeps_its_model() {
+    let (Some(www), Some(data)) = (setup(), fashion_mnist()) else {
+        return;
+    };
+    let dir = temp_dir("browser_stop");
+    for isolated in [true, false] {
+        let query = "autorun=1&backend=cpu&epochs=3&train-limit=10000&seed=1&stop=1";
+        let r = page_served(&www, query, isolated);
+        assert!(r.get("error").is_none(), "{r}");
+        assert_eq!(
+            (r["stopped"].as_bool(), r["isolated"].as_bool()),
+            (Some(true), Some(isolated)),
+            "{r}"
+        );
+        assert_eq!(r["epochs_done"], 1, "{r}");
+        assert!(
+            r["responsiveness"]["max_gap_ms"].as_f64().unwrap() < 100.0,
+            "{r}"
+        );
+        let model = dir.join(format!("stopped-{isolated}.safetensors"));
+        std::fs::write(&model, base64(r["checkpoint_b64"].as_str().unwrap())).unwrap();
+        let c = gpu_mlp::checkpoint::Checkpoint::load(&model).unwrap();
+        assert_eq!(c.state.epochs_trained, 1);
+        // Isolated, the run stopped inside epoch 2 and resumes there.
+        assert_eq!(
+            c.state.progress.is_some(),
+            isolated,
+            "{:?}",
+            c.state.progress
+        );
+        let (m, d) = (model.to_str().unwrap(), data.to_str().unwrap());
+        let eval = ok(&["eval", "--cpu", "--json", "--model", m, "--data", d]);
+        let eval: serde_json::Value = serde_json::from_str(&eval).unwrap();
+        assert!(eval["accuracy"].as_f64().unwrap() > 0.5, "{eval}");
     }
 }
 

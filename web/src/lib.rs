@@ -59,18 +59,25 @@ impl Session {
 
     /// Trains a network on the loaded data and keeps it. `settings` is JSON:
     /// `hidden` (list), `activation`, `optimizer`, `lr`, `batch_size`, `epochs`,
-    /// `seed`, `backend` (`webgpu` or `cpu`). `on_epoch` is called with each
-    /// epoch's figures as JSON. Returns the run's summary as JSON.
+    /// `seed`, `backend` (`webgpu` or `cpu`). `on_epoch(figures, checkpoint)` is
+    /// called after each epoch with its figures as JSON and its model as a
+    /// safetensors file; `on_batch(epoch, done, total)`, at most every 100 ms within
+    /// an epoch, returns whether to go on (false: the run stops after that step and
+    /// keeps its model, as an interrupt does). Returns the run's summary as JSON
+    /// (`stopped`: true where `on_batch` ended it; test figures are then null).
     pub async fn train(
         &mut self,
         settings: String,
         on_epoch: js_sys::Function,
+        on_batch: Option<js_sys::Function>,
     ) -> Result<String, JsError> {
         let data = self.core.data().ok_or_else(|| js_error("no data loaded"))?;
         let s: serde_json::Value = serde_json::from_str(&settings).map_err(js_error)?;
         let (trainer, backend) = trainer_from(&s)?;
         let mut observer = PageObserver {
             on_epoch,
+            on_batch,
+            last_batch_call: 0.0,
             backend: String::new(),
             seconds: Vec::new(),
         };
@@ -78,14 +85,16 @@ impl Session {
             .fit_async(data, &mut observer)
             .await
             .map_err(js_error)?;
-        let test = model
-            .test()
-            .cloned()
-            .ok_or_else(|| js_error("the run ended without a test evaluation"))?;
+        let stopped = model.interrupted();
+        let test = model.test().cloned();
+        if test.is_none() && !stopped {
+            return Err(js_error("the run ended without a test evaluation"));
+        }
         self.core.set_model(model);
         let summary = serde_json::json!({
-            "test_accuracy": test.accuracy.unwrap_or(f64::NAN),
-            "test_loss": test.loss,
+            "stopped": stopped,
+            "test_accuracy": test.as_ref().and_then(|t| t.accuracy),
+            "test_loss": test.as_ref().map(|t| t.loss),
             "seconds": observer.seconds,
             "adapter": observer.backend,
             "backend": backend,
@@ -168,12 +177,20 @@ fn parse<T: gpu_mlp::choice::Choice>(name: &str) -> Result<T, JsError> {
     T::parse(name).map_err(js_error)
 }
 
-/// Hands each epoch's figures to the page.
+/// Hands each epoch's figures and model to the page, and asks it within epochs
+/// whether to go on.
 struct PageObserver {
     on_epoch: js_sys::Function,
+    on_batch: Option<js_sys::Function>,
+    /// When `on_batch` was last called (ms since the epoch, `Date.now()`).
+    last_batch_call: f64,
     backend: String,
     seconds: Vec<f64>,
 }
+
+/// The least time between two `on_batch` calls: progress a page can show, at a
+/// cost the step never notices.
+const BATCH_CALL_MS: f64 = 100.0;
 
 impl RunObserver for PageObserver {
     fn started(&mut self, run: &RunInfo, _: &Dataset) -> gpu_mlp::Result<()> {
@@ -181,12 +198,38 @@ impl RunObserver for PageObserver {
         Ok(())
     }
 
-    fn epoch_done(&mut self, r: &EpochReport, _: Option<&Checkpoint>) -> gpu_mlp::Result<()> {
+    fn batch_done(&mut self, epoch: usize, done: usize, total: usize, _: Option<f64>) -> bool {
+        let Some(f) = &self.on_batch else {
+            return true;
+        };
+        let now = js_sys::Date::now();
+        if now - self.last_batch_call < BATCH_CALL_MS && done < total {
+            return true;
+        }
+        self.last_batch_call = now;
+        let args = [epoch, done, total].map(|n| JsValue::from_f64(n as f64));
+        let go_on = f.call3(&JsValue::NULL, &args[0], &args[1], &args[2]);
+        // Only an explicit false stops: a callback that fails or returns nothing
+        // never costs the run.
+        go_on.map_or(true, |v| v.as_bool() != Some(false))
+    }
+
+    fn wants_checkpoint(&self, _: &EpochReport) -> bool {
+        true
+    }
+
+    fn epoch_done(&mut self, r: &EpochReport, c: Option<&Checkpoint>) -> gpu_mlp::Result<()> {
         self.seconds.push(r.seconds.unwrap_or_default());
         let line = gpu_mlp::metrics::report_to_json(r).to_string();
+        // The epoch's model, so the page can predict with it and keep it should the
+        // run be cut off.
+        let model = match c.map(|c| c.to_bytes("model.safetensors")) {
+            Some(Ok(bytes)) => js_sys::Uint8Array::from(&bytes[..]).into(),
+            _ => JsValue::NULL,
+        };
         let _ = self
             .on_epoch
-            .call1(&JsValue::NULL, &JsValue::from_str(&line));
+            .call2(&JsValue::NULL, &JsValue::from_str(&line), &model);
         Ok(())
     }
 }

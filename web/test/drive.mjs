@@ -3,7 +3,7 @@
 // writes <pre id="result">, prints that text and exits. The browser is the one
 // this script launched, and it is closed on every path.
 //
-// usage: [SCREENSHOT=FILE] node drive.mjs ROOT_DIR QUERY [TIMEOUT_MS] [PAGE]   (PAGE: index.html)
+// usage: [SCREENSHOT=FILE] [NO_ISOLATION=1] node drive.mjs ROOT_DIR QUERY [TIMEOUT_MS] [PAGE]   (PAGE: index.html)
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
@@ -18,7 +18,14 @@ const server = http.createServer((req, res) => {
   const file = path.join(root, path.normalize(decodeURIComponent(url.pathname)).replace(/^(\.\.[/\\])+/, ""));
   fs.readFile(file.endsWith("/") ? file + "index.html" : file, (err, body) => {
     if (err) { res.writeHead(404); res.end(); return; }
-    res.writeHead(200, { "content-type": types[path.extname(file)] || "application/octet-stream" });
+    const headers = { "content-type": types[path.extname(file)] || "application/octet-stream" };
+    // Cross-origin isolation (what lets the page's Stop keep a run's model) unless
+    // NO_ISOLATION is set, as a plain static server would serve it.
+    if (!process.env.NO_ISOLATION) {
+      headers["cross-origin-opener-policy"] = "same-origin";
+      headers["cross-origin-embedder-policy"] = "require-corp";
+    }
+    res.writeHead(200, headers);
     res.end(body);
   });
 });

@@ -1,13 +1,16 @@
-// The page: reads files or fetches the sample set, drives the WebAssembly module
-// (pkg/, built by `make web`), draws the curves, and classifies a drawn digit.
-// Opened with ?autorun=1 it trains as the query says and writes one JSON object
-// into <pre id="result"> (the automated test's hook).
+// The page: reads files or fetches the sample set, trains in a worker
+// (worker.js: the WebAssembly module off the main thread, so the page answers
+// while a run computes), draws the curves, and classifies a drawn digit with the
+// latest epoch's model (a Session on this thread). Opened with ?autorun=1 it trains
+// as the query says and writes one JSON object into <pre id="result"> (the
+// automated test's hook).
 import init, { Session } from "./pkg/gpu_mlp_web.js";
 
 const $ = (id) => document.getElementById(id);
 const IDX = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
-let session;
+// The model at hand (the latest epoch's, or one loaded) for the pad and downloads.
+let viewer;
 let history = [];
 // The class names of the data or model at hand (null: classes by index); text
 // from files, so it is only ever inserted as text.
@@ -17,6 +20,67 @@ const SAMPLE = "data/";
 const FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                  "Sneaker", "Bag", "Ankle boot"];
 const className = (c) => (classNames && classNames[c] != null ? classNames[c] : String(c));
+
+// The worker's session, called by method name; what was loaded into it is kept so
+// that a worker stopped by force is replaced by one holding the same data.
+class Trainer {
+  constructor() {
+    // Where the page is cross-origin isolated, Stop is a shared flag the run reads
+    // between steps (it keeps its model); elsewhere it ends the worker.
+    this.flag = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    this.loads = [];
+    this.start();
+  }
+  start() {
+    this.worker = new Worker("worker.js", { type: "module" });
+    this.pending = new Map();
+    this.next = 0;
+    if (this.flag) this.worker.postMessage({ type: "stop-flag", flag: this.flag });
+    this.worker.onmessage = (e) => {
+      const m = e.data;
+      if (m.type === "epoch") return this.onEpoch && this.onEpoch(m.line, m.model);
+      if (m.type === "batch") return this.onBatch && this.onBatch(m.epoch, m.done, m.total);
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.error != null) p.reject(new Error(m.error)); else p.resolve(m.result);
+    };
+    this.worker.onerror = (e) => this.failAll(new Error(e.message || "the training worker failed"));
+  }
+  failAll(error) {
+    for (const p of this.pending.values()) p.reject(error);
+    this.pending.clear();
+  }
+  call(method, ...args) {
+    return new Promise((resolve, reject) => {
+      const id = this.next++;
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ id, method, args });
+    });
+  }
+  // Data calls are replayed into a replacement worker.
+  async load(method, ...args) {
+    if (method !== "limit") this.loads = [];
+    this.loads.push([method, args]);
+    return this.call(method, ...args);
+  }
+  async train(settings, onEpoch, onBatch) {
+    this.onEpoch = onEpoch; this.onBatch = onBatch;
+    if (this.flag) Atomics.store(this.flag, 0, 0);
+    try { return JSON.parse(await this.call("train", JSON.stringify(settings))); }
+    finally { this.onEpoch = this.onBatch = null; }
+  }
+  // Stops a run mid-epoch: gracefully where the flag exists (the run returns with
+  // its model), else by replacing the worker (the last complete epoch's model,
+  // which the page holds, is what is kept).
+  async stop() {
+    if (this.flag) { Atomics.store(this.flag, 0, 1); return; }
+    this.worker.terminate();
+    this.failAll(new Error("stopped"));
+    this.start();
+    for (const [method, args] of this.loads) await this.call(method, ...args);
+  }
+}
+let trainer;
 
 function log(line) { $("log").textContent += line + "\n"; }
 function status(text, error) {
@@ -30,32 +94,33 @@ async function fetchBytes(url) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
-// The four IDX files under a base URL, or an .npz at a URL.
-async function loadFromUrl(url) {
-  if (url.endsWith(".npz")) return session.load_npz(url, await fetchBytes(url));
+// The four IDX files under a base URL, or an .npz at a URL, as [method, ...args].
+async function fromUrl(url) {
+  if (url.endsWith(".npz")) return ["load_npz", url, await fetchBytes(url)];
   const base = url.endsWith("/") ? url : url + "/";
-  const files = await Promise.all(IDX.map((name) => fetchBytes(base + name)));
-  return session.load_idx(...files);
+  return ["load_idx", ...await Promise.all(IDX.map((name) => fetchBytes(base + name)))];
 }
 
-async function loadFromFiles(list) {
+async function fromFiles(list) {
   const files = [...list];
   const npz = files.find((f) => f.name.endsWith(".npz"));
-  if (npz) return session.load_npz(npz.name, new Uint8Array(await npz.arrayBuffer()));
+  if (npz) return ["load_npz", npz.name, new Uint8Array(await npz.arrayBuffer())];
   const pick = (stem) => files.find((f) => f.name.startsWith(stem));
   const wanted = ["train-images", "train-labels", "t10k-images", "t10k-labels"].map(pick);
   if (wanted.some((f) => !f)) throw new Error("pick the four IDX files (train-images, train-labels, t10k-images, t10k-labels) or one .npz");
-  const bytes = await Promise.all(wanted.map(async (f) => new Uint8Array(await f.arrayBuffer())));
-  return session.load_idx(...bytes);
+  return ["load_idx", ...await Promise.all(wanted.map(async (f) => new Uint8Array(await f.arrayBuffer())))];
 }
 
-function limited(summary, sample) {
+// Loads data into the trainer, limited to the form's count, and says what it is.
+async function loadData(call, sample) {
+  let s = JSON.parse(await trainer.load(...call));
   const n = Number($("train-limit").value) || 0;
-  const s = JSON.parse(n > 0 && n < JSON.parse(summary).train ? session.limit(n, 0) : summary);
+  if (n > 0 && n < s.train) s = JSON.parse(await trainer.load("limit", n, 0));
   classNames = s.class_names || (sample ? FASHION : null);
   const what = sample ? "Fashion-MNIST, gray photos of clothing: " : "";
   const names = classNames ? ` (${classNames.join(", ")})` : "";
   status(`${what}${s.train} training and ${s.test} test examples, ${s.rows}×${s.cols}, ${s.classes} classes${names}`);
+  return s;
 }
 
 function settings() {
@@ -158,8 +223,14 @@ function showSettings(s) {
   $("backend").value = s.backend;
 }
 
+// Keeps `bytes` (a checkpoint) as the model at hand.
+function keepModel(bytes) {
+  viewer.load_checkpoint("model.safetensors", bytes);
+  $("download").disabled = false;
+}
+
 async function train(overrides = {}) {
-  history = []; $("log").textContent = "";
+  history = []; $("log").textContent = ""; drawChart();
   const s = { ...settings(), ...overrides };
   showSettings(s);
   s.backend = await chooseBackend(s.backend);
@@ -167,14 +238,32 @@ async function train(overrides = {}) {
     log("this browser has no WebGPU: training on the CPU path (WebAssembly)");
     s.backend = "cpu";
   }
-  const summary = JSON.parse(await session.train(JSON.stringify(s), (line) => {
+  $("train").disabled = true; $("stop").disabled = false;
+  const onEpoch = (line, model) => {
     const r = JSON.parse(line);
     history.push(r); log(epochLine(r)); drawChart();
-  }));
-  $("adapter").textContent = summary.adapter;
-  $("download").disabled = false;
-  log(`test accuracy ${(100 * summary.test_accuracy).toFixed(2)}% on ${summary.adapter}`);
-  return summary;
+    if (model) keepModel(model);
+    $("progress").textContent = "";
+  };
+  const onBatch = (epoch, done, total) => { $("progress").textContent = `epoch ${epoch}: batch ${done} of ${total}`; };
+  try {
+    const summary = await trainer.train(s, onEpoch, onBatch);
+    $("adapter").textContent = summary.adapter;
+    if (summary.stopped) {
+      keepModel(await trainer.call("checkpoint"));
+      log(`stopped mid-epoch: the model as it stands is kept (${history.length} complete epochs)`);
+    } else {
+      log(`test accuracy ${(100 * summary.test_accuracy).toFixed(2)}% on ${summary.adapter}`);
+    }
+    summary.epochs_done = history.length;
+    return summary;
+  } catch (e) {
+    if (e.message !== "stopped") throw e;
+    log(`stopped: the model of the last complete epoch (${history.length}) is kept`);
+    return { stopped: true, epochs_done: history.length, backend: s.backend };
+  } finally {
+    $("train").disabled = false; $("stop").disabled = true; $("progress").textContent = "";
+  }
 }
 
 // The drawing pad: white strokes on black, as MNIST, read back at 28×28.
@@ -198,7 +287,7 @@ function classify() {
   const rgba = g.getImageData(0, 0, 28, 28).data;
   const pixels = new Uint8Array(784).map((_, i) => rgba[4 * i]);
   try {
-    const probs = [...session.predict(pixels)];
+    const probs = [...viewer.predict(pixels)];
     const bars = probs.map((p, c) => [p, c]).sort((a, b) => b[0] - a[0]).slice(0, 3).map(([p, c]) => {
       const row = document.createElement("div"), bar = document.createElement("span");
       row.className = "bar-row";
@@ -225,33 +314,58 @@ function base64(bytes) {
   return btoa(text);
 }
 
+// How long the page's event loop goes unanswered: a timer every 10 ms, and the
+// longest gap between two of its turns (what a click would wait).
+function watchResponsiveness() {
+  const gaps = { max: 0, over100: 0, turns: 0, on: true };
+  let last = performance.now();
+  const tick = () => {
+    const now = performance.now(), gap = now - last;
+    last = now; gaps.turns++;
+    gaps.max = Math.max(gaps.max, gap);
+    if (gap > 100) gaps.over100++;
+    if (gaps.on) setTimeout(tick, 10);
+  };
+  setTimeout(tick, 10);
+  return gaps;
+}
+
 async function autorun(q) {
   const result = $("result");
   try {
     const url = q.get("data") || SAMPLE;
-    limited(await loadFromUrl(url), url === SAMPLE);
     const bars = () => [...$("probs").children].map((e) => e.textContent);
     if (q.has("model")) {
       // A checkpoint the command line wrote: load it and classify one test image.
+      const call = await fromUrl(url);
+      viewer[call[0]](...call.slice(1));
       const name = q.get("model");
-      classNames = JSON.parse(session.load_checkpoint(name, await fetchBytes(name))).class_names;
-      const probabilities = [...session.predict(session.test_example(Number(q.get("index") || 0)))];
+      classNames = JSON.parse(viewer.load_checkpoint(name, await fetchBytes(name))).class_names;
+      const probabilities = [...viewer.predict(viewer.test_example(Number(q.get("index") || 0)))];
       const predicted = probabilities.indexOf(Math.max(...probabilities));
       drawTestStroke();
       result.textContent = JSON.stringify({ predicted, probabilities, bars: bars() });
       return;
     }
-    const n = Number(q.get("train-limit") || 0);
-    if (n > 0) {
-      $("train-limit").value = n;
-      limited(session.limit(n, Number(q.get("test-limit") || 0)), url === SAMPLE);
-    }
+    if (q.has("train-limit")) $("train-limit").value = q.get("train-limit");
+    await loadData(await fromUrl(url), url === SAMPLE);
+    if (q.has("test-limit")) await trainer.load("limit", Number(q.get("train-limit") || 0), Number(q.get("test-limit")));
     const overrides = { backend: q.get("backend") || "auto" };
     for (const key of ["epochs", "seed", "batch_size", "lr"]) if (q.has(key)) overrides[key] = Number(q.get(key));
     for (const key of ["activation", "optimizer"]) if (q.has(key)) overrides[key] = q.get(key);
+    // stop=1: press Stop once the second epoch is under way (mid-epoch).
+    if (q.get("stop") === "1") {
+      const watch = setInterval(() => {
+        if (history.length >= 1 && /^epoch 2: batch/.test($("progress").textContent)) { clearInterval(watch); $("stop").click(); }
+      }, 5);
+    }
+    const gaps = watchResponsiveness();
     const summary = await train(overrides);
+    gaps.on = false;
+    summary.responsiveness = { max_gap_ms: gaps.max, gaps_over_100ms: gaps.over100, turns: gaps.turns };
+    summary.isolated = self.crossOriginIsolated;
     if (q.get("draw") === "1") { summary.drawn = drawTestStroke(); summary.bars = bars(); }
-    summary.checkpoint_b64 = base64(session.checkpoint());
+    summary.checkpoint_b64 = base64(viewer.checkpoint());
     result.textContent = JSON.stringify(summary);
   } catch (e) {
     result.textContent = JSON.stringify({ error: String(e.message || e) });
@@ -260,21 +374,24 @@ async function autorun(q) {
 
 async function main() {
   await init();
-  session = new Session();
+  viewer = new Session();
+  trainer = new Trainer();
   setUpPad();
   const run = (f) => async () => { try { await f(); } catch (e) { status(String(e.message || e), true); } };
-  $("files").onchange = run(async () => limited(await loadFromFiles($("files").files)));
-  $("sample").onclick = run(async () => limited(await loadFromUrl(SAMPLE), true));
+  $("files").onchange = run(async () => loadData(await fromFiles($("files").files), false));
+  $("sample").onclick = run(async () => loadData(await fromUrl(SAMPLE), true));
   $("train").onclick = run(() => train());
+  $("stop").onclick = run(() => trainer.stop());
   $("download").onclick = () => {
-    const blob = new Blob([session.checkpoint()], { type: "application/octet-stream" });
+    const blob = new Blob([viewer.checkpoint()], { type: "application/octet-stream" });
     const a = document.createElement("a");
     a.href = URL.createObjectURL(blob); a.download = "model.safetensors"; a.click();
   };
   $("checkpoint").onchange = run(async () => {
     const f = $("checkpoint").files[0];
-    const s = JSON.parse(session.load_checkpoint(f.name, new Uint8Array(await f.arrayBuffer())));
+    const s = JSON.parse(viewer.load_checkpoint(f.name, new Uint8Array(await f.arrayBuffer())));
     classNames = s.class_names;
+    $("download").disabled = false;
     log(`loaded ${f.name}: ${s.layers}`);
   });
   const q = new URLSearchParams(location.search);
