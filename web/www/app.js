@@ -377,11 +377,15 @@ async function main() {
   viewer = new Session();
   trainer = new Trainer();
   setUpPad();
-  const run = (f) => async () => { try { await f(); } catch (e) { status(String(e.message || e), true); } };
-  $("files").onchange = run(async () => loadData(await fromFiles($("files").files), false));
-  $("sample").onclick = run(async () => loadData(await fromUrl(SAMPLE), true));
-  $("train").onclick = run(() => train());
-  $("stop").onclick = run(() => trainer.stop());
+  // Each control's errors are shown beside it (as text).
+  const run = (f, where) => async () => {
+    $(where).textContent = ""; $(where).className = "";
+    try { await f(); } catch (e) { $(where).textContent = String(e.message || e); $(where).className = "error"; }
+  };
+  $("files").onchange = run(async () => loadData(await fromFiles($("files").files), false), "data-status");
+  $("sample").onclick = run(async () => loadData(await fromUrl(SAMPLE), true), "data-status");
+  $("train").onclick = run(() => train(), "train-status");
+  $("stop").onclick = run(() => trainer.stop(), "train-status");
   $("download").onclick = () => {
     const blob = new Blob([viewer.checkpoint()], { type: "application/octet-stream" });
     const a = document.createElement("a");
@@ -393,7 +397,7 @@ async function main() {
     classNames = s.class_names;
     $("download").disabled = false;
     log(`loaded ${f.name}: ${s.layers}`);
-  });
+  }, "checkpoint-status");
   const q = new URLSearchParams(location.search);
   if (q.get("autorun") === "1") await autorun(q);
 }
