@@ -158,13 +158,7 @@ fn the_page_trains_on_webgpu_and_as_webassembly_like_the_command_line() {
         assert_eq!(drawn.len(), 10, "{r}");
         assert!((drawn.iter().sum::<f64>() - 1.0).abs() < 1e-4, "{drawn:?}");
         assert_bars_named(&r);
-        // Training runs in a worker: the page's event loop answers throughout.
-        let gaps = &r["responsiveness"];
-        assert!(gaps["turns"].as_u64().unwrap() > 10, "{backend}: {gaps}");
-        assert!(
-            gaps["max_gap_ms"].as_f64().unwrap() < 100.0,
-            "{backend}: {gaps}"
-        );
+        assert_responsive(&r);
         let accuracy = r["test_accuracy"].as_f64().unwrap();
         // The same loop and kernels: equal up to the GPU's rounding (measured: equal).
         assert!(
@@ -212,10 +206,7 @@ fn stop_ends_a_run_mid_epoch_and_keeps_its_model() {
             "{r}"
         );
         assert_eq!(r["epochs_done"], 1, "{r}");
-        assert!(
-            r["responsiveness"]["max_gap_ms"].as_f64().unwrap() < 100.0,
-            "{r}"
-        );
+        assert_responsive(&r);
         let model = dir.join(format!("stopped-{isolated}.safetensors"));
         std::fs::write(&model, base64(r["checkpoint_b64"].as_str().unwrap())).unwrap();
         let c = gpu_mlp::checkpoint::Checkpoint::load(&model).unwrap();
@@ -297,6 +288,22 @@ fn a_command_line_checkpoint_predicts_in_the_page_as_it_does_natively() {
     );
     // The checkpoint's class names (Fashion-MNIST's, as the command line stored them).
     assert_bars_named(&r);
+}
+
+/// Training runs in a worker: the page's event loop (a 10 ms timer) answers
+/// throughout the run. At most one turn in 50 waits over 100 ms and none over
+/// 250 ms (a loaded 2-core machine measured 20-106 ms at most); an epoch on the
+/// main thread would hold it 440 ms or more (10,000 examples on the CPU path,
+/// seconds on SwiftShader).
+fn assert_responsive(r: &serde_json::Value) {
+    let gaps = &r["responsiveness"];
+    let turns = gaps["turns"].as_u64().unwrap();
+    assert!(turns > 10, "{gaps}");
+    assert!(
+        gaps["gaps_over_100ms"].as_u64().unwrap() * 50 <= turns,
+        "{gaps}"
+    );
+    assert!(gaps["max_gap_ms"].as_f64().unwrap() < 250.0, "{gaps}");
 }
 
 /// The drawing pad's bars name the top three classes (Fashion-MNIST's names, not
