@@ -516,18 +516,20 @@ fn eval_predict_and_plot_work_on_a_saved_model() {
     assert!(warned(&[]));
     assert!(!warned(&["--invert"]));
 
-    // Wrong sizes and non-PNG files are refused, naming the file.
+    // Another size is resized, with a note; non-PNG files are refused, naming the file.
     let big = data.join("big.png");
     write_png(&big, 6, 5, png::ColorType::Grayscale, &[0; 30]);
-    assert_fails(
-        &gpu_mlp(&[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            big.to_str().unwrap(),
-        ]),
-        1,
-        "image is 6×5; the network takes 5×5",
+    let resized = gpu_mlp(&[
+        "predict",
+        "--model",
+        model.to_str().unwrap(),
+        big.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&resized.stderr);
+    assert!(resized.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("big.png is 6×5; resized to 5×5, the network's input"),
+        "{stderr}"
     );
     assert_fails(
         &gpu_mlp(&[
