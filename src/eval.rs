@@ -281,10 +281,13 @@ pub fn read_png(
         .read_info()
         .map_err(|e| bad(format!("not a readable PNG: {e}")))?;
     let (w, h) = (reader.info().width as usize, reader.info().height as usize);
-    // The decoder's own limit bounds the frame (64 MiB); the image in f32 is up to
-    // 12 bytes a pixel more.
-    let own_bytes = (w as u64 * h as u64).saturating_mul(4 * channels as u64);
-    crate::files::check_host_memory(own_bytes, &path.display().to_string())?;
+    // The header's size is checked before anything is allocated for it: a small
+    // file can claim (and inflate to) a huge image.
+    if w as u64 * h as u64 > MAX_PNG_PIXELS {
+        return Err(bad(format!(
+            "image is {w}×{h}; at most {MAX_PNG_PIXELS} pixels are read (resize it first)"
+        )));
+    }
     let mut buf = vec![0u8; reader.output_buffer_size()];
     let frame = reader
         .next_frame(&mut buf)
@@ -342,6 +345,10 @@ pub fn read_png(
     }
     Ok((out, (w, h)))
 }
+
+/// The largest PNG read (16.8 megapixels, 4096×4096): its frame and its f32 copy
+/// take at most 64 MiB and 200 MiB.
+pub const MAX_PNG_PIXELS: u64 = 1 << 24;
 
 /// The source rows (or columns) `from..to` that output row `i` of `n` covers in
 /// an image of `size`: at least one.

@@ -1171,3 +1171,59 @@ fn data_is_refused_by_the_memory_it_takes_not_by_its_file_size() {
         "$GPU_MLP_HOST_MEMORY=\"lots\": expected a byte count",
     );
 }
+
+/// A PNG whose header claims `w`×`h` gray pixels over `rows` rows of real data
+/// (zlib-compressed zeros: a few kilobytes can claim gigabytes).
+fn png_claiming(path: &Path, (w, h): (u32, u32), rows: usize) {
+    use std::io::Write;
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        c.extend_from_slice(&crc.sum().to_be_bytes());
+        c
+    };
+    let mut header = w.to_be_bytes().to_vec();
+    header.extend_from_slice(&h.to_be_bytes());
+    header.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    for _ in 0..rows {
+        z.write_all(&vec![0u8; w as usize + 1]).unwrap();
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &header));
+    png.extend(chunk(b"IDAT", &z.finish().unwrap()));
+    png.extend(chunk(b"IEND", &[]));
+    std::fs::write(path, png).unwrap();
+}
+
+/// `predict` resizes images of another size, but what it reads is bounded before
+/// anything is allocated: a small file claiming 30000×30000 pixels (or holding a
+/// 5000×5000 image of zeros, 30 KB compressed) is refused naming its size.
+#[test]
+fn a_png_claiming_a_huge_image_is_refused_before_it_is_decoded() {
+    let (dir, model) = saved_model("rel_png_bomb");
+    for (name, size, rows) in [
+        ("claims.png", (30000, 30000), 10),
+        ("bomb.png", (5000, 5000), 5000),
+    ] {
+        let png = dir.join(name);
+        png_claiming(&png, size, rows);
+        assert!(std::fs::metadata(&png).unwrap().len() < 100_000);
+        let out = run(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            png.to_str().unwrap(),
+        ]);
+        let (w, h) = size;
+        assert_exit(
+            &out,
+            1,
+            &format!("image is {w}×{h}; at most 16777216 pixels are read"),
+        );
+    }
+}
