@@ -77,7 +77,8 @@ class Trainer {
     this.worker.terminate();
     this.failAll(new Error("stopped"));
     this.start();
-    for (const [method, args] of this.loads) await this.call(method, ...args);
+    // Posted at once, in order: a call made after Stop (a new Train) finds the data.
+    await Promise.all(this.loads.map(([method, args]) => this.call(method, ...args)));
   }
 }
 let trainer;
