@@ -33,7 +33,7 @@ small="--data $data --train-limit 2000 --test-limit 500"
 # name|flags (each run writes --save, --metrics, and for some --save-last)
 runs=(
   "sgd-sigmoid-ce|$small --epochs 2"
-  "momentum-relu-mse-cosine|$small --epochs 2 --optimizer momentum --activation relu --loss mse --lr-schedule cosine --hidden 64,32"
+  "momentum-relu-mse-cosine|$small --epochs 2 --optimizer momentum --activation relu --loss softmax-mse --lr-schedule cosine --hidden 64,32"
   "adam-tanh-dropout-step|$small --epochs 2 --optimizer adam --activation tanh --dropout 0.2 --lr-schedule step --lr-step-every 1 --lr-gamma 0.5"
   "adamw-relu-onecycle-wd|$small --epochs 2 --optimizer adamw --activation relu --weight-decay 0.01 --lr-schedule onecycle --batch-size 64"
   "val-patience|$small --epochs 4 --optimizer adam --val-split 0.2 --patience 1 --monitor val_accuracy --save-last @/last.st --plot @/curves.png"
