@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{fashion_mnist, ok, temp_dir};
+use gpu_mlp::data::class_names::FASHION_MNIST_CLASSES;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -309,23 +310,14 @@ fn assert_responsive(r: &serde_json::Value) {
 /// The drawing pad's bars name the top three classes (Fashion-MNIST's names, not
 /// indices), each with its probability.
 fn assert_bars_named(r: &serde_json::Value) {
-    const NAMES: [&str; 10] = [
-        "T-shirt/top",
-        "Trouser",
-        "Pullover",
-        "Dress",
-        "Coat",
-        "Sandal",
-        "Shirt",
-        "Sneaker",
-        "Bag",
-        "Ankle boot",
-    ];
     let bars: Vec<String> = serde_json::from_value(r["bars"].clone()).unwrap();
     assert_eq!(bars.len(), 3, "{r}");
     for bar in &bars {
         let (name, pct) = bar.rsplit_once(": ").unwrap();
-        assert!(NAMES.contains(&name), "{bar:?} does not name a class");
+        assert!(
+            FASHION_MNIST_CLASSES.contains(&name),
+            "{bar:?} does not name a class"
+        );
         assert!(pct.ends_with('%'), "{bar:?}");
     }
 }

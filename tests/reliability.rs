@@ -357,6 +357,15 @@ fn spawn_until(args: &[&str], epochs: usize) -> (Child, Vec<String>) {
     (child, seen)
 }
 
+/// Sends SIGINT (a Ctrl-C) to `child` and waits for it to end.
+fn interrupt(child: Child) -> Output {
+    let signal = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(signal.unwrap().success());
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn a_failing_plot_warns_and_the_model_is_still_saved() {
     let dir = data("rel_plot_fails", 3000);
@@ -525,11 +534,7 @@ fn an_interrupt_saves_and_resuming_gives_the_uninterrupted_bits() {
         interrupted.push(metrics.to_str().unwrap());
         interrupted.retain(|a| *a != "-q");
         let (child, _) = spawn_until(&interrupted, 1);
-        let signal = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        assert!(signal.unwrap().success());
-        let out = child.wait_with_output().unwrap();
+        let out = interrupt(child);
         assert_exit(&out, 130, "interrupted: saved");
         let saved = Checkpoint::load(&cut).unwrap();
         assert!(
@@ -612,11 +617,7 @@ fn an_interrupted_early_stopping_run_keeps_its_best_epoch_through_resume() {
         let mut cut = args.clone();
         cut.extend_from_slice(&["--save", &best, "--save-last", &last]);
         let (child, _) = spawn_until(&cut, best_epoch + 1);
-        let signal = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        assert!(signal.unwrap().success());
-        let out = child.wait_with_output().unwrap();
+        let out = interrupt(child);
         assert_exit(
             &out,
             130,
@@ -1016,12 +1017,7 @@ fn an_interrupt_while_loading_leaves_no_lock_and_keeps_the_saved_model() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(150));
-    let signal = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(signal.success());
-    let out = child.wait_with_output().unwrap();
+    let out = interrupt(child);
     assert_exit(&out, 130, "while reading the data");
     assert_eq!(std::fs::read(&model).unwrap(), before);
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
@@ -1098,7 +1094,7 @@ fn values_the_input_shift_would_overflow_are_named() {
 #[test]
 fn a_network_too_large_for_the_gpu_is_refused_before_host_memory_is_spent() {
     if gpu().is_none() {
-        return; // the GPU tests elsewhere fail on a missing adapter
+        return; // skipped only with GPU_MLP_SKIP_GPU_TESTS=1, which gpu() prints
     }
     let dir = data("rel_gpu_params", 200);
     let cmd = format!(

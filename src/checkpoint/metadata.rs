@@ -212,17 +212,7 @@ pub(super) fn read_state(
     arch: &Architecture,
     opt: &Optimizer,
 ) -> Result<TrainingState> {
-    let path = meta.path;
-    let params = read_flat(path, st, arch, "")?;
-    let mut optimizer = OptimizerState::new(opt.kind, params.len());
-    if !optimizer.m.is_empty() {
-        optimizer.m = read_flat(path, st, arch, "optimizer.m.")?;
-    }
-    if !optimizer.v.is_empty() {
-        optimizer.v = read_flat(path, st, arch, "optimizer.v.")?;
-    }
-    optimizer.t = meta.parse(&OPTIMIZER_STEPS)?;
-    check_state(path, &params, &optimizer)?;
+    let (params, optimizer) = read_model(meta, st, arch, opt, "", &OPTIMIZER_STEPS)?;
     let state = TrainingState {
         params,
         optimizer,
@@ -256,22 +246,36 @@ fn read_best_model(
     if !meta.has(&BEST_RNG_STATE) {
         return Ok(None);
     }
-    let path = meta.path;
-    let params = read_flat(path, st, arch, "best.")?;
-    let mut optimizer = OptimizerState::new(opt.kind, params.len());
-    if !optimizer.m.is_empty() {
-        optimizer.m = read_flat(path, st, arch, "best.optimizer.m.")?;
-    }
-    if !optimizer.v.is_empty() {
-        optimizer.v = read_flat(path, st, arch, "best.optimizer.v.")?;
-    }
-    optimizer.t = meta.parse(&BEST_OPTIMIZER_STEPS)?;
-    check_state(path, &params, &optimizer)?;
+    let (params, optimizer) = read_model(meta, st, arch, opt, "best.", &BEST_OPTIMIZER_STEPS)?;
     Ok(Some(BestModel {
         params,
         optimizer,
         rng_state: meta.rng_state(&BEST_RNG_STATE)?,
     }))
+}
+
+/// The parameters and optimizer state under tensor names starting with `prefix`
+/// (`""`: the model; `"best."`: the best epoch's), with `steps` their step count.
+fn read_model(
+    meta: &Metadata,
+    st: &SafeTensors,
+    arch: &Architecture,
+    opt: &Optimizer,
+    prefix: &str,
+    steps: &Key,
+) -> Result<(Vec<f32>, OptimizerState<f32>)> {
+    let path = meta.path;
+    let params = read_flat(path, st, arch, prefix)?;
+    let mut optimizer = OptimizerState::new(opt.kind, params.len());
+    if !optimizer.m.is_empty() {
+        optimizer.m = read_flat(path, st, arch, &format!("{prefix}optimizer.m."))?;
+    }
+    if !optimizer.v.is_empty() {
+        optimizer.v = read_flat(path, st, arch, &format!("{prefix}optimizer.v."))?;
+    }
+    optimizer.t = meta.parse(steps)?;
+    check_state(path, &params, &optimizer)?;
+    Ok((params, optimizer))
 }
 
 impl Metadata<'_> {

@@ -236,54 +236,57 @@ impl Checkpoint {
             .map_err(|e| Error::output(path, format!("cannot encode the checkpoint: {e}")))
     }
 
-    /// The tensors to write: parameters, input statistics, optimizer arrays.
+    /// The tensors to write: parameters, input statistics, optimizer arrays, and
+    /// the best epoch's model where the checkpoint carries one.
     fn tensors(&self, path: &Path) -> Result<Vec<NamedTensor>> {
-        let (arch, state, input) = (&self.settings.arch, &self.state, &self.settings.input);
-        if state.params.len() != arch.param_count() {
-            return Err(Error::output(
-                path,
-                format!(
-                    "{} parameters for a network of {}",
-                    state.params.len(),
-                    arch.param_count()
-                ),
-            ));
-        }
-        let opt = &state.optimizer;
-        opt.check_fits(self.settings.opt.kind, state.params.len())?;
-        let mut tensors = to_tensors(arch, &state.params, "");
+        let (state, input) = (&self.state, &self.settings.input);
+        let mut tensors = self.model_tensors(path, &state.params, &state.optimizer, "")?;
         if input.has_statistics() {
             for (name, values) in [("input.shift", &input.shift), ("input.scale", &input.scale)] {
                 let bytes = bytemuck::cast_slice(values).to_vec();
                 tensors.push((name.to_string(), vec![values.len()], bytes));
             }
         }
-        if !opt.m.is_empty() {
-            tensors.extend(to_tensors(arch, &opt.m, "optimizer.m."));
-        }
-        if !opt.v.is_empty() {
-            tensors.extend(to_tensors(arch, &opt.v, "optimizer.v."));
-        }
         if let Some(best) = &state.best_model {
-            if best.params.len() != arch.param_count() {
-                return Err(Error::output(
-                    path,
-                    format!(
-                        "the best epoch's {} parameters do not fit the network",
-                        best.params.len()
-                    ),
+            tensors.extend(self.model_tensors(path, &best.params, &best.optimizer, "best.")?);
+        }
+        Ok(tensors)
+    }
+
+    /// `params` and the optimizer arrays it has, under names starting with
+    /// `prefix` (`""`: the model; `"best."`: the best epoch's), checked to fit the
+    /// network and the optimizer.
+    fn model_tensors(
+        &self,
+        path: &Path,
+        params: &[f32],
+        optimizer: &OptimizerState<f32>,
+        prefix: &str,
+    ) -> Result<Vec<NamedTensor>> {
+        let arch = &self.settings.arch;
+        if params.len() != arch.param_count() {
+            let under = match prefix {
+                "" => String::new(),
+                p => format!(" (tensors {p}*)"),
+            };
+            return Err(Error::output(
+                path,
+                format!(
+                    "{} parameters{under} for a network of {}",
+                    params.len(),
+                    arch.param_count()
+                ),
+            ));
+        }
+        optimizer.check_fits(self.settings.opt.kind, params.len())?;
+        let mut tensors = to_tensors(arch, params, prefix);
+        for (array, moment) in [(&optimizer.m, "m"), (&optimizer.v, "v")] {
+            if !array.is_empty() {
+                tensors.extend(to_tensors(
+                    arch,
+                    array,
+                    &format!("{prefix}optimizer.{moment}."),
                 ));
-            }
-            best.optimizer
-                .check_fits(self.settings.opt.kind, best.params.len())?;
-            tensors.extend(to_tensors(arch, &best.params, "best."));
-            for (array, prefix) in [
-                (&best.optimizer.m, "best.optimizer.m."),
-                (&best.optimizer.v, "best.optimizer.v."),
-            ] {
-                if !array.is_empty() {
-                    tensors.extend(to_tensors(arch, array, prefix));
-                }
             }
         }
         Ok(tensors)

@@ -69,14 +69,7 @@ impl Dataset {
         }
         let (pixels, channels) = (self.rows * self.cols, self.channels);
         let to_planes = to.layout == Layout::Planes;
-        for split in [
-            Some(&mut self.train),
-            Some(&mut self.test),
-            self.val.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for split in self.splits_mut() {
             match &mut split.features {
                 Features::U8(v) => rearrange(v, pixels, channels, to_planes),
                 Features::F32(v) => rearrange(v, pixels, channels, to_planes),

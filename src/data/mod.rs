@@ -180,6 +180,17 @@ impl Dataset {
         .filter_map(|(name, s)| Some((name, s?)))
     }
 
+    /// Every split there is, to change in place (training, test, validation).
+    pub(crate) fn splits_mut(&mut self) -> impl Iterator<Item = &mut Split> {
+        [
+            Some(&mut self.train),
+            Some(&mut self.test),
+            self.val.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+    }
+
     /// Checks what every reader guarantees: splits of the same width and element
     /// type, targets of the task (class indices below `classes`; `classes` values
     /// each, 0 or 1 for multilabel), class names (if any) one per class.
@@ -342,14 +353,7 @@ impl Dataset {
             std::path::Path::new("the model's training table"),
         )
         .map_err(|p| Error::data(&self.dir, p))?;
-        for split in [
-            Some(&mut self.train),
-            Some(&mut self.test),
-            self.val.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for split in self.splits_mut() {
             if let Features::F32(values) = &mut split.features {
                 *values = table::reordered(values, split.width, &at);
             }

@@ -52,11 +52,10 @@ impl Device {
         setup: TrainSetup,
         options: &GpuOptions,
     ) -> Result<Box<dyn Backend>> {
-        Ok(self.open_measured(data, setup, options).await?)
+        self.open().await?.backend(data, setup, options).await
     }
 
-    /// The backend a benchmark looks inside ([`Measured`]: kernel times, submits):
-    /// the one place a device becomes a backend.
+    /// The backend a benchmark looks inside ([`Measured`]: kernel times, submits).
     pub async fn open_measured(
         &self,
         data: &Arc<Dataset>,
@@ -106,7 +105,8 @@ impl OpenDevice {
         Ok(self.measured(data, setup, options).await?)
     }
 
-    /// [`OpenDevice::backend`], with its kernel times and submits.
+    /// [`OpenDevice::backend`], with its kernel times and submits: the one place
+    /// a device becomes a backend.
     pub async fn measured(
         self,
         data: &Arc<Dataset>,

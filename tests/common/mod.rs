@@ -1,12 +1,16 @@
 //! Shared test helpers: synthetic data, IDX directories, the GPU adapter, comparisons.
 #![allow(dead_code)]
 
+mod npy;
+
 use std::path::{Path, PathBuf};
 
 use gpu_mlp::data::idx::encode_idx_u8;
 use gpu_mlp::data::{Dataset, Split};
 use gpu_mlp::gpu::{BackendChoice, GpuContext};
 use gpu_mlp::rng::Rng;
+#[allow(unused_imports)] // each test crate uses what it needs
+pub use npy::{npy, npz_bytes};
 
 /// Set to 1 to skip GPU tests on a machine without any adapter. CI never sets it.
 pub const SKIP_GPU_ENV: &str = "GPU_MLP_SKIP_GPU_TESTS";
@@ -297,43 +301,8 @@ pub fn stdout_of(cmd: &mut std::process::Command) -> Vec<u8> {
     out.stdout
 }
 
-/// A `.npy` file: version 1 header (dict padded to 64 bytes), then the data.
-pub fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let shape = match shape {
-        [n] => format!("({n},)"),
-        s => format!(
-            "({})",
-            s.iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(dict.len() as u16).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
 pub fn write_npz(path: &Path, entries: &[(&str, Vec<u8>)], deflate: bool) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut zip = zip::ZipWriter::new(file);
-    let method = match deflate {
-        true => zip::CompressionMethod::Deflated,
-        false => zip::CompressionMethod::Stored,
-    };
-    let options = zip::write::SimpleFileOptions::default().compression_method(method);
-    for (name, bytes) in entries {
-        zip.start_file(format!("{name}.npy"), options).unwrap();
-        std::io::Write::write_all(&mut zip, bytes).unwrap();
-    }
-    zip.finish().unwrap();
+    std::fs::write(path, npz_bytes(entries, deflate)).unwrap();
 }
 
 /// A CSV table of `n` rows: features `a` and `b` that follow the class, and a
